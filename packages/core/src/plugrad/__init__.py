@@ -1,0 +1,181 @@
+"""plugrad: a small, readable autograd framework with PyTorch's API and pluggable backends.
+
+``import plugrad as torch`` and everyday PyTorch tensor code runs: tensors with
+reverse-mode automatic differentiation, grad modes, custom ``Function``s. Array
+kernels come from backend plugins (``plugrad-backend-numpy``, ``plugrad-backend-cupy``,
+or a third party's), found through the ``plugrad`` entry-point group.
+"""
+
+from __future__ import annotations
+
+from pkgutil import extend_path
+
+# plugrad.nn and plugrad.optim ship from their own distributions into this package.
+__path__ = extend_path(__path__, __name__)
+
+from . import autograd, backends  # noqa: E402
+from ._creation import (  # noqa: E402
+    arange,
+    as_tensor,
+    empty,
+    empty_like,
+    full,
+    full_like,
+    get_default_device,
+    linspace,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    set_default_device,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from ._device import device  # noqa: E402
+from ._dtype import (  # noqa: E402
+    bool_ as bool,  # noqa: A004 - PyTorch's name
+    dtype,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    int8,
+    int16,
+    int32,
+    int64,
+    promote_types,
+    set_default_dtype,
+    uint8,
+)
+from ._ops.elementwise import (  # noqa: E402
+    abs,  # noqa: A004
+    add,
+    ceil,
+    cos,
+    div,
+    eq,
+    exp,
+    expm1,
+    floor,
+    floor_divide,
+    ge,
+    gt,
+    isfinite,
+    isinf,
+    isnan,
+    le,
+    log,
+    log1p,
+    log2,
+    log10,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+    lt,
+    maximum,
+    minimum,
+    mul,
+    ne,
+    neg,
+    pow,  # noqa: A004
+    reciprocal,
+    relu,
+    remainder,
+    round,  # noqa: A004
+    rsqrt,
+    sigmoid,
+    sign,
+    sin,
+    sqrt,
+    square,
+    sub,
+    tan,
+    tanh,
+    trunc,
+    where,
+)
+from ._ops.linalg import bmm, dot, matmul, mm, mv, outer  # noqa: E402
+from ._ops.reduction import mean, sum  # noqa: E402, A004
+from ._ops.shape import clone, permute, reshape, t, transpose  # noqa: E402
+from ._size import Size  # noqa: E402
+from ._tensor import Tensor  # noqa: E402
+from ._tensor_str import set_printoptions  # noqa: E402
+from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
+from .autograd.grad_mode import is_inference_mode_enabled  # noqa: E402
+
+float = float32  # noqa: A001 - PyTorch's alias
+double = float64
+half = float16
+long = int64
+int = int32  # noqa: A001
+short = int16
+
+multiply = mul
+subtract = sub
+divide = div
+negative = neg
+true_divide = div
+swapaxes = transpose
+swapdims = transpose
+
+
+def is_tensor(obj: object) -> bool:
+    """Whether ``obj`` is a plugrad tensor."""
+    return isinstance(obj, Tensor)
+
+
+def numel(input: Tensor) -> int:
+    """Number of elements of ``input``."""
+    return input.numel()
+
+
+def is_floating_point(input: Tensor) -> bool:
+    return input.is_floating_point()
+
+
+def _legacy(dtype_: dtype, name: str) -> type:
+    def __new__(cls: type, *args: object, device: object = None) -> Tensor:  # noqa: N807
+        t = Tensor(*args, device=device) if not (len(args) == 1 and not isinstance(args[0], (list, tuple, builtins_int))) or True else None
+        return t.to(dtype_) if t.dtype is not dtype_ else t  # type: ignore[union-attr]
+
+    return type(name, (), {"__new__": __new__, "__doc__": f"Legacy constructor: a {dtype_!r} tensor."})
+
+
+import builtins as _builtins  # noqa: E402
+
+builtins_int = _builtins.int
+
+
+def _legacy_ctor(dtype_: dtype, name: str) -> object:
+    from ._creation import _backend_for, _from_data
+    from ._tensor import _make
+
+    class _Legacy(type):
+        def __instancecheck__(cls, obj: object) -> _builtins.bool:
+            return isinstance(obj, Tensor) and obj.dtype is dtype_
+
+    def __new__(cls: type, *args: object, device: object = None) -> Tensor:  # noqa: N807
+        be = _backend_for(device)
+        if len(args) == 1 and isinstance(args[0], (list, tuple, Tensor)) or (len(args) == 1 and isinstance(args[0], _builtins.float)):
+            return _from_data(args[0], dtype_, be)
+        if all(isinstance(a, builtins_int) and not isinstance(a, _builtins.bool) for a in args):
+            return _make(Tensor, be.empty(tuple(args), be.native_dtype(dtype_)), dtype_, be)  # type: ignore[arg-type]
+        raise TypeError(f"{name}(): invalid arguments {args!r}")
+
+    return _Legacy(name, (), {"__new__": __new__, "__doc__": f"Legacy constructor of {dtype_!r} tensors."})
+
+
+FloatTensor = _legacy_ctor(float32, "FloatTensor")
+DoubleTensor = _legacy_ctor(float64, "DoubleTensor")
+LongTensor = _legacy_ctor(int64, "LongTensor")
+IntTensor = _legacy_ctor(int32, "IntTensor")
+BoolTensor = _legacy_ctor(bool_, "BoolTensor") if False else _legacy_ctor(bool, "BoolTensor")  # type: ignore[arg-type]
+del _legacy
+
+__version__ = "0.1.0"

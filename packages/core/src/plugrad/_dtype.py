@@ -1,0 +1,158 @@
+"""Dtypes and PyTorch's type-promotion rules, independent of any backend.
+
+A :class:`dtype` is a small immutable singleton (``plugrad.float32``); backends map
+each one to their own array dtype by :attr:`dtype.name`.
+
+Promotion follows PyTorch: operands are ranked in three priority levels (tensors
+with dimensions, zero-dimensional tensors, Python scalars). The result starts as
+the promotion of the dimensioned tensors; a lower-priority level only changes it
+when its *category* (bool < integer < floating) is higher. A Python float joins
+as the default dtype, a Python int as ``int64``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "dtype",
+    "bool_",
+    "uint8",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "float16",
+    "float32",
+    "float64",
+    "promote_types",
+    "get_default_dtype",
+    "set_default_dtype",
+    "can_cast",
+    "ALL_DTYPES",
+]
+
+_BOOL, _INT, _FLOAT = 0, 1, 2
+
+
+class dtype:  # noqa: N801 - PyTorch's name
+    """A tensor element type, such as ``plugrad.float32``."""
+
+    __slots__ = ("name", "itemsize", "category", "is_signed", "_torch_name", "__weakref__")
+
+    def __init__(self, name: str, itemsize: int, category: int, is_signed: bool, torch_name: str) -> None:
+        self.name = name
+        self.itemsize = itemsize
+        self.category = category
+        self.is_signed = is_signed
+        self._torch_name = torch_name
+
+    @property
+    def is_floating_point(self) -> bool:
+        return self.category == _FLOAT
+
+    @property
+    def is_complex(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"plugrad.{self._torch_name}"
+
+    def __reduce__(self) -> str:
+        return self._torch_name
+
+    def to_legacy_type_name(self) -> str:
+        return _LEGACY_NAMES[self]
+
+
+bool_: Final = dtype("bool", 1, _BOOL, False, "bool")
+uint8: Final = dtype("uint8", 1, _INT, False, "uint8")
+int8: Final = dtype("int8", 1, _INT, True, "int8")
+int16: Final = dtype("int16", 2, _INT, True, "int16")
+int32: Final = dtype("int32", 4, _INT, True, "int32")
+int64: Final = dtype("int64", 8, _INT, True, "int64")
+float16: Final = dtype("float16", 2, _FLOAT, True, "float16")
+float32: Final = dtype("float32", 4, _FLOAT, True, "float32")
+float64: Final = dtype("float64", 8, _FLOAT, True, "float64")
+
+ALL_DTYPES: Final = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64)
+BY_NAME: Final = {d.name: d for d in ALL_DTYPES}
+
+_LEGACY_NAMES = {
+    bool_: "BoolTensor",
+    uint8: "ByteTensor",
+    int8: "CharTensor",
+    int16: "ShortTensor",
+    int32: "IntTensor",
+    int64: "LongTensor",
+    float16: "HalfTensor",
+    float32: "FloatTensor",
+    float64: "DoubleTensor",
+}
+
+
+def _promote_pair(a: dtype, b: dtype) -> dtype:
+    if a is b:
+        return a
+    if a.category != b.category:
+        return a if a.category > b.category else b
+    if a.category == _INT and a.is_signed != b.is_signed:
+        # uint8 with a signed type: the signed type if it is wider, else the next wider one.
+        signed = a if a.is_signed else b
+        if signed.itemsize > 1:
+            return signed
+        return int16
+    return a if a.itemsize >= b.itemsize else b
+
+
+_PROMOTION: dict[tuple[dtype, dtype], dtype] = {(a, b): _promote_pair(a, b) for a in ALL_DTYPES for b in ALL_DTYPES}
+
+
+def promote_types(type1: dtype, type2: dtype) -> dtype:
+    """Return the smallest dtype both ``type1`` and ``type2`` convert to (``torch.promote_types``)."""
+    return _PROMOTION[type1, type2]
+
+
+def can_cast(from_: dtype, to: dtype) -> bool:
+    """Whether PyTorch allows an in-place result of ``from_`` to be written into ``to``.
+
+    Casting to a lower category (float to int, int to bool) is not allowed.
+    """
+    return from_.category <= to.category
+
+
+class _DefaultDtype:
+    # Process-wide, as in PyTorch (``torch.set_default_dtype`` is not per thread).
+    value: dtype = float32
+
+
+_default = _DefaultDtype()
+
+
+def get_default_dtype() -> dtype:
+    """The dtype a Python float becomes (``float32`` unless changed)."""
+    return _default.value
+
+
+def set_default_dtype(d: dtype) -> None:
+    """Set the default floating dtype; only ``float32`` and ``float64`` (and ``float16``) are accepted."""
+    if not isinstance(d, dtype) or not d.is_floating_point:
+        raise TypeError(f"only floating-point types are supported as the default type, got {d!r}")
+    _default.value = d
+
+
+def scalar_dtype(value: object) -> dtype:
+    """The dtype a bare Python scalar gets when a tensor is made from it."""
+    if isinstance(value, bool):
+        return bool_
+    if isinstance(value, int):
+        return int64
+    return _default.value
+
+
+def category_of_scalar(value: object) -> int:
+    if isinstance(value, bool):
+        return _BOOL
+    if isinstance(value, int):
+        return _INT
+    return _FLOAT

@@ -1,0 +1,1 @@
+"""Built-in differentiable operations, each a :class:`plugrad.autograd.Function`."""

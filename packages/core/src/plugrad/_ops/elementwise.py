@@ -1,0 +1,619 @@
+"""Elementwise ops: unary ops from one table, binary ops as small Function classes.
+
+Derivative formulas are written with tensor ops, so they are differentiable again
+(``create_graph=True``). Broadcast gradients are *not* reduced here: the engine sums
+every gradient back to its input's shape in one place.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from .. import _dtype as D
+from .._tensor import Tensor, _make
+from ..autograd.function import Function
+from ._util import broadcast_shapes, result_type
+
+_FLOAT = 2
+
+
+def _t(x: Any, like: Tensor) -> Tensor:
+    return x if isinstance(x, Tensor) else as_tensor_like(x, like)
+
+
+def as_tensor_like(value: Any, like: Tensor, dtype: D.dtype | None = None) -> Tensor:
+    """A tensor on ``like``'s backend from a Python scalar or nested list."""
+    from .._creation import _from_data
+
+    if isinstance(value, Tensor):
+        return value
+    return _from_data(value, dtype, like._backend)
+
+
+def _check_scalar(value: Any, op: str) -> None:
+    if not isinstance(value, (int, float, bool)):
+        raise TypeError(f"{op}(): argument 'other' must be Tensor or Number, not {type(value).__name__}")
+
+
+def operand(a: Tensor, b: Any) -> tuple[Any, D.dtype | None]:
+    """``b``'s raw value for a kernel call next to ``a`` (array or Python scalar), and its dtype."""
+    if isinstance(b, Tensor):
+        if b._backend is not a._backend:
+            from ._util import check_same_backend
+
+            check_same_backend(a, b)
+        return b._data, b._dtype
+    _check_scalar(b, "operation")
+    return b, None
+
+
+def result_type2(a: Any, b: Any) -> D.dtype:
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a._dtype is b._dtype:
+        return a._dtype
+    return result_type(a, b)
+
+
+def prep(a: Any, b: Any, op: str) -> tuple[Any, Any, D.dtype, Any]:
+    """Promote two operands (tensors or scalars, at least one tensor) to one dtype.
+
+    :returns: ``(x, y, dtype, backend)`` with ``x``/``y`` backend arrays or Python scalars.
+    """
+    if isinstance(a, Tensor):
+        be = a._backend
+        if isinstance(b, Tensor):
+            if b._backend is not be:
+                from ._util import check_same_backend
+
+                check_same_backend(a, b)
+            if a._dtype is b._dtype:
+                return a._data, b._data, a._dtype, be
+            dt = result_type(a, b)
+            x = a._data if a._dtype is dt else be.astype(a._data, be.dtype_to_native[dt])
+            y = b._data if b._dtype is dt else be.astype(b._data, be.dtype_to_native[dt])
+            return x, y, dt, be
+        _check_scalar(b, op)
+        dt = a._dtype
+        if D.category_of_scalar(b) > dt.category:
+            dt = result_type(a, b)
+            return be.astype(a._data, be.dtype_to_native[dt]), b, dt, be
+        return a._data, b, dt, be
+    if not isinstance(b, Tensor):
+        raise TypeError(f"{op}(): expected at least one Tensor argument")
+    y, x, dt, be = prep(b, a, op)
+    return x, y, dt, be
+
+
+def _call(kernel: Callable[[Any, Any], Any], x: Any, y: Any, a: Any, b: Any) -> Any:
+    """Run a binary kernel; turn a backend's broadcasting error into PyTorch's."""
+    try:
+        return kernel(x, y)
+    except (ValueError, TypeError, OverflowError) as exc:
+        sa = a._data.shape if isinstance(a, Tensor) else ()
+        sb = b._data.shape if isinstance(b, Tensor) else ()
+        broadcast_shapes(sa, sb)  # raises PyTorch's message when shapes mismatch
+        if isinstance(exc, OverflowError) or "out of bounds" in str(exc):
+            raise RuntimeError(f"value cannot be converted to the tensor's dtype without overflow: {exc}") from None
+        raise RuntimeError(f"elementwise operation failed: {exc}") from None
+
+
+# -------------------------------------------------------------------- binary ops
+class Add(Function, backward_name="AddBackward0", builtin=True):
+    @staticmethod
+    def forward(ctx: Any, a: Any, b: Any) -> Tensor:
+        x, y, dt, be = prep(a, b, "add")
+        return _make(Tensor, _call(be.add, x, y, a, b), dt, be)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, Tensor]:
+        return g, g
+
+
+class Sub(Function, backward_name="SubBackward0", builtin=True):
+    @staticmethod
+    def forward(ctx: Any, a: Any, b: Any) -> Tensor:
+        if (isinstance(a, Tensor) and a._dtype is D.bool_) and (not isinstance(b, Tensor) or b._dtype is D.bool_):
+            raise RuntimeError(
+                "Subtraction, the `-` operator, with two bool tensors is not supported. "
+                "Use the `^` or `logical_xor()` operator instead."
+            )
+        x, y, dt, be = prep(a, b, "sub")
+        return _make(Tensor, _call(be.subtract, x, y, a, b), dt, be)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, Tensor]:
+        return g, -g
+
+
+class RSub(Function, backward_name="RsubBackward1", builtin=True):
+    """``other - self`` for a Python number ``other`` (``2 - t``)."""
+
+    @staticmethod
+    def forward(ctx: Any, a: Tensor, b: Any) -> Tensor:
+        x, y, dt, be = prep(a, b, "rsub")
+        return _make(Tensor, _call(be.subtract, y, x, a, b), dt, be)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
+        return -g, None
+
+
+class Mul(Function, backward_name="MulBackward0", builtin=True):
+    @staticmethod
+    def forward(ctx: Any, a: Any, b: Any) -> Tensor:
+        ctx.save_for_backward(a if isinstance(a, Tensor) else None, b if isinstance(b, Tensor) else None)
+        if not isinstance(b, Tensor):
+            ctx.scalar = b
+        elif not isinstance(a, Tensor):
+            ctx.scalar = a
+        x, y, dt, be = prep(a, b, "mul")
+        return _make(Tensor, _call(be.multiply, x, y, a, b), dt, be)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
+        a, b = ctx.saved_tensors
+        if b is None:
+            return g * ctx.scalar, None
+        if a is None:
+            return None, g * ctx.scalar
+        na, nb = ctx.needs_input_grad
+        return (g * b if na else None), (g * a if nb else None)
+
+
+class Div(Function, backward_name="DivBackward0", builtin=True):
+    @staticmethod
+    def forward(ctx: Any, a: Any, b: Any) -> Tensor:
+        x, y, dt, be = prep(a, b, "div")
+        if dt.category != _FLOAT:
+            dt = D.get_default_dtype()
+            nd = be.dtype_to_native[dt]
+            x = be.astype(x, nd) if isinstance(a, Tensor) else x
+            y = be.astype(y, nd) if isinstance(b, Tensor) else y
+        ctx.save_for_backward(a if isinstance(a, Tensor) else None, b if isinstance(b, Tensor) else None)
+        ctx.scalars = (a, b)
+        return _make(Tensor, _call(be.divide, x, y, a, b), dt, be)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
+        a, b = ctx.saved_tensors
+        sa, sb = ctx.scalars
+        if b is None:
+            return g / sb, None
+        na, nb = ctx.needs_input_grad
+        ga = g / b if na else None
+        gb = None
+        if nb:
+            num = a if a is not None else sa
+            gb = -g * num / (b * b)
+        return ga, gb
+
+
+class Pow(Function, backward_name="PowBackward0", builtin=True):
+    """``a ** b``; ``PowBackward0`` for a number exponent, ``PowBackward1`` for a tensor one."""
+
+    @staticmethod
+    def forward(ctx: Any, a: Any, b: Any) -> Tensor:
+        x, y, dt, be = prep(a, b, "pow")
+        if dt.category == 1:
+            neg = (isinstance(b, (int, float)) and b < 0) or (isinstance(b, Tensor) and b._dtype.category == 1 and bool(be.any(be.less(y, 0), None, False)))
+            if neg:
+                raise RuntimeError("Integers to negative integer powers are not allowed.")
+        out = _make(Tensor, _call(be.pow, x, y, a, b), dt, be)
+        ctx.save_for_backward(a if isinstance(a, Tensor) else None, b if isinstance(b, Tensor) else None, out)
+        ctx.scalars = (a, b)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
+        a, b, out = ctx.saved_tensors
+        sa, sb = ctx.scalars
+        na, nb = ctx.needs_input_grad
+        ga = gb = None
+        if a is not None and na:
+            if b is None:
+                if sb == 0:
+                    ga = g * 0
+                else:
+                    ga = g * sb * a ** (sb - 1)
+            else:
+                ga = g * b * a ** (b - 1)
+                ga = ga.masked_fill((b == 0) & (a == 0), 0) if hasattr(ga, "masked_fill") else ga
+        if b is not None and nb:
+            base = a if a is not None else as_tensor_like(sa, b, b._dtype)
+            gb = g * out * base.log()
+            gb = where(base == 0, 0.0, gb) if True else gb
+        return ga, gb
+
+
+class PowTensor(Pow, backward_name="PowBackward1", builtin=True):
+    pass
+
+
+class RPow(Pow, backward_name="PowBackward2", builtin=True):
+    pass
+
+
+def _max_min_backward(ctx: Any, g: Tensor, less: bool) -> tuple[Any, Any]:
+    a, b = ctx.saved_tensors
+    # ties split the gradient evenly, as PyTorch does
+    eq = (a == b).to(g.dtype)
+    wins_a = ((a > b) if not less else (a < b)).to(g.dtype)
+    wa = wins_a + eq * 0.5
+    na, nb = ctx.needs_input_grad
+    return (g * wa if na else None), (g * (1 - wa) if nb else None)
+
+
+class Maximum(Function, backward_name="MaximumBackward0", builtin=True):
+    @staticmethod
+    def forward(ctx: Any, a: Tensor, b: Tensor) -> Tensor:
+        x, y, dt, be = prep(a, b, "maximum")
+        ctx.save_for_backward(a, b)
+        return _make(Tensor, _call(be.maximum, x, y, a, b), dt, be)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
+        return _max_min_backward(ctx, g, False)
+
+
+class Minimum(Function, backward_name="MinimumBackward0", builtin=True):
+    @staticmethod
+    def forward(ctx: Any, a: Tensor, b: Tensor) -> Tensor:
+        x, y, dt, be = prep(a, b, "minimum")
+        ctx.save_for_backward(a, b)
+        return _make(Tensor, _call(be.minimum, x, y, a, b), dt, be)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
+        return _max_min_backward(ctx, g, True)
+
+
+def _no_grad_binary(kernel_name: str, out_dtype: D.dtype | None, op: str) -> Callable[[Any, Any], Tensor]:
+    """A non-differentiable binary op (comparisons, logical ops, floor division...)."""
+
+    def fn(a: Any, b: Any) -> Tensor:
+        x, y, dt, be = prep(a, b, op)
+        kernel = getattr(be, kernel_name)
+        if out_dtype is D.bool_ and kernel_name.startswith("logical"):
+            x = be.astype(x, be.dtype_to_native[D.bool_]) if not isinstance(x, (bool, int, float)) else bool(x)
+            y = be.astype(y, be.dtype_to_native[D.bool_]) if not isinstance(y, (bool, int, float)) else bool(y)
+        return _make(Tensor, _call(kernel, x, y, a, b), out_dtype or dt, be)
+
+    fn.__name__ = op
+    return fn
+
+
+eq = _no_grad_binary("equal", D.bool_, "eq")
+ne = _no_grad_binary("not_equal", D.bool_, "ne")
+lt = _no_grad_binary("less", D.bool_, "lt")
+le = _no_grad_binary("less_equal", D.bool_, "le")
+gt = _no_grad_binary("greater", D.bool_, "gt")
+ge = _no_grad_binary("greater_equal", D.bool_, "ge")
+logical_and = _no_grad_binary("logical_and", D.bool_, "logical_and")
+logical_or = _no_grad_binary("logical_or", D.bool_, "logical_or")
+logical_xor = _no_grad_binary("logical_xor", D.bool_, "logical_xor")
+
+
+def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
+    """``input + alpha * other``, broadcasting, with PyTorch's type promotion."""
+    if alpha != 1:
+        other = other * alpha
+    return Add.apply(input, other)  # type: ignore[no-any-return]
+
+
+def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
+    """``input - alpha * other``."""
+    if alpha != 1:
+        other = other * alpha
+    if not isinstance(input, Tensor):
+        return RSub.apply(other, input)  # type: ignore[no-any-return]
+    return Sub.apply(input, other)  # type: ignore[no-any-return]
+
+
+def mul(input: Any, other: Any) -> Tensor:
+    """``input * other``."""
+    return Mul.apply(input, other)  # type: ignore[no-any-return]
+
+
+def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+    """``input / other``: true division (integers give floats), or rounded with
+    ``rounding_mode="trunc"`` / ``"floor"`` (which keep integer dtypes)."""
+    if rounding_mode is None:
+        return Div.apply(input, other)  # type: ignore[no-any-return]
+    if rounding_mode not in ("trunc", "floor"):
+        raise ValueError(
+            f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'"
+        )
+    dt = result_type2(input, other)
+    if dt.category != _FLOAT:
+        x, y, dt, be = prep(input, other, "div")
+        if (isinstance(other, Tensor) and bool(be.any(be.equal(y, 0), None, False))) or (not isinstance(other, Tensor) and other == 0):
+            raise RuntimeError("ZeroDivisionError")
+        q = be.floor_divide(x, y)
+        if rounding_mode == "trunc":
+            # floor division rounds toward -inf; step back toward zero where signs differ and a remainder is left
+            r = be.remainder(x, y)
+            fix = be.logical_and(be.not_equal(r, 0), be.less(be.multiply(be.sign(x) if not isinstance(x, (int, float)) else (1 if x >= 0 else -1), be.sign(y) if not isinstance(y, (int, float)) else (1 if y >= 0 else -1)), 0))
+            q = be.add(q, be.astype(fix, be.dtype_to_native[dt]))
+        return _make(Tensor, q, dt, be)
+    q = Div.apply(input, other)
+    return trunc(q) if rounding_mode == "trunc" else floor(q)
+
+
+def floor_divide(input: Any, other: Any) -> Tensor:
+    """``input // other`` (rounds toward negative infinity, as PyTorch 2 does)."""
+    return div(input, other, rounding_mode="floor")
+
+
+def remainder(input: Any, other: Any) -> Tensor:
+    """``input % other`` with the sign of ``other`` (Python's modulo).
+
+    Its gradient is ``grad`` for ``input`` and ``-grad * floor(input / other)`` for ``other``.
+    """
+    return Remainder.apply(input, other)  # type: ignore[no-any-return]
+
+
+class Remainder(Function, backward_name="RemainderBackward0", builtin=True):
+    @staticmethod
+    def forward(ctx: Any, a: Any, b: Any) -> Tensor:
+        x, y, dt, be = prep(a, b, "remainder")
+        ctx.save_for_backward(a if isinstance(a, Tensor) else None, b if isinstance(b, Tensor) else None)
+        ctx.scalars = (a, b)
+        return _make(Tensor, _call(be.remainder, x, y, a, b), dt, be)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
+        a, b = ctx.saved_tensors
+        sa, sb = ctx.scalars
+        gb = None
+        if b is not None and ctx.needs_input_grad[1]:
+            num = a if a is not None else sa
+            gb = -g * floor(num / b)
+        return g, gb
+
+
+def pow(input: Any, exponent: Any) -> Tensor:  # noqa: A001 - PyTorch's name
+    """``input ** exponent`` (either may be a number; ``2 ** t`` works)."""
+    if isinstance(input, Tensor) and not isinstance(exponent, Tensor):
+        return Pow.apply(input, exponent)  # type: ignore[no-any-return]
+    if not isinstance(input, Tensor):
+        return RPow.apply(input, exponent)  # type: ignore[no-any-return]
+    return PowTensor.apply(input, exponent)  # type: ignore[no-any-return]
+
+
+def maximum(input: Tensor, other: Tensor) -> Tensor:
+    """Elementwise maximum of two tensors (NaN propagates)."""
+    return Maximum.apply(input, _t(other, input))  # type: ignore[no-any-return]
+
+
+def minimum(input: Tensor, other: Tensor) -> Tensor:
+    """Elementwise minimum of two tensors (NaN propagates)."""
+    return Minimum.apply(input, _t(other, input))  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------------- unary ops
+# One row per op:  name -> (backward node name, kernel or forward, derivative, policy)
+#
+# A derivative is a function of (x, result, grad) -> input gradient, written with
+# tensor ops; `x` is the input, `result` the forward output.
+# The policy says which dtypes the op takes:
+#   "float":  integer and bool inputs are promoted to the default float dtype
+#   "keep":   the result keeps the input dtype (integer in, integer out)
+#   "nograd": the result keeps the input dtype and is never differentiable
+# Ops whose derivative is zero almost everywhere (floor, sign, ...) use ZERO; PyTorch
+# still records a node for them, so they have one here too.
+
+
+class UnaryRow(NamedTuple):
+    node: str
+    kernel: str | Callable[[Any, Any], Any]
+    derivative: Callable[[Tensor, Tensor, Tensor], Tensor] | None
+    policy: str
+    saves: str  # which of x/result backward needs: "x", "result", "both", "" (none)
+
+
+def ZERO(x: Tensor, result: Tensor, g: Tensor) -> Tensor:
+    return g * 0
+
+
+def _sigmoid_kernel(be: Any, x: Any) -> Any:
+    # exp(-|x|) never overflows: sigmoid(x) = 1/(1+e) for x >= 0, e/(1+e) otherwise
+    e = be.exp(be.negative(be.abs(x)))
+    return be.where(be.greater_equal(x, 0), be.divide(1, be.add(1, e)), be.divide(e, be.add(1, e)))
+
+
+def _relu_kernel(be: Any, x: Any) -> Any:
+    return be.maximum(x, 0) if not isinstance(x, bool) else x
+
+
+def _rsqrt_kernel(be: Any, x: Any) -> Any:
+    return be.divide(1, be.sqrt(x))
+
+
+def _reciprocal_kernel(be: Any, x: Any) -> Any:
+    return be.divide(1, x)
+
+
+def _square_kernel(be: Any, x: Any) -> Any:
+    return be.multiply(x, x)
+
+
+UNARY: dict[str, UnaryRow] = {
+    "neg": UnaryRow("NegBackward0", "negative", lambda x, r, g: -g, "keep", ""),
+    "abs": UnaryRow("AbsBackward0", "abs", lambda x, r, g: g * x.sign(), "keep", "x"),
+    "sign": UnaryRow("SignBackward0", "sign", ZERO, "keep", ""),
+    "exp": UnaryRow("ExpBackward0", "exp", lambda x, r, g: g * r, "float", "result"),
+    "expm1": UnaryRow("Expm1Backward0", "expm1", lambda x, r, g: g * (r + 1), "float", "result"),
+    "log": UnaryRow("LogBackward0", "log", lambda x, r, g: g / x, "float", "x"),
+    "log2": UnaryRow("Log2Backward0", "log2", lambda x, r, g: g / (x * math.log(2.0)), "float", "x"),
+    "log10": UnaryRow("Log10Backward0", "log10", lambda x, r, g: g / (x * math.log(10.0)), "float", "x"),
+    "log1p": UnaryRow("Log1PBackward0", "log1p", lambda x, r, g: g / (x + 1), "float", "x"),
+    "sqrt": UnaryRow("SqrtBackward0", "sqrt", lambda x, r, g: g / (2 * r), "float", "result"),
+    "rsqrt": UnaryRow("RsqrtBackward0", _rsqrt_kernel, lambda x, r, g: -0.5 * g * r * r * r, "float", "result"),
+    "reciprocal": UnaryRow("ReciprocalBackward0", _reciprocal_kernel, lambda x, r, g: -g * r * r, "float", "result"),
+    "square": UnaryRow("PowBackward0", _square_kernel, lambda x, r, g: 2 * g * x, "keep", "x"),
+    "sin": UnaryRow("SinBackward0", "sin", lambda x, r, g: g * x.cos(), "float", "x"),
+    "cos": UnaryRow("CosBackward0", "cos", lambda x, r, g: -g * x.sin(), "float", "x"),
+    "tan": UnaryRow("TanBackward0", "tan", lambda x, r, g: g * (1 + r * r), "float", "result"),
+    "tanh": UnaryRow("TanhBackward0", "tanh", lambda x, r, g: g * (1 - r * r), "float", "result"),
+    "sigmoid": UnaryRow("SigmoidBackward0", _sigmoid_kernel, lambda x, r, g: g * r * (1 - r), "float", "result"),
+    "relu": UnaryRow("ReluBackward0", _relu_kernel, lambda x, r, g: g * (r > 0).to(g.dtype), "keep", "result"),
+    "floor": UnaryRow("FloorBackward0", "floor", ZERO, "keep", ""),
+    "ceil": UnaryRow("CeilBackward0", "ceil", ZERO, "keep", ""),
+    "round": UnaryRow("RoundBackward0", "round", ZERO, "keep", ""),
+    "trunc": UnaryRow("TruncBackward0", "trunc", ZERO, "keep", ""),
+    "isnan": UnaryRow("", "isnan", None, "bool", ""),
+    "isinf": UnaryRow("", "isinf", None, "bool", ""),
+    "isfinite": UnaryRow("", "isfinite", None, "bool", ""),
+    "logical_not": UnaryRow("", "logical_not", None, "bool", ""),
+}
+
+_INT_IDENTITY = {"floor", "ceil", "round", "trunc"}
+
+
+def _make_unary(name: str, row: UnaryRow) -> Callable[[Tensor], Tensor]:
+    kernel = row.kernel
+    policy = row.policy
+
+    def compute(x: Tensor) -> tuple[Any, D.dtype]:
+        be = x._backend
+        data, dt = x._data, x._dtype
+        if policy == "bool":
+            return (kernel(be, data) if callable(kernel) else getattr(be, kernel)(data)), D.bool_
+        if dt.category != _FLOAT:
+            if policy == "float":
+                dt = D.get_default_dtype()
+                data = be.astype(data, be.dtype_to_native[dt])
+            elif name in _INT_IDENTITY:
+                return be.copy(data), dt
+            elif dt is D.bool_ and name in ("neg", "sign", "abs", "square"):
+                if name == "neg":
+                    raise RuntimeError(
+                        "Negation, the `-` operator, on a bool tensor is not supported. "
+                        "If you are trying to invert a mask, use the `~` or `logical_not()` operator instead."
+                    )
+        out = kernel(be, data) if callable(kernel) else getattr(be, kernel)(data)
+        return out, dt
+
+    if row.derivative is None:
+
+        def nondiff(input: Tensor) -> Tensor:
+            if not isinstance(input, Tensor):
+                raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+            out, dt = compute(input)
+            return _make(Tensor, out, dt, input._backend)
+
+        nondiff.__name__ = name
+        return nondiff
+
+    derivative = row.derivative
+    saves = row.saves
+
+    class _Unary(Function, backward_name=row.node, builtin=True):
+        @staticmethod
+        def forward(ctx: Any, x: Tensor) -> Tensor:
+            out, dt = compute(x)
+            result = _make(Tensor, out, dt, x._backend)
+            if saves == "x":
+                ctx.save_for_backward(x)
+            elif saves == "result":
+                ctx.save_for_backward(result)
+            elif saves == "both":
+                ctx.save_for_backward(x, result)
+            return result
+
+        @staticmethod
+        def backward(ctx: Any, g: Tensor) -> Tensor:
+            saved = ctx.saved_tensors
+            x = r = None
+            if saves == "x":
+                (x,) = saved
+            elif saves == "result":
+                (r,) = saved
+            elif saves == "both":
+                x, r = saved
+            return derivative(x, r, g)  # type: ignore[arg-type]
+
+    _Unary.__name__ = _Unary.__qualname__ = name.capitalize()
+    apply = _Unary.apply
+
+    def op(input: Tensor) -> Tensor:
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+        return apply(input)  # type: ignore[no-any-return]
+
+    op.__name__ = name
+    op.__doc__ = f"Elementwise ``{name}``; gradient node ``{row.node}``."
+    op.Function = _Unary  # type: ignore[attr-defined]
+    return op
+
+
+_UNARY_OPS = {name: _make_unary(name, row) for name, row in UNARY.items()}
+neg = _UNARY_OPS["neg"]
+abs = _UNARY_OPS["abs"]  # noqa: A001
+sign = _UNARY_OPS["sign"]
+exp = _UNARY_OPS["exp"]
+expm1 = _UNARY_OPS["expm1"]
+log = _UNARY_OPS["log"]
+log2 = _UNARY_OPS["log2"]
+log10 = _UNARY_OPS["log10"]
+log1p = _UNARY_OPS["log1p"]
+sqrt = _UNARY_OPS["sqrt"]
+rsqrt = _UNARY_OPS["rsqrt"]
+reciprocal = _UNARY_OPS["reciprocal"]
+square = _UNARY_OPS["square"]
+sin = _UNARY_OPS["sin"]
+cos = _UNARY_OPS["cos"]
+tan = _UNARY_OPS["tan"]
+tanh = _UNARY_OPS["tanh"]
+sigmoid = _UNARY_OPS["sigmoid"]
+relu = _UNARY_OPS["relu"]
+floor = _UNARY_OPS["floor"]
+ceil = _UNARY_OPS["ceil"]
+round = _UNARY_OPS["round"]  # noqa: A001
+trunc = _UNARY_OPS["trunc"]
+isnan = _UNARY_OPS["isnan"]
+isinf = _UNARY_OPS["isinf"]
+isfinite = _UNARY_OPS["isfinite"]
+logical_not = _UNARY_OPS["logical_not"]
+
+
+# --------------------------------------------------------------- where and friends
+class Where(Function, backward_name="WhereBackward0", builtin=True):
+    @staticmethod
+    def forward(ctx: Any, cond: Tensor, a: Any, b: Any) -> Tensor:
+        x, y, dt, be = prep(a, b, "where")
+        ctx.save_for_backward(cond)
+        c = cond._data
+        return _make(Tensor, be.where(c, x, y), dt, be)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[None, Any, Any]:
+        (cond,) = ctx.saved_tensors
+        zero = g * 0
+        na, nb = ctx.needs_input_grad[1], ctx.needs_input_grad[2]
+        return None, (where(cond, g, zero) if na else None), (where(cond, zero, g) if nb else None)
+
+
+def where(condition: Tensor, input: Any, other: Any) -> Tensor:
+    """``input`` where ``condition`` is true, else ``other`` (broadcasting all three)."""
+    if not isinstance(condition, Tensor):
+        raise TypeError(f"where(): argument 'condition' (position 1) must be Tensor, not {type(condition).__name__}")
+    if condition._dtype is not D.bool_:
+        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype {_type_name(condition._dtype)}")
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        input = as_tensor_like(input, condition, result_type(input, other))
+    shapes = [condition._data.shape] + [t._data.shape for t in (input, other) if isinstance(t, Tensor)]
+    broadcast_shapes(*shapes)
+    return Where.apply(condition, input, other)  # type: ignore[no-any-return]
+
+
+def full_like_graph(t: Tensor, value: Any) -> Tensor:
+    """A tensor of ``value`` shaped like ``t`` whose gradient to ``t`` is zero (``fill_`` under autograd)."""
+    return t * 0 + value
+
+
+def _type_name(dt: D.dtype) -> str:
+    from .._tensor import _torch_type_name
+
+    return _torch_type_name(dt)

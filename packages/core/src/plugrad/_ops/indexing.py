@@ -1,0 +1,300 @@
+"""Indexing: ``t[key]`` (views for basic keys), ``t[key] = value``, and their gradients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import _dtype as D
+from .._tensor import Tensor, _make
+from ..autograd.function import Function
+from ..autograd.grad_mode import _state as _grad_state
+from .shape import _view_of
+
+
+def _is_int(k: Any) -> bool:
+    return isinstance(k, int) and not isinstance(k, bool)
+
+
+def convert_key(t: Tensor, key: Any) -> tuple[Any, bool]:
+    """Check ``key`` against ``t``'s shape and turn tensors/lists into backend arrays.
+
+    :returns: ``(backend key, is_basic)``; basic keys (ints, slices, None, ...) make views.
+    """
+    if not isinstance(key, tuple):
+        key = (key,)
+    be = t._backend
+    shape = t._data.shape
+    out: list[Any] = []
+    basic = True
+    n_consuming = 0
+    for k in key:
+        if k is None or k is Ellipsis:
+            continue
+        if isinstance(k, Tensor) and k._dtype is D.bool_:
+            n_consuming += max(k._data.ndim, 1)
+        elif isinstance(k, (list, tuple)) and k and all(isinstance(v, bool) for v in k):
+            n_consuming += 1
+        else:
+            n_consuming += 1
+    if n_consuming > len(shape):
+        raise IndexError(f"too many indices for tensor of dimension {len(shape)}")
+    dim = 0
+    for pos, k in enumerate(key):
+        if k is None:
+            out.append(None)
+            continue
+        if k is Ellipsis:
+            out.append(Ellipsis)
+            dim = len(shape) - (n_consuming - dim)
+            continue
+        if isinstance(k, Tensor):
+            if k._backend is not be:
+                from ._util import check_same_backend
+
+                check_same_backend(t, k)
+            if k._dtype is D.bool_:
+                _check_mask(k, shape, dim)
+                out.append(k._data)
+                basic = False
+                dim += max(k._data.ndim, 1)
+                continue
+            if k._dtype.category != 1:
+                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+            if k._data.ndim == 0 and len(key) == 1 and False:
+                pass
+            out.append(k._data)
+            basic = False
+            dim += 1
+            continue
+        if isinstance(k, slice):
+            if k.step is not None:
+                step = k.step.item() if isinstance(k.step, Tensor) else k.step
+                if step <= 0:
+                    raise ValueError("step must be greater than zero")
+            out.append(slice(*(v.item() if isinstance(v, Tensor) else v for v in (k.start, k.stop, k.step))))
+            dim += 1
+            continue
+        if _is_int(k) or hasattr(k, "__index__") and not isinstance(k, (bool, float)):
+            i = int(k.__index__())
+            size = shape[dim]
+            if i < -size or i >= size:
+                raise IndexError(f"index {i} is out of bounds for dimension {dim} with size {size}")
+            out.append(i)
+            dim += 1
+            continue
+        if isinstance(k, (list, tuple)):
+            if all(isinstance(v, bool) for v in k) and k:
+                arr = be.asarray(list(k), be.dtype_to_native[D.bool_])
+                if len(k) != shape[dim]:
+                    raise IndexError(
+                        f"The shape of the mask [{len(k)}] at index 0 does not match the shape of the indexed tensor [{shape[dim]}] at index {dim}"
+                    )
+            else:
+                try:
+                    arr = be.asarray(_to_index_list(k), be.dtype_to_native[D.int64])
+                except (TypeError, ValueError):
+                    raise IndexError(f"only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are valid indices (got {type(k).__name__})") from None
+            out.append(arr)
+            basic = False
+            dim += 1
+            continue
+        if isinstance(k, bool):
+            out.append(k)
+            basic = False
+            continue
+        raise IndexError(
+            f"only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are valid indices (got {type(k).__name__})"
+        )
+    return tuple(out), basic
+
+
+def _to_index_list(k: Any) -> Any:
+    out = []
+    for v in k:
+        if isinstance(v, (list, tuple)):
+            out.append(_to_index_list(v))
+        elif isinstance(v, Tensor):
+            out.append(v.tolist())
+        elif _is_int(v):
+            out.append(v)
+        else:
+            raise TypeError
+    return out
+
+
+def _check_mask(m: Tensor, shape: tuple[int, ...], dim: int) -> None:
+    ms = m._data.shape
+    for i, s in enumerate(ms):
+        if dim + i >= len(shape) or shape[dim + i] != s:
+            raise IndexError(
+                f"The shape of the mask [{', '.join(map(str, ms))}] at index {i} does not match the shape of the "
+                f"indexed tensor [{', '.join(map(str, shape))}] at index {dim + i}"
+            )
+
+
+def _index_error(t: Tensor, key: tuple[Any, ...], exc: Exception) -> Exception:
+    be = t._backend
+    shape = t._data.shape
+    dim = 0
+    for k in key:
+        if k is None:
+            continue
+        if k is Ellipsis:
+            dim = len(shape) - sum(1 for kk in key if kk is not None and kk is not Ellipsis)
+            continue
+        if not isinstance(k, (int, slice)) and hasattr(k, "shape"):
+            size = shape[dim] if dim < len(shape) else 0
+            flat = be.tolist(k)
+            vals = flat if isinstance(flat, list) else [flat]
+            stack = list(vals)
+            while stack:
+                v = stack.pop()
+                if isinstance(v, list):
+                    stack.extend(v)
+                elif not isinstance(v, bool) and (v >= size or v < -size):
+                    return IndexError(f"index {v} is out of bounds for dimension {dim} with size {size}")
+        dim += 1
+    return IndexError(f"invalid index for tensor of shape {list(shape)}: {exc}")
+
+
+def _node_name_cls(key: tuple[Any, ...], basic: bool) -> type[Function]:
+    if not basic:
+        return Index
+    if any(isinstance(k, slice) for k in key):
+        return Slice
+    if any(_is_int(k) for k in key):
+        return Select
+    return Alias
+
+
+class Index(Function, backward_name="IndexBackward0", builtin=True):
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, key: tuple[Any, ...], basic: bool) -> Tensor:
+        ctx.meta = (x._data.shape, key, basic)
+        try:
+            data = x._backend.getitem(x._data, key)
+        except (IndexError, ValueError, TypeError) as exc:
+            raise _index_error(x, key, exc) from None
+        if basic:
+            return _view_of(x, data)
+        return _make(Tensor, data, x._dtype, x._backend)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None]:
+        shape, key, basic = ctx.meta
+        return IndexPutZeros.apply(g, shape, key, basic), None, None
+
+
+class Slice(Index, backward_name="SliceBackward0", builtin=True):
+    pass
+
+
+class Select(Index, backward_name="SelectBackward0", builtin=True):
+    pass
+
+
+class Alias(Index, backward_name="UnsqueezeBackward0", builtin=True):
+    pass
+
+
+class IndexPutZeros(Function, backward_name="IndexBackwardBackward0", builtin=True):
+    """Zeros of ``shape`` with ``g`` added at ``key`` (repeated indices accumulate)."""
+
+    @staticmethod
+    def forward(ctx: Any, g: Tensor, shape: tuple[int, ...], key: tuple[Any, ...], basic: bool) -> Tensor:
+        ctx.meta = (key, basic)
+        be = g._backend
+        out = be.zeros(shape, be.dtype_to_native[g._dtype])
+        if basic:
+            be.setitem(out, key, g._data)
+        else:
+            be.index_add(out, key, g._data)
+        return _make(Tensor, out, g._dtype, be)
+
+    @staticmethod
+    def backward(ctx: Any, gg: Tensor) -> tuple[Tensor, None, None, None]:
+        key, basic = ctx.meta
+        return _node_name_cls(key, basic).apply(gg, key, basic), None, None, None
+
+
+def getitem(t: Tensor, key: Any) -> Tensor:
+    """``t[key]``: basic keys give views sharing storage; integer/bool arrays give copies."""
+    k, basic = convert_key(t, key)
+    return _node_name_cls(k, basic).apply(t, k, basic)  # type: ignore[no-any-return]
+
+
+class IndexPut(Function, backward_name="IndexPutBackward0", builtin=True):
+    """``x`` with ``value`` written at ``key`` (out of place; ``x[key] = value`` under autograd)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, key: tuple[Any, ...], value: Any) -> Tensor:
+        be = x._backend
+        data = be.copy(x._data)
+        v = value._data if isinstance(value, Tensor) else value
+        if isinstance(value, Tensor) and value._dtype is not x._dtype:
+            v = be.astype(v, be.dtype_to_native[x._dtype])
+        _setitem(be, data, key, v, x, value)
+        ctx.key = key
+        ctx.vshape = value._data.shape if isinstance(value, Tensor) else None
+        return _make(Tensor, data, x._dtype, be)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, None, Any]:
+        key = ctx.key
+        gx = None
+        if ctx.needs_input_grad[0]:
+            be = g._backend
+            mask = be.ones(g._data.shape, be.dtype_to_native[g._dtype])
+            be.setitem(mask, key, 0)
+            gx = g * _make(Tensor, mask, g._dtype, be)
+        gv = None
+        if ctx.vshape is not None and ctx.needs_input_grad[2]:
+            gv = Index.apply(g, key, False)
+        return gx, None, gv
+
+
+def _setitem(be: Any, data: Any, key: tuple[Any, ...], v: Any, t: Tensor, value: Any) -> None:
+    try:
+        be.setitem(data, key, v)
+    except (ValueError, TypeError) as exc:
+        vs = list(value._data.shape) if isinstance(value, Tensor) else []
+        try:
+            target = list(be.getitem(data, key).shape)
+        except Exception:
+            target = []
+        raise RuntimeError(
+            f"shape mismatch: value tensor of shape {vs} cannot be broadcast to indexing result of shape {target}"
+        ) from exc
+    except IndexError as exc:
+        raise _index_error(t, key, exc) from None
+
+
+def setitem(t: Tensor, key: Any, value: Any) -> None:
+    """``t[key] = value`` in place (bumps the version counter shared with views)."""
+    k, basic = convert_key(t, key)
+    if not isinstance(value, (Tensor, int, float, bool)):
+        from .elementwise import as_tensor_like
+
+        try:
+            value = as_tensor_like(value, t, t._dtype)
+        except Exception:
+            raise TypeError(f"can't assign a {type(value).__name__} to a {t.type()}") from None
+    if isinstance(value, Tensor) and value._backend is not t._backend:
+        from ._util import check_same_backend
+
+        check_same_backend(t, value)
+    t._check_inplace()
+    if _grad_state.enabled and (t._requires_grad or (isinstance(value, Tensor) and value._requires_grad)):
+        t._rebase(IndexPut.apply(t._snapshot(), k, value))
+        return
+    be = t._backend
+    v = value._data if isinstance(value, Tensor) else value
+    if isinstance(value, Tensor) and value._dtype is not t._dtype:
+        v = be.astype(v, be.dtype_to_native[t._dtype])
+    _setitem(be, t._data, k, v, t, value)
+    t._version[0] += 1
+
+
+def rebase_view(view: Tensor, result: Tensor) -> Tensor:
+    """An in-place op on a view under autograd: write into the base and rebase its history."""
+    raise NotImplementedError

@@ -1,0 +1,1091 @@
+"""The :class:`Tensor`: a backend array, its dtype, and autograd metadata."""
+
+from __future__ import annotations
+
+import operator
+import warnings
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from . import _dtype as D
+from ._device import device as _device_cls
+from ._device import device_of_backend
+from ._size import Size
+from .autograd import function as _fn
+from .autograd.function import AccumulateGrad, Node, _RemovableHandle
+from .autograd.grad_mode import _state as _grad_state
+from .backends import Backend, default_backend
+
+if TYPE_CHECKING:
+    from ._ops.reduction import MinMaxResult
+
+__all__ = ["Tensor"]
+
+_NONLEAF_GRAD_WARNING = (
+    "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad attribute "
+    "won't be populated during autograd.backward(). If you indeed want the .grad field to be populated "
+    "for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. If you access the non-leaf Tensor "
+    "by mistake, make sure you access the leaf Tensor instead."
+)
+
+Scalar = int | float | bool
+TensorOrScalar = "Tensor | int | float | bool"
+
+
+def _make(cls: type[Tensor], data: Any, dtype: D.dtype, backend: Backend) -> Tensor:
+    """Wrap a backend array without copying (the one internal constructor)."""
+    t = object.__new__(cls)
+    t._data = data
+    t._dtype = dtype
+    t._backend = backend
+    t._requires_grad = False
+    t._grad = None
+    t._grad_fn = None
+    t._output_nr = 0
+    t._version = [0]
+    t._base = None
+    t._accumulator = None
+    t._extra = None
+    return t
+
+
+class _PrintView:
+    """Adapter handing a tensor's values to the pure-Python formatter."""
+
+    __slots__ = ("data", "backend", "dtype_kind")
+
+    def __init__(self, data: Any, backend: Backend, kind: str) -> None:
+        self.data = data
+        self.backend = backend
+        self.dtype_kind = kind
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+    def tolist(self) -> object:
+        return self.backend.tolist(self.data)
+
+    def __getitem__(self, key: int | slice) -> _PrintView:
+        return _PrintView(self.backend.getitem(self.data, key), self.backend, self.dtype_kind)
+
+
+class Tensor:
+    """A multi-dimensional array with reverse-mode automatic differentiation.
+
+    ``plugrad.Tensor(data)`` is the legacy constructor: it always makes ``float32``
+    (``plugrad.Tensor(2, 3)`` makes an uninitialised 2x3 tensor). Prefer
+    :func:`plugrad.tensor`, which infers the dtype as PyTorch does.
+    """
+
+    __slots__ = (
+        "_data",
+        "_dtype",
+        "_backend",
+        "_requires_grad",
+        "_grad",
+        "_grad_fn",
+        "_output_nr",
+        "_version",
+        "_base",
+        "_accumulator",
+        "_extra",
+        "__weakref__",
+    )
+    _data: Any
+    _dtype: D.dtype
+    _backend: Backend
+    _requires_grad: bool
+    _grad: Tensor | None
+    _grad_fn: Node | None
+    _output_nr: int
+    _version: list[int]
+    _base: Tensor | None
+    _accumulator: weakref.ref[AccumulateGrad] | None
+    _extra: dict[str, Any] | None
+
+    _make = classmethod(_make)
+
+    def __new__(cls, *args: Any, device: Any = None) -> Tensor:
+        from . import _creation
+
+        backend = _creation._backend_for(device)
+        if len(args) == 0:
+            return _make(cls, backend.empty((0,), backend.native_dtype(D.float32)), D.float32, backend)
+        if len(args) == 1 and isinstance(args[0], Tensor):
+            src = args[0]
+            if src._dtype is not D.float32:
+                raise TypeError(f"expected {D.float32!r} (got {src._dtype!r})")
+            return src._alias()
+        if all(isinstance(a, int) and not isinstance(a, bool) for a in args):
+            return _make(cls, backend.empty(tuple(args), backend.native_dtype(D.float32)), D.float32, backend)
+        if len(args) == 1:
+            return _creation._from_data(args[0], D.float32, backend, cls=cls)
+        raise TypeError(f"Tensor(): expected a sequence of numbers or sizes, got {args!r}")
+
+    def __init__(self, *args: Any, device: Any = None) -> None:
+        pass
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def shape(self) -> Size:
+        return Size(self._data.shape)
+
+    def size(self, dim: int | None = None) -> Any:
+        """The shape as a :class:`plugrad.Size`, or the size of one dimension."""
+        if dim is None:
+            return Size(self._data.shape)
+        return self._data.shape[_canon_dim(dim, self._data.ndim)]
+
+    @property
+    def dtype(self) -> D.dtype:
+        return self._dtype
+
+    @property
+    def device(self) -> _device_cls:
+        return device_of_backend(self._backend)
+
+    @property
+    def ndim(self) -> int:
+        return len(self._data.shape)
+
+    def dim(self) -> int:
+        return len(self._data.shape)
+
+    ndimension = dim
+
+    def numel(self) -> int:
+        n = 1
+        for s in self._data.shape:
+            n *= s
+        return n
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        return self._dtype.itemsize
+
+    def is_floating_point(self) -> bool:
+        return self._dtype.category == 2
+
+    @property
+    def is_cuda(self) -> bool:
+        return self._backend.device_type == "cuda"
+
+    def type(self, dtype: Any = None) -> Any:
+        """The legacy type name (``'plugrad.FloatTensor'``), or a copy converted to ``dtype``."""
+        if dtype is None:
+            return f"plugrad.{self._dtype.to_legacy_type_name()}"
+        return self.to(dtype)
+
+    def item(self) -> Scalar:
+        """The value of a one-element tensor as a Python number."""
+        if self.numel() != 1:
+            raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted to Scalar")
+        v = self._backend.tolist(self._data)
+        while isinstance(v, list):
+            v = v[0]
+        return v  # type: ignore[no-any-return]
+
+    def tolist(self) -> Any:
+        """The values as (nested) Python lists; a bare number for a 0-d tensor."""
+        return self._backend.tolist(self._data)
+
+    def numpy(self, *, force: bool = False) -> Any:
+        """A NumPy array; shares memory with the tensor on CPU backends whose arrays are NumPy's."""
+        if self._requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        import numpy as np  # only when the user asks for NumPy
+
+        if isinstance(self._data, np.ndarray):
+            return self._data
+        if self._backend.device_type != "cpu" and not force:
+            raise TypeError(
+                f"can't convert {self.device} device type tensor to numpy. Use Tensor.cpu() to copy the tensor to host memory first."
+            )
+        try:
+            return np.from_dlpack(self._data)
+        except Exception:
+            return np.asarray(self._backend.tolist(self._data))
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> Any:
+        arr = self.detach().numpy(force=True) if self._requires_grad else self.numpy(force=True)
+        if dtype is not None and arr.dtype != dtype:
+            return arr.astype(dtype)
+        return arr
+
+    def __len__(self) -> int:
+        if not self._data.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return int(self._data.shape[0])
+
+    def __iter__(self) -> Iterator[Tensor]:
+        if not self._data.shape:
+            raise TypeError("iteration over a 0-d tensor")
+        return iter(self.unbind(0))
+
+    def __bool__(self) -> bool:
+        if self.numel() != 1:
+            if self.numel() == 0:
+                raise RuntimeError("Boolean value of Tensor with no values is ambiguous")
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+        return bool(self.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self._dtype.category != 1 or self.numel() != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __complex__(self) -> complex:
+        return complex(self.item())
+
+    __hash__ = object.__hash__
+
+    def __format__(self, spec: str) -> str:
+        if self._data.ndim == 0:
+            return format(self.item(), spec)
+        return format(repr(self), spec)
+
+    def __repr__(self) -> str:
+        from ._tensor_str import format_tensor
+
+        suffixes: list[str] = []
+        dev = self.device
+        if dev.type != "cpu":
+            suffixes.append(f"device='{dev}'")
+        dt = self._dtype
+        if not (dt is D.get_default_dtype() or dt is D.int64 or dt is D.bool_) or (self.numel() == 0 and dt is not D.get_default_dtype()):
+            # PyTorch states the dtype of an empty tensor unless it is the default float.
+            suffixes.append(f"dtype={dt!r}")
+        if self._grad_fn is not None:
+            suffixes.append(f"grad_fn=<{self._grad_fn.name()}>")
+        elif self._requires_grad:
+            suffixes.append("requires_grad=True")
+        kind = "float" if dt.category == 2 else ("int" if dt.category == 1 else "bool")
+        view = _PrintView(self._data, self._backend, kind)
+        return format_tensor(view, prefix="tensor(", suffixes=suffixes)
+
+    __str__ = __repr__
+
+    # ------------------------------------------------------------------ autograd
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        self._set_requires_grad(bool(value))
+
+    def _set_requires_grad(self, value: bool) -> None:
+        if self._grad_fn is not None:
+            if not value:
+                raise RuntimeError(
+                    "you can only change requires_grad flags of leaf variables. If you want to use a computed "
+                    "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach()."
+                )
+            return
+        if value and self._dtype.category != 2:
+            raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
+        self._requires_grad = value
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place and return ``self``."""
+        self._set_requires_grad(bool(requires_grad))
+        return self
+
+    @property
+    def grad(self) -> Tensor | None:
+        """The accumulated gradient (leaf tensors and tensors that :meth:`retain_grad`)."""
+        if self._grad_fn is not None and self._requires_grad and not self.retains_grad and self._grad is None:
+            warnings.warn(_NONLEAF_GRAD_WARNING, UserWarning, stacklevel=2)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type {type(value).__name__}")
+            if value._dtype is not self._dtype:
+                raise RuntimeError("assigned grad has data of a different type")
+            if value._data.shape != self._data.shape:
+                raise RuntimeError("assigned grad has data of a different size")
+            if value._backend is not self._backend:
+                raise RuntimeError("assigned grad has data located on a different device")
+        self._grad = value
+
+    @grad.deleter
+    def grad(self) -> None:
+        self._grad = None
+
+    @property
+    def grad_fn(self) -> Node | None:
+        return self._grad_fn
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._grad_fn is None
+
+    @property
+    def output_nr(self) -> int:
+        return self._output_nr
+
+    @property
+    def _version_value(self) -> int:
+        return self._version[0]
+
+    @property
+    def data(self) -> Tensor:
+        """The same values, detached from the graph; changes through it are not tracked."""
+        t = _make(Tensor, self._data, self._dtype, self._backend)
+        return t
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data must be a Tensor, not {type(value).__name__}")
+        if self._requires_grad and value._dtype.category != 2:
+            raise RuntimeError("data set to a tensor that requires gradients must be floating point or complex dtype")
+        self._data = value._data
+        self._dtype = value._dtype
+        self._backend = value._backend
+
+    def detach(self) -> Tensor:
+        """A new tensor sharing this one's data, outside the graph (``requires_grad=False``)."""
+        t = _make(Tensor, self._data, self._dtype, self._backend)
+        t._version = self._version
+        t._base = self._base if self._base is not None else self
+        return t
+
+    def detach_(self) -> Tensor:
+        """Detach this tensor from the graph in place, making it a leaf."""
+        if self._base is not None and self._base._requires_grad and self._grad_fn is not None:
+            raise RuntimeError(
+                "Can't detach views in-place. Use detach() instead. If you are using DistributedDataParallel (DDP) "
+                "for training, and gradient_as_bucket_view is set as True, gradients are views of DDP buckets, and "
+                "hence detach_() cannot be called on these gradients. To fix this error, please refer to the "
+                "Optimizer.zero_grad() function in torch/optim/optimizer.py as the solution."
+            )
+        self._grad_fn = None
+        self._requires_grad = False
+        self._output_nr = 0
+        return self
+
+    def _alias(self) -> Tensor:
+        """A new tensor object on the same data and version counter, with no history."""
+        t = _make(Tensor, self._data, self._dtype, self._backend)
+        t._version = self._version
+        t._base = self._base if self._base is not None else self
+        return t
+
+    def _get_accumulator(self) -> AccumulateGrad:
+        return _fn._weak_accumulator(self)
+
+    def retain_grad(self) -> None:
+        """Keep the gradient of this non-leaf tensor in ``.grad`` after backward."""
+        if not self._requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self._grad_fn is None or self.retains_grad:
+            return
+        ref = weakref.ref(self)
+
+        def _retain(grad: Tensor) -> None:
+            t = ref()
+            if t is None:
+                return
+            if t._grad is None:
+                t._grad = grad.detach().clone() if not _grad_state.enabled else grad
+            else:
+                t._grad = t._grad + grad
+
+        self._grad_fn._register_tensor_pre_hook(self._output_nr, _retain)
+        self._extra_dict()["retains_grad"] = True
+
+    @property
+    def retains_grad(self) -> bool:
+        return bool(self._extra and self._extra.get("retains_grad"))
+
+    def _extra_dict(self) -> dict[str, Any]:
+        if self._extra is None:
+            self._extra = {}
+        return self._extra
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> _RemovableHandle:
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor replaces it."""
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._grad_fn is not None:
+            return self._grad_fn._register_tensor_pre_hook(self._output_nr, hook)
+        acc = self._get_accumulator()
+        # keep the accumulator (and so the hook) alive as long as the tensor
+        self._extra_dict()["accumulator"] = acc
+        return acc._register_tensor_pre_hook(0, hook)
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> _RemovableHandle:
+        """Call ``hook(tensor)`` after a gradient was accumulated into this leaf's ``.grad``."""
+        if self._grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        acc = self._get_accumulator()
+        self._extra_dict()["accumulator"] = acc
+        if acc._post_hooks is None:
+            acc._post_hooks = []
+        acc._post_hooks.append(hook)
+        return _RemovableHandle(acc._post_hooks, hook)
+
+    def backward(
+        self,
+        gradient: Tensor | None = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+        inputs: Sequence[Tensor] | Tensor | None = None,
+    ) -> None:
+        """Accumulate the gradient of this tensor into the ``.grad`` of the leaves.
+
+        ``gradient`` is the vector in the vector-Jacobian product; it may be left out
+        only for one-element tensors.
+        """
+        from .autograd import backward as _backward
+
+        _backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+    # ------------------------------------------------------------------ in-place
+    def _check_inplace(self) -> None:
+        if self._requires_grad and self._grad_fn is None and _grad_state.enabled:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+        if self._extra and self._extra.get("inference") and not _grad_state.inference:
+            raise RuntimeError("Inplace update to inference tensor outside InferenceMode is not allowed.")
+
+    def _bump(self) -> None:
+        self._version[0] += 1
+
+    def _inplace_add_no_grad(self, other: Tensor) -> None:
+        """``self += other`` on the raw arrays (gradient accumulation)."""
+        self._data += other._data
+        self._version[0] += 1
+
+    def _inplace_binary(self, name: str, iop: Callable[[Any, Any], Any], other: Any, alpha: Any = None) -> Tensor:
+        from ._ops import elementwise as ew
+
+        if alpha is not None and alpha != 1:
+            other = other * alpha
+        self._check_inplace()
+        if _grad_state.enabled and (self._requires_grad or (isinstance(other, Tensor) and other._requires_grad)):
+            return self._rebase(getattr(ew, name)(self._snapshot(), other))
+        odata, odt = ew.operand(self, other)
+        result_dt = ew.result_type2(self, other)
+        if name == "div":
+            result_dt = result_dt if result_dt.category == 2 else D.get_default_dtype()
+        if not D.can_cast(result_dt, self._dtype):
+            raise RuntimeError(f"result type {_torch_type_name(result_dt)} can't be cast to the desired output type {_torch_type_name(self._dtype)}")
+        if isinstance(other, Tensor):
+            _check_inplace_shape(self, other._data.shape)
+            if odt is not self._dtype:
+                odata = self._backend.astype(odata, self._backend.dtype_to_native[self._dtype])
+        iop(self._data, odata)
+        self._version[0] += 1
+        return self
+
+    def _snapshot(self) -> Tensor:
+        """The current value with its history, for the autograd path of an in-place op."""
+        from ._ops import shape
+
+        return shape.clone(self)
+
+    def _rebase(self, result: Tensor) -> Tensor:
+        """Make ``self`` hold ``result``'s values and history (in-place op under autograd)."""
+        from ._ops import indexing
+
+        if result._data.shape != self._data.shape:
+            raise RuntimeError(
+                f"output with shape {list(self._data.shape)} doesn't match the broadcast shape {list(result._data.shape)}"
+            )
+        base = self._base
+        if base is not None and self._extra and "view_of" in self._extra:
+            return indexing.rebase_view(self, result)
+        if result._dtype is not self._dtype:
+            result = result.to(self._dtype)
+        self._backend.copy_into(self._data, result._data)
+        self._version[0] += 1
+        self._grad_fn = result._grad_fn
+        self._output_nr = result._output_nr
+        self._requires_grad = result._requires_grad
+        return self
+
+    def add_(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        """In-place ``self += alpha * other``."""
+        return self._inplace_binary("add", operator.iadd, other, alpha)
+
+    def sub_(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        """In-place ``self -= alpha * other``."""
+        return self._inplace_binary("sub", operator.isub, other, alpha)
+
+    def mul_(self, other: Any) -> Tensor:
+        """In-place ``self *= other``."""
+        return self._inplace_binary("mul", operator.imul, other)
+
+    def div_(self, other: Any) -> Tensor:
+        """In-place ``self /= other``."""
+        return self._inplace_binary("div", operator.itruediv, other)
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self.add_(other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self.sub_(other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self.mul_(other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self.div_(other)
+
+    def copy_(self, src: Any, non_blocking: bool = False) -> Tensor:
+        """Copy ``src``'s values into this tensor (broadcasting, converting dtype and device)."""
+        from ._ops import elementwise as ew
+
+        self._check_inplace()
+        if not isinstance(src, Tensor):
+            src = ew.as_tensor_like(src, self)
+        if src._backend is not self._backend:
+            src = src.to(self.device)
+        _check_inplace_shape(self, src._data.shape)
+        if _grad_state.enabled and (self._requires_grad or src._requires_grad):
+            from ._ops import shape
+
+            return self._rebase(shape.copy_to(src, self))
+        self._backend.copy_into(self._data, src._data)
+        self._version[0] += 1
+        return self
+
+    def fill_(self, value: Any) -> Tensor:
+        """Set every element to ``value``."""
+        if isinstance(value, Tensor):
+            if value._data.ndim != 0:
+                raise RuntimeError(
+                    f"fill_ only supports 0-dimension value tensor but got tensor with {value._data.ndim} dimensions."
+                )
+            return self.copy_(value)
+        self._check_inplace()
+        if _grad_state.enabled and self._requires_grad:
+            from ._ops import elementwise as ew
+
+            return self._rebase(ew.full_like_graph(self, value))
+        self._backend.copy_into(self._data, value)
+        self._version[0] += 1
+        return self
+
+    def zero_(self) -> Tensor:
+        """Set every element to zero."""
+        return self.fill_(0)
+
+    # ------------------------------------------------------------------ operators
+    def __add__(self, other: Any) -> Tensor:
+        return _ew.Add.apply(self, other)  # type: ignore[no-any-return]
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _ew.Add.apply(self, other)  # type: ignore[no-any-return]
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _ew.Sub.apply(self, other)  # type: ignore[no-any-return]
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _ew.RSub.apply(self, other)  # type: ignore[no-any-return]
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _ew.Mul.apply(self, other)  # type: ignore[no-any-return]
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _ew.Mul.apply(self, other)  # type: ignore[no-any-return]
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _ew.Div.apply(self, other)  # type: ignore[no-any-return]
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _ew.Div.apply(other, self)  # type: ignore[no-any-return]
+
+    def __floordiv__(self, other: Any) -> Tensor:
+        return _ew.floor_divide(self, other)
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return _ew.floor_divide(other, self)
+
+    def __mod__(self, other: Any) -> Tensor:
+        return _ew.remainder(self, other)
+
+    def __rmod__(self, other: Any) -> Tensor:
+        return _ew.remainder(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return _ew.pow(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return _ew.pow(other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _linalg.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _linalg.matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return _ew.neg(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return _ew.abs(self)
+
+    def __invert__(self) -> Tensor:
+        if self._dtype is not D.bool_:
+            raise TypeError("~ (bitwise_not) is only supported for bool tensors in plugrad")
+        return _ew.logical_not(self)
+
+    def __and__(self, other: Any) -> Tensor:
+        return _ew.logical_and(self, other)
+
+    def __or__(self, other: Any) -> Tensor:
+        return _ew.logical_or(self, other)
+
+    def __xor__(self, other: Any) -> Tensor:
+        return _ew.logical_xor(self, other)
+
+    __rand__ = __and__
+    __ror__ = __or__
+    __rxor__ = __xor__
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        if not isinstance(other, (Tensor, int, float, bool)):
+            return NotImplemented
+        return _ew.eq(self, other)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        if not isinstance(other, (Tensor, int, float, bool)):
+            return NotImplemented
+        return _ew.ne(self, other)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return _ew.lt(self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return _ew.le(self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return _ew.gt(self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return _ew.ge(self, other)
+
+    def __getitem__(self, key: Any) -> Tensor:
+        return _indexing.getitem(self, key)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        _indexing.setitem(self, key, value)
+
+    # ------------------------------------------------------------------ methods
+    def add(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        return _ew.add(self, other, alpha=alpha)
+
+    def sub(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        return _ew.sub(self, other, alpha=alpha)
+
+    subtract = sub
+
+    def mul(self, other: Any) -> Tensor:
+        return _ew.mul(self, other)
+
+    multiply = mul
+
+    def div(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        return _ew.div(self, other, rounding_mode=rounding_mode)
+
+    divide = div
+    true_divide = div
+
+    def floor_divide(self, other: Any) -> Tensor:
+        return _ew.floor_divide(self, other)
+
+    def remainder(self, other: Any) -> Tensor:
+        return _ew.remainder(self, other)
+
+    def pow(self, exponent: Any) -> Tensor:
+        return _ew.pow(self, exponent)
+
+    def maximum(self, other: Tensor) -> Tensor:
+        return _ew.maximum(self, other)
+
+    def minimum(self, other: Tensor) -> Tensor:
+        return _ew.minimum(self, other)
+
+    def eq(self, other: Any) -> Tensor:
+        return _ew.eq(self, other)
+
+    def ne(self, other: Any) -> Tensor:
+        return _ew.ne(self, other)
+
+    def lt(self, other: Any) -> Tensor:
+        return _ew.lt(self, other)
+
+    def le(self, other: Any) -> Tensor:
+        return _ew.le(self, other)
+
+    def gt(self, other: Any) -> Tensor:
+        return _ew.gt(self, other)
+
+    def ge(self, other: Any) -> Tensor:
+        return _ew.ge(self, other)
+
+    def logical_and(self, other: Any) -> Tensor:
+        return _ew.logical_and(self, other)
+
+    def logical_or(self, other: Any) -> Tensor:
+        return _ew.logical_or(self, other)
+
+    def logical_xor(self, other: Any) -> Tensor:
+        return _ew.logical_xor(self, other)
+
+    def logical_not(self) -> Tensor:
+        return _ew.logical_not(self)
+
+    def neg(self) -> Tensor:
+        return _ew.neg(self)
+
+    negative = neg
+
+    def abs(self) -> Tensor:
+        return _ew.abs(self)
+
+    def sign(self) -> Tensor:
+        return _ew.sign(self)
+
+    def exp(self) -> Tensor:
+        return _ew.exp(self)
+
+    def expm1(self) -> Tensor:
+        return _ew.expm1(self)
+
+    def log(self) -> Tensor:
+        return _ew.log(self)
+
+    def log2(self) -> Tensor:
+        return _ew.log2(self)
+
+    def log10(self) -> Tensor:
+        return _ew.log10(self)
+
+    def log1p(self) -> Tensor:
+        return _ew.log1p(self)
+
+    def sqrt(self) -> Tensor:
+        return _ew.sqrt(self)
+
+    def rsqrt(self) -> Tensor:
+        return _ew.rsqrt(self)
+
+    def reciprocal(self) -> Tensor:
+        return _ew.reciprocal(self)
+
+    def square(self) -> Tensor:
+        return _ew.square(self)
+
+    def sin(self) -> Tensor:
+        return _ew.sin(self)
+
+    def cos(self) -> Tensor:
+        return _ew.cos(self)
+
+    def tan(self) -> Tensor:
+        return _ew.tan(self)
+
+    def tanh(self) -> Tensor:
+        return _ew.tanh(self)
+
+    def sigmoid(self) -> Tensor:
+        return _ew.sigmoid(self)
+
+    def relu(self) -> Tensor:
+        return _ew.relu(self)
+
+    def floor(self) -> Tensor:
+        return _ew.floor(self)
+
+    def ceil(self) -> Tensor:
+        return _ew.ceil(self)
+
+    def round(self) -> Tensor:
+        return _ew.round(self)
+
+    def trunc(self) -> Tensor:
+        return _ew.trunc(self)
+
+    def isnan(self) -> Tensor:
+        return _ew.isnan(self)
+
+    def isinf(self) -> Tensor:
+        return _ew.isinf(self)
+
+    def isfinite(self) -> Tensor:
+        return _ew.isfinite(self)
+
+    def masked_fill(self, mask: Tensor, value: Any) -> Tensor:
+        """``value`` where ``mask`` is true, else ``self``."""
+        return _ew.where(mask, value if isinstance(value, Tensor) else _ew.as_tensor_like(value, self, self._dtype), self)
+
+    def sum(self, dim: Any = None, keepdim: bool = False, *, dtype: D.dtype | None = None) -> Tensor:
+        return _reduction.sum(self, dim, keepdim, dtype=dtype)
+
+    def mean(self, dim: Any = None, keepdim: bool = False, *, dtype: D.dtype | None = None) -> Tensor:
+        return _reduction.mean(self, dim, keepdim, dtype=dtype)
+
+    def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        from ._ops._util import canon_dims
+
+        axes = canon_dims(dim, self._data.ndim)
+        return _make(Tensor, self._backend.any(self._data, axes, keepdim), D.bool_, self._backend)
+
+    def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        from ._ops._util import canon_dims
+
+        axes = canon_dims(dim, self._data.ndim)
+        return _make(Tensor, self._backend.all(self._data, axes, keepdim), D.bool_, self._backend)
+
+    def matmul(self, other: Tensor) -> Tensor:
+        return _linalg.matmul(self, other)
+
+    def mm(self, mat2: Tensor) -> Tensor:
+        return _linalg.mm(self, mat2)
+
+    def bmm(self, mat2: Tensor) -> Tensor:
+        return _linalg.bmm(self, mat2)
+
+    def mv(self, vec: Tensor) -> Tensor:
+        return _linalg.mv(self, vec)
+
+    def dot(self, other: Tensor) -> Tensor:
+        return _linalg.dot(self, other)
+
+    def outer(self, vec2: Tensor) -> Tensor:
+        return _linalg.outer(self, vec2)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        return _shape.reshape(self, *shape)
+
+    def view(self, *shape: Any) -> Tensor:
+        return _shape.view(self, *shape)
+
+    def view_as(self, other: Tensor) -> Tensor:
+        return _shape.view(self, other._data.shape)
+
+    def reshape_as(self, other: Tensor) -> Tensor:
+        return _shape.reshape(self, other._data.shape)
+
+    def permute(self, *dims: Any) -> Tensor:
+        return _shape.permute(self, *dims)
+
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        return _shape.transpose(self, dim0, dim1)
+
+    swapaxes = transpose
+    swapdims = transpose
+
+    def t(self) -> Tensor:
+        return _shape.t(self)
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 - PyTorch's name
+        n = self._data.ndim
+        return _shape.permute(self, *reversed(range(n))) if n != 2 else _shape.t(self)
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802
+        if self._data.ndim < 2:
+            raise RuntimeError(f"tensor.mT is only supported on matrices or batches of matrices. Got {self._data.ndim}-D tensor.")
+        return _shape.transpose(self, -2, -1)
+
+    def expand(self, *sizes: Any) -> Tensor:
+        return _shape.expand(self, *sizes)
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        return _shape.expand(self, other._data.shape)
+
+    def sum_to_size(self, *size: Any) -> Tensor:
+        return _shape.sum_to_size(self, *size)
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        from ._ops._util import canon_dim
+
+        d = canon_dim(dim, self._data.ndim + 1)
+        shape = list(self._data.shape)
+        shape.insert(d, 1)
+        return _shape.UnsqueezeOp.apply(self, tuple(shape))  # type: ignore[no-any-return]
+
+    def squeeze(self, dim: Any = None) -> Tensor:
+        from ._ops._util import canon_dims
+
+        shape = self._data.shape
+        axes = canon_dims(dim, len(shape))
+        if axes is None:
+            new = tuple(s for s in shape if s != 1)
+        else:
+            new = tuple(s for i, s in enumerate(shape) if not (i in axes and s == 1))
+        return _shape.SqueezeOp.apply(self, new)  # type: ignore[no-any-return]
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        from ._ops._util import canon_dim
+
+        shape = self._data.shape
+        if not shape:
+            return self.reshape(1)
+        s, e = canon_dim(start_dim, len(shape)), canon_dim(end_dim, len(shape))
+        if s > e:
+            raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+        n = 1
+        for v in shape[s : e + 1]:
+            n *= v
+        return self.reshape(*shape[:s], n, *shape[e + 1 :])
+
+    def contiguous(self, memory_format: Any = None) -> Tensor:
+        return self
+
+    def is_contiguous(self, memory_format: Any = None) -> bool:
+        return True
+
+    def clone(self, *, memory_format: Any = None) -> Tensor:
+        return _shape.clone(self)
+
+    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
+        from ._ops._util import canon_dim
+
+        d = canon_dim(dim, self._data.ndim)
+        idx: list[Any] = [slice(None)] * d
+        return tuple(self[(*idx, i)] for i in range(self._data.shape[d]))
+
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """Convert dtype and/or move to a device: ``to(dtype)``, ``to(device)``, ``to(other)``, ``to(device, dtype)``."""
+        from ._device import backend_for_device
+
+        dtype = kwargs.pop("dtype", None)
+        device = kwargs.pop("device", None)
+        copy = kwargs.pop("copy", False)
+        kwargs.pop("non_blocking", None)
+        kwargs.pop("memory_format", None)
+        if kwargs:
+            raise TypeError(f"to() got an unexpected keyword argument {next(iter(kwargs))!r}")
+        for a in args:
+            if isinstance(a, D.dtype):
+                dtype = a
+            elif isinstance(a, Tensor):
+                dtype, device = a._dtype, a._backend
+            elif a is not None:
+                device = a
+        be = self._backend if device is None else backend_for_device(device)
+        dt = self._dtype if dtype is None else dtype
+        if not isinstance(dt, D.dtype):
+            raise TypeError(f"to() received an invalid dtype: {dt!r}")
+        if dt is self._dtype and be is self._backend and not copy:
+            return self
+        return _shape.ToCopy.apply(self, dt, be)  # type: ignore[no-any-return]
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
+
+    def cuda(self, device: Any = None) -> Tensor:
+        return self.to("cuda" if device is None else device)
+
+    def float(self) -> Tensor:
+        return self.to(D.float32)
+
+    def double(self) -> Tensor:
+        return self.to(D.float64)
+
+    def half(self) -> Tensor:
+        return self.to(D.float16)
+
+    def long(self) -> Tensor:
+        return self.to(D.int64)
+
+    def int(self) -> Tensor:
+        return self.to(D.int32)
+
+    def bool(self) -> Tensor:
+        return self.to(D.bool_)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return self.to(other._dtype)
+
+    def new_tensor(self, data: Any, *, dtype: D.dtype | None = None, requires_grad: bool = False) -> Tensor:
+        from ._creation import _finish, _from_data
+
+        return _finish(_from_data(data, dtype or self._dtype, self._backend), requires_grad)
+
+    def new_zeros(self, *size: Any, dtype: D.dtype | None = None, requires_grad: bool = False) -> Tensor:
+        from ._creation import zeros
+
+        return zeros(*size, dtype=dtype or self._dtype, device=self._backend, requires_grad=requires_grad)
+
+    def new_ones(self, *size: Any, dtype: D.dtype | None = None, requires_grad: bool = False) -> Tensor:
+        from ._creation import ones
+
+        return ones(*size, dtype=dtype or self._dtype, device=self._backend, requires_grad=requires_grad)
+
+    def new_full(self, size: Any, fill_value: Any, *, dtype: D.dtype | None = None, requires_grad: bool = False) -> Tensor:
+        from ._creation import full
+
+        return full(size, fill_value, dtype=dtype or self._dtype, device=self._backend, requires_grad=requires_grad)
+
+    def new_empty(self, *size: Any, dtype: D.dtype | None = None, requires_grad: bool = False) -> Tensor:
+        from ._creation import empty
+
+        return empty(*size, dtype=dtype or self._dtype, device=self._backend, requires_grad=requires_grad)
+
+
+def _check_inplace_shape(t: Tensor, other_shape: tuple[int, ...]) -> None:
+    shape = t._data.shape
+    if other_shape == shape or not other_shape:
+        return
+    from ._ops._util import broadcast_shapes
+
+    out = broadcast_shapes(shape, other_shape)
+    if out != shape:
+        raise RuntimeError(f"output with shape {list(shape)} doesn't match the broadcast shape {list(out)}")
+
+
+def _torch_type_name(dt: D.dtype) -> str:
+    return {
+        "bool": "Bool",
+        "uint8": "Byte",
+        "int8": "Char",
+        "int16": "Short",
+        "int32": "Int",
+        "int64": "Long",
+        "float16": "Half",
+        "float32": "Float",
+        "float64": "Double",
+    }[dt.name]
+
+
+def _canon_dim(dim: int, ndim: int) -> int:
+    from ._ops._util import canon_dim
+
+    return canon_dim(dim, ndim)
+
+
+_fn._Tensor = Tensor
+
+from ._ops import _util as _ops_util  # noqa: E402 - the ops need Tensor defined first
+
+_ops_util._Tensor = Tensor
+
+from ._ops import elementwise as _ew  # noqa: E402
+from ._ops import indexing as _indexing  # noqa: E402
+from ._ops import linalg as _linalg  # noqa: E402
+from ._ops import reduction as _reduction  # noqa: E402
+from ._ops import shape as _shape  # noqa: E402

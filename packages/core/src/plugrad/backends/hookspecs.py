@@ -1,0 +1,61 @@
+"""The hooks a plugrad backend plugin implements.
+
+A plugin is any module (or object) registered with plugrad's
+``pluggy.PluginManager("plugrad")``. Third-party and first-party backends alike are
+found through the ``plugrad`` entry-point group::
+
+    [project.entry-points.plugrad]
+    mybackend = "my_package.plugin"
+
+and mark their hook functions with :data:`plugrad.backends.hookimpl`. Each hook is
+called exactly once, when plugrad first needs a backend; no hook runs per tensor
+operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from ._spec import BackendSpec, KernelOverride
+
+PROJECT_NAME = "plugrad"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def plugrad_backends() -> Sequence[BackendSpec]:
+    """Return the backends this plugin provides.
+
+    :returns: a sequence of :class:`plugrad.backends.BackendSpec` records, each with a
+        unique ``name``, its ``device_type`` (``"cpu"``, ``"cuda"``, ...), the kernel
+        table (a mapping from array-API kernel names to callables), the dtype table,
+        the capabilities it has, and the ``contract_version`` it was written for.
+        A backend that cannot run here (library missing, no device) still returns its
+        record, with ``unavailable_reason`` set and no kernels, so that
+        ``python -m plugrad info`` can say why.
+
+    Called once per process; results of all plugins are collected (not ``firstresult``).
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def plugrad_kernel_overrides(backend: BackendSpec) -> Sequence[KernelOverride]:
+    """Replace kernels of another plugin's backend.
+
+    :param backend: the record of a backend being registered (any plugin's).
+    :returns: :class:`plugrad.backends.KernelOverride` records ``(op, kernel, priority)``
+        for kernels of ``backend`` this plugin wants to replace, or an empty sequence.
+        The override with the highest priority wins over the backend's own kernel
+        (which has priority 0); two overrides of the same kernel with the same
+        priority are an error naming both plugins.
+
+    Called once per backend, after every plugin's :func:`plugrad_backends` ran.
+    """
+    raise NotImplementedError
