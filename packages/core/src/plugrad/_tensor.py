@@ -43,7 +43,7 @@ def _make(cls: type[Tensor], data: Any, dtype: D.dtype, backend: Backend) -> Ten
     t._grad = None
     t._grad_fn = None
     t._output_nr = 0
-    t._version = [0]
+    t._vc = None  # the version counter, allocated on first in-place change or view
     t._base = None
     t._accumulator = None
     t._extra = None
@@ -87,7 +87,7 @@ class Tensor:
         "_grad",
         "_grad_fn",
         "_output_nr",
-        "_version",
+        "_vc",
         "_base",
         "_accumulator",
         "_extra",
@@ -100,7 +100,7 @@ class Tensor:
     _grad: Tensor | None
     _grad_fn: Node | None
     _output_nr: int
-    _version: list[int]
+    _vc: list[int] | None
     _base: Tensor | None
     _accumulator: weakref.ref[AccumulateGrad] | None
     _extra: dict[str, Any] | None
@@ -337,8 +337,17 @@ class Tensor:
         return self._output_nr
 
     @property
-    def _version_value(self) -> int:
-        return self._version[0]
+    def _version(self) -> int:
+        """How many times this tensor's storage was changed in place (shared with its views)."""
+        v = self._vc
+        return v[0] if v is not None else 0
+
+    def _shared_vc(self) -> list[int]:
+        """The version counter, created if needed, to share with a view or alias."""
+        v = self._vc
+        if v is None:
+            v = self._vc = [0]
+        return v
 
     @property
     def data(self) -> Tensor:
@@ -359,7 +368,7 @@ class Tensor:
     def detach(self) -> Tensor:
         """A new tensor sharing this one's data, outside the graph (``requires_grad=False``)."""
         t = _make(Tensor, self._data, self._dtype, self._backend)
-        t._version = self._version
+        t._vc = self._shared_vc()
         t._base = self._base if self._base is not None else self
         return t
 
@@ -380,7 +389,7 @@ class Tensor:
     def _alias(self) -> Tensor:
         """A new tensor object on the same data and version counter, with no history."""
         t = _make(Tensor, self._data, self._dtype, self._backend)
-        t._version = self._version
+        t._vc = self._shared_vc()
         t._base = self._base if self._base is not None else self
         return t
 
@@ -464,12 +473,17 @@ class Tensor:
             raise RuntimeError("Inplace update to inference tensor outside InferenceMode is not allowed.")
 
     def _bump(self) -> None:
-        self._version[0] += 1
+        """Record an in-place change (seen by saved-tensor checks, shared with views)."""
+        v = self._vc
+        if v is None:
+            self._vc = [1]
+        else:
+            v[0] += 1
 
     def _inplace_add_no_grad(self, other: Tensor) -> None:
         """``self += other`` on the raw arrays (gradient accumulation)."""
         self._data += other._data
-        self._version[0] += 1
+        self._bump()
 
     def _inplace_binary(self, name: str, iop: Callable[[Any, Any], Any], other: Any, alpha: Any = None) -> Tensor:
         from ._ops import elementwise as ew
@@ -490,7 +504,7 @@ class Tensor:
             if odt is not self._dtype:
                 odata = self._backend.astype(odata, self._backend.dtype_to_native[self._dtype])
         iop(self._data, odata)
-        self._version[0] += 1
+        self._bump()
         return self
 
     def _snapshot(self) -> Tensor:
@@ -513,7 +527,7 @@ class Tensor:
         if result._dtype is not self._dtype:
             result = result.to(self._dtype)
         self._backend.copy_into(self._data, result._data)
-        self._version[0] += 1
+        self._bump()
         self._grad_fn = result._grad_fn
         self._output_nr = result._output_nr
         self._requires_grad = result._requires_grad
@@ -562,7 +576,7 @@ class Tensor:
 
             return self._rebase(shape.copy_to(src, self))
         self._backend.copy_into(self._data, src._data)
-        self._version[0] += 1
+        self._bump()
         return self
 
     def fill_(self, value: Any) -> Tensor:
@@ -579,7 +593,7 @@ class Tensor:
 
             return self._rebase(ew.full_like_graph(self, value))
         self._backend.copy_into(self._data, value)
-        self._version[0] += 1
+        self._bump()
         return self
 
     def zero_(self) -> Tensor:

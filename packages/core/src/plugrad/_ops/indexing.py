@@ -292,7 +292,7 @@ def setitem(t: Tensor, key: Any, value: Any) -> None:
     if isinstance(value, Tensor) and value._dtype is not t._dtype:
         v = be.astype(v, be.dtype_to_native[t._dtype])
     _setitem(be, t._data, k, v, t, value)
-    t._version[0] += 1
+    t._bump()
 
 
 def rebase_view(view: Tensor, result: Tensor) -> Tensor:

@@ -14,7 +14,7 @@ from ._util import canon_dim, shape_str
 def _view_of(base: Tensor, data: Any) -> Tensor:
     """A tensor on ``data`` that shares ``base``'s storage and version counter."""
     t = _make(Tensor, data, base._dtype, base._backend)
-    t._version = base._version
+    t._vc = base._shared_vc()
     t._base = base._base if base._base is not None else base
     return t
 

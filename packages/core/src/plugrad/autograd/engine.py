@@ -60,7 +60,7 @@ def run_backward(
             stack.append(node)
     while stack:
         node = stack.pop()
-        for nxt, _ in node._edges:
+        for nxt in node._next[::2]:
             if nxt is None:
                 continue
             if nxt in deps:
@@ -124,9 +124,9 @@ def run_backward(
                             hook((), (g,))
                 continue
             if needed is not None and node not in needed:
-                out: Sequence[Tensor | None] = [None] * len(node._edges)
+                out: Sequence[Tensor | None] = [None] * (len(node._next) // 2)
             elif all(g is None for g in grads):
-                out = [None] * len(node._edges)
+                out = [None] * (len(node._next) // 2)
             else:
                 out = node.apply(grads)
                 if check_nan:
@@ -139,7 +139,8 @@ def run_backward(
             if not retain_graph:
                 node._release()
             seen: set[int] | None = None
-            for (nxt, nr), g in zip(node._edges, out):
+            edges = node._next
+            for nxt, nr, g in zip(edges[::2], edges[1::2], out):
                 if nxt is None:
                     continue
                 if g is not None:
@@ -191,15 +192,15 @@ def _needed_nodes(deps: dict[Node, int], roots: Sequence[tuple[Node, int, Any]],
         state[root] = 1
         while stack:
             node, i = stack[-1]
-            edges = node._edges
+            edges = node._next
             if i < len(edges):
-                stack[-1] = (node, i + 1)
-                nxt = edges[i][0]
+                stack[-1] = (node, i + 2)
+                nxt = edges[i]
                 if nxt is not None and nxt not in state:
                     state[nxt] = 1
                     stack.append((nxt, 0))
                 continue
             stack.pop()
-            if node in targets or any(e[0] in needed for e in edges if e[0] is not None):
+            if node in targets or any(e in needed for e in edges[::2] if e is not None):
                 needed.add(node)
     return needed

@@ -52,24 +52,30 @@ anomaly = _AnomalyState()
 class Node:
     """A node of the backward graph: takes output gradients, returns input gradients.
 
-    ``next_functions`` holds one ``(node, input_nr)`` edge per differentiable input
+    ``next_functions`` holds one ``(node, input_nr)`` edge per tensor input
     (``(None, 0)`` for an input that needs no gradient).
+
+    Hot state lives in slots; rarely used state (hooks, metadata, anomaly traces) is
+    a class-level default that an instance overrides only when it is set, so a plain
+    node costs one allocation.
     """
 
-    __slots__ = ("_edges", "_pre_hooks", "_hooks", "_tensor_pre_hooks", "_metadata", "_trace", "__weakref__")
+    __slots__ = ("_next", "__dict__", "__weakref__")
     _num_outputs: int = 1
+    _pre_hooks: list[Callable[..., Any]] | None = None
+    _hooks: list[Callable[..., Any]] | None = None
+    _tensor_pre_hooks: dict[int, list[Callable[..., Any]]] | None = None
+    _metadata: dict[str, Any] | None = None
+    _trace: list[str] | None = None
 
     def __init__(self) -> None:
-        self._edges: tuple[tuple[Node | None, int], ...] = ()
-        self._pre_hooks: list[Callable[..., Any]] | None = None
-        self._hooks: list[Callable[..., Any]] | None = None
-        self._tensor_pre_hooks: dict[int, list[Callable[..., Any]]] | None = None
-        self._metadata: dict[str, Any] | None = None
-        self._trace: list[str] | None = None
+        # flat edges: (node0, input_nr0, node1, input_nr1, ...) -- one tuple per node
+        self._next: tuple[Any, ...] = ()
 
     @property
     def next_functions(self) -> tuple[tuple[Node | None, int], ...]:
-        return self._edges
+        n = self._next
+        return tuple((n[i], n[i + 1]) for i in range(0, len(n), 2))
 
     def name(self) -> str:
         """The node's name, as PyTorch names it (``MulBackward0``)."""
@@ -87,6 +93,10 @@ class Node:
     def apply(self, grad_outputs: list[Tensor | None]) -> Sequence[Tensor | None]:
         """Gradients for each edge of ``next_functions`` from the output gradients."""
         raise NotImplementedError
+
+    def __call__(self, *grad_outputs: Tensor | None) -> Any:
+        res = self.apply(list(grad_outputs))
+        return res[0] if len(res) == 1 else tuple(res)
 
     def _release(self) -> None:
         """Free saved state after backward (unless ``retain_graph``)."""
@@ -141,12 +151,12 @@ class _RemovableHandle:
 class AccumulateGrad(Node):
     """The sink node of a leaf tensor: adds the incoming gradient to ``variable.grad``."""
 
-    __slots__ = ("variable", "_post_hooks")
+    __slots__ = ("variable",)
+    _post_hooks: list[Callable[..., Any]] | None = None
 
     def __init__(self, variable: Tensor) -> None:
-        super().__init__()
+        self._next = ()
         self.variable = variable
-        self._post_hooks: list[Callable[..., Any]] | None = None
 
     def apply(self, grad_outputs: list[Tensor | None]) -> Sequence[Tensor | None]:
         # The engine calls _accumulate directly; apply exists for the Node contract.
@@ -213,51 +223,43 @@ class FunctionCtx:
 class _SavedOutput:
     """An output saved for backward, stored without the tensor object (no reference cycle)."""
 
-    __slots__ = ("data", "dtype", "backend", "version", "expected", "output_nr")
+    __slots__ = ("data", "dtype", "backend", "vc", "expected", "output_nr")
 
     def __init__(self, t: Tensor, output_nr: int) -> None:
         self.data = t._data
         self.dtype = t._dtype
         self.backend = t._backend
-        self.version = t._version
-        self.expected = t._version[0]
+        self.vc = t._shared_vc()
+        self.expected = self.vc[0]
         self.output_nr = output_nr
 
 
 class BackwardCFunction(FunctionCtx, Node):
-    """Base of every ``<Name>Backward`` node class; instances are a Function's ``ctx``."""
+    """Base of every ``<Name>Backward`` node class; instances are a Function's ``ctx``.
 
-    __slots__ = (
-        "to_save",
-        "_saved",
-        "_saved_versions",
-        "needs_input_grad",
-        "materialize_grads",
-        "non_differentiable",
-        "dirty_tensors",
-        "_input_meta",
-        "_output_meta",
-        "_arg_map",
-        "_released",
-        "saved_for_forward",
-        "__dict__",
-    )
+    State per node: ``_next`` (edges), ``_meta`` (shape and dtype of each tensor input,
+    or ``None`` when every input has the output's shape and dtype, so the engine needs
+    no reduction), ``_arg_map`` (positions of tensor arguments, ``None`` when all are
+    tensors), and the saved tensors with the versions they had when saved.
+    """
+
+    __slots__ = ("to_save", "_meta", "_arg_map", "_nargs", "_saved_versions", "_output_meta")
     _forward_cls: ClassVar[type[Function]]
+    # rarely set: class defaults, overridden per instance only when used
+    materialize_grads: bool = True
+    non_differentiable: tuple[Tensor, ...] = ()
+    dirty_tensors: tuple[Tensor, ...] = ()
+    saved_for_forward: tuple[Tensor | None, ...] = ()
+    _released: bool = False
 
     def __init__(self) -> None:
-        Node.__init__(self)
-        self.to_save: tuple[Tensor | None, ...] = ()
-        self._saved: tuple[Any, ...] | None = None
-        self._saved_versions: tuple[int, ...] = ()
-        self.needs_input_grad: tuple[bool, ...] = ()
-        self.materialize_grads = True
-        self.non_differentiable: tuple[Tensor, ...] = ()
-        self.dirty_tensors: tuple[Tensor, ...] = ()
-        self._input_meta: tuple[Any, ...] = ()
+        self._next = ()
+        self.to_save: tuple[Any, ...] = ()
+        self._meta: tuple[Any, ...] | None = None
+        self._arg_map: tuple[int, ...] | None = None
+        self._nargs = 0
+        self._saved_versions: tuple[int, ...] | None = None
         self._output_meta: tuple[Any, ...] = ()
-        self._arg_map: tuple[int, ...] = ()
-        self._released = False
-        self.saved_for_forward: tuple[Tensor | None, ...] = ()
 
     def __repr__(self) -> str:
         if getattr(self._forward_cls, "_builtin", False):
@@ -266,48 +268,58 @@ class BackwardCFunction(FunctionCtx, Node):
 
     @property
     def _num_outputs(self) -> int:  # type: ignore[override]
-        return len(self._output_meta)
+        return len(self._output_meta) or 1
+
+    @property
+    def needs_input_grad(self) -> tuple[bool, ...]:
+        """For each argument of ``forward``: whether its gradient is needed."""
+        nxt = self._next
+        flags = [False] * self._nargs
+        amap = self._arg_map
+        for k in range(len(nxt) // 2):
+            flags[amap[k] if amap is not None else k] = nxt[2 * k] is not None
+        return tuple(flags)
 
     @property
     def saved_tensors(self) -> tuple[Any, ...]:
         """The tensors given to ``save_for_backward``, checked against in-place changes."""
-        saved = self._saved
-        if saved is None:
+        saved = self.to_save
+        versions = self._saved_versions
+        if versions is None:
             if self._released:
                 raise RuntimeError(_FREED_MSG)
-            return tuple(self.to_save)  # inside forward, or no graph recorded
+            return tuple(saved)  # inside forward, or no graph recorded
         out: list[Any] = []
         for i, item in enumerate(saved):
             if item is None:
                 out.append(None)
                 continue
             if type(item) is _SavedOutput:
-                if item.version[0] != item.expected:
-                    _raise_modified(item.dtype, item.data.shape, item.version[0], item.expected, self, item.output_nr, True)
+                if item.vc[0] != item.expected:
+                    _raise_modified(item.dtype, item.data.shape, item.vc[0], item.expected, self, item.output_nr, True)
                 t = _Tensor._make(item.data, item.dtype, item.backend)
-                t._version = item.version
+                t._vc = item.vc
                 t._requires_grad = True
                 t._grad_fn = self
                 t._output_nr = item.output_nr
                 out.append(t)
                 continue
-            if item._version[0] != self._saved_versions[i]:
+            vc = item._vc
+            if vc is not None and vc[0] != versions[i]:
                 gf = item._grad_fn
-                _raise_modified(
-                    item._dtype, item._data.shape, item._version[0], self._saved_versions[i], gf, item._output_nr, gf is not None
-                )
+                _raise_modified(item._dtype, item._data.shape, vc[0], versions[i], gf, item._output_nr, gf is not None)
             out.append(item)
         return tuple(out)
 
     def _release(self) -> None:
-        if self._saved is not None or self.to_save:
-            self._saved = None
+        if self._saved_versions is not None:
             self.to_save = ()
+            self._saved_versions = None
             self._released = True
 
     def apply(self, grad_outputs: list[Tensor | None]) -> Sequence[Tensor | None]:
         fcls = self._forward_cls
-        if self.materialize_grads:
+        if self.materialize_grads and self._output_meta:
             for i, g in enumerate(grad_outputs):
                 if g is None:
                     shape, dtype, backend = self._output_meta[i]
@@ -315,7 +327,7 @@ class BackwardCFunction(FunctionCtx, Node):
         result = fcls.backward(self, *grad_outputs)
         if type(result) is not tuple:
             result = (result,) if not isinstance(result, list) else tuple(result)
-        n_args = len(self.needs_input_grad)
+        n_args = self._nargs
         if len(result) != n_args:
             if len(result) > n_args and all(r is None for r in result[n_args:]):
                 result = result[:n_args]
@@ -323,21 +335,27 @@ class BackwardCFunction(FunctionCtx, Node):
                 raise RuntimeError(
                     f"function {self.name()} returned an incorrect number of gradients (expected {n_args}, got {len(result)})"
                 )
-        grads: list[Tensor | None] = []
-        for edge_i, arg_i in enumerate(self._arg_map):
-            g = result[arg_i]
-            if g is not None:
-                shape, dtype, backend = self._input_meta[edge_i]
-                if not isinstance(g, _Tensor):
-                    raise TypeError(
-                        f"function {self.name()} returned a gradient of type {type(g).__name__} at index {arg_i}; "
-                        "expected a Tensor or None"
-                    )
-                if g._data.shape != shape:
-                    g = _reduce_grad(self, g, shape, arg_i)
-                if g._dtype is not dtype:
-                    g = g.to(dtype)
-            grads.append(g)
+        amap = self._arg_map
+        if amap is not None:
+            result = tuple(result[i] for i in amap)
+        meta = self._meta
+        if meta is None:
+            return result
+        grads = list(result)
+        for k, g in enumerate(grads):
+            if g is None:
+                continue
+            shape, dtype = meta[2 * k], meta[2 * k + 1]
+            if not isinstance(g, _Tensor):
+                raise TypeError(
+                    f"function {self.name()} returned a gradient of type {type(g).__name__} at index "
+                    f"{amap[k] if amap is not None else k}; expected a Tensor or None"
+                )
+            if g._data.shape != shape:
+                g = _reduce_grad(self, g, shape, amap[k] if amap is not None else k)
+            if g._dtype is not dtype and dtype.category == 2:
+                g = g.to(dtype)
+            grads[k] = g
         return grads
 
 
@@ -500,36 +518,104 @@ def _wrap_plain_outputs(out: Any, args: tuple[Any, ...]) -> Any:
 
 
 def _apply_with_graph(cls: type[Function], args: tuple[Any, ...]) -> Any:
+    # The hot path of every differentiable op: keep allocations that outlive the call
+    # to the node and one edge tuple (they all cost cyclic-GC time in long graphs).
     T = _Tensor
     node = cls._backward_cls()
-    edges: list[tuple[Node | None, int]] = []
-    meta: list[Any] = []
-    arg_map: list[int] = []
-    needs: list[bool] = []
+    nxt: list[Any] = []
+    arg_map: list[int] | None = None
     for i, a in enumerate(args):
         if isinstance(a, T):
-            arg_map.append(i)
-            meta.append((a._data.shape, a._dtype, a._backend))
             if a._requires_grad:
-                needs.append(True)
                 gf = a._grad_fn
-                edges.append((gf, a._output_nr) if gf is not None else (a._get_accumulator(), 0))
+                if gf is not None:
+                    nxt.append(gf)
+                    nxt.append(a._output_nr)
+                else:
+                    nxt.append(a._get_accumulator())
+                    nxt.append(0)
             else:
-                needs.append(False)
-                edges.append((None, 0))
-        else:
-            needs.append(False)
-    node._edges = tuple(edges)
-    node._input_meta = tuple(meta)
-    node._arg_map = tuple(arg_map)
-    node.needs_input_grad = tuple(needs)
-    if cls._builtin:
+                nxt.append(None)
+                nxt.append(0)
+            if arg_map is not None:
+                arg_map.append(i)
+        elif arg_map is None:
+            arg_map = list(range(len(nxt) // 2))
+    node._next = tuple(nxt)
+    node._nargs = len(args)
+    if arg_map is not None:
+        node._arg_map = tuple(arg_map)
+    builtin = cls._builtin
+    if builtin:
         out = cls.forward(node, *args)
     else:
         with grad_mode.no_grad():
             out = cls.forward(node, *args)
-    single = isinstance(out, T)
-    outs: tuple[Any, ...] = (out,) if single else tuple(out)
+    if type(out) is T or isinstance(out, T):
+        # one output: the common case
+        if node.dirty_tensors or any(out is a for a in args):
+            result: Any = _finish_outputs(node, (out,), args)[0]
+        else:
+            result = out
+            if out._dtype.category == 2 and not (node.non_differentiable and any(out is d for d in node.non_differentiable)):
+                out._requires_grad = True
+                out._grad_fn = node
+        single = True
+    else:
+        result = _finish_outputs(node, tuple(out), args)
+        single = False
+    first = result if single else None
+    # input metadata, only where the engine must reduce or cast a gradient
+    meta: list[Any] | None = None
+    oshape = first._data.shape if first is not None else None
+    odt = first._dtype if first is not None else None
+    k = 0
+    for a in args:
+        if isinstance(a, T):
+            if meta is None and (not builtin or a._dtype is not odt or a._data.shape != oshape):
+                meta = []
+                for b in args:
+                    if isinstance(b, T):
+                        meta.append(b._data.shape)
+                        meta.append(b._dtype)
+                break
+            k += 1
+    if meta is not None:
+        node._meta = tuple(meta)
+    to_save = node.to_save
+    if to_save:
+        versions: list[int] = []
+        packed: list[Any] | None = None
+        for j, t in enumerate(to_save):
+            if t is None:
+                versions.append(0)
+                continue
+            if not isinstance(t, T):
+                raise TypeError(f"save_for_backward can only save variables, but argument {j} is not a Tensor or None")
+            if t is first or (not single and any(t is o for o in result)):
+                if packed is None:
+                    packed = list(to_save)
+                nr = 0 if single else next(n for n, o in enumerate(result) if o is t)
+                packed[j] = _SavedOutput(t, nr)
+                versions.append(packed[j].expected)
+                continue
+            vc = t._vc
+            versions.append(vc[0] if vc is not None else 0)
+        if packed is not None:
+            node.to_save = tuple(packed)
+        node._saved_versions = tuple(versions)
+    if anomaly.enabled:
+        node._trace = traceback.format_stack()[:-2]
+    if _forward_ad_active[0]:
+        _forward_ad_hook(cls, node, args, out)
+    if single or isinstance(out, tuple):
+        return result if single else tuple(result)
+    return list(result)
+
+
+def _finish_outputs(node: BackwardCFunction, outs: tuple[Any, ...], args: tuple[Any, ...]) -> list[Any]:
+    """Attach several outputs (or in-place/aliased ones) to ``node``."""
+    T = _Tensor
     dirty = node.dirty_tensors
     nondiff = node.non_differentiable
     out_meta: list[Any] = []
@@ -554,34 +640,9 @@ def _apply_with_graph(cls: type[Function], args: tuple[Any, ...]) -> Any:
             o._output_nr = nr
         nr += 1
         result.append(o)
-    node._output_meta = tuple(out_meta)
-    to_save = node.to_save
-    if to_save:
-        saved: list[Any] = []
-        versions: list[int] = []
-        for t in to_save:
-            if t is None:
-                saved.append(None)
-                versions.append(0)
-                continue
-            if not isinstance(t, T):
-                raise TypeError(f"save_for_backward can only save variables, but argument {len(saved)} is not a Tensor or None")
-            for k, o in enumerate(result):
-                if o is t:
-                    saved.append(_SavedOutput(t, k))
-                    break
-            else:
-                saved.append(t)
-            versions.append(t._version[0])
-        node._saved = tuple(saved)
-        node._saved_versions = tuple(versions)
-    if anomaly.enabled:
-        node._trace = traceback.format_stack()[:-2]
-    if _forward_ad_active[0]:
-        _forward_ad_hook(cls, node, args, out)
-    if single:
-        return result[0]
-    return tuple(result) if isinstance(out, tuple) else result
+    if len(out_meta) > 1:
+        node._output_meta = tuple(out_meta)
+    return result
 
 
 def once_differentiable(fn: Callable[..., Any]) -> Callable[..., Any]:
