@@ -13,7 +13,7 @@ from pkgutil import extend_path
 # plugrad.nn and plugrad.optim ship from their own distributions into this package.
 __path__ = extend_path(__path__, __name__)
 
-from . import autograd, backends  # noqa: E402
+from . import autograd, backends, cuda  # noqa: E402
 from ._creation import (  # noqa: E402
     arange,
     as_tensor,
@@ -37,6 +37,7 @@ from ._creation import (  # noqa: E402
     zeros_like,
 )
 from ._device import device  # noqa: E402
+from ._interop import from_dlpack, from_numpy  # noqa: E402
 from ._dtype import (  # noqa: E402
     bool_ as bool,  # noqa: A004 - PyTorch's name
     dtype,

@@ -17,7 +17,7 @@ __all__ = ["device", "device_of_backend", "backend_for_device"]
 class device:  # noqa: N801 - PyTorch's name
     """A device: a ``type`` (``'cpu'``, ``'cuda'``, or a backend name) and an optional ``index``."""
 
-    __slots__ = ("type", "index")
+    __slots__ = ("type", "index", "_prev")
 
     def __init__(self, type: Any, index: int | None = None) -> None:  # noqa: A002 - PyTorch's name
         if isinstance(type, device):
@@ -67,40 +67,66 @@ class device:  # noqa: N801 - PyTorch's name
     def __enter__(self) -> device:
         from . import _creation
 
-        self._prev = _creation.get_default_device()  # type: ignore[attr-defined]
+        self._prev = _creation._default_device.backend
         _creation.set_default_device(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
         from . import _creation
 
-        _creation.set_default_device(self._prev)  # type: ignore[attr-defined]
+        _creation._default_device.backend = self._prev
 
 
 def device_of_backend(backend: Backend) -> device:
-    """The device a tensor of ``backend`` reports: its device type if it is that type's default."""
-    cached = _DEVICE_CACHE.get(backend)
-    if cached is None:
-        from .backends import get_registry
+    """The device a tensor of ``backend`` reports.
 
-        reg = get_registry()
+    The backend that ``"cpu"`` (or ``"cuda"``, or its device type) stands for reports that
+    device type (``cuda`` with index 0, as PyTorch does); any other backend reports its
+    own name (``device(type='arraystrict')``).
+    """
+    from .backends import get_registry
+
+    reg = get_registry()
+    key = (backend, reg.generation)
+    cached = _DEVICE_CACHE.get(key)
+    if cached is None:
         try:
-            is_default = reg.for_device_type(backend.device_type) is backend
+            is_default = _backend_for_type(reg, backend.device_type) is backend
         except Exception:
             is_default = False
         if is_default:
             cached = device(backend.device_type, 0 if backend.device_type == "cuda" else None)
         else:
             cached = device(backend.name)
-        _DEVICE_CACHE[backend] = cached
+        if len(_DEVICE_CACHE) > 64:
+            _DEVICE_CACHE.clear()
+        _DEVICE_CACHE[key] = cached
     return cached
 
 
 _DEVICE_CACHE: dict[Any, device] = {}
 
 
+def _backend_for_type(reg: Any, device_type: str) -> Backend:
+    """The backend a bare device type stands for: the default backend if it has that type, else the best one."""
+    if device_type == "cpu" or (reg._default is not None and reg._default.device_type == device_type):
+        try:
+            default = reg.default()
+        except Exception:
+            default = None
+        if default is not None and default.device_type == device_type:
+            return default  # type: ignore[no-any-return]
+    return reg.for_device_type(device_type)  # type: ignore[no-any-return]
+
+
 def backend_for_device(dev: Any) -> Backend:
-    """The backend a device (or device string, or backend name) stands for."""
+    """The backend a device (or device string, or backend name) stands for.
+
+    ``"cpu"`` is the default backend when it is a CPU one (``PLUGRAD_BACKEND``, else the
+    CPU backend with the highest priority); ``"cuda"``/``"cuda:0"`` the GPU backend with the
+    highest priority; a backend's name is that backend. Raises
+    :class:`plugrad.backends.BackendError` (a ``RuntimeError``) saying why when none fits.
+    """
     from .backends import Backend, get_registry
 
     if isinstance(dev, Backend):
@@ -108,17 +134,10 @@ def backend_for_device(dev: Any) -> Backend:
     d = device(dev)
     reg = get_registry()
     reg.ensure_loaded()
-    if d.type in reg.backends or d.type in reg.infos:
-        return reg.get(d.type)
-    if d.type == "cpu" and reg._default is not None and reg._default.device_type == "cpu":
-        return reg._default
-    if d.type == "cpu":
-        try:
-            default = reg.default()
-            if default.device_type == "cpu":
-                return default
-        except Exception:
-            pass
+    if d.type in reg.infos or d.type in reg.skipped_entry_points:
+        if d.index not in (None, 0):
+            raise RuntimeError(f"backend {d.type!r} has a single device (index 0), got {d}")
+        return reg.get(d.type)  # type: ignore[no-any-return]
     if d.type == "cuda" and d.index not in (None, 0):
         raise RuntimeError(f"CUDA error: invalid device ordinal (plugrad's CUDA backends use device 0, got {d})")
-    return reg.for_device_type(d.type)
+    return _backend_for_type(reg, d.type)

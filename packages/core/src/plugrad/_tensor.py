@@ -215,6 +215,22 @@ class Tensor:
             return arr.astype(dtype)
         return arr
 
+    def __dlpack__(self, *, stream: Any = None, max_version: Any = None, dl_device: Any = None, copy: bool | None = None) -> Any:
+        """Export the tensor's memory as a DLPack capsule (the consumer shares it)."""
+        if self._requires_grad:
+            raise RuntimeError("Can't export tensors that require gradient, use tensor.detach()")
+        given = {"stream": stream, "max_version": max_version, "dl_device": dl_device, "copy": copy}
+        kwargs = {k: v for k, v in given.items() if v is not None}
+        if self._backend.has_kernel("to_dlpack"):
+            return self._backend.to_dlpack(self._data, **kwargs)
+        if not hasattr(self._data, "__dlpack__"):
+            raise BufferError(f"backend {self._backend.name!r} cannot export its arrays through DLPack")
+        return self._data.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        """The DLPack ``(device_type, device_id)`` of the tensor's memory."""
+        return tuple(self._data.__dlpack_device__())  # type: ignore[return-value]
+
     def __len__(self) -> int:
         if not self._data.shape:
             raise TypeError("len() of a 0-d tensor")

@@ -2,6 +2,20 @@
 
 The registry is built lazily, the first time plugrad needs a backend (not at import),
 so that importing plugrad is cheap and prints nothing.
+
+Rules (documented for users in ``docs/writing-a-backend.md``):
+
+- Every entry point of the ``plugrad`` group is a plugin, first-party backends included.
+  With ``PLUGRAD_DISABLE_PLUGIN_AUTOLOAD=1`` none is loaded except those named in
+  ``PLUGRAD_PLUGINS`` (comma-separated entry-point names, e.g. ``numpy,cupy``).
+- A plugin that fails to import, raises in a hook, returns malformed records, or offers a
+  backend without the required kernels or dtypes is reported with a :class:`PluginWarning`
+  naming the plugin and the problem, and skipped; the other backends keep working.
+- Two plugins offering a backend of one name, or overriding one kernel of a backend with
+  the same priority, are errors naming both plugins: at discovery the backend becomes
+  unavailable with that reason (and a warning), in :meth:`Registry.add_plugin` a
+  :class:`BackendError` is raised.
+- The registry records which plugin supplies each kernel (:attr:`Backend.kernel_sources`).
 """
 
 from __future__ import annotations
@@ -18,11 +32,13 @@ import pluggy
 
 from .. import _dtype
 from . import hookspecs
-from ._spec import CONTRACT_VERSION, KERNELS, OPTIONAL_KERNELS, REQUIRED_KERNELS, BackendSpec, KernelOverride
+from ._spec import KERNELS, OPTIONAL_KERNELS, REQUIRED_KERNELS, BackendSpec, KernelOverride, check_contract_version
 
 __all__ = [
     "Backend",
     "BackendError",
+    "BackendInfo",
+    "OverrideInfo",
     "PluginWarning",
     "Registry",
     "get_registry",
@@ -32,10 +48,12 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "plugrad"
 _REQUIRED_DTYPES = ("bool", "int64", "float32")
+_AUTOLOAD_ENV = "PLUGRAD_DISABLE_PLUGIN_AUTOLOAD"
+_PLUGINS_ENV = "PLUGRAD_PLUGINS"
 
 
 class BackendError(RuntimeError):
-    """A backend is missing, unknown, unavailable or malformed."""
+    """A backend is missing, unknown, unavailable, malformed or in conflict with another."""
 
 
 class PluginWarning(UserWarning):
@@ -46,7 +64,9 @@ class Backend:
     """The frozen, attribute-access kernel table of one registered backend.
 
     Each backend gets its own subclass whose ``__slots__`` are the kernel names, so
-    ``backend.add(x, y)`` is a plain slot lookup on the hot path.
+    ``backend.add(x, y)`` is a plain slot lookup on the hot path. ``kernel_sources``
+    maps each kernel name to the plugin that supplies it (the backend's own plugin, or
+    the plugin whose override won).
     """
 
     __slots__ = (
@@ -86,15 +106,28 @@ class Backend:
     def __repr__(self) -> str:
         return f"<plugrad backend {self.name!r} ({self.device_type}) from {self.plugin!r}>"
 
+    def has_kernel(self, name: str) -> bool:
+        """Whether this backend has kernel ``name`` (optional kernels may be absent)."""
+        return name in self.kernel_sources
+
     def native_dtype(self, dt: _dtype.dtype) -> Any:
+        """The backend's dtype object for plugrad dtype ``dt`` (``TypeError`` if unsupported)."""
         try:
             return self.dtype_to_native[dt]
         except KeyError:
             raise TypeError(f"backend {self.name!r} does not support dtype {dt!r}") from None
 
+    def _set_kernels(self, kernels: Mapping[str, Callable[..., Any]], sources: dict[str, str]) -> None:
+        """Swap kernels in place (overrides added after discovery); the slot set never changes."""
+        for name, fn in kernels.items():
+            object.__setattr__(self, name, fn)
+        object.__setattr__(self, "kernel_sources", sources)
+
 
 def _make_backend(spec: BackendSpec, plugin: str, kernels: Mapping[str, Callable[..., Any]], sources: dict[str, str]) -> Backend:
-    names = tuple(sorted(kernels))
+    # every kernel of the catalogue gets a slot, so that an override added later can fill
+    # an optional kernel the backend left out
+    names = tuple(sorted(KERNELS))
     cls = type(f"{spec.name}_Backend", (Backend,), {"__slots__": names})
     be: Backend = cls()
     be.name = spec.name
@@ -108,10 +141,20 @@ def _make_backend(spec: BackendSpec, plugin: str, kernels: Mapping[str, Callable
     be.dtype_to_native = d2n
     be.native_to_dtype = {native: dt for dt, native in d2n.items()}
     be.kernel_sources = sources
-    for name in names:
+    for name in kernels:
         object.__setattr__(be, name, kernels[name])
     object.__setattr__(be, "_frozen", True)
     return be
+
+
+@dataclass
+class OverrideInfo:
+    """One kernel override in effect: ``backend.op`` now comes from ``plugin``."""
+
+    backend: str
+    op: str
+    plugin: str
+    priority: int
 
 
 @dataclass
@@ -125,188 +168,324 @@ class BackendInfo:
     reason: str | None
     version: str
     kernel_sources: dict[str, str] = field(default_factory=dict)
+    capabilities: frozenset[str] = frozenset()
+    dtypes: tuple[str, ...] = ()
+    contract_version: str = ""
+    priority: int = 0
+
+
+class _Conflict(Exception):
+    pass
 
 
 class Registry:
-    """Collects backends from plugins once and hands out their kernel tables."""
+    """Collects backends from plugins once and hands out their kernel tables.
 
-    def __init__(self) -> None:
+    :param autoload: load the ``plugrad`` entry points on first use (the process-wide
+        registry does; tests build registries from explicit plugins with ``False``).
+    """
+
+    def __init__(self, *, autoload: bool = True) -> None:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
+        self.autoload = autoload
         self.backends: dict[str, Backend] = {}
         self.infos: dict[str, BackendInfo] = {}
+        #: plugin name -> why it (or one of its records) was skipped
         self.failed_plugins: dict[str, str] = {}
+        #: entry points found but not loaded, -> why
+        self.skipped_entry_points: dict[str, str] = {}
+        #: plugin name -> "distribution version" it came from (entry points only)
+        self.plugin_dists: dict[str, str] = {}
+        self.overrides: list[OverrideInfo] = []
+        self.generation = 0
         self._loaded = False
         self._lock = threading.RLock()
         self._default: Backend | None = None
 
-    # -- discovery -------------------------------------------------------------
+    # -- problems ----------------------------------------------------------------
     def _warn(self, plugin: str, why: str) -> None:
-        self.failed_plugins[plugin] = why
+        prev = self.failed_plugins.get(plugin)
+        self.failed_plugins[plugin] = why if prev is None else f"{prev}; {why}"
         warnings.warn(f"plugrad plugin {plugin!r} was skipped: {why}", PluginWarning, stacklevel=4)
+
+    # -- discovery -------------------------------------------------------------
+    @staticmethod
+    def autoload_disabled() -> bool:
+        """Whether ``PLUGRAD_DISABLE_PLUGIN_AUTOLOAD`` is set (to anything but ``0``/empty)."""
+        return os.environ.get(_AUTOLOAD_ENV, "").strip() not in ("", "0")
+
+    @staticmethod
+    def named_plugins() -> set[str]:
+        """The entry-point names listed in ``PLUGRAD_PLUGINS``."""
+        return {n.strip() for n in os.environ.get(_PLUGINS_ENV, "").split(",") if n.strip()}
 
     def load_entry_points(self, only: Iterable[str] | None = None) -> None:
         """Import and register the modules of the ``plugrad`` entry-point group.
 
         With ``PLUGRAD_DISABLE_PLUGIN_AUTOLOAD=1`` only the entry points named in
-        ``PLUGRAD_PLUGINS`` (comma-separated) or ``only`` are loaded.
+        ``PLUGRAD_PLUGINS`` (comma-separated) or ``only`` are loaded; first-party
+        backends are entry points like any other and need naming too.
         """
         wanted: set[str] | None = None
-        if os.environ.get("PLUGRAD_DISABLE_PLUGIN_AUTOLOAD", "") not in ("", "0"):
-            wanted = {n.strip() for n in os.environ.get("PLUGRAD_PLUGINS", "").split(",") if n.strip()}
+        if self.autoload_disabled():
+            wanted = self.named_plugins()
         if only is not None:
             wanted = set(only) | (wanted or set())
-        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        found: set[str] = set()
+        for ep in _entry_points():
+            found.add(ep.name)
             if wanted is not None and ep.name not in wanted:
+                self.skipped_entry_points[ep.name] = (
+                    f"not loaded: {_AUTOLOAD_ENV}=1 and {_PLUGINS_ENV} does not name it"
+                )
                 continue
             if self.pm.has_plugin(ep.name) or ep.name in self.failed_plugins:
                 continue
+            dist = getattr(ep, "dist", None)
+            if dist is not None:
+                self.plugin_dists[ep.name] = f"{dist.metadata['Name']} {dist.version}"
             try:
                 plugin = ep.load()
             except Exception as exc:  # a broken plugin must not break plugrad
                 self._warn(ep.name, f"import of {ep.value!r} failed: {type(exc).__name__}: {exc}")
                 continue
             self.register_plugin(plugin, ep.name)
+        if wanted:
+            for name in sorted(wanted - found):
+                self._warn(
+                    name,
+                    f"{_PLUGINS_ENV} names {name!r}, but no installed distribution has an entry point of that name "
+                    f"in group {ENTRY_POINT_GROUP!r} (installed: {', '.join(sorted(found)) or 'none'})",
+                )
 
-    def register_plugin(self, plugin: object, name: str) -> None:
-        """Register a plugin object (a module or any object with hook functions)."""
+    def register_plugin(self, plugin: object, name: str) -> bool:
+        """Register a plugin object (a module or any object with hook functions); ``False`` if it failed."""
         try:
             self.pm.register(plugin, name=name)
         except Exception as exc:
             self._warn(name, f"registration failed: {type(exc).__name__}: {exc}")
+            return False
+        return True
+
+    def _name_of(self, plugin: object) -> str:
+        return self.pm.get_name(plugin) or repr(plugin)
+
+    def _records(self, impl: Any, pname: str) -> list[BackendSpec]:
+        """The valid records of one ``plugrad_backends`` implementation (problems are warned)."""
+        try:
+            result = impl.function()
+        except Exception as exc:
+            self._warn(pname, f"hook plugrad_backends raised {type(exc).__name__}: {exc}")
+            return []
+        if isinstance(result, BackendSpec) or isinstance(result, (str, bytes)) or not isinstance(result, Iterable):
+            self._warn(pname, f"hook plugrad_backends returned {result!r} instead of a sequence of BackendSpec")
+            return []
+        good: list[BackendSpec] = []
+        for rec in result:
+            problem = _check_spec(rec)
+            if problem is not None:
+                self._warn(pname, problem)
+                continue
+            good.append(rec)
+        return good
 
     def _collect(self) -> None:
-        specs: list[tuple[str, BackendSpec]] = []
+        by_name: dict[str, list[tuple[str, BackendSpec]]] = {}
         for impl in self.pm.hook.plugrad_backends.get_hookimpls():
-            pname = self.pm.get_name(impl.plugin) or repr(impl.plugin)
-            try:
-                records = list(impl.function())
-            except Exception as exc:
-                self._warn(pname, f"hook plugrad_backends raised {type(exc).__name__}: {exc}")
-                continue
-            for rec in records:
-                problem = _check_spec(rec)
-                if problem is not None:
-                    self._warn(pname, problem)
-                    continue
-                specs.append((pname, rec))
-
-        seen: dict[str, str] = {name: be.plugin for name, be in self.backends.items()}
-        seen.update({name: info.plugin for name, info in self.infos.items()})
-        for pname, spec in specs:
-            if spec.name in seen:
-                raise BackendError(
-                    f"backend name {spec.name!r} is registered twice: by plugin {seen[spec.name]!r} "
-                    f"and by plugin {pname!r}; uninstall one of them"
+            pname = self._name_of(impl.plugin)
+            for rec in self._records(impl, pname):
+                by_name.setdefault(rec.name, []).append((pname, rec))
+        for name, entries in by_name.items():
+            if name in self.infos:
+                entries = [(self.infos[name].plugin, self.infos[name])] + entries  # type: ignore[list-item]
+            if len(entries) > 1:
+                plugins = " and ".join(repr(p) for p, _ in entries)
+                why = f"backend name {name!r} is registered twice: by plugin {plugins}; uninstall one of them"
+                first_plugin, first = entries[0]
+                self.backends.pop(name, None)
+                self.infos[name] = BackendInfo(
+                    name, first.device_type, first_plugin, False, why, getattr(first, "version", "")
                 )
-            seen[spec.name] = pname
+                for p, _ in entries[1:]:
+                    self._warn(p, why)
+                continue
+            pname, spec = entries[0]
             self._register_spec(pname, spec)
 
     def _register_spec(self, pname: str, spec: BackendSpec) -> None:
-        info = BackendInfo(spec.name, spec.device_type, pname, False, spec.unavailable_reason, spec.version)
+        info = BackendInfo(
+            spec.name,
+            spec.device_type,
+            pname,
+            False,
+            spec.unavailable_reason,
+            spec.version,
+            capabilities=frozenset(spec.capabilities),
+            dtypes=tuple(spec.dtypes),
+            contract_version=spec.contract_version,
+            priority=spec.priority,
+        )
         self.infos[spec.name] = info
         if spec.unavailable_reason is not None:
             return
-        major = spec.contract_version.split(".")[0]
-        if major != CONTRACT_VERSION.split(".")[0]:
-            info.reason = (
-                f"written for backend contract {spec.contract_version}, "
-                f"but plugrad-core {_core_version()} implements contract {CONTRACT_VERSION}"
-            )
-            self._warn(pname, f"backend {spec.name!r} {info.reason}")
+        problem = check_contract_version(spec.contract_version)
+        if problem is None:
+            missing = sorted(REQUIRED_KERNELS - set(spec.kernels))
+            if missing:
+                problem = f"is missing required kernels: {', '.join(missing)}"
+        if problem is None:
+            missing_dt = [d for d in _REQUIRED_DTYPES if d not in spec.dtypes]
+            if missing_dt:
+                problem = f"is missing required dtypes: {', '.join(missing_dt)}"
+        if problem is not None:
+            info.reason = f"backend {spec.name!r} {problem}"
+            self._warn(pname, info.reason)
             return
-        missing = sorted(REQUIRED_KERNELS - OPTIONAL_KERNELS - set(spec.kernels))
-        if missing:
-            info.reason = f"missing required kernels: {', '.join(missing)}"
-            self._warn(pname, f"backend {spec.name!r} is {info.reason}")
+        try:
+            kernels, sources, overrides = self._resolve(spec, pname)
+        except _Conflict as exc:
+            info.reason = str(exc)
+            self._warn(pname, info.reason)
             return
-        missing_dt = [d for d in _REQUIRED_DTYPES if d not in spec.dtypes]
-        if missing_dt:
-            info.reason = f"missing required dtypes: {', '.join(missing_dt)}"
-            self._warn(pname, f"backend {spec.name!r} is {info.reason}")
-            return
-        kernels: dict[str, Callable[..., Any]] = dict(spec.kernels)
-        sources = {k: pname for k in kernels}
-        self._apply_overrides(spec, kernels, sources)
         self.backends[spec.name] = _make_backend(spec, pname, kernels, sources)
+        self.overrides.extend(overrides)
         info.available = True
         info.kernel_sources = sources
+        self.generation += 1
 
-    def _apply_overrides(self, spec: BackendSpec, kernels: dict[str, Callable[..., Any]], sources: dict[str, str]) -> None:
+    def _resolve(
+        self, spec: BackendSpec, pname: str, extra_plugin: object = None
+    ) -> tuple[dict[str, Callable[..., Any]], dict[str, str], list[OverrideInfo]]:
+        """The kernel table of ``spec`` after every plugin's overrides.
+
+        The backend's own kernels have priority 0; the highest positive priority wins;
+        two overrides of one kernel with the same priority raise :class:`_Conflict`.
+        """
         chosen: dict[str, tuple[int, str, Callable[..., Any]]] = {}
         for impl in self.pm.hook.plugrad_kernel_overrides.get_hookimpls():
-            pname = self.pm.get_name(impl.plugin) or repr(impl.plugin)
+            oname = self._name_of(impl.plugin)
+            args = {"backend": spec}
             try:
-                records = list(impl.function(backend=spec))
+                result = impl.function(*[args[a] for a in impl.argnames])
             except Exception as exc:
-                self._warn(pname, f"hook plugrad_kernel_overrides raised {type(exc).__name__}: {exc}")
+                self._warn(oname, f"hook plugrad_kernel_overrides raised {type(exc).__name__}: {exc}")
                 continue
-            for rec in records:
-                if not isinstance(rec, KernelOverride) or rec.op not in KERNELS or not callable(rec.kernel):
-                    self._warn(pname, f"malformed kernel override {rec!r} for backend {spec.name!r}")
-                    continue
-                if rec.priority <= 0:
-                    self._warn(pname, f"kernel override of {rec.op!r} needs a positive priority, got {rec.priority}")
+            if result is None:
+                continue
+            if isinstance(result, (KernelOverride, str, bytes)) or not isinstance(result, Iterable):
+                self._warn(oname, f"hook plugrad_kernel_overrides returned {result!r} instead of a sequence of KernelOverride")
+                continue
+            for rec in result:
+                problem = _check_override(rec, spec)
+                if problem is not None:
+                    self._warn(oname, problem)
                     continue
                 prev = chosen.get(rec.op)
                 if prev is not None and prev[0] == rec.priority:
-                    raise BackendError(
+                    raise _Conflict(
                         f"ambiguous override of kernel {rec.op!r} of backend {spec.name!r}: plugins {prev[1]!r} "
-                        f"and {pname!r} both use priority {rec.priority}"
+                        f"and {oname!r} both use priority {rec.priority}; one of them must use another priority"
                     )
                 if prev is None or rec.priority > prev[0]:
-                    chosen[rec.op] = (rec.priority, pname, rec.kernel)
-        for op, (_, pname, kernel) in chosen.items():
+                    chosen[rec.op] = (rec.priority, oname, rec.kernel)
+        kernels: dict[str, Callable[..., Any]] = dict(spec.kernels)
+        sources = {k: pname for k in kernels}
+        records = []
+        for op, (prio, oname, kernel) in sorted(chosen.items()):
             kernels[op] = kernel
-            sources[op] = pname
+            sources[op] = oname
+            records.append(OverrideInfo(spec.name, op, oname, prio))
+        return kernels, sources, records
 
     def ensure_loaded(self) -> None:
+        """Load the entry points and collect the backends (once)."""
         if self._loaded:
             return
         with self._lock:
             if self._loaded:
                 return
-            self.load_entry_points()
+            if self.autoload:
+                self.load_entry_points()
             self._collect()
             self._loaded = True
 
+    # -- changes after discovery -------------------------------------------------
     def add_plugin(self, plugin: object, name: str) -> None:
-        """Register one more plugin after discovery (tests, scripts) and collect its backends."""
+        """Register one more plugin after discovery (tests, scripts) and collect what it offers.
+
+        Its backends are added (problems with its records are warned, as at discovery);
+        its kernel overrides are applied, in place, to the backends already registered
+        and to its own. A backend name that is already taken, or an override tie, raises
+        :class:`BackendError` naming both plugins, and the plugin is not added.
+        """
         self.ensure_loaded()
         with self._lock:
-            if self.pm.has_plugin(name):
-                raise BackendError(f"a plugin named {name!r} is already registered")
-            before = set(self.pm.get_plugins())
-            self.register_plugin(plugin, name)
-            if set(self.pm.get_plugins()) == before:
-                return
-            for impl in self.pm.hook.plugrad_backends.get_hookimpls():
-                if impl.plugin is plugin:
-                    break
-            else:
-                return
-            others = [p for p in self.pm.get_plugins() if p is not plugin]
-            sub = self.pm.subset_hook_caller("plugrad_backends", remove_plugins=others)
+            if self.pm.has_plugin(name) or self.pm.is_registered(plugin):
+                raise BackendError(f"a plugin named {name!r} (or this plugin object) is already registered")
             try:
-                records = [r for rs in sub() for r in rs]
+                self.pm.register(plugin, name=name)
             except Exception as exc:
+                raise BackendError(f"plugin {name!r} could not be registered: {type(exc).__name__}: {exc}") from exc
+            try:
+                new_specs: list[BackendSpec] = []
+                for impl in self.pm.hook.plugrad_backends.get_hookimpls():
+                    if impl.plugin is plugin:
+                        new_specs.extend(self._records(impl, name))
+                for spec in new_specs:
+                    if spec.name in self.infos:
+                        raise BackendError(
+                            f"backend name {spec.name!r} is registered twice: by plugin "
+                            f"{self.infos[spec.name].plugin!r} and by plugin {name!r}"
+                        )
+                # re-resolve the existing backends with the new plugin's overrides
+                updates = []
+                for be in self.backends.values():
+                    try:
+                        updates.append((be, *self._resolve(be.spec, be.plugin)))
+                    except _Conflict as exc:
+                        raise BackendError(str(exc)) from None
+            except BaseException:
                 self.pm.unregister(plugin)
-                self._warn(name, f"hook plugrad_backends raised {type(exc).__name__}: {exc}")
-                return
-            for rec in records:
-                problem = _check_spec(rec)
-                if problem is not None:
-                    self._warn(name, problem)
+                raise
+            self._apply_updates(updates)
+            for spec in new_specs:
+                self._register_spec(name, spec)
+
+    def remove_plugin(self, name: str) -> None:
+        """Unregister plugin ``name``: drop its backends and undo its kernel overrides."""
+        self.ensure_loaded()
+        with self._lock:
+            plugin = self.pm.get_plugin(name)
+            if plugin is not None:
+                self.pm.unregister(plugin)
+            for bname, info in list(self.infos.items()):
+                if info.plugin == name:
+                    del self.infos[bname]
+                    be = self.backends.pop(bname, None)
+                    if be is not None and self._default is be:
+                        self._default = None
+            self.failed_plugins.pop(name, None)
+            updates = []
+            for be in self.backends.values():
+                try:
+                    updates.append((be, *self._resolve(be.spec, be.plugin)))
+                except _Conflict:  # cannot get worse by removing a plugin
                     continue
-                if rec.name in self.infos:
-                    raise BackendError(
-                        f"backend name {rec.name!r} is registered twice: by plugin "
-                        f"{self.infos[rec.name].plugin!r} and by plugin {name!r}"
-                    )
-                self._register_spec(name, rec)
+            self._apply_updates(updates)
+            self.generation += 1
+
+    def _apply_updates(self, updates: list[Any]) -> None:
+        self.overrides = [o for o in self.overrides if o.backend not in {u[0].name for u in updates}]
+        for be, kernels, sources, records in updates:
+            be._set_kernels(kernels, sources)
+            self.infos[be.name].kernel_sources = sources
+            self.overrides.extend(records)
+        self.generation += 1
 
     # -- lookup ----------------------------------------------------------------
     def get(self, name: str) -> Backend:
+        """The backend registered as ``name``; :class:`BackendError` saying why when there is none."""
         self.ensure_loaded()
         be = self.backends.get(name)
         if be is not None:
@@ -314,6 +493,13 @@ class Registry:
         info = self.infos.get(name)
         if info is not None:
             raise BackendError(f"plugrad backend {name!r} is not available: {info.reason}")
+        if name in self.skipped_entry_points:
+            raise BackendError(
+                f"plugrad plugin {name!r} is installed but was not loaded because {_AUTOLOAD_ENV}=1; "
+                f"name it to load it: {_PLUGINS_ENV}={','.join(sorted(self.named_plugins() | {name}))}"
+            )
+        if name in self.failed_plugins:
+            raise BackendError(f"plugrad plugin {name!r} failed to load: {self.failed_plugins[name]}")
         raise BackendError(f"unknown plugrad backend {name!r}; known backends: {self._known()}")
 
     def _known(self) -> str:
@@ -321,6 +507,7 @@ class Registry:
         return ", ".join(repr(n) for n in names) if names else "none (no backend is installed)"
 
     def for_device_type(self, device_type: str) -> Backend:
+        """The available backend of ``device_type`` with the highest priority."""
         self.ensure_loaded()
         candidates = [b for b in self.backends.values() if b.device_type == device_type]
         if not candidates:
@@ -328,11 +515,13 @@ class Registry:
             if reasons:
                 raise BackendError(f"no available plugrad backend for device {device_type!r} ({'; '.join(reasons)})")
             if not self.infos:
-                raise BackendError(_NO_BACKEND)
-            raise BackendError(f"no plugrad backend for device {device_type!r}; known backends: {self._known()}")
+                raise BackendError(self._no_backend())
+            hint = " (for CUDA: `pip install plugrad-backend-cupy[cuda12]`)" if device_type == "cuda" else ""
+            raise BackendError(f"no plugrad backend for device {device_type!r}{hint}; known backends: {self._known()}")
         return max(candidates, key=lambda b: b.spec.priority)
 
     def default(self) -> Backend:
+        """The default backend: ``PLUGRAD_BACKEND`` if set, else the best available CPU backend."""
         if self._default is not None:
             return self._default
         self.ensure_loaded()
@@ -341,21 +530,32 @@ class Registry:
             be = self.get(wanted)
         else:
             if not self.backends:
-                if self.failed_plugins and not self.infos:
-                    failed = "; ".join(f"{p}: {why}" for p, why in self.failed_plugins.items())
-                    raise BackendError(f"no plugrad backend is available (plugins that failed to load: {failed})")
                 if self.infos:
                     reasons = "; ".join(f"{i.name}: {i.reason}" for i in self.infos.values())
                     raise BackendError(f"no plugrad backend is available ({reasons})")
-                raise BackendError(_NO_BACKEND)
+                raise BackendError(self._no_backend())
             cpu = [b for b in self.backends.values() if b.device_type == "cpu"]
             pool = cpu or list(self.backends.values())
             be = max(pool, key=lambda b: b.spec.priority)
         self._default = be
         return be
 
+    def _no_backend(self) -> str:
+        if self.skipped_entry_points:
+            names = ", ".join(sorted(self.skipped_entry_points))
+            return (
+                f"no plugrad backend is loaded: {_AUTOLOAD_ENV}=1 loads only the plugins named in {_PLUGINS_ENV} "
+                f"(first-party backends included); installed plugins: {names}. Set for example "
+                f"{_PLUGINS_ENV}={sorted(self.skipped_entry_points)[0]}"
+            )
+        if self.failed_plugins:
+            failed = "; ".join(f"{p}: {why}" for p, why in self.failed_plugins.items())
+            return f"no plugrad backend is available (plugins that failed to load: {failed})"
+        return _NO_BACKEND
+
     def set_default(self, be: Backend | None) -> None:
         self._default = be
+        self.generation += 1
 
 
 _NO_BACKEND = (
@@ -364,27 +564,64 @@ _NO_BACKEND = (
 )
 
 
+def _entry_points() -> list[metadata.EntryPoint]:
+    """The entry points of group ``plugrad``, each name once (tests replace this)."""
+    seen: dict[str, metadata.EntryPoint] = {}
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        seen.setdefault(ep.name, ep)
+    return list(seen.values())
+
+
 def _check_spec(rec: object) -> str | None:
+    """What is wrong with a record returned from ``plugrad_backends`` (``None`` if nothing)."""
     if not isinstance(rec, BackendSpec):
         return f"plugrad_backends returned {type(rec).__name__} instead of a BackendSpec: {rec!r}"
     if not isinstance(rec.name, str) or not rec.name.isidentifier():
         return f"backend name must be an identifier string, got {rec.name!r}"
-    if not isinstance(rec.device_type, str) or not rec.device_type:
-        return f"backend {rec.name!r} has no device_type"
+    if rec.name in ("cpu", "cuda"):
+        return f"backend name {rec.name!r} is reserved for the device type; name the backend after its library"
+    if not isinstance(rec.device_type, str) or not rec.device_type.isidentifier():
+        return f"backend {rec.name!r} has a malformed device_type {rec.device_type!r}"
     if not isinstance(rec.contract_version, str):
         return f"backend {rec.name!r} has a malformed contract_version {rec.contract_version!r}"
-    if not isinstance(rec.kernels, Mapping) or not all(callable(k) for k in rec.kernels.values()):
+    if not isinstance(rec.kernels, Mapping):
         return f"backend {rec.name!r} has a malformed kernel table (a mapping of name to callable is required)"
-    unknown = sorted(set(rec.kernels) - set(KERNELS))
+    not_callable = sorted(str(k) for k, v in rec.kernels.items() if not callable(v))
+    if not_callable:
+        return f"backend {rec.name!r} has kernels that are not callable: {', '.join(not_callable)}"
+    unknown = sorted(set(map(str, rec.kernels)) - set(KERNELS))
     if unknown:
         return f"backend {rec.name!r} defines unknown kernels: {', '.join(unknown)}"
-    bad_dt = sorted(set(rec.dtypes) - set(_dtype.BY_NAME))
+    if not isinstance(rec.dtypes, Mapping):
+        return f"backend {rec.name!r} has a malformed dtype table (a mapping of plugrad dtype name to native dtype)"
+    bad_dt = sorted(set(map(str, rec.dtypes)) - set(_dtype.BY_NAME))
     if bad_dt:
         return f"backend {rec.name!r} maps unknown dtypes: {', '.join(bad_dt)}"
+    if isinstance(rec.capabilities, str) or not all(isinstance(c, str) for c in rec.capabilities):
+        return f"backend {rec.name!r} has malformed capabilities {rec.capabilities!r} (a set of strings)"
+    if not isinstance(rec.priority, int) or isinstance(rec.priority, bool):
+        return f"backend {rec.name!r} has a malformed priority {rec.priority!r}"
+    if rec.unavailable_reason is not None and not isinstance(rec.unavailable_reason, str):
+        return f"backend {rec.name!r} has a malformed unavailable_reason {rec.unavailable_reason!r}"
     return None
 
 
-def _core_version() -> str:
+def _check_override(rec: object, spec: BackendSpec) -> str | None:
+    if not isinstance(rec, KernelOverride):
+        return f"plugrad_kernel_overrides returned {type(rec).__name__} instead of a KernelOverride: {rec!r}"
+    if rec.op not in KERNELS:
+        return f"kernel override of unknown kernel {rec.op!r} for backend {spec.name!r}"
+    if not callable(rec.kernel):
+        return f"kernel override of {rec.op!r} for backend {spec.name!r} is not callable: {rec.kernel!r}"
+    if not isinstance(rec.priority, int) or isinstance(rec.priority, bool) or rec.priority <= 0:
+        return f"kernel override of {rec.op!r} for backend {spec.name!r} needs a positive int priority, got {rec.priority!r}"
+    if rec.op not in spec.kernels and rec.op not in OPTIONAL_KERNELS:
+        return f"kernel override of {rec.op!r}: backend {spec.name!r} has no such kernel"
+    return None
+
+
+def core_version() -> str:
+    """The installed version of plugrad-core."""
     try:
         return metadata.version("plugrad-core")
     except metadata.PackageNotFoundError:

@@ -4,7 +4,10 @@ Kernels are named and typed after the Python array API standard. Each takes and
 returns the backend's own array objects (never plugrad tensors); dtypes are passed as
 the backend's own dtype objects taken from :attr:`BackendSpec.dtypes`. Arrays returned
 by a kernel must be real arrays (also when 0-d) that support the standard's attributes
-``shape`` and ``ndim`` and in-place operators.
+``shape``, ``ndim`` and ``dtype`` (one of the values of :attr:`BackendSpec.dtypes`) and
+the in-place operators ``+=``, ``-=``, ``*=`` and ``/=``. Operands of binary kernels
+always have one dtype (plugrad promotes first); a Python scalar operand is of a kind
+the array's dtype holds (no float scalar with an integer array).
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "CAPABILITIES",
     "CONTRACT_VERSION",
+    "check_contract_version",
     "BackendSpec",
     "KernelOverride",
     "KERNELS",
@@ -22,9 +27,42 @@ __all__ = [
     "OPTIONAL_KERNELS",
 ]
 
-#: The version of the backend contract this plugrad-core implements. A backend states
-#: the version it was written for; the major number must match.
+#: The version of the backend contract this plugrad-core implements, ``"MAJOR.MINOR"``.
+#: A backend states the version it was written for. plugrad-core accepts a backend
+#: written for the same major version and a minor version up to its own: minor versions
+#: only add optional kernels, major versions change or remove required ones.
 CONTRACT_VERSION = "1.0"
+
+#: Capability flags a backend may declare in :attr:`BackendSpec.capabilities`, and what
+#: each promises. Dtype support is not a capability: it is the dtype table itself.
+CAPABILITIES: dict[str, str] = {
+    "dlpack": "the from_dlpack/to_dlpack kernels exist: tensors cross to other DLPack libraries without a copy",
+    "views": "reshape (where the layout allows), permute_dims, broadcast_to and basic getitem return views "
+    "sharing memory with their input, so writes through a view reach the base (PyTorch's view semantics)",
+    "shares_memory_with_numpy": "the backend's arrays are NumPy arrays (plugrad.from_numpy and Tensor.numpy() share memory)",
+}
+
+
+def check_contract_version(version: object) -> str | None:
+    """Why a backend written for contract ``version`` cannot run on this plugrad-core (``None`` if it can)."""
+    parts = version.split(".") if isinstance(version, str) else []
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        return f"has a malformed contract_version {version!r} (expected 'MAJOR.MINOR', e.g. {CONTRACT_VERSION!r})"
+    major, minor = int(parts[0]), int(parts[1])
+    core_major, core_minor = (int(p) for p in CONTRACT_VERSION.split("."))
+    if major != core_major:
+        newer = "a newer" if major > core_major else "an older"
+        return (
+            f"was written for backend contract {version}, but this plugrad-core implements contract "
+            f"{CONTRACT_VERSION} ({newer} major version: the required kernels differ); install a plugrad-core "
+            f"release implementing contract {major}.x, or a release of the backend written for {core_major}.x"
+        )
+    if minor > core_minor:
+        return (
+            f"was written for backend contract {version}, newer than contract {CONTRACT_VERSION} of this "
+            f"plugrad-core; upgrade plugrad-core"
+        )
+    return None
 
 _UNARY = "(x) -> array"
 _BINARY = "(x1, x2) -> array; x1/x2 are arrays of one dtype or a Python scalar, broadcasting as the standard says"
@@ -127,11 +165,13 @@ KERNELS: dict[str, str] = {
     # optional: DLPack exchange (capability "dlpack")
     "from_dlpack": "(obj) -> array; an array sharing memory with a DLPack-capable object (optional)",
     "to_dlpack": "(x, **kwargs) -> capsule; x.__dlpack__(**kwargs) (optional)",
+    # optional: fused elementwise kernels (plugrad composes them from the kernels above when absent)
+    "sigmoid": "(x) -> array; 1 / (1 + exp(-x)) for floating x, without overflow for large |x| (optional)",
 }
 
 #: Kernels a backend may leave out: plugrad composes them from others (or, for
 #: DLPack, reports the capability as missing).
-OPTIONAL_KERNELS: frozenset[str] = frozenset({"from_dlpack", "to_dlpack"})
+OPTIONAL_KERNELS: frozenset[str] = frozenset({"from_dlpack", "to_dlpack", "sigmoid"})
 
 REQUIRED_KERNELS: frozenset[str] = frozenset(KERNELS) - OPTIONAL_KERNELS
 
@@ -147,10 +187,12 @@ class BackendSpec:
     :param dtypes: plugrad dtype name (``"float32"``, ...) -> the backend's dtype object.
         ``bool``, ``int64`` and ``float32`` are required; others are optional.
     :param array_types: the backend's array type(s), to recognise its arrays.
-    :param capabilities: free-form flags such as ``"dlpack"``, ``"float64"``, ``"views"``.
+    :param capabilities: flags from :data:`CAPABILITIES` (``"dlpack"``, ``"views"``, ...);
+        unknown flags are kept (for third-party conventions) but mean nothing to plugrad.
     :param priority: among backends of one ``device_type``, the highest is the default.
     :param unavailable_reason: set (and ``kernels`` left empty) when the backend cannot run
-        here, e.g. ``"cupy not installed"``.
+        here, e.g. ``"cupy not installed"`` or ``"no CUDA device: ..."``; ``plugrad info``
+        shows it and using the backend raises an error quoting it.
     :param version: the version of the array library underneath, for ``plugrad info``.
     """
 

@@ -1,0 +1,182 @@
+"""``python -m plugrad info`` (also the ``plugrad`` console script): what plugrad finds here.
+
+It prints the versions (plugrad-core, the backend contract, Python, pluggy), every
+discovered backend with its device type, availability and, when unavailable, why
+(``cupy not installed``, ``no CUDA device: ...``), the library version under each
+backend and the plugin and distribution it came from, which backend ``"cpu"``,
+``"cuda"`` and the default stand for, plugins that failed to load and why, plugins
+not loaded because autoload is off, and the kernel overrides in effect.
+``--json`` prints the same as JSON; ``--kernels`` also lists which plugin supplies
+each kernel of each backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import warnings
+from collections.abc import Sequence
+from importlib import metadata
+from typing import Any
+
+__all__ = ["main", "collect_info", "format_info"]
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def collect_info() -> dict[str, Any]:
+    """Everything ``plugrad info`` reports, as plain data."""
+    from . import __version__
+    from .backends import CONTRACT_VERSION, BackendError, get_registry
+    from .backends._registry import _AUTOLOAD_ENV, _PLUGINS_ENV, Registry
+
+    reg = get_registry()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # problems are reported below, not as warnings
+        reg.ensure_loaded()
+    backends = []
+    for info in sorted(reg.infos.values(), key=lambda i: (i.device_type != "cpu", i.device_type, i.name)):
+        backends.append(
+            {
+                "name": info.name,
+                "device_type": info.device_type,
+                "available": info.available,
+                "reason": info.reason,
+                "library_version": info.version,
+                "plugin": info.plugin,
+                "distribution": reg.plugin_dists.get(info.plugin, ""),
+                "contract_version": info.contract_version,
+                "priority": info.priority,
+                "capabilities": sorted(info.capabilities),
+                "dtypes": list(info.dtypes),
+                "kernel_sources": dict(sorted(info.kernel_sources.items())),
+            }
+        )
+    devices: dict[str, str | None] = {}
+    errors: dict[str, str] = {}
+    from ._device import backend_for_device
+
+    for dev in ("cpu", "cuda"):
+        try:
+            devices[dev] = backend_for_device(dev).name
+        except (BackendError, RuntimeError) as exc:
+            devices[dev] = None
+            errors[dev] = str(exc)
+    try:
+        default: str | None = reg.default().name
+        default_error = None
+    except BackendError as exc:
+        default, default_error = None, str(exc)
+    return {
+        "plugrad_core": __version__,
+        "plugrad_core_distribution": _version("plugrad-core"),
+        "packages": {name: _version(name) for name in ("plugrad-nn", "plugrad-optim")},
+        "contract_version": CONTRACT_VERSION,
+        "python": platform.python_version(),
+        "pluggy": _version("pluggy"),
+        "autoload": not Registry.autoload_disabled(),
+        "named_plugins": sorted(Registry.named_plugins()),
+        "env": {k: os.environ[k] for k in (_AUTOLOAD_ENV, _PLUGINS_ENV, "PLUGRAD_BACKEND") if k in os.environ},
+        "backends": backends,
+        "default_backend": default,
+        "default_backend_error": default_error,
+        "devices": devices,
+        "device_errors": errors,
+        "failed_plugins": dict(reg.failed_plugins),
+        "skipped_plugins": dict(reg.skipped_entry_points),
+        "overrides": [
+            {"backend": o.backend, "kernel": o.op, "plugin": o.plugin, "priority": o.priority} for o in reg.overrides
+        ],
+    }
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def format_info(data: dict[str, Any], *, kernels: bool = False) -> str:
+    """The human-readable report of :func:`collect_info`'s data."""
+    out: list[str] = []
+    extra = ", ".join(f"{k} {v}" for k, v in data["packages"].items() if v != "not installed")
+    out.append(
+        f"plugrad-core {data['plugrad_core']} (backend contract {data['contract_version']})"
+        + (f", {extra}" if extra else "")
+        + f"; Python {data['python']}, pluggy {data['pluggy']}"
+    )
+    if data["autoload"]:
+        out.append("plugin autoload: on (every entry point of group 'plugrad' is loaded)")
+    else:
+        named = ",".join(data["named_plugins"]) or "(none)"
+        out.append(f"plugin autoload: off (PLUGRAD_DISABLE_PLUGIN_AUTOLOAD=1); loading only PLUGRAD_PLUGINS={named}")
+    out.append("")
+    if data["backends"]:
+        out.append("backends:")
+        rows = [["name", "device", "available", "library version", "plugin (distribution)"]]
+        for b in data["backends"]:
+            avail = "yes" if b["available"] else f"no: {b['reason']}"
+            plugin = b["plugin"] + (f" ({b['distribution']})" if b["distribution"] else "")
+            rows.append([b["name"], b["device_type"], avail, b["library_version"] or "-", plugin])
+        out.extend(_table(rows))
+    else:
+        out.append("backends: none found")
+    out.append("")
+    if data["default_backend"] is not None:
+        how = f"PLUGRAD_BACKEND={data['env']['PLUGRAD_BACKEND']}" if "PLUGRAD_BACKEND" in data["env"] else "best CPU backend"
+        out.append(f"default backend: {data['default_backend']} ({how})")
+    else:
+        out.append(f"default backend: none: {data['default_backend_error']}")
+    for dev, name in data["devices"].items():
+        shown = name if name is not None else f"unavailable: {data['device_errors'][dev]}"
+        out.append(f"device {dev!r}: {shown}")
+    if data["failed_plugins"]:
+        out.append("")
+        out.append("plugins that failed to load or register:")
+        out.extend(f"  {p}: {why}" for p, why in data["failed_plugins"].items())
+    if data["skipped_plugins"]:
+        out.append("")
+        out.append("installed plugins not loaded:")
+        out.extend(f"  {p}: {why}" for p, why in data["skipped_plugins"].items())
+    out.append("")
+    if data["overrides"]:
+        out.append("kernel overrides in effect:")
+        out.extend(f"  {o['backend']}.{o['kernel']} <- plugin {o['plugin']} (priority {o['priority']})" for o in data["overrides"])
+    else:
+        out.append("kernel overrides in effect: none")
+    if kernels:
+        for b in data["backends"]:
+            if b["kernel_sources"]:
+                out.append("")
+                out.append(f"kernels of {b['name']}:")
+                out.extend(f"  {k}: {src}" for k, src in b["kernel_sources"].items())
+    return "\n".join(out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m plugrad`` and the ``plugrad`` script."""
+    parser = argparse.ArgumentParser(prog="plugrad", description="plugrad command-line tools")
+    sub = parser.add_subparsers(dest="command")
+    info = sub.add_parser("info", help="versions, backends, devices, plugin problems, kernel overrides")
+    info.add_argument("--json", action="store_true", help="print JSON instead of text")
+    info.add_argument("--kernels", action="store_true", help="also list the plugin supplying each kernel")
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["info", *(argv or [])])
+    data = collect_info()
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(format_info(data, kernels=args.kernels))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
