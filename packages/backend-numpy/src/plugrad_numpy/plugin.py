@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -9,6 +10,12 @@ import numpy as np
 from plugrad.backends import CONTRACT_VERSION, BackendSpec, hookimpl
 
 from .kernels import DTYPES, KERNELS
+
+# NumPy warns about floating-point events (log(0), 0/0, overflow); PyTorch returns
+# inf/nan silently. Silence these warnings for calls made by plugrad's own modules
+# only: the user's direct NumPy calls keep NumPy's behaviour, and no per-call
+# ``np.errstate`` (about 1 µs) sits on the hot path.
+warnings.filterwarnings("ignore", message=r".*encountered in", category=RuntimeWarning, module=r"plugrad(_numpy)?(\.|$)")
 
 
 @hookimpl

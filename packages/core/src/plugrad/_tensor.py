@@ -537,8 +537,7 @@ class Tensor:
             raise RuntimeError(
                 f"output with shape {list(self._data.shape)} doesn't match the broadcast shape {list(result._data.shape)}"
             )
-        base = self._base
-        if base is not None and self._extra and "view_of" in self._extra:
+        if self._base is not None and self._extra and "view_fn" in self._extra:
             return indexing.rebase_view(self, result)
         if result._dtype is not self._dtype:
             result = result.to(self._dtype)

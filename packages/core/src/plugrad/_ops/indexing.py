@@ -164,6 +164,8 @@ def _node_name_cls(key: tuple[Any, ...], basic: bool) -> type[Function]:
         return Slice
     if any(_is_int(k) for k in key):
         return Select
+    if any(k is None for k in key):
+        return Unsqueeze
     return Alias
 
 
@@ -176,7 +178,7 @@ class Index(Function, backward_name="IndexBackward0", builtin=True):
         except (IndexError, ValueError, TypeError) as exc:
             raise _index_error(x, key, exc) from None
         if basic:
-            return _view_of(x, data)
+            return _view_of(x, data, lambda t: Index.apply(t, key, True))
         return _make(Tensor, data, x._dtype, x._backend)
 
     @staticmethod
@@ -193,7 +195,15 @@ class Select(Index, backward_name="SelectBackward0", builtin=True):
     pass
 
 
-class Alias(Index, backward_name="UnsqueezeBackward0", builtin=True):
+class Alias(Index, backward_name="AliasBackward0", builtin=True):
+    pass
+
+
+class Unsqueeze(Index, backward_name="UnsqueezeBackward0", builtin=True):
+    pass
+
+
+class IndexSelect(Index, backward_name="IndexSelectBackward0", builtin=True):
     pass
 
 
@@ -295,6 +305,61 @@ def setitem(t: Tensor, key: Any, value: Any) -> None:
     t._bump()
 
 
+class CopySlices(Function, backward_name="CopySlices", builtin=True):
+    """The root tensor after an in-place op wrote ``result`` into one of its views.
+
+    Backward: the root's previous value gets the gradient outside the view (zeros
+    inside it), ``result`` gets the gradient inside the view.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, prev: Tensor, result: Tensor, view_fn: Any) -> Tensor:
+        ctx.view_fn = view_fn
+        return _make(Tensor, prev._data, prev._dtype, prev._backend)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, Any, None]:
+        fn = ctx.view_fn
+        gp = None
+        if ctx.needs_input_grad[0]:
+            from ..autograd.grad_mode import no_grad
+
+            be = g._backend
+            mask = _make(Tensor, be.ones(g._data.shape, be.dtype_to_native[g._dtype]), g._dtype, be)
+            with no_grad():
+                fn(mask).fill_(0)
+            gp = g * mask
+        gr = fn(g) if ctx.needs_input_grad[1] else None
+        return gp, gr, None
+
+
 def rebase_view(view: Tensor, result: Tensor) -> Tensor:
-    """An in-place op on a view under autograd: write into the base and rebase its history."""
-    raise NotImplementedError
+    """An in-place op on a view under autograd: write into the root and rebase both histories.
+
+    The root tensor's history becomes ``CopySlices(previous root, result)`` and the
+    view's history becomes the view taken again from the new root, as in PyTorch.
+    """
+    assert view._extra is not None and view._base is not None
+    fn = view._extra["view_fn"]
+    root = view._base
+    if root._requires_grad and root._grad_fn is None:
+        raise RuntimeError(
+            "a view of a leaf Variable that requires grad is being used in an in-place operation."
+        )
+    if result._dtype is not view._dtype:
+        result = result.to(view._dtype)
+    prev = _make(Tensor, root._data, root._dtype, root._backend)
+    prev._requires_grad = root._requires_grad
+    prev._grad_fn = root._grad_fn
+    prev._output_nr = root._output_nr
+    view._backend.copy_into(view._data, result._data)
+    view._bump()
+    new_root = CopySlices.apply(prev, result, fn)
+    root._grad_fn = new_root._grad_fn
+    root._output_nr = 0
+    root._requires_grad = new_root._requires_grad
+    again = fn(root)
+    view._grad_fn = again._grad_fn
+    view._output_nr = again._output_nr
+    view._requires_grad = again._requires_grad
+    return view

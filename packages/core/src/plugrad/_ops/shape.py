@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import _dtype as D
@@ -11,12 +11,27 @@ from ..autograd.function import Function
 from ._util import canon_dim, shape_str
 
 
-def _view_of(base: Tensor, data: Any) -> Tensor:
-    """A tensor on ``data`` that shares ``base``'s storage and version counter."""
+def _view_of(base: Tensor, data: Any, replay: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+    """A tensor on ``data`` that shares ``base``'s storage and version counter.
+
+    ``replay`` redoes the view on any tensor shaped like ``base``; composed with the
+    base's own, it lets an in-place op on the view rewrite the history of the root
+    tensor (see ``plugrad._ops.indexing.rebase_view``).
+    """
     t = _make(Tensor, data, base._dtype, base._backend)
     t._vc = base._shared_vc()
-    t._base = base._base if base._base is not None else base
+    root = base._base
+    t._base = root if root is not None else base
+    if replay is not None:
+        prev = base._extra.get("view_fn") if (root is not None and base._extra) else None
+        if root is not None and prev is None:
+            return t  # base is an alias (detach, .data): not a differentiable view
+        t._extra = {"view_fn": replay if prev is None else _compose(prev, replay)}
     return t
+
+
+def _compose(first: Callable[[Tensor], Tensor], then: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+    return lambda r: then(first(r))
 
 
 def _sizes(args: tuple[Any, ...]) -> tuple[int, ...]:
@@ -60,7 +75,7 @@ class Reshape(Function, backward_name="ViewBackward0", builtin=True):
     @staticmethod
     def forward(ctx: Any, x: Tensor, shape: tuple[int, ...]) -> Tensor:
         ctx.in_shape = x._data.shape
-        return _view_of(x, x._backend.reshape(x._data, shape))
+        return _view_of(x, x._backend.reshape(x._data, shape), lambda t: t.reshape(shape))
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
@@ -99,7 +114,7 @@ class Permute(Function, backward_name="PermuteBackward0", builtin=True):
     @staticmethod
     def forward(ctx: Any, x: Tensor, dims: tuple[int, ...]) -> Tensor:
         ctx.dims = dims
-        return _view_of(x, x._backend.permute_dims(x._data, dims))
+        return _view_of(x, x._backend.permute_dims(x._data, dims), lambda t: t.permute(*dims))
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
@@ -154,7 +169,7 @@ class Expand(Function, backward_name="ExpandBackward0", builtin=True):
     @staticmethod
     def forward(ctx: Any, x: Tensor, shape: tuple[int, ...]) -> Tensor:
         ctx.in_shape = x._data.shape
-        return _view_of(x, x._backend.broadcast_to(x._data, shape))
+        return _view_of(x, x._backend.broadcast_to(x._data, shape), lambda t: t.expand(*shape))
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
@@ -292,3 +307,444 @@ def copy_to(src: Tensor, dst: Tensor) -> Tensor:
 def contiguous(input: Tensor, memory_format: Any = None) -> Tensor:
     """``input`` itself: plugrad leaves memory layout to the backend."""
     return input
+
+
+# ------------------------------------------------------------ more views and shapes
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge dims ``start_dim..end_dim`` into one (``input`` itself when there is nothing to merge)."""
+    shape = input._data.shape
+    if not shape:
+        return reshape(input, 1)
+    s, e = canon_dim(start_dim, len(shape)), canon_dim(end_dim, len(shape))
+    if s > e:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    if s == e:
+        return input
+    n = 1
+    for v in shape[s : e + 1]:
+        n *= v
+    return reshape(input, (*shape[:s], n, *shape[e + 1 :]))
+
+
+def unflatten(input: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
+    """Split dim ``dim`` into ``sizes`` (one of which may be ``-1``)."""
+    shape = input._data.shape
+    d = canon_dim(dim, len(shape))
+    sizes = _sizes((tuple(sizes),))
+    if len(sizes) == 0:
+        raise RuntimeError("unflatten: sizes must be non-empty")
+    known = 1
+    for s in sizes:
+        if s != -1:
+            known *= s
+    if (-1 not in sizes and known != shape[d]) or (-1 in sizes and (known == 0 or shape[d] % known)):
+        raise RuntimeError(
+            f"unflatten: Provided sizes {shape_str(sizes)} don't multiply up to the size of dim {dim} ({shape[d]}) in the input tensor"
+        )
+    inner = infer_shape(sizes, shape[d])
+    return Reshape.apply(input, (*shape[:d], *inner, *shape[d + 1 :]))  # type: ignore[no-any-return]
+
+
+class SqueezeDim(Reshape, backward_name="SqueezeBackward1", builtin=True):
+    pass
+
+
+class SqueezeDims(Reshape, backward_name="SqueezeBackward2", builtin=True):
+    pass
+
+
+def squeeze(input: Tensor, dim: Any = None) -> Tensor:
+    """Drop dims of size 1 (all of them, or those in ``dim``, an int or a tuple)."""
+    from ._util import canon_dims
+
+    shape = input._data.shape
+    if dim is None:
+        return SqueezeOp.apply(input, tuple(s for s in shape if s != 1))  # type: ignore[no-any-return]
+    axes = canon_dims(dim, len(shape)) or ()
+    new = tuple(s for i, s in enumerate(shape) if not (i in axes and s == 1))
+    fn = SqueezeDims if isinstance(dim, (tuple, list)) else SqueezeDim
+    return fn.apply(input, new)  # type: ignore[no-any-return]
+
+
+def unsqueeze(input: Tensor, dim: int) -> Tensor:
+    """Insert a dim of size 1 at ``dim`` (a view)."""
+    shape = list(input._data.shape)
+    shape.insert(canon_dim(dim, len(shape) + 1), 1)
+    return UnsqueezeOp.apply(input, tuple(shape))  # type: ignore[no-any-return]
+
+
+def movedim(input: Tensor, source: Any, destination: Any) -> Tensor:
+    """Move dims ``source`` to positions ``destination`` (ints or sequences); the others keep their order."""
+    n = input._data.ndim
+    src = [source] if isinstance(source, int) else list(source)
+    dst = [destination] if isinstance(destination, int) else list(destination)
+    if len(src) != len(dst):
+        raise RuntimeError(
+            f"movedim: Invalid source or destination dims: source ({src} dims) should contain the same number of dims as destination ({dst} dims)"
+        )
+    src = [canon_dim(d, n) for d in src]
+    dst = [canon_dim(d, n) for d in dst]
+    if len(set(src)) != len(src):
+        raise RuntimeError(f"movedim: repeated dim in `source` ({src})")
+    if len(set(dst)) != len(dst):
+        raise RuntimeError(f"movedim: repeated dim in `destination` ({dst})")
+    order: list[int | None] = [None] * n
+    for s, d in zip(src, dst):
+        order[d] = s
+    rest = iter(d for d in range(n) if d not in src)
+    perm = tuple(o if o is not None else next(rest) for o in order)
+    return Permute.apply(input, perm)  # type: ignore[no-any-return]
+
+
+def broadcast_to(input: Tensor, size: Sequence[int]) -> Tensor:
+    """``input`` expanded to ``size`` (a view); see :func:`expand`."""
+    return expand(input, *_sizes((tuple(size),)))
+
+
+def _legacy_empty(t: Tensor) -> bool:
+    return t._data.shape == (0,)
+
+
+class Cat(Function, backward_name="CatBackward0", builtin=True):
+    """Concatenation along ``dim``; the gradient is cut back into the inputs' pieces."""
+
+    @staticmethod
+    def forward(ctx: Any, dim: int, dtype: D.dtype, *tensors: Tensor) -> Tensor:
+        be = tensors[0]._backend
+        native = be.native_dtype(dtype)
+        arrays = []
+        sizes = []
+        for t in tensors:
+            if t._data.ndim == 1 and t._data.shape[0] == 0 and len(tensors) > 1:
+                sizes.append(-1)  # legacy empty 1-D tensor: skipped
+                continue
+            arrays.append(t._data if t._dtype is dtype else be.astype(t._data, native))
+            sizes.append(t._data.shape[dim])
+        ctx.meta = (dim, sizes)
+        if not arrays:
+            arrays = [tensors[0]._data if tensors[0]._dtype is dtype else be.astype(tensors[0]._data, native)]
+        return _make(Tensor, be.concat(arrays, dim) if len(arrays) > 1 else be.copy(arrays[0]), dtype, be)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, ...]:
+        dim, sizes = ctx.meta
+        grads: list[Any] = [None, None]
+        offset = 0
+        for size in sizes:
+            if size < 0:
+                grads.append(g.reshape(-1).narrow(0, 0, 0))
+                continue
+            grads.append(g.narrow(dim, offset, size))
+            offset += size
+        return tuple(grads)
+
+
+def _check_tensor_list(tensors: Any, op: str) -> list[Tensor]:
+    if isinstance(tensors, Tensor):
+        raise TypeError(f"{op}(): argument 'tensors' (position 1) must be tuple of Tensors, not Tensor")
+    ts = list(tensors)
+    for i, t in enumerate(ts):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"expected Tensor as element {i} in argument 0, but got {type(t).__name__}")
+    if ts:
+        be = ts[0]._backend
+        for t in ts[1:]:
+            if t._backend is not be:
+                from ._util import check_same_backend
+
+                check_same_backend(ts[0], t)
+    return ts
+
+
+def _promoted(ts: Sequence[Tensor]) -> D.dtype:
+    dt = ts[0]._dtype
+    for t in ts[1:]:
+        if t._dtype is not dt:
+            dt = D.promote_types(dt, t._dtype)
+    return dt
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join tensors along an existing ``dim``; the other sizes must match (dtypes are promoted)."""
+    ts = _check_tensor_list(tensors, "cat")
+    if not ts:
+        raise ValueError("torch.cat(): expected a non-empty list of Tensors".replace("torch", "plugrad"))
+    for i, t in enumerate(ts):
+        if t._data.ndim == 0:
+            raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
+    real = [(i, t) for i, t in enumerate(ts) if not _legacy_empty(t)]
+    if not real:
+        real = [(0, ts[0])]
+    i0, first = real[0]
+    shape0 = first._data.shape
+    d = canon_dim(dim, len(shape0))
+    for i, t in real[1:]:
+        s = t._data.shape
+        if len(s) != len(shape0):
+            raise RuntimeError(f"Tensors must have same number of dimensions: got {len(shape0)} and {len(s)}")
+        for k, (a, b) in enumerate(zip(shape0, s)):
+            if k != d and a != b:
+                raise RuntimeError(
+                    f"Sizes of tensors must match except in dimension {d}. Expected size {a} but got size {b} for tensor number {i} in the list."
+                )
+    return Cat.apply(d, _promoted(ts), *ts)  # type: ignore[no-any-return]
+
+
+concat = cat
+concatenate = cat
+
+
+class Stack(Function, backward_name="StackBackward0", builtin=True):
+    """Join equal-shaped tensors along a new ``dim``; the gradient is unbound along it."""
+
+    @staticmethod
+    def forward(ctx: Any, dim: int, dtype: D.dtype, *tensors: Tensor) -> Tensor:
+        be = tensors[0]._backend
+        native = be.native_dtype(dtype)
+        arrays = [t._data if t._dtype is dtype else be.astype(t._data, native) for t in tensors]
+        ctx.dim = dim
+        return _make(Tensor, be.stack(arrays, dim), dtype, be)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, ...]:
+        return (None, None, *unbind(g, ctx.dim))
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join equal-shaped tensors along a new dim ``dim`` (dtypes are promoted)."""
+    ts = _check_tensor_list(tensors, "stack")
+    if not ts:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    shape0 = ts[0]._data.shape
+    for i, t in enumerate(ts[1:], 1):
+        if t._data.shape != shape0:
+            raise RuntimeError(
+                f"stack expects each tensor to be equal size, but got {shape_str(shape0)} at entry 0 and "
+                f"{shape_str(t._data.shape)} at entry {i}"
+            )
+    d = canon_dim(dim, len(shape0) + 1)
+    return Stack.apply(d, _promoted(ts), *ts)  # type: ignore[no-any-return]
+
+
+class Split(Function, backward_name="SplitBackward0", builtin=True):
+    """Views of consecutive pieces along ``dim``; the gradient is their concatenation."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, sizes: tuple[int, ...], dim: int) -> tuple[Tensor, ...]:
+        be = x._backend
+        lead = (slice(None),) * dim
+        outs = []
+        offset = 0
+        for s in sizes:
+            outs.append(_view_of(x, be.getitem(x._data, (*lead, slice(offset, offset + s)))))
+            offset += s
+        ctx.dim = dim
+        return tuple(outs)
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Tensor) -> tuple[Tensor, None, None]:
+        return cat(list(grads), ctx.dim), None, None
+
+
+class SplitWithSizes(Split, backward_name="SplitWithSizesBackward0", builtin=True):
+    pass
+
+
+class Unbind(Function, backward_name="UnbindBackward0", builtin=True):
+    """Views of every slice along ``dim``; the gradient is their stack."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, dim: int) -> tuple[Tensor, ...]:
+        be = x._backend
+        lead = (slice(None),) * dim
+        ctx.dim = dim
+        return tuple(_view_of(x, be.getitem(x._data, (*lead, i))) for i in range(x._data.shape[dim]))
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Tensor) -> tuple[Tensor, None]:
+        return stack(list(grads), ctx.dim), None
+
+
+def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    """Pieces of ``split_size`` along ``dim`` (the last may be smaller), or of the given sizes."""
+    n_dim = tensor._data.ndim
+    if n_dim == 0:
+        raise RuntimeError("split expects at least a 1-dimensional tensor")
+    d = canon_dim(dim, n_dim)
+    n = tensor._data.shape[d]
+    if isinstance(split_size_or_sections, Tensor):
+        split_size_or_sections = split_size_or_sections.tolist()
+    if isinstance(split_size_or_sections, int) and not isinstance(split_size_or_sections, bool):
+        size = split_size_or_sections
+        if size < 0:
+            raise RuntimeError(f"split expects split_size be non-negative, but got split_size={size}")
+        if size == 0:
+            if n != 0:
+                raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {n}")
+            return Split.apply(tensor, (0,), d)  # type: ignore[no-any-return]
+        sizes = tuple(min(size, n - o) for o in range(0, n, size)) or (0,)
+        return Split.apply(tensor, sizes, d)  # type: ignore[no-any-return]
+    sizes = tuple(_sizes((tuple(split_size_or_sections),)))
+    total = 0
+    for s in sizes:
+        if s < 0:
+            raise RuntimeError(f"split_with_sizes expects split_sizes have only non-negative entries, but got split_sizes={list(sizes)}")
+        total += s
+    if total != n:
+        raise RuntimeError(
+            f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size at dimension {d}), "
+            f"but got split_sizes={list(sizes)}"
+        )
+    return SplitWithSizes.apply(tensor, sizes, d)  # type: ignore[no-any-return]
+
+
+def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    """At most ``chunks`` pieces of equal size ``ceil(n / chunks)`` along ``dim`` (the last may be smaller)."""
+    if not isinstance(chunks, int) or chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    if input._data.ndim == 0:
+        raise RuntimeError("chunk expects at least a 1-dimensional tensor")
+    n = input._data.shape[canon_dim(dim, input._data.ndim)]
+    size = -(-n // chunks) if n else 0
+    if size == 0:
+        return split(input, [0] * chunks if n == 0 else [n], dim)
+    return split(input, size, dim)
+
+
+def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
+    """The slices along ``dim``, each with that dim removed (views)."""
+    if input._data.ndim == 0:
+        raise IndexError("Dimension specified as 0 but tensor has no dimensions")
+    d = canon_dim(dim, input._data.ndim)
+    return Unbind.apply(input, d)  # type: ignore[no-any-return]
+
+
+def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """The slice ``start : start + length`` along ``dim`` (a view)."""
+    n_dim = input._data.ndim
+    if n_dim == 0:
+        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
+    d = canon_dim(dim, n_dim)
+    size = input._data.shape[d]
+    if isinstance(start, Tensor):
+        start = int(start.item())
+    if length < 0:
+        raise RuntimeError("narrow(): length must be non-negative.")
+    if start < -size or start > size:
+        raise IndexError(f"start out of range (expected to be in range of [{-size}, {size}], but got {start})")
+    if start < 0:
+        start += size
+    if start + length > size:
+        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({size}).")
+    from .indexing import Slice
+
+    key = (*(slice(None),) * d, slice(start, start + length))
+    return Slice.apply(input, key, True)  # type: ignore[no-any-return]
+
+
+def select(input: Tensor, dim: int, index: int) -> Tensor:
+    """The slice at ``index`` along ``dim``, with that dim removed (a view)."""
+    n_dim = input._data.ndim
+    if n_dim == 0:
+        raise IndexError("select() cannot be applied to a 0-dim tensor.")
+    d = canon_dim(dim, n_dim)
+    size = input._data.shape[d]
+    if index < -size or index >= size:
+        raise IndexError(f"select(): index {index} out of range for tensor of size {shape_str(input._data.shape)} at dimension {d}")
+    from .indexing import Select
+
+    return Select.apply(input, (*(slice(None),) * d, index), True)  # type: ignore[no-any-return]
+
+
+class Flip(Function, backward_name="FlipBackward0", builtin=True):
+    """Reverse the order along ``dims`` (a copy); the gradient is flipped back."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, dims: tuple[int, ...]) -> Tensor:
+        be = x._backend
+        ctx.dims = dims
+        data = be.copy(be.flip(x._data, dims)) if dims else be.copy(x._data)
+        return _make(Tensor, data, x._dtype, be)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
+        return Flip.apply(g, ctx.dims), None
+
+
+def flip(input: Tensor, *dims: Any) -> Tensor:
+    """Reverse the order of elements along ``dims`` (a copy, as in PyTorch)."""
+    from ._util import canon_dims
+
+    ds = _sizes(dims)
+    axes = canon_dims(ds, input._data.ndim) or ()
+    return Flip.apply(input, axes)  # type: ignore[no-any-return]
+
+
+class Roll(Function, backward_name="RollBackward0", builtin=True):
+    """Shift elements cyclically along ``dims``; the gradient is rolled back."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, shifts: tuple[int, ...], dims: tuple[int, ...] | None) -> Tensor:
+        be = x._backend
+        ctx.meta = (shifts, dims)
+        if dims is None:
+            flat = be.reshape(x._data, (-1,))
+            data = be.reshape(be.roll(flat, shifts, (0,)), x._data.shape)
+        else:
+            data = be.roll(x._data, shifts, dims)
+        return _make(Tensor, data, x._dtype, be)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None]:
+        shifts, dims = ctx.meta
+        return Roll.apply(g, tuple(-s for s in shifts), dims), None, None
+
+
+def roll(input: Tensor, shifts: Any, dims: Any = None) -> Tensor:
+    """Roll elements by ``shifts`` along ``dims`` (the flattened tensor when ``dims`` is None)."""
+    sh = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    if dims is None:
+        if len(sh) != 1:
+            raise RuntimeError(f"shifts and dimensions must align. shifts: {len(sh)}, dims:0")
+        return Roll.apply(input, sh, None)  # type: ignore[no-any-return]
+    ds = (dims,) if isinstance(dims, int) else tuple(dims)
+    if len(sh) != len(ds):
+        raise RuntimeError(f"shifts and dimensions must align. shifts: {len(sh)}, dims:{len(ds)}")
+    n = input._data.ndim
+    return Roll.apply(input, sh, tuple(canon_dim(d, n) for d in ds))  # type: ignore[no-any-return]
+
+
+class Repeat(Function, backward_name="RepeatBackward0", builtin=True):
+    """Tile ``x`` ``repeats[i]`` times along each dim; the gradient sums the tiles."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, repeats: tuple[int, ...]) -> Tensor:
+        be = x._backend
+        ctx.in_shape = x._data.shape
+        ctx.repeats = repeats
+        data = x._data
+        lead = len(repeats) - data.ndim
+        if lead:
+            data = be.reshape(data, (1,) * lead + tuple(data.shape))
+        return _make(Tensor, be.tile(data, repeats), x._dtype, be)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
+        in_shape, repeats = ctx.in_shape, ctx.repeats
+        padded = (1,) * (len(repeats) - len(in_shape)) + tuple(in_shape)
+        split_shape: list[int] = []
+        for r, s in zip(repeats, padded):
+            split_shape += [r, s]
+        summed = g.reshape(split_shape).sum(tuple(range(0, 2 * len(repeats), 2)))
+        return summed.reshape(in_shape), None
+
+
+def repeat(input: Tensor, *sizes: Any) -> Tensor:
+    """Tile ``input``: ``sizes[i]`` copies along dim ``i`` (leading sizes add new dims)."""
+    reps = _sizes(sizes)
+    if len(reps) < input._data.ndim:
+        raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor")
+    for r in reps:
+        if r < 0:
+            raise RuntimeError(f"Trying to create tensor with negative dimension {r}: {list(reps)}")
+    return Repeat.apply(input, reps)  # type: ignore[no-any-return]
