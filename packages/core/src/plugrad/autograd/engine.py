@@ -102,9 +102,9 @@ def run_backward(
             grads = buffers.pop(node, None)
             if grads is None:
                 grads = [None] * node._num_outputs
-            if node._tensor_pre_hooks:
+            if node._tensor_pre_hooks is not None:
                 grads = _run_tensor_pre_hooks(node, grads)
-            if node._pre_hooks:
+            if node._pre_hooks is not None:
                 for hook in node._pre_hooks:
                     res = hook(tuple(grads))
                     if res is not None:
@@ -114,37 +114,41 @@ def run_backward(
                     slot = capture.get((node, nr))
                     if slot is not None:
                         captured[slot] = grads[nr]
-            if type(node) is AccumulateGrad:
+            if node.__class__ is AccumulateGrad:
                 g = grads[0]
                 if g is not None and accumulate and (needed is None or node in needed):
                     # fresh: the engine made g and hands it to this leaf alone (see _accumulate)
                     node._accumulate(g, fresh=id(g) not in root_grads)
-                    if node._hooks:
+                    if node._hooks is not None:
                         for hook in node._hooks:
                             hook((), (g,))
                 continue
-            if needed is not None and node not in needed:
-                out: Sequence[Tensor | None] = [None] * (len(node._next) // 2)
-            elif all(g is None for g in grads):
-                out = [None] * (len(node._next) // 2)
-            else:
-                out = node.apply(grads)
-                if check_nan:
-                    _check_nan(node, out)
-                if node._hooks:
-                    for hook in node._hooks:
-                        res = hook(tuple(out), tuple(grads))
-                        if res is not None:
-                            out = list(res)
+            out: Sequence[Tensor | None] | None = None
+            if needed is None or node in needed:
+                for g in grads:
+                    if g is not None:
+                        out = node.apply(grads)
+                        if check_nan:
+                            _check_nan(node, out)
+                        if node._hooks is not None:
+                            for hook in node._hooks:
+                                res = hook(tuple(out), tuple(grads))
+                                if res is not None:
+                                    out = list(res)
+                        break
             if not retain_graph:
                 node._release()
-            seen: set[int] | None = None
             edges = node._next
-            for nxt, nr, g in zip(edges[::2], edges[1::2], out):
+            n_edges = len(edges)
+            shared_check = out is not None and n_edges > 2
+            seen: set[int] | None = None
+            for k in range(0, n_edges, 2):
+                nxt = edges[k]
                 if nxt is None:
                     continue
+                g = out[k >> 1] if out is not None else None
                 if g is not None:
-                    if len(out) > 1:
+                    if shared_check:
                         # The same gradient object sent along two edges (AddBackward0 does
                         # this) must not become two leaves' .grad: mark it as shared.
                         if seen is None:
@@ -153,6 +157,7 @@ def run_backward(
                         if gid in seen:
                             root_grads.add(gid)
                         seen.add(gid)
+                    nr = edges[k + 1]
                     buf = buffers.get(nxt)
                     if buf is None:
                         buf = buffers[nxt] = [None] * nxt._num_outputs

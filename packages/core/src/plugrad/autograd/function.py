@@ -223,9 +223,10 @@ class FunctionCtx:
 class _SavedOutput:
     """An output saved for backward, stored without the tensor object (no reference cycle)."""
 
-    __slots__ = ("data", "dtype", "backend", "vc", "expected", "output_nr")
+    __slots__ = ("data", "dtype", "backend", "vc", "expected", "output_nr", "fw_grad")
 
     def __init__(self, t: Tensor, output_nr: int) -> None:
+        self.fw_grad: Any = None  # the output's forward-AD tangent entry, set by forward_ad
         self.data = t._data
         self.dtype = t._dtype
         self.backend = t._backend
@@ -267,10 +268,6 @@ class BackwardCFunction(FunctionCtx, Node):
         return f"<plugrad.autograd.function.{type(self).__name__} object at {id(self):#x}>"
 
     @property
-    def _num_outputs(self) -> int:  # type: ignore[override]
-        return len(self._output_meta) or 1
-
-    @property
     def needs_input_grad(self) -> tuple[bool, ...]:
         """For each argument of ``forward``: whether its gradient is needed."""
         nxt = self._next
@@ -302,6 +299,8 @@ class BackwardCFunction(FunctionCtx, Node):
                 t._requires_grad = True
                 t._grad_fn = self
                 t._output_nr = item.output_nr
+                if item.fw_grad is not None:
+                    t._extra = {"fw_grad": item.fw_grad}
                 out.append(t)
                 continue
             vc = item._vc
@@ -319,7 +318,7 @@ class BackwardCFunction(FunctionCtx, Node):
 
     def apply(self, grad_outputs: list[Tensor | None]) -> Sequence[Tensor | None]:
         fcls = self._forward_cls
-        if self.materialize_grads and self._output_meta:
+        if len(grad_outputs) > 1 and self.materialize_grads:
             for i, g in enumerate(grad_outputs):
                 if g is None:
                     shape, dtype, backend = self._output_meta[i]
@@ -446,6 +445,8 @@ class Function:
         name = backward_name or f"{cls.__name__}Backward"
         cls._backward_cls = type(name, (BackwardCFunction,), {"_forward_cls": cls, "__slots__": ()})
         cls._backward_cls.__module__ = cls.__module__
+        if builtin:
+            cls.apply = _builtin_apply(cls)  # type: ignore[method-assign]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise RuntimeError(
@@ -482,6 +483,7 @@ class Function:
                     needs_grad = True
                     break
         if not needs_grad:
+            ctx: Any = None
             if cls._builtin:
                 out = cls.forward(_NO_CTX, *args)
             else:
@@ -490,12 +492,144 @@ class Function:
                     out = cls.forward(ctx, *args)
                 out = _wrap_plain_outputs(out, args)
             if _forward_ad_active[0]:
-                _forward_ad_hook(cls, None, args, out)
+                _forward_ad_hook(cls, ctx, args, out)
             return out
         return _apply_with_graph(cls, args)
 
 
 _forward_ad_active = [0]
+
+
+def _builtin_apply(cls: type[Function]) -> Callable[..., Any]:
+    """``apply`` specialised for a built-in op: the hot path of every tensor operation.
+
+    Same contract as :meth:`Function.apply`, but the class's forward and node class
+    are bound once, and it relies on what built-ins guarantee: forward returns one new
+    tensor (never an input), marks nothing dirty or non-differentiable. Anything
+    unusual (several outputs, forward-mode AD, anomaly mode) takes the general path.
+    """
+    forward = cls.forward
+    node_cls = cls._backward_cls
+    generic = Function.apply.__func__  # type: ignore[attr-defined]
+    state = _grad_state
+    no_ctx = _NO_CTX
+    fw_active = _forward_ad_active
+    saved_output = _SavedOutput
+
+    def apply(*args: Any) -> Any:
+        T = _Tensor
+        if state.enabled:
+            for a in args:
+                if isinstance(a, T) and a._requires_grad:
+                    break
+            else:
+                if fw_active[0]:
+                    return generic(cls, *args)
+                return forward(no_ctx, *args)
+        else:
+            if fw_active[0]:
+                return generic(cls, *args)
+            return forward(no_ctx, *args)
+        if fw_active[0] or anomaly.enabled:
+            return _apply_with_graph(cls, args)
+        node = node_cls()
+        nxt: list[Any] = []
+        amap: list[int] | None = None
+        for i, a in enumerate(args):
+            if isinstance(a, T):
+                if amap is not None:
+                    amap.append(i)
+                if a._requires_grad:
+                    gf = a._grad_fn
+                    if gf is not None:
+                        nxt.append(gf)
+                        nxt.append(a._output_nr)
+                    else:
+                        ref = a._accumulator
+                        acc = ref() if ref is not None else None
+                        if acc is None:
+                            acc = _weak_accumulator(a)
+                        nxt.append(acc)
+                        nxt.append(0)
+                else:
+                    nxt.append(None)
+                    nxt.append(0)
+            elif amap is None:
+                amap = list(range(i))
+        node._next = tuple(nxt)
+        node._nargs = len(args)
+        if amap is not None:
+            node._arg_map = tuple(amap)
+        out = forward(node, *args)
+        if type(out) is not T:
+            if not isinstance(out, T):  # several outputs
+                return _finish_general(cls, node, args, out)
+        odt = out._dtype
+        if odt.category == 2:
+            out._requires_grad = True
+            out._grad_fn = node
+        # where the engine must reduce or cast an input's gradient, record its shape and dtype
+        osh = out._data.shape
+        for a in args:
+            if isinstance(a, T) and (a._dtype is not odt or a._data.shape != osh):
+                meta: list[Any] = []
+                for b in args:
+                    if isinstance(b, T):
+                        meta.append(b._data.shape)
+                        meta.append(b._dtype)
+                node._meta = tuple(meta)
+                break
+        to_save = node.to_save
+        if to_save:
+            versions: list[int] = []
+            packed: list[Any] | None = None
+            for j, t in enumerate(to_save):
+                if t is None:
+                    versions.append(0)
+                elif t is out:
+                    if packed is None:
+                        packed = list(to_save)
+                    so = saved_output(t, 0)
+                    packed[j] = so
+                    versions.append(so.expected)
+                else:
+                    vc = t._vc
+                    versions.append(vc[0] if vc is not None else 0)
+            if packed is not None:
+                node.to_save = tuple(packed)
+            node._saved_versions = tuple(versions)
+        return out
+
+    return apply
+
+
+def _finish_general(cls: type[Function], node: BackwardCFunction, args: tuple[Any, ...], out: Any) -> Any:
+    """The rest of :func:`_apply_with_graph` for a built-in that returned several outputs."""
+    result = _finish_outputs(node, tuple(out), args)
+    meta: list[Any] = []
+    for b in args:
+        if isinstance(b, _Tensor):
+            meta.append(b._data.shape)
+            meta.append(b._dtype)
+    node._meta = tuple(meta)
+    to_save = node.to_save
+    if to_save:
+        versions: list[int] = []
+        packed = list(to_save)
+        for j, t in enumerate(to_save):
+            if t is None:
+                versions.append(0)
+                continue
+            k = next((n for n, o in enumerate(result) if o is t), None)
+            if k is not None:
+                packed[j] = _SavedOutput(t, k)
+                versions.append(packed[j].expected)
+            else:
+                vc = t._vc
+                versions.append(vc[0] if vc is not None else 0)
+        node.to_save = tuple(packed)
+        node._saved_versions = tuple(versions)
+    return tuple(result) if isinstance(out, tuple) else result
 
 
 def _forward_ad_hook(cls: type[Function], ctx: Any, args: tuple[Any, ...], out: Any) -> None:
@@ -606,11 +740,10 @@ def _apply_with_graph(cls: type[Function], args: tuple[Any, ...]) -> Any:
         node._saved_versions = tuple(versions)
     if anomaly.enabled:
         node._trace = traceback.format_stack()[:-2]
+    final = result if single else tuple(result) if isinstance(out, tuple) else list(result)
     if _forward_ad_active[0]:
-        _forward_ad_hook(cls, node, args, out)
-    if single or isinstance(out, tuple):
-        return result if single else tuple(result)
-    return list(result)
+        _forward_ad_hook(cls, node, args, final)
+    return final
 
 
 def _finish_outputs(node: BackwardCFunction, outs: tuple[Any, ...], args: tuple[Any, ...]) -> list[Any]:
@@ -642,6 +775,7 @@ def _finish_outputs(node: BackwardCFunction, outs: tuple[Any, ...], args: tuple[
         result.append(o)
     if len(out_meta) > 1:
         node._output_meta = tuple(out_meta)
+        node._num_outputs = len(out_meta)
     return result
 
 
