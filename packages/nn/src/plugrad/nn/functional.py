@@ -1,0 +1,758 @@
+"""``plugrad.nn.functional``: the stateless functions behind the layers and losses.
+
+Everything here is written with plugrad tensor ops, so it runs on every backend.
+Where a composed graph would be slow or numerically poor, an op is one
+:class:`~plugrad.autograd.Function` (``linear``, ``softmax``, ``log_softmax``, the
+losses); its ``backward`` is written with tensor ops on the saved inputs, so
+gradients of gradients (``create_graph=True``) stay correct.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import plugrad
+from plugrad import Tensor
+from plugrad.autograd import Function
+
+__all__ = [
+    "linear",
+    "relu",
+    "relu_",
+    "leaky_relu",
+    "gelu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "log_softmax",
+    "dropout",
+    "mse_loss",
+    "l1_loss",
+    "huber_loss",
+    "smooth_l1_loss",
+    "cross_entropy",
+    "nll_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "erf",
+]
+
+
+def _check_tensor(x: Any, fn: str, arg: str = "input", pos: int = 1) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{fn}(): argument '{arg}' (position {pos}) must be Tensor, not {type(x).__name__}")
+
+
+# ---------------------------------------------------------------------------- linear
+def _dtype_name(t: Tensor) -> str:
+    return t.dtype.to_legacy_type_name()[: -len("Tensor")]
+
+
+def _shape_str(shape: Any) -> str:
+    return "x".join(str(s) for s in shape)
+
+
+class _Linear(Function, backward_name="AddmmBackward0"):
+    """``y = x @ W.T + b`` in one graph node.
+
+    Gradients, for ``x`` of shape ``(N, in)`` (leading dimensions are flattened into N)::
+
+        grad_x = g @ W          grad_W = g.T @ x          grad_b = g.sum(0)
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+        out = x2 @ weight.t()
+        if bias is not None:
+            out += bias
+        if x.ndim != 2:
+            out = out.reshape(*x.shape[:-1], weight.shape[0])
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        x, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        g2 = g if g.ndim == 2 else g.reshape(-1, g.shape[-1])
+        grad_x = grad_w = grad_b = None
+        if need_x:
+            grad_x = g2 @ weight
+            if x.ndim != 2:
+                grad_x = grad_x.reshape(x.shape)
+        if need_w:
+            x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+            grad_w = g2.t() @ x2
+        if need_b:
+            grad_b = g2.sum(0)
+        return grad_x, grad_w, grad_b
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """Affine map ``y = x W^T + b`` over the last dimension of ``input``.
+
+    Shapes: ``input (*, in_features)``, ``weight (out_features, in_features)``,
+    ``bias (out_features)``, result ``(*, out_features)``.
+    """
+    _check_tensor(input, "linear")
+    _check_tensor(weight, "linear", "weight", 2)
+    if weight.ndim != 2:
+        raise RuntimeError(f"linear(): weight must be 2-D, got {weight.ndim}-D")
+    if input.ndim == 0:
+        raise RuntimeError("both arguments to linear need to be at least 1D, but they are 0D and 2D")
+    if input.dtype != weight.dtype:
+        raise RuntimeError(
+            f"mat1 and mat2 must have the same dtype, but got {_dtype_name(input)} and {_dtype_name(weight)}"
+        )
+    if input.shape[-1] != weight.shape[1]:
+        rows = 1 if input.ndim == 1 else math.prod(input.shape[:-1])
+        raise RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({rows}x{input.shape[-1]} and {_shape_str(weight.t().shape)})"
+        )
+    if bias is not None and tuple(bias.shape) not in ((weight.shape[0],), (1,), ()):
+        raise RuntimeError(
+            f"The size of tensor a ({weight.shape[0]}) must match the size of tensor b ({bias.shape[-1]}) "
+            "at non-singleton dimension 1"
+        )
+    if input.ndim == 1:
+        return _Linear.apply(input.unsqueeze(0), weight, bias).squeeze(0)  # type: ignore[no-any-return]
+    return _Linear.apply(input, weight, bias)  # type: ignore[no-any-return]
+
+
+# ----------------------------------------------------------------------- activations
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """``max(x, 0)`` elementwise."""
+    _check_tensor(input, "relu")
+    if inplace:
+        return relu_(input)
+    return input.relu()
+
+
+def relu_(input: Tensor) -> Tensor:
+    """In-place ``relu``."""
+    return input.copy_(input.relu())
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """``x`` where ``x > 0``, else ``negative_slope * x``."""
+    _check_tensor(input, "leaky_relu")
+    out = plugrad.where(input > 0, input, input * negative_slope)
+    if inplace:
+        return input.copy_(out)
+    return out
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    """``1 / (1 + exp(-x))``, computed without overflow."""
+    return input.sigmoid()
+
+
+def tanh(input: Tensor) -> Tensor:
+    """Hyperbolic tangent."""
+    return input.tanh()
+
+
+# erf(x) = sign(x) * (1 - t * exp(-x^2 + Q(u))) with t = 1 / (1 + |x|/2) and
+# u = (34 t - 21) / 13 (t in [4/17, 1] maps onto u in [-1, 1]). Q is a degree-18
+# polynomial fitted (Chebyshev least squares, then expanded) to
+# log(erfc(x)) + x^2 - log(t) on 0 <= x <= 6.5; beyond that erfc < 1e-19 is far below
+# float64 resolution. Maximum absolute error against math.erf: 6e-15 in float64,
+# 3e-7 in float32. The derivative is the exact 2/sqrt(pi) * exp(-x^2).
+_ERF_Q = (
+    -0.5115385921532182,
+    0.5251687867109474,
+    0.007108623062072834,
+    -0.022847437529451325,
+    0.00031642868065202194,
+    0.002276655238163684,
+    -0.000339982405959588,
+    -0.00023781237440721802,
+    9.302516955799439e-05,
+    1.3973599700672556e-05,
+    -1.7028676329669163e-05,
+    2.183890037634222e-06,
+    2.008323234175148e-06,
+    -8.82417756974303e-07,
+    -6.20637320323525e-08,
+    1.4807163969061483e-07,
+    -2.7636254796221553e-08,
+    -1.1890485040714207e-08,
+    4.401583073304273e-09,
+)
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+class _Erf(Function, backward_name="ErfBackward0"):
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        ctx.save_for_backward(x)
+        ax = x.abs()
+        t = 1.0 / (1.0 + 0.5 * ax)
+        u = t * (34.0 / 13.0) - 21.0 / 13.0
+        q = u * _ERF_Q[-1] + _ERF_Q[-2]
+        for c in reversed(_ERF_Q[:-2]):
+            q = q * u + c
+        erfc = t * (q - x * x).exp()
+        return x.sign() * (1.0 - erfc)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        return g * (-(x * x)).exp() * _TWO_OVER_SQRT_PI
+
+
+def erf(input: Tensor) -> Tensor:
+    """The error function ``erf(x) = 2/sqrt(pi) * integral_0^x exp(-s^2) ds`` (see ``_ERF_Q``)."""
+    _check_tensor(input, "erf")
+    if not input.is_floating_point():
+        input = input.to(plugrad.get_default_dtype())
+    return _Erf.apply(input)  # type: ignore[no-any-return]
+
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """Gaussian error linear unit.
+
+    ``approximate="none"``: ``x * Phi(x) = 0.5 x (1 + erf(x / sqrt(2)))``;
+    ``approximate="tanh"``: ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``.
+    """
+    _check_tensor(input, "gelu")
+    if approximate == "none":
+        return 0.5 * input * (1.0 + erf(input * (1.0 / math.sqrt(2.0))))
+    if approximate == "tanh":
+        inner = _SQRT_2_OVER_PI * (input + 0.044715 * input * input * input)
+        return 0.5 * input * (1.0 + inner.tanh())
+    raise RuntimeError("approximate argument must be either none or tanh.")
+
+
+def _softmax_dim(name: str, ndim: int) -> int:
+    warnings.warn(
+        f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X as an argument.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def _canon_dim(dim: int, ndim: int) -> int:
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+    return dim + n if dim < 0 else dim
+
+
+def _row_max(x: Tensor, dim: int) -> Tensor:
+    """The maximum along ``dim`` (kept), for the stable softmax shift; ``0`` where not finite."""
+    m = x.amax(dim, keepdim=True)
+    return plugrad.where(m.isfinite(), m, 0.0)
+
+
+class _Softmax(Function, backward_name="SoftmaxBackward0"):
+    """``y = exp(x - max) / sum(exp(x - max))``; ``grad_x = y * (g - sum(g * y))``."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, dim: int) -> Tensor:
+        e = (x - _row_max(x, dim)).exp()
+        y = e / e.sum(dim, keepdim=True)
+        ctx.dim = dim
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
+        (y,) = ctx.saved_tensors
+        return y * (g - (g * y).sum(ctx.dim, keepdim=True)), None
+
+
+class _LogSoftmax(Function, backward_name="LogSoftmaxBackward0"):
+    """``y = x - max - log(sum(exp(x - max)))``; ``grad_x = g - exp(y) * sum(g)``."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, dim: int) -> Tensor:
+        shifted = x - _row_max(x, dim)
+        y = shifted - shifted.exp().sum(dim, keepdim=True).log()
+        ctx.dim = dim
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
+        (y,) = ctx.saved_tensors
+        return g - y.exp() * g.sum(ctx.dim, keepdim=True), None
+
+
+def _prep_softmax(input: Tensor, dim: int | None, dtype: Any, name: str) -> tuple[Tensor, int]:
+    _check_tensor(input, name)
+    if dim is None:
+        dim = _softmax_dim(name, input.ndim)
+    if dtype is not None:
+        input = input.to(dtype)
+    if not input.is_floating_point():
+        raise RuntimeError(f'"{name}_lastdim_kernel_impl" not implemented for \'{input.dtype.to_legacy_type_name()[:-6]}\'')
+    return input, _canon_dim(dim, input.ndim)
+
+
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """``exp(x_i) / sum_j exp(x_j)`` along ``dim`` (computed from ``x - max(x)``, so it never overflows)."""
+    x, d = _prep_softmax(input, dim, dtype, "softmax")
+    if x.ndim == 0:
+        return _Softmax.apply(x.reshape(1), 0).reshape(())  # type: ignore[no-any-return]
+    return _Softmax.apply(x, d)  # type: ignore[no-any-return]
+
+
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """``x_i - log(sum_j exp(x_j))`` along ``dim``, stable for large inputs."""
+    x, d = _prep_softmax(input, dim, dtype, "log_softmax")
+    if x.ndim == 0:
+        return _LogSoftmax.apply(x.reshape(1), 0).reshape(())  # type: ignore[no-any-return]
+    return _LogSoftmax.apply(x, d)  # type: ignore[no-any-return]
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)`` (identity unless ``training``)."""
+    _check_tensor(input, "dropout")
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        out = input * 0.0
+    else:
+        keep = plugrad.rand(*input.shape, dtype=input.dtype, device=input.device) >= p
+        out = input * keep.to(input.dtype) * (1.0 / (1.0 - p))
+    if inplace:
+        return input.copy_(out)
+    return out
+
+
+# ---------------------------------------------------------------------------- losses
+def _check_reduction(reduction: str) -> None:
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def legacy_get_string(size_average: bool | None, reduce: bool | None, emit_warning: bool = True) -> str:
+    """Turn the deprecated ``size_average``/``reduce`` pair into a ``reduction`` string."""
+    warning = "size_average and reduce args will be deprecated, please use reduction='{}' instead."
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    ret = "mean" if (size_average and reduce) else ("sum" if reduce else "none")
+    if emit_warning:
+        warnings.warn(warning.format(ret), stacklevel=3)
+    return ret
+
+
+def _reduction_arg(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
+    if size_average is not None or reduce is not None:
+        return legacy_get_string(size_average, reduce)
+    _check_reduction(reduction)
+    return reduction
+
+
+def _warn_size(input: Tensor, target: Tensor) -> None:
+    if target.shape != input.shape:
+        warnings.warn(
+            f"Using a target size ({target.shape}) that is different to the input size ({input.shape}). "
+            "This will likely lead to incorrect results due to broadcasting. Please ensure they have the same size.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+class _MseLoss(Function, backward_name="MseLossBackward0"):
+    """``mean((x - y)^2)`` (or sum / none); ``grad_x = 2 (x - y) g / n``, ``grad_y = -grad_x``."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, y: Tensor, reduction: str) -> Tensor:
+        ctx.save_for_backward(x, y)
+        ctx.reduction = reduction
+        d = x - y
+        d *= d
+        return _reduce(d, reduction)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+        x, y = ctx.saved_tensors
+        d = x - y
+        scale = 2.0 / d.numel() if ctx.reduction == "mean" else 2.0
+        grad = d * (g * scale)
+        need_x, need_y = ctx.needs_input_grad[:2]
+        return (grad if need_x else None), (-grad if need_y else None), None
+
+
+def _as_target(target: Any, input: Tensor, fn: str) -> Tensor:
+    _check_tensor(input, fn)
+    if not isinstance(target, Tensor):
+        raise TypeError(f"{fn}(): argument 'target' (position 2) must be Tensor, not {type(target).__name__}")
+    return target
+
+
+def _check_broadcast(input: Tensor, target: Tensor) -> None:
+    a, b = tuple(input.shape), tuple(target.shape)
+    for i in range(1, min(len(a), len(b)) + 1):
+        x, y = a[-i], b[-i]
+        if x != y and x != 1 and y != 1:
+            dim = max(len(a), len(b)) - i
+            raise RuntimeError(
+                f"The size of tensor a ({x}) must match the size of tensor b ({y}) at non-singleton dimension {dim}"
+            )
+
+
+def mse_loss(
+    input: Tensor, target: Tensor, size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean"
+) -> Tensor:
+    """Mean squared error ``l_i = (x_i - y_i)^2``, reduced by ``reduction`` (``mean``, ``sum``, ``none``)."""
+    target = _as_target(target, input, "mse_loss")
+    reduction = _reduction_arg(size_average, reduce, reduction)
+    _warn_size(input, target)
+    _check_broadcast(input, target)
+    return _MseLoss.apply(input, target, reduction)  # type: ignore[no-any-return]
+
+
+def l1_loss(
+    input: Tensor, target: Tensor, size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean"
+) -> Tensor:
+    """Mean absolute error ``l_i = |x_i - y_i|``."""
+    target = _as_target(target, input, "l1_loss")
+    reduction = _reduction_arg(size_average, reduce, reduction)
+    _warn_size(input, target)
+    _check_broadcast(input, target)
+    return _reduce((input - target).abs(), reduction)
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0, weight: Tensor | None = None) -> Tensor:
+    """Huber loss: ``0.5 d^2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``, with ``d = x - y``."""
+    target = _as_target(target, input, "huber_loss")
+    _check_reduction(reduction)
+    if delta <= 0:
+        raise RuntimeError("huber_loss does not support non-positive values for delta.")
+    _warn_size(input, target)
+    _check_broadcast(input, target)
+    d = input - target
+    ad = d.abs()
+    loss = plugrad.where(ad < delta, 0.5 * d * d, delta * (ad - 0.5 * delta))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def smooth_l1_loss(
+    input: Tensor,
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    beta: float = 1.0,
+) -> Tensor:
+    """Smooth L1: ``0.5 d^2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta`` (``beta=0`` is L1)."""
+    target = _as_target(target, input, "smooth_l1_loss")
+    reduction = _reduction_arg(size_average, reduce, reduction)
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    _warn_size(input, target)
+    _check_broadcast(input, target)
+    d = input - target
+    ad = d.abs()
+    if beta == 0.0:
+        return _reduce(ad, reduction)
+    return _reduce(plugrad.where(ad < beta, 0.5 * d * d / beta, ad - 0.5 * beta), reduction)
+
+
+def _class_view(t: Tensor, ndim: int) -> Tensor:
+    """A per-class vector ``(C,)`` shaped ``(1, C, 1, ...)`` to broadcast against ``(N, C, d1, ...)``."""
+    return t.reshape(1, -1, *([1] * (ndim - 2)))
+
+
+class _NllLoss(Function, backward_name="NllLossBackward0"):
+    """``l_i = -w[t_i] x[i, t_i]`` (0 where ``t_i == ignore_index``).
+
+    ``mean`` divides the sum by ``sum_i w[t_i]`` over the non-ignored samples. The
+    gradient is ``-w[t_i] g`` (scaled as the reduction) at ``[i, t_i]`` and zero elsewhere.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, onehot: Tensor, wt: Tensor, reduction: str) -> Tensor:
+        picked = plugrad.where(onehot, x, 0.0).sum(1)
+        losses = -(picked * wt)
+        ctx.onehot, ctx.wt, ctx.reduction = onehot, wt, reduction
+        if reduction == "none":
+            return losses
+        total = losses.sum()
+        if reduction == "sum":
+            return total
+        ctx.denom = wt.sum()
+        return total / ctx.denom
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None, None]:
+        coef = -(g * ctx.wt)
+        if ctx.reduction == "mean":
+            coef = coef / ctx.denom
+        return plugrad.where(ctx.onehot, coef.unsqueeze(1), 0.0), None, None, None
+
+
+def _class_indices(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor, bool]:
+    """Bring ``input`` to ``(N, C, ...)`` and ``target`` to ``(N, ...)``; say whether a batch dim was added."""
+    if target.is_floating_point() or target.dtype == plugrad.bool:
+        raise RuntimeError(f"expected scalar type Long but found {target.dtype.to_legacy_type_name()[:-6]}")
+    if input.ndim < 1:
+        raise ValueError(f"Expected 1 or more dimensions (got {input.ndim})")
+    if input.ndim == 1:
+        if target.ndim != 0:
+            raise RuntimeError(
+                "0D or 1D target tensor expected, multi-target not supported"
+                if target.ndim > 1
+                else f"size mismatch (got input: {list(input.shape)}, target: {list(target.shape)})"
+            )
+        return input.unsqueeze(0), target.reshape(1).to(plugrad.int64), True
+    if target.ndim == 0 or input.shape[0] != target.shape[0]:
+        got = target.shape[0] if target.ndim else 1
+        raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size ({got}).")
+    if tuple(target.shape[1:]) != tuple(input.shape[2:]):
+        raise RuntimeError(f"Expected target size {[input.shape[0], *input.shape[2:]]}, got {list(target.shape)}")
+    return input, target.to(plugrad.int64), False
+
+
+def _onehot(x: Tensor, t: Tensor, ignore_index: int) -> tuple[Tensor, Tensor]:
+    """``(onehot, valid)``: ``onehot[i, c]`` is true where ``t_i == c`` and sample i is not ignored."""
+    n_classes = x.shape[1]
+    valid = t != ignore_index
+    bad = valid & ((t < 0) | (t >= n_classes))
+    if bool(bad.any()):
+        raise IndexError(f"Target {int(t[bad].reshape(-1)[0].item())} is out of bounds.")
+    classes = _class_view(plugrad.arange(n_classes, device=x.device), x.ndim)
+    return (t.unsqueeze(1) == classes) & valid.unsqueeze(1), valid
+
+
+def _target_weights(x: Tensor, onehot: Tensor, valid: Tensor, weight: Tensor | None) -> Tensor:
+    """``w[t_i]`` per sample (0 where ignored); 1 for every valid sample without ``weight``."""
+    if weight is None:
+        return valid.to(x.dtype)
+    n_classes = x.shape[1]
+    if weight.ndim != 1 or weight.shape[0] != n_classes:
+        raise RuntimeError(
+            f"weight tensor should be defined either for all {n_classes} classes or no classes but got weight tensor "
+            f"of shape: {list(weight.shape)}"
+        )
+    return plugrad.where(onehot, _class_view(weight.detach().to(x.dtype), x.ndim), 0.0).sum(1)
+
+
+def nll_loss(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average: bool | None = None,
+    ignore_index: int = -100,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Negative log likelihood of class indices: ``l_i = -weight[t_i] * input[i, t_i]``.
+
+    ``input`` holds log-probabilities ``(N, C)``, ``(C,)`` or ``(N, C, d1, ...)``; ``target``
+    class indices ``(N)``, ``()`` or ``(N, d1, ...)``. Samples whose target is
+    ``ignore_index`` contribute nothing; ``mean`` divides by the total weight of the rest.
+    """
+    target = _as_target(target, input, "nll_loss")
+    reduction = _reduction_arg(size_average, reduce, reduction)
+    x, t, squeeze = _class_indices(input, target)
+    onehot, valid = _onehot(x, t, ignore_index)
+    wt = _target_weights(x, onehot, valid, weight)
+    out = _NllLoss.apply(x, onehot, wt, reduction)
+    if squeeze and reduction == "none":
+        out = out.reshape(())
+    return out  # type: ignore[no-any-return]
+
+
+def cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average: bool | None = None,
+    ignore_index: int = -100,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """Cross entropy between logits ``input`` and ``target``: ``nll_loss(log_softmax(input, 1), target)``.
+
+    ``target`` is either class indices (integer, shaped like ``input`` without the class
+    dimension) or class probabilities (floating, shaped like ``input``):
+    ``l_i = -sum_c w_c y_ic log_softmax(x_i)_c``. ``label_smoothing = e`` mixes the target
+    with the uniform distribution: ``(1 - e) y + e / C``.
+    """
+    target = _as_target(target, input, "cross_entropy")
+    reduction = _reduction_arg(size_average, reduce, reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    class_dim = 0 if input.ndim == 1 else 1
+    logp = log_softmax(input, class_dim)
+    n_classes = input.shape[class_dim]
+    if target.is_floating_point():
+        if target.shape != input.shape:
+            if target.ndim == input.ndim:
+                raise RuntimeError(
+                    "Expected floating point type target to have the same shape as input, "
+                    f"got {list(target.shape)} and {list(input.shape)}"
+                )
+            raise ValueError(
+                f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
+                f"({target.shape[0] if target.ndim else 1})."
+            )
+        if label_smoothing > 0:
+            target = target * (1 - label_smoothing) + label_smoothing / n_classes
+        prod = logp * target
+        if weight is not None:
+            prod = prod * (weight if input.ndim == 1 else _class_view(weight, input.ndim))
+        per_sample = -prod.sum(class_dim)
+        if reduction == "none":
+            return per_sample
+        if reduction == "sum":
+            return per_sample.sum()
+        return per_sample.sum() / (input.numel() // n_classes) if input.numel() else per_sample.sum() * float("nan")
+    loss = nll_loss(logp, target, weight, None, ignore_index, None, reduction)
+    if label_smoothing == 0.0:
+        return loss
+    # smoothing term: -sum_c w_c log p_ic per sample, averaged like nll_loss
+    x, t, squeeze = _class_indices(logp, target)
+    onehot, valid = _onehot(x, t, ignore_index)
+    smooth = -(x * _class_view(weight, x.ndim)).sum(1) if weight is not None else -x.sum(1)
+    smooth = plugrad.where(valid, smooth, 0.0)
+    if reduction == "mean":
+        ret = smooth.sum() / _target_weights(x, onehot, valid, weight).sum()
+    elif reduction == "sum":
+        ret = smooth.sum()
+    else:
+        ret = smooth.reshape(()) if squeeze else smooth
+    return (1 - label_smoothing) * loss + ret * (label_smoothing / n_classes)
+
+
+def _check_same_size(input: Tensor, target: Tensor) -> None:
+    if target.shape != input.shape:
+        raise ValueError(
+            f"Using a target size ({target.shape}) that is different to the input size ({input.shape}) is deprecated. "
+            "Please ensure they have the same size."
+        )
+
+
+def _clamped_log(x: Tensor) -> Tensor:
+    """``log(x)`` clamped below at -100, as PyTorch's binary cross entropy does."""
+    return plugrad.maximum(x.log(), x.new_full((), -100.0))
+
+
+class _BinaryCrossEntropy(Function, backward_name="BinaryCrossEntropyBackward0"):
+    """``l = -(y log x + (1 - y) log(1 - x))`` with logs clamped at -100.
+
+    ``grad_x = g (x - y) / max(x (1 - x), 1e-12)``; ``grad_y = -g (log x - log(1 - x))``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, y: Tensor) -> Tensor:
+        ctx.save_for_backward(x, y)
+        return -(y * _clamped_log(x) + (1 - y) * _clamped_log(1 - x))
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        x, y = ctx.saved_tensors
+        need_x, need_y = ctx.needs_input_grad
+        gx = gy = None
+        if need_x:
+            gx = g * (x - y) / plugrad.maximum(x * (1 - x), x.new_full((), 1e-12))
+        if need_y:
+            gy = -g * (_clamped_log(x) - _clamped_log(1 - x))
+        return gx, gy
+
+
+def binary_cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Binary cross entropy of probabilities: ``l_i = -w_i (y_i log x_i + (1 - y_i) log(1 - x_i))``.
+
+    Each log is clamped at ``-100`` so that ``x = 0`` or ``1`` gives a finite loss.
+    """
+    target = _as_target(target, input, "binary_cross_entropy")
+    reduction = _reduction_arg(size_average, reduce, reduction)
+    _check_same_size(input, target)
+    with plugrad.no_grad():
+        if bool(((input < 0) | (input > 1)).any()):
+            raise RuntimeError("all elements of input should be between 0 and 1")
+    loss = _BinaryCrossEntropy.apply(input, target)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+class _BCEWithLogits(Function, backward_name="BinaryCrossEntropyWithLogitsBackward0"):
+    """``l = (1 - y) x + (1 + (p - 1) y) softplus(-x)`` with ``softplus(-x) = relu(-x) + log1p(exp(-|x|))``.
+
+    This form never overflows. ``grad_x = g ((1 + (p - 1) y) sigmoid(x) - p y)``,
+    ``grad_y = g ((p - 1) softplus(-x) - x)``, ``grad_p = g y softplus(-x)``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, y: Tensor, pos_weight: Tensor | None) -> Tensor:
+        ctx.save_for_backward(x, y, pos_weight)
+        sp = _softplus_neg(x)
+        if pos_weight is None:
+            return (1 - y) * x + sp
+        return (1 - y) * x + (1 + (pos_weight - 1) * y) * sp
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        x, y, pw = ctx.saved_tensors
+        need_x, need_y, need_p = ctx.needs_input_grad
+        gx = gy = gp = None
+        if need_x:
+            gx = g * (x.sigmoid() - y) if pw is None else g * ((1 + (pw - 1) * y) * x.sigmoid() - pw * y)
+        if need_y:
+            gy = -g * x if pw is None else g * ((pw - 1) * _softplus_neg(x) - x)
+        if need_p and pw is not None:
+            gp = g * y * _softplus_neg(x)
+        return gx, gy, gp
+
+
+def _softplus_neg(x: Tensor) -> Tensor:
+    """``log(1 + exp(-x))`` without overflow."""
+    return (-x).relu() + (-x.abs()).exp().log1p()
+
+
+def binary_cross_entropy_with_logits(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    pos_weight: Tensor | None = None,
+) -> Tensor:
+    """Sigmoid and binary cross entropy in one stable step.
+
+    ``l_i = -w_i (p y_i log sigmoid(x_i) + (1 - y_i) log(1 - sigmoid(x_i)))``, computed as
+    ``(1 - y) x + (1 + (p - 1) y) softplus(-x)``, which stays finite for any logit.
+    ``pos_weight`` ``p`` (broadcast over the last dimension) weighs the positive class.
+    """
+    target = _as_target(target, input, "binary_cross_entropy_with_logits")
+    reduction = _reduction_arg(size_average, reduce, reduction)
+    _check_same_size(input, target)
+    loss = _BCEWithLogits.apply(input, target, pos_weight)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)

@@ -1,0 +1,35 @@
+"""The layer classes of :mod:`plugrad.nn`."""
+
+from __future__ import annotations
+
+from .activation import GELU, Dropout, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .container import ModuleDict, ModuleList, Sequential
+from .linear import Flatten, Identity, Linear
+from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss
+from .module import Module
+
+__all__ = [
+    "Module",
+    "Linear",
+    "Identity",
+    "Flatten",
+    "Sequential",
+    "ModuleList",
+    "ModuleDict",
+    "ReLU",
+    "LeakyReLU",
+    "Sigmoid",
+    "Tanh",
+    "GELU",
+    "Softmax",
+    "LogSoftmax",
+    "Dropout",
+    "MSELoss",
+    "L1Loss",
+    "HuberLoss",
+    "SmoothL1Loss",
+    "CrossEntropyLoss",
+    "NLLLoss",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+]

@@ -1,0 +1,119 @@
+"""RMSprop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import plugrad
+
+from .optimizer import Optimizer
+
+__all__ = ["RMSprop"]
+
+
+class RMSprop(Optimizer):
+    r"""RMSprop: divide the gradient by a running root mean square of recent gradients.
+
+    For each parameter ``p`` with gradient ``g`` (``-g`` when ``maximize``)::
+
+        g = g + weight_decay * p                          (if weight_decay != 0)
+        v = alpha * v + (1 - alpha) * g^2
+        avg = sqrt(v - gbar^2) + eps, with gbar = alpha * gbar + (1 - alpha) * g   (centered)
+        avg = sqrt(v) + eps                                                        (otherwise)
+        b = momentum * b + g / avg;  p = p - lr * b       (if momentum > 0)
+        p = p - lr * g / avg                              (otherwise)
+
+    :param lr: learning rate (default 1e-2).
+    :param alpha: smoothing constant (default 0.99).
+    :param eps: added to the denominator (default 1e-8).
+    :param weight_decay: L2 penalty (default 0).
+    :param momentum: momentum factor (default 0).
+    :param centered: normalise by an estimate of the gradient's variance.
+    :param maximize: maximize the objective.
+
+    State: ``step``, ``square_avg`` (``v``), ``momentum_buffer`` (``b``, if momentum > 0),
+    ``grad_avg`` (``gbar``, if centered).
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum: float = 0,
+        centered: bool = False,
+        capturable: bool = False,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if not 0.0 <= momentum:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if not 0.0 <= alpha:
+            raise ValueError(f"Invalid alpha value: {alpha}")
+        if differentiable or capturable:
+            raise NotImplementedError("plugrad's RMSprop supports neither differentiable nor capturable")
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "alpha": alpha,
+            "eps": eps,
+            "centered": centered,
+            "weight_decay": weight_decay,
+            "capturable": capturable,
+            "foreach": foreach,
+            "maximize": maximize,
+            "differentiable": differentiable,
+        }
+        super().__init__(params, defaults)
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One RMSprop update of every parameter that has a gradient."""
+        loss = self._closure_loss(closure)
+        with plugrad.no_grad():
+            for group in self.param_groups:
+                lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
+                weight_decay, momentum = group["weight_decay"], group["momentum"]
+                centered, maximize = group["centered"], group["maximize"]
+                for p in group["params"]:
+                    g = p.grad
+                    if g is None:
+                        continue
+                    st = self.state[p]
+                    if not st:
+                        st["step"] = plugrad.tensor(0.0, dtype=plugrad.float32)
+                        st["square_avg"] = plugrad.zeros_like(p)
+                        if momentum > 0:
+                            st["momentum_buffer"] = plugrad.zeros_like(p)
+                        if centered:
+                            st["grad_avg"] = plugrad.zeros_like(p)
+                    if maximize:
+                        g = -g
+                    st["step"] += 1
+                    if weight_decay != 0:
+                        g = g.add(p, alpha=weight_decay)
+                    square_avg = st["square_avg"]
+                    square_avg.mul_(alpha).add_(g * g, alpha=1 - alpha)
+                    if centered:
+                        grad_avg = st["grad_avg"]
+                        grad_avg.mul_(alpha).add_(g, alpha=1 - alpha)
+                        avg = (square_avg - grad_avg * grad_avg).sqrt()
+                    else:
+                        avg = square_avg.sqrt()
+                    avg.add_(eps)
+                    if momentum > 0:
+                        buf = st["momentum_buffer"]
+                        buf.mul_(momentum).add_(g / avg)
+                        p.add_(buf, alpha=-lr)
+                    else:
+                        p.add_(g / avg, alpha=-lr)
+        return loss
