@@ -13,7 +13,7 @@ from pkgutil import extend_path
 # plugrad.nn and plugrad.optim ship from their own distributions into this package.
 __path__ = extend_path(__path__, __name__)
 
-from . import autograd, backends, cuda  # noqa: E402
+from . import autograd, backends, cuda, linalg, return_types  # noqa: E402
 from ._creation import (  # noqa: E402
     arange,
     as_tensor,
@@ -56,7 +56,15 @@ from ._dtype import (  # noqa: E402
 from ._ops.elementwise import (  # noqa: E402
     abs,  # noqa: A004
     add,
+    bitwise_and,
+    bitwise_not,
+    bitwise_or,
+    bitwise_xor,
     ceil,
+    clamp,
+    clamp_max,
+    clamp_min,
+    clip,
     cos,
     div,
     eq,
@@ -64,12 +72,15 @@ from ._ops.elementwise import (  # noqa: E402
     expm1,
     floor,
     floor_divide,
+    fmax,
+    fmin,
     ge,
     gt,
     isfinite,
     isinf,
     isnan,
     le,
+    lerp,
     log,
     log1p,
     log2,
@@ -102,8 +113,56 @@ from ._ops.elementwise import (  # noqa: E402
     where,
 )
 from ._ops.linalg import bmm, dot, matmul, mm, mv, outer  # noqa: E402
-from ._ops.reduction import mean, sum  # noqa: E402, A004
-from ._ops.shape import clone, permute, reshape, t, transpose  # noqa: E402
+from ._ops.reduction import (  # noqa: E402
+    all,  # noqa: A004
+    amax,
+    amin,
+    any,  # noqa: A004
+    argmax,
+    argmin,
+    count_nonzero,
+    cumprod,
+    cumsum,
+    log_softmax,
+    logsumexp,
+    max,  # noqa: A004
+    mean,
+    min,  # noqa: A004
+    norm,
+    prod,
+    softmax,
+    std,
+    std_mean,
+    sum,  # noqa: A004
+    var,
+    var_mean,
+)
+from ._ops.scatter import gather, index_select, masked_fill, scatter, scatter_add, take_along_dim  # noqa: E402
+from ._ops.shape import (  # noqa: E402
+    broadcast_to,
+    cat,
+    chunk,
+    clone,
+    concat,
+    concatenate,
+    flatten,
+    flip,
+    movedim,
+    narrow,
+    permute,
+    repeat,
+    reshape,
+    roll,
+    select,
+    split,
+    squeeze,
+    stack,
+    t,
+    transpose,
+    unbind,
+    unflatten,
+    unsqueeze,
+)
 from ._size import Size  # noqa: E402
 from ._tensor import Tensor  # noqa: E402
 from ._tensor_str import set_printoptions  # noqa: E402
@@ -140,17 +199,7 @@ def is_floating_point(input: Tensor) -> bool:
     return input.is_floating_point()
 
 
-def _legacy(dtype_: dtype, name: str) -> type:
-    def __new__(cls: type, *args: object, device: object = None) -> Tensor:  # noqa: N807
-        t = Tensor(*args, device=device) if not (len(args) == 1 and not isinstance(args[0], (list, tuple, builtins_int))) or True else None
-        return t.to(dtype_) if t.dtype is not dtype_ else t  # type: ignore[union-attr]
-
-    return type(name, (), {"__new__": __new__, "__doc__": f"Legacy constructor: a {dtype_!r} tensor."})
-
-
 import builtins as _builtins  # noqa: E402
-
-builtins_int = _builtins.int
 
 
 def _legacy_ctor(dtype_: dtype, name: str) -> object:
@@ -165,7 +214,7 @@ def _legacy_ctor(dtype_: dtype, name: str) -> object:
         be = _backend_for(device)
         if len(args) == 1 and isinstance(args[0], (list, tuple, Tensor)) or (len(args) == 1 and isinstance(args[0], _builtins.float)):
             return _from_data(args[0], dtype_, be)
-        if all(isinstance(a, builtins_int) and not isinstance(a, _builtins.bool) for a in args):
+        if _builtins.all(isinstance(a, _builtins.int) and not isinstance(a, _builtins.bool) for a in args):
             return _make(Tensor, be.empty(tuple(args), be.native_dtype(dtype_)), dtype_, be)  # type: ignore[arg-type]
         raise TypeError(f"{name}(): invalid arguments {args!r}")
 
@@ -176,7 +225,6 @@ FloatTensor = _legacy_ctor(float32, "FloatTensor")
 DoubleTensor = _legacy_ctor(float64, "DoubleTensor")
 LongTensor = _legacy_ctor(int64, "LongTensor")
 IntTensor = _legacy_ctor(int32, "IntTensor")
-BoolTensor = _legacy_ctor(bool_, "BoolTensor") if False else _legacy_ctor(bool, "BoolTensor")  # type: ignore[arg-type]
-del _legacy
+BoolTensor = _legacy_ctor(bool, "BoolTensor")
 
 __version__ = "0.1.0"
