@@ -168,6 +168,7 @@ from ._tensor import Tensor  # noqa: E402
 from ._tensor_str import set_printoptions  # noqa: E402
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from .autograd.grad_mode import is_inference_mode_enabled  # noqa: E402
+from .serialization import load, save  # noqa: E402
 
 float = float32  # noqa: A001 - PyTorch's alias
 double = float64
