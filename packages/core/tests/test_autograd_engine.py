@@ -319,3 +319,18 @@ def test_warnings_free_on_leaf_grad_access() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert x.grad is None
+
+
+def test_create_graph_graphs_are_freed_without_the_garbage_collector() -> None:
+    gc.disable()
+    try:
+        x = torch.tensor([0.5, 1.5], requires_grad=True)
+        y = (x.tanh() * x.sigmoid()).sum()
+        (g,) = torch.autograd.grad(y, x, create_graph=True)
+        nodes = [weakref.ref(y.grad_fn), weakref.ref(g.grad_fn)]
+        (h,) = torch.autograd.grad(g.sum(), x, create_graph=True)
+        nodes.append(weakref.ref(h.grad_fn))
+        del y, g, h
+        assert all(n() is None for n in nodes)
+    finally:
+        gc.enable()
