@@ -2,8 +2,8 @@
 
 Everything here is written with plugrad tensor ops, so it runs on every backend.
 Where a composed graph would be slow or numerically poor, an op is one
-:class:`~plugrad.autograd.Function` (``linear``, ``softmax``, ``log_softmax``, the
-losses); its ``backward`` is written with tensor ops on the saved inputs, so
+:class:`~plugrad.autograd.Function` (``linear``, ``erf``, most losses; ``softmax`` and
+``log_softmax`` are core's); its ``backward`` is written with tensor ops on the saved inputs, so
 gradients of gradients (``create_graph=True``) stay correct.
 """
 
@@ -247,71 +247,25 @@ def _canon_dim(dim: int, ndim: int) -> int:
     return dim + n if dim < 0 else dim
 
 
-def _row_max(x: Tensor, dim: int) -> Tensor:
-    """The maximum along ``dim`` (kept), for the stable softmax shift; ``0`` where not finite."""
-    m = x.amax(dim, keepdim=True)
-    return plugrad.where(m.isfinite(), m, 0.0)
-
-
-class _Softmax(Function, backward_name="SoftmaxBackward0"):
-    """``y = exp(x - max) / sum(exp(x - max))``; ``grad_x = y * (g - sum(g * y))``."""
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor, dim: int) -> Tensor:
-        e = (x - _row_max(x, dim)).exp()
-        y = e / e.sum(dim, keepdim=True)
-        ctx.dim = dim
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
-        (y,) = ctx.saved_tensors
-        return y * (g - (g * y).sum(ctx.dim, keepdim=True)), None
-
-
-class _LogSoftmax(Function, backward_name="LogSoftmaxBackward0"):
-    """``y = x - max - log(sum(exp(x - max)))``; ``grad_x = g - exp(y) * sum(g)``."""
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor, dim: int) -> Tensor:
-        shifted = x - _row_max(x, dim)
-        y = shifted - shifted.exp().sum(dim, keepdim=True).log()
-        ctx.dim = dim
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
-        (y,) = ctx.saved_tensors
-        return g - y.exp() * g.sum(ctx.dim, keepdim=True), None
-
-
 def _prep_softmax(input: Tensor, dim: int | None, dtype: Any, name: str) -> tuple[Tensor, int]:
     _check_tensor(input, name)
     if dim is None:
         dim = _softmax_dim(name, input.ndim)
     if dtype is not None:
         input = input.to(dtype)
-    if not input.is_floating_point():
-        raise RuntimeError(f'"{name}_lastdim_kernel_impl" not implemented for \'{input.dtype.to_legacy_type_name()[:-6]}\'')
     return input, _canon_dim(dim, input.ndim)
 
 
 def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
     """``exp(x_i) / sum_j exp(x_j)`` along ``dim`` (computed from ``x - max(x)``, so it never overflows)."""
     x, d = _prep_softmax(input, dim, dtype, "softmax")
-    if x.ndim == 0:
-        return _Softmax.apply(x.reshape(1), 0).reshape(())  # type: ignore[no-any-return]
-    return _Softmax.apply(x, d)  # type: ignore[no-any-return]
+    return x.softmax(d)
 
 
 def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
     """``x_i - log(sum_j exp(x_j))`` along ``dim``, stable for large inputs."""
     x, d = _prep_softmax(input, dim, dtype, "log_softmax")
-    if x.ndim == 0:
-        return _LogSoftmax.apply(x.reshape(1), 0).reshape(())  # type: ignore[no-any-return]
-    return _LogSoftmax.apply(x, d)  # type: ignore[no-any-return]
+    return x.log_softmax(d)
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
