@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from . import forward_ad, functional, graph  # submodules, as torch.autograd.forward_ad etc.
 from . import function as _function
 from .engine import run_backward
 from .function import AccumulateGrad, BackwardCFunction, Function, FunctionCtx, Node, once_differentiable
@@ -33,6 +34,9 @@ __all__ = [
     "inference_mode",
     "is_inference_mode_enabled",
     "once_differentiable",
+    "forward_ad",
+    "functional",
+    "graph",
 ]
 
 

@@ -1,0 +1,207 @@
+"""Forward-mode rules (Jacobian-vector products) of the built-in ops: one row per op.
+
+A rule is ``rule(args, tangents, out) -> output tangent`` (a tuple for several outputs):
+
+- ``args``: the arguments the op's ``Function.apply`` received;
+- ``tangents``: one entry per argument, the argument's tangent, or ``None`` (a tensor
+  without tangent, or a non-tensor), at least one of them a tensor;
+- ``out``: the op's output.
+
+Rules are written with tensor ops, so tangents are differentiable in reverse mode. A
+rule may return a tangent that broadcasts to the output's shape or has another floating
+dtype; :mod:`plugrad.autograd.forward_ad` expands and casts it. Subclasses share their
+base's rule (``SumDim`` uses ``Sum``'s). A built-in op without a row here gets its
+tangent from its backward (the double-vjp trick in ``forward_ad``), which is exact but
+slower.
+
+Three shapes of rule cover most ops:
+
+- *linear* in the first argument, the rest being parameters (views, reductions, copies,
+  indexing): the tangent is the op applied to the tangent;
+- *bilinear* (matrix products): ``op(ta, b) + op(a, tb)``;
+- *elementwise unary*: the backward formula of the op's table row, since the Jacobian of
+  an elementwise op is diagonal (``J·t = J^T·t``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .._ops import elementwise as ew
+from .._ops import indexing as ix
+from .._ops import linalg as la
+from .._ops import reduction as red
+from .._ops import shape as sh
+from .._tensor import Tensor
+from . import function as fn
+
+Rule = Callable[[tuple[Any, ...], tuple[Any, ...], Any], Any]
+
+
+def _add(a: Tensor | None, b: Tensor | None) -> Tensor | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a + b
+
+
+def _linear(cls: type[fn.Function]) -> Rule:
+    """``J·t = op(t, *params)`` for ops linear in their first (only tensor) argument."""
+
+    def rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+        return cls.apply(tangents[0], *args[1:])
+
+    return rule
+
+
+def _bilinear(cls: type[fn.Function]) -> Rule:
+    """``J·(ta, tb) = op(ta, b) + op(a, tb)`` for products of two tensors."""
+
+    def rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+        a, b = args
+        ta, tb = tangents
+        return _add(cls.apply(ta, b) if ta is not None else None, cls.apply(a, tb) if tb is not None else None)
+
+    return rule
+
+
+def _add_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+    return _add(*tangents)
+
+
+def _sub_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+    ta, tb = tangents
+    return _add(ta, -tb if tb is not None else None)
+
+
+def _rsub_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+    # RSub(a, b) = b - a with a number b
+    return -tangents[0]
+
+
+def _mul_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+    a, b = args
+    ta, tb = tangents
+    return _add(ta * b if ta is not None else None, a * tb if tb is not None else None)
+
+
+def _div_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+    # d(a/b) = da/b - (a/b) db/b
+    _a, b = args
+    ta, tb = tangents
+    return _add(ta / b if ta is not None else None, -tb * out / b if tb is not None else None)
+
+
+def _pow_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+    # d(a**b) = b a**(b-1) da + a**b log(a) db; the same special cases at 0 as PowBackward
+    a, b = args
+    ta, tb = tangents
+    da = db = None
+    if ta is not None:
+        if not isinstance(b, Tensor):
+            da = ta * 0 if b == 0 else ta * b * a ** (b - 1)
+        else:
+            da = ew.where((b == 0) & (a == 0), 0.0, ta * b * a ** (b - 1))
+    if tb is not None:
+        base = a if isinstance(a, Tensor) else ew.as_tensor_like(a, b, b._dtype)
+        db = ew.where(base == 0, 0.0, tb * out * base.log())
+    return _add(da, db)
+
+
+def _max_min_rule(less: bool) -> Rule:
+    def rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+        # the winner's tangent; ties take the mean, as the backward splits them evenly
+        a, b = args
+        ta, tb = tangents
+        wins = (a < b) if less else (a > b)
+        wa = wins.to(out.dtype) + (a == b).to(out.dtype) * 0.5
+        return _add(ta * wa if ta is not None else None, tb * (1 - wa) if tb is not None else None)
+
+    return rule
+
+
+def _remainder_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+    # a % b = a - floor(a/b) b
+    a, b = args
+    ta, tb = tangents
+    return _add(ta, -tb * ew.floor(a / b) if tb is not None else None)
+
+
+def _where_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+    cond = args[0]
+    ta, tb = tangents[1], tangents[2]
+    return ew.where(cond, ta if ta is not None else 0.0, tb if tb is not None else 0.0)
+
+
+def _copy_to_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+    # dst.copy_(src): the new values are src's, so is the tangent
+    ts = tangents[0]
+    return sh.CopyTo.apply(ts, args[1]) if ts is not None else None
+
+
+def _index_put_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+    # x with value written at key: linear in (x, value)
+    _x, key, _value = args
+    tx, tv = tangents[0], tangents[2]
+    if tx is None:
+        from .._creation import zeros_like
+
+        tx = zeros_like(out)
+    return ix.IndexPut.apply(tx, key, tv if tv is not None else 0)
+
+
+def _identity_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+    return tangents[0]
+
+
+def _unary_rule(derivative: Callable[[Tensor, Tensor, Tensor], Tensor]) -> Rule:
+    def rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+        return derivative(args[0], out, tangents[0])
+
+    return rule
+
+
+RULES: dict[type, Rule] = {
+    ew.Add: _add_rule,
+    ew.Sub: _sub_rule,
+    ew.RSub: _rsub_rule,
+    ew.Mul: _mul_rule,
+    ew.Div: _div_rule,
+    ew.Pow: _pow_rule,  # also PowTensor, RPow
+    ew.Maximum: _max_min_rule(False),
+    ew.Minimum: _max_min_rule(True),
+    ew.Remainder: _remainder_rule,
+    ew.Where: _where_rule,
+    la.MatMul: _bilinear(la.MatMul),
+    la.BMM: _bilinear(la.BMM),
+    la.Dot: _bilinear(la.Dot),
+    la.MV: _bilinear(la.MV),
+    sh.CopyTo: _copy_to_rule,
+    ix.IndexPut: _index_put_rule,
+    fn._DelayedError: _identity_rule,
+}
+
+# linear ops: the first argument is the only tensor, the rest are parameters
+for _cls in (
+    sh.Reshape,
+    sh.Permute,
+    sh.Expand,
+    sh.SumToSize,
+    sh.Clone,
+    sh.ToCopy,
+    red.Sum,
+    red.Mean,
+    ix.Index,
+    ix.IndexPutZeros,
+):
+    _family = [_cls]
+    while _family:  # each subclass (SumDim, Slice, ...) applies itself, so tangents get its node name
+        _k = _family.pop()
+        RULES[_k] = _linear(_k)
+        _family.extend(_k.__subclasses__())
+
+for _name, _row in ew.UNARY.items():
+    if _row.derivative is not None:
+        RULES[ew._UNARY_OPS[_name].Function] = _unary_rule(_row.derivative)  # type: ignore[attr-defined]
