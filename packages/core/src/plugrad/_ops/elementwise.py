@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from .. import _dtype as D
 from .._tensor import Tensor, _make
 from ..autograd.function import Function
-from ._util import broadcast_shapes, result_type
+from ._util import broadcast_shapes, check_same_backend, result_type
 
 _FLOAT = 2
 
@@ -603,6 +603,9 @@ def where(condition: Tensor, input: Any, other: Any) -> Tensor:
         raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype {_type_name(condition._dtype)}")
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         input = as_tensor_like(input, condition, result_type(input, other))
+    for t in (input, other):
+        if isinstance(t, Tensor) and t._backend is not condition._backend:
+            check_same_backend(t, condition)
     shapes = [condition._data.shape] + [t._data.shape for t in (input, other) if isinstance(t, Tensor)]
     broadcast_shapes(*shapes)
     return Where.apply(condition, input, other)  # type: ignore[no-any-return]

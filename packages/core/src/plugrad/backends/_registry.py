@@ -200,6 +200,7 @@ class Registry:
         self.overrides: list[OverrideInfo] = []
         self.generation = 0
         self._loaded = False
+        self._loading = False
         self._lock = threading.RLock()
         self._default: Backend | None = None
 
@@ -405,9 +406,18 @@ class Registry:
         with self._lock:
             if self._loaded:
                 return
-            if self.autoload:
-                self.load_entry_points()
-            self._collect()
+            if self._loading:
+                raise BackendError(
+                    "plugrad backends are being registered: a plugin must not ask for a backend "
+                    "(or create tensors) at import or inside its hooks"
+                )
+            self._loading = True
+            try:
+                if self.autoload:
+                    self.load_entry_points()
+                self._collect()
+            finally:
+                self._loading = False
             self._loaded = True
 
     # -- changes after discovery -------------------------------------------------

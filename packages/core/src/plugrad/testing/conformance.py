@@ -682,6 +682,7 @@ class BackendConformance:
             ("float32", "float16", [0.5, 3.0], [0.5, 3.0]),
             ("int32", "int64", [5, -6], [5, -6]),
             ("uint8", "int64", [0, 255], [0, 255]),
+            ("float32", "float32", [1.5, -2.0], [1.5, -2.0]),
         ],
         ids=lambda v: str(v) if isinstance(v, str) else "",
     )
