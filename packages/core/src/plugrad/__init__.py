@@ -137,7 +137,7 @@ from ._ops.reduction import (  # noqa: E402
     var,
     var_mean,
 )
-from ._ops.scatter import gather, index_select, masked_fill, scatter, scatter_add, take_along_dim  # noqa: E402
+from ._ops.scatter import gather, index_select, masked_fill, nonzero, scatter, scatter_add, take_along_dim  # noqa: E402
 from ._ops.shape import (  # noqa: E402
     broadcast_to,
     cat,

@@ -638,7 +638,8 @@ class Tensor:
         return _ew.Div.apply(self, other)  # type: ignore[no-any-return]
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return _ew.Div.apply(other, self)  # type: ignore[no-any-return]
+        # ``2 / t`` is ``reciprocal(t) * 2`` in PyTorch (same rounding, MulBackward0)
+        return _ew.Mul.apply(_ew.reciprocal(self), other)  # type: ignore[no-any-return]
 
     def __floordiv__(self, other: Any) -> Tensor:
         return _ew.floor_divide(self, other)
@@ -674,18 +675,16 @@ class Tensor:
         return _ew.abs(self)
 
     def __invert__(self) -> Tensor:
-        if self._dtype is not D.bool_:
-            raise TypeError("~ (bitwise_not) is only supported for bool tensors in plugrad")
-        return _ew.logical_not(self)
+        return _ew.bitwise_not(self)
 
     def __and__(self, other: Any) -> Tensor:
-        return _ew.logical_and(self, other)
+        return _ew.bitwise_and(self, other)
 
     def __or__(self, other: Any) -> Tensor:
-        return _ew.logical_or(self, other)
+        return _ew.bitwise_or(self, other)
 
     def __xor__(self, other: Any) -> Tensor:
-        return _ew.logical_xor(self, other)
+        return _ew.bitwise_xor(self, other)
 
     __rand__ = __and__
     __ror__ = __or__
@@ -849,8 +848,8 @@ class Tensor:
     def ceil(self) -> Tensor:
         return _ew.ceil(self)
 
-    def round(self) -> Tensor:
-        return _ew.round(self)
+    def round(self, *, decimals: int = 0) -> Tensor:
+        return _ew.round(self, decimals=decimals)
 
     def trunc(self) -> Tensor:
         return _ew.trunc(self)
@@ -866,7 +865,7 @@ class Tensor:
 
     def masked_fill(self, mask: Tensor, value: Any) -> Tensor:
         """``value`` where ``mask`` is true, else ``self``."""
-        return _ew.where(mask, value if isinstance(value, Tensor) else _ew.as_tensor_like(value, self, self._dtype), self)
+        return _scatter.masked_fill(self, mask, value)
 
     def sum(self, dim: Any = None, keepdim: bool = False, *, dtype: D.dtype | None = None) -> Tensor:
         return _reduction.sum(self, dim, keepdim, dtype=dtype)
@@ -875,16 +874,147 @@ class Tensor:
         return _reduction.mean(self, dim, keepdim, dtype=dtype)
 
     def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        from ._ops._util import canon_dims
-
-        axes = canon_dims(dim, self._data.ndim)
-        return _make(Tensor, self._backend.any(self._data, axes, keepdim), D.bool_, self._backend)
+        return _reduction.any(self, dim, keepdim)
 
     def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        from ._ops._util import canon_dims
+        return _reduction.all(self, dim, keepdim)
 
-        axes = canon_dims(dim, self._data.ndim)
-        return _make(Tensor, self._backend.all(self._data, axes, keepdim), D.bool_, self._backend)
+    # -- op catalogue: reductions, scans, softmax (see plugrad._ops.reduction)
+    def prod(self, dim: int | None = None, keepdim: bool = False, *, dtype: D.dtype | None = None) -> Tensor:
+        return _reduction.prod(self, dim, keepdim, dtype=dtype)
+
+    def max(self, dim: Any = None, keepdim: bool = False) -> Any:
+        return _reduction.max(self, dim, keepdim)
+
+    def min(self, dim: Any = None, keepdim: bool = False) -> Any:
+        return _reduction.min(self, dim, keepdim)
+
+    def amax(self, dim: Any = (), keepdim: bool = False) -> Tensor:
+        return _reduction.amax(self, dim, keepdim)
+
+    def amin(self, dim: Any = (), keepdim: bool = False) -> Tensor:
+        return _reduction.amin(self, dim, keepdim)
+
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        return _reduction.argmax(self, dim, keepdim)
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        return _reduction.argmin(self, dim, keepdim)
+
+    def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: float | None = None) -> Tensor:
+        return _reduction.var(self, dim, unbiased, keepdim, correction=correction)
+
+    def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: float | None = None) -> Tensor:
+        return _reduction.std(self, dim, unbiased, keepdim, correction=correction)
+
+    def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: D.dtype | None = None) -> Tensor:
+        return _reduction.norm(self, p, dim, keepdim, dtype)
+
+    def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
+        return _reduction.logsumexp(self, dim, keepdim)
+
+    def cumsum(self, dim: int, *, dtype: D.dtype | None = None) -> Tensor:
+        return _reduction.cumsum(self, dim, dtype=dtype)
+
+    def cumprod(self, dim: int, *, dtype: D.dtype | None = None) -> Tensor:
+        return _reduction.cumprod(self, dim, dtype=dtype)
+
+    def count_nonzero(self, dim: Any = None) -> Tensor:
+        return _reduction.count_nonzero(self, dim)
+
+    def nonzero(self, *, as_tuple: bool = False) -> Any:
+        return _scatter.nonzero(self, as_tuple=as_tuple)
+
+    def softmax(self, dim: int, dtype: D.dtype | None = None) -> Tensor:
+        return _reduction.softmax(self, dim, dtype)
+
+    def log_softmax(self, dim: int, dtype: D.dtype | None = None) -> Tensor:
+        return _reduction.log_softmax(self, dim, dtype)
+
+    # -- op catalogue: elementwise extras (see plugrad._ops.elementwise)
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - PyTorch's names
+        return _ew.clamp(self, min, max)
+
+    clip = clamp
+
+    def clamp_min(self, min: Any) -> Tensor:  # noqa: A002
+        return _ew.clamp_min(self, min)
+
+    def clamp_max(self, max: Any) -> Tensor:  # noqa: A002
+        return _ew.clamp_max(self, max)
+
+    def lerp(self, end: Tensor, weight: Any) -> Tensor:
+        return _ew.lerp(self, end, weight)
+
+    def where(self, condition: Tensor, other: Any) -> Tensor:
+        return _ew.where(condition, self, other)
+
+    def fmax(self, other: Tensor) -> Tensor:
+        return _ew.fmax(self, other)
+
+    def fmin(self, other: Tensor) -> Tensor:
+        return _ew.fmin(self, other)
+
+    def bitwise_and(self, other: Any) -> Tensor:
+        return _ew.bitwise_and(self, other)
+
+    def bitwise_or(self, other: Any) -> Tensor:
+        return _ew.bitwise_or(self, other)
+
+    def bitwise_xor(self, other: Any) -> Tensor:
+        return _ew.bitwise_xor(self, other)
+
+    def bitwise_not(self) -> Tensor:
+        return _ew.bitwise_not(self)
+
+    # -- op catalogue: index-driven ops (see plugrad._ops.scatter)
+    def gather(self, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
+        return _scatter.gather(self, dim, index)
+
+    def take_along_dim(self, indices: Tensor, dim: int | None = None) -> Tensor:
+        return _scatter.take_along_dim(self, indices, dim)
+
+    def index_select(self, dim: int, index: Tensor) -> Tensor:
+        return _scatter.index_select(self, dim, index)
+
+    def scatter(self, dim: int, index: Tensor, src: Any = None, *, value: Any = None, reduce: str | None = None) -> Tensor:
+        return _scatter.scatter(self, dim, index, src, value=value, reduce=reduce)
+
+    def scatter_add(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
+        return _scatter.scatter_add(self, dim, index, src)
+
+    # -- op catalogue: shapes (see plugrad._ops.shape)
+    def unflatten(self, dim: int, sizes: Sequence[int]) -> Tensor:
+        return _shape.unflatten(self, dim, sizes)
+
+    def movedim(self, source: Any, destination: Any) -> Tensor:
+        return _shape.movedim(self, source, destination)
+
+    moveaxis = movedim
+
+    def broadcast_to(self, *size: Any) -> Tensor:
+        return _shape.broadcast_to(self, _shape._sizes(size))
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        return _shape.repeat(self, *sizes)
+
+    def flip(self, *dims: Any) -> Tensor:
+        return _shape.flip(self, *dims)
+
+    def roll(self, shifts: Any, dims: Any = None) -> Tensor:
+        return _shape.roll(self, shifts, dims)
+
+    def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        return _shape.split(self, split_size, dim)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        return _shape.chunk(self, chunks, dim)
+
+    def narrow(self, dim: int, start: int, length: int) -> Tensor:
+        return _shape.narrow(self, dim, start, length)
+
+    def select(self, dim: int, index: int) -> Tensor:
+        return _shape.select(self, dim, index)
 
     def matmul(self, other: Tensor) -> Tensor:
         return _linalg.matmul(self, other)
@@ -949,37 +1079,13 @@ class Tensor:
         return _shape.sum_to_size(self, *size)
 
     def unsqueeze(self, dim: int) -> Tensor:
-        from ._ops._util import canon_dim
-
-        d = canon_dim(dim, self._data.ndim + 1)
-        shape = list(self._data.shape)
-        shape.insert(d, 1)
-        return _shape.UnsqueezeOp.apply(self, tuple(shape))  # type: ignore[no-any-return]
+        return _shape.unsqueeze(self, dim)
 
     def squeeze(self, dim: Any = None) -> Tensor:
-        from ._ops._util import canon_dims
-
-        shape = self._data.shape
-        axes = canon_dims(dim, len(shape))
-        if axes is None:
-            new = tuple(s for s in shape if s != 1)
-        else:
-            new = tuple(s for i, s in enumerate(shape) if not (i in axes and s == 1))
-        return _shape.SqueezeOp.apply(self, new)  # type: ignore[no-any-return]
+        return _shape.squeeze(self, dim)
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-        from ._ops._util import canon_dim
-
-        shape = self._data.shape
-        if not shape:
-            return self.reshape(1)
-        s, e = canon_dim(start_dim, len(shape)), canon_dim(end_dim, len(shape))
-        if s > e:
-            raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
-        n = 1
-        for v in shape[s : e + 1]:
-            n *= v
-        return self.reshape(*shape[:s], n, *shape[e + 1 :])
+        return _shape.flatten(self, start_dim, end_dim)
 
     def contiguous(self, memory_format: Any = None) -> Tensor:
         return self
@@ -991,11 +1097,7 @@ class Tensor:
         return _shape.clone(self)
 
     def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
-        from ._ops._util import canon_dim
-
-        d = canon_dim(dim, self._data.ndim)
-        idx: list[Any] = [slice(None)] * d
-        return tuple(self[(*idx, i)] for i in range(self._data.shape[d]))
+        return _shape.unbind(self, dim)
 
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """Convert dtype and/or move to a device: ``to(dtype)``, ``to(device)``, ``to(other)``, ``to(device, dtype)``."""
@@ -1117,4 +1219,5 @@ from ._ops import elementwise as _ew  # noqa: E402
 from ._ops import indexing as _indexing  # noqa: E402
 from ._ops import linalg as _linalg  # noqa: E402
 from ._ops import reduction as _reduction  # noqa: E402
+from ._ops import scatter as _scatter  # noqa: E402
 from ._ops import shape as _shape  # noqa: E402

@@ -206,23 +206,25 @@ class Pow(Function, backward_name="PowBackward0", builtin=True):
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
+        # d/da a^b = b a^(b-1) (0 where b == 0, also at a == 0);
+        # d/db a^b = a^b log(a) (0 where a == 0 and b >= 0)
         a, b, out = ctx.saved_tensors
         sa, sb = ctx.scalars
         na, nb = ctx.needs_input_grad
         ga = gb = None
         if a is not None and na:
             if b is None:
-                if sb == 0:
-                    ga = g * 0
-                else:
-                    ga = g * sb * a ** (sb - 1)
+                ga = g * 0 if sb == 0 else g * sb * a ** (sb - 1)
             else:
-                ga = g * b * a ** (b - 1)
-                ga = ga.masked_fill((b == 0) & (a == 0), 0) if hasattr(ga, "masked_fill") else ga
+                ga = where(b == 0, 0.0, g * b * a ** (b - 1))
         if b is not None and nb:
-            base = a if a is not None else as_tensor_like(sa, b, b._dtype)
-            gb = g * out * base.log()
-            gb = where(base == 0, 0.0, gb) if True else gb
+            if a is None:
+                if sa == 0:
+                    gb = where(b >= 0, 0.0, g * out * -math.inf)
+                else:
+                    gb = g * out * math.log(sa) if sa > 0 else g * out * math.nan
+            else:
+                gb = where((a == 0) & (b >= 0), 0.0, g * out * a.log())
         return ga, gb
 
 
@@ -235,13 +237,14 @@ class RPow(Pow, backward_name="PowBackward2", builtin=True):
 
 
 def _max_min_backward(ctx: Any, g: Tensor, less: bool) -> tuple[Any, Any]:
+    # the larger (smaller) input gets the gradient; ties split it in half, as in PyTorch:
+    # grad_a = where(a == b, g / 2, g).masked_fill(a < b, 0), and symmetrically for b
     a, b = ctx.saved_tensors
-    # ties split the gradient evenly, as PyTorch does
-    eq = (a == b).to(g.dtype)
-    wins_a = ((a > b) if not less else (a < b)).to(g.dtype)
-    wa = wins_a + eq * 0.5
     na, nb = ctx.needs_input_grad
-    return (g * wa if na else None), (g * (1 - wa) if nb else None)
+    half = where(a == b, g / 2, g)
+    ga = where(a > b if less else a < b, 0.0, half) if na else None
+    gb = where(a < b if less else a > b, 0.0, half) if nb else None
+    return ga, gb
 
 
 class Maximum(Function, backward_name="MaximumBackward0", builtin=True):
@@ -381,14 +384,35 @@ def pow(input: Any, exponent: Any) -> Tensor:  # noqa: A001 - PyTorch's name
     return PowTensor.apply(input, exponent)  # type: ignore[no-any-return]
 
 
+def _two_tensors(input: Any, other: Any, op: str) -> None:
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+    if not isinstance(other, Tensor):
+        raise TypeError(f"{op}(): argument 'other' (position 2) must be Tensor, not {type(other).__name__}")
+
+
 def maximum(input: Tensor, other: Tensor) -> Tensor:
-    """Elementwise maximum of two tensors (NaN propagates)."""
-    return Maximum.apply(input, _t(other, input))  # type: ignore[no-any-return]
+    """Elementwise maximum of two tensors (NaN propagates; ties share the gradient)."""
+    _two_tensors(input, other, "maximum")
+    return Maximum.apply(input, other)  # type: ignore[no-any-return]
 
 
 def minimum(input: Tensor, other: Tensor) -> Tensor:
-    """Elementwise minimum of two tensors (NaN propagates)."""
-    return Minimum.apply(input, _t(other, input))  # type: ignore[no-any-return]
+    """Elementwise minimum of two tensors (NaN propagates; ties share the gradient)."""
+    _two_tensors(input, other, "minimum")
+    return Minimum.apply(input, other)  # type: ignore[no-any-return]
+
+
+def fmax(input: Tensor, other: Tensor) -> Tensor:
+    """Elementwise maximum that ignores NaN (a NaN loses unless both are NaN)."""
+    _two_tensors(input, other, "fmax")
+    return where(input.isnan(), other, where(other.isnan(), input, maximum(input, other)))
+
+
+def fmin(input: Tensor, other: Tensor) -> Tensor:
+    """Elementwise minimum that ignores NaN (a NaN loses unless both are NaN)."""
+    _two_tensors(input, other, "fmin")
+    return where(input.isnan(), other, where(other.isnan(), input, minimum(input, other)))
 
 
 # ---------------------------------------------------------------------- unary ops
@@ -423,7 +447,7 @@ def _sigmoid_kernel(be: Any, x: Any) -> Any:
 
 
 def _relu_kernel(be: Any, x: Any) -> Any:
-    return be.maximum(x, 0) if not isinstance(x, bool) else x
+    return be.maximum(x, 0)
 
 
 def _rsqrt_kernel(be: Any, x: Any) -> Any:
@@ -470,6 +494,18 @@ UNARY: dict[str, UnaryRow] = {
 
 _INT_IDENTITY = {"floor", "ceil", "round", "trunc"}
 
+# What the "keep" ops do with bool input (PyTorch's behaviour)
+_BOOL_RULES: dict[str, Any] = {
+    "neg": RuntimeError(
+        "Negation, the `-` operator, on a bool tensor is not supported. "
+        "If you are trying to invert a mask, use the `~` or `logical_not()` operator instead."
+    ),
+    "abs": NotImplementedError('"abs_cpu" not implemented for \'Bool\''),
+    "relu": RuntimeError("Boolean inputs not supported for relu"),
+    "sign": "copy",
+    "square": "int64",
+}
+
 
 def _make_unary(name: str, row: UnaryRow) -> Callable[[Tensor], Tensor]:
     kernel = row.kernel
@@ -486,12 +522,15 @@ def _make_unary(name: str, row: UnaryRow) -> Callable[[Tensor], Tensor]:
                 data = be.astype(data, be.dtype_to_native[dt])
             elif name in _INT_IDENTITY:
                 return be.copy(data), dt
-            elif dt is D.bool_ and name in ("neg", "sign", "abs", "square"):
-                if name == "neg":
-                    raise RuntimeError(
-                        "Negation, the `-` operator, on a bool tensor is not supported. "
-                        "If you are trying to invert a mask, use the `~` or `logical_not()` operator instead."
-                    )
+            elif dt is D.bool_ and name in _BOOL_RULES:
+                rule = _BOOL_RULES[name]
+                if isinstance(rule, BaseException):
+                    raise type(rule)(*rule.args)
+                if rule == "copy":
+                    return be.copy(data), dt
+                # "int64": computed on int64 (``square`` of a bool is ``pow(b, 2)``: int64)
+                dt = D.int64
+                data = be.astype(data, be.dtype_to_native[dt])
         out = kernel(be, data) if callable(kernel) else getattr(be, kernel)(data)
         return out, dt
 
@@ -595,8 +634,15 @@ class Where(Function, backward_name="WhereBackward0", builtin=True):
         return None, (where(cond, g, zero) if na else None), (where(cond, zero, g) if nb else None)
 
 
-def where(condition: Tensor, input: Any, other: Any) -> Tensor:
-    """``input`` where ``condition`` is true, else ``other`` (broadcasting all three)."""
+def where(condition: Tensor, input: Any = None, other: Any = None) -> Any:
+    """``input`` where ``condition`` is true, else ``other`` (broadcasting all three).
+
+    ``where(condition)`` alone is ``nonzero(condition, as_tuple=True)``.
+    """
+    if input is None and other is None:
+        from .scatter import nonzero
+
+        return nonzero(condition, as_tuple=True)
     if not isinstance(condition, Tensor):
         raise TypeError(f"where(): argument 'condition' (position 1) must be Tensor, not {type(condition).__name__}")
     if condition._dtype is not D.bool_:
@@ -620,3 +666,261 @@ def _type_name(dt: D.dtype) -> str:
     from .._tensor import _torch_type_name
 
     return _torch_type_name(dt)
+
+
+# ------------------------------------------------------------------ round(decimals)
+_round_half_even = _UNARY_OPS["round"]
+
+
+class RoundDecimals(Function, backward_name="RoundBackward1", builtin=True):
+    """``round(x * 10^d) / 10^d`` (half to even); zero gradient, as PyTorch's."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, decimals: int) -> Tensor:
+        be = x._backend
+        scale = 10.0 ** builtins_abs(decimals)
+        if decimals > 0:
+            out = be.divide(be.round(be.multiply(x._data, scale)), scale)
+        else:
+            out = be.multiply(be.round(be.divide(x._data, scale)), scale)
+        return _make(Tensor, out, x._dtype, be)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
+        return g * 0, None
+
+
+def round(input: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001 - PyTorch's name
+    """Round to the nearest integer (half to even), or to ``decimals`` decimal places."""
+    if decimals == 0:
+        return _round_half_even(input)
+    if not isinstance(input, Tensor):
+        raise TypeError(f"round(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+    if input._dtype.category != _FLOAT:
+        raise NotImplementedError(f"\"round_cpu\" not implemented for '{_type_name(input._dtype)}'")
+    return RoundDecimals.apply(input, int(decimals))  # type: ignore[no-any-return]
+
+
+def builtins_abs(v: int) -> int:
+    return v if v >= 0 else -v
+
+
+# ------------------------------------------------------------------------ clamp
+class Clamp(Function, backward_name="ClampBackward1", builtin=True):
+    """``min(max(x, lo), hi)`` with number bounds (``None`` for no bound).
+
+    Gradient: ``grad`` where ``lo <= x <= hi``, else 0 (also where ``lo > hi``).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, lo: Any, hi: Any) -> Tensor:
+        be = x._backend
+        dt = result_type(x, lo, hi)
+        data = x._data if dt is x._dtype else be.astype(x._data, be.dtype_to_native[dt])
+        ctx.bounds = (lo, hi)
+        ctx.save_for_backward(x)
+        return _make(Tensor, be.clip(data, lo, hi), dt, be)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None]:
+        lo, hi = ctx.bounds
+        (x,) = ctx.saved_tensors
+        if lo is not None and hi is not None:
+            keep = (x >= lo) & (x <= hi)
+        elif lo is not None:
+            keep = x >= lo
+        else:
+            keep = x <= hi
+        return where(keep, g, 0.0), None, None
+
+
+class ClampMin(Clamp, backward_name="ClampMinBackward0", builtin=True):
+    pass
+
+
+class ClampMax(Clamp, backward_name="ClampMaxBackward0", builtin=True):
+    pass
+
+
+class ClampTensor(Function, backward_name="ClampBackward0", builtin=True):
+    """``min(max(x, lo), hi)`` with tensor bounds (``None`` for no bound), all broadcasting.
+
+    Gradients (PyTorch's): ``x`` gets ``grad`` where ``lo <= x <= hi``; ``lo`` where
+    ``x < lo`` and ``lo < hi``; ``hi`` where ``x > hi`` or ``hi < lo``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, lo: Tensor | None, hi: Tensor | None) -> Tensor:
+        be = x._backend
+        dt = result_type(*(t for t in (x, lo, hi) if t is not None))
+        nd = be.dtype_to_native[dt]
+
+        def arr(t: Tensor | None) -> Any:
+            if t is None:
+                return None
+            return t._data if t._dtype is dt else be.astype(t._data, nd)
+
+        data, lo_a, hi_a = arr(x), arr(lo), arr(hi)
+        shape = broadcast_shapes(*(t._data.shape for t in (x, lo, hi) if t is not None))
+        out = be.clip(data, lo_a, hi_a)
+        if tuple(out.shape) != shape:
+            out = be.copy(be.broadcast_to(out, shape))
+        ctx.save_for_backward(x, lo, hi)
+        return _make(Tensor, out, dt, be)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, Any, Any]:
+        x, lo, hi = ctx.saved_tensors
+        nx, nlo, nhi = ctx.needs_input_grad
+        gx = glo = ghi = None
+        if lo is not None and hi is not None:
+            if nx:
+                gx = where((x >= lo) & (x <= hi), g, 0.0)
+            if nlo:
+                glo = where((x < lo) & (lo < hi), g, 0.0)
+            if nhi:
+                ghi = where((x > hi) | (hi < lo), g, 0.0)
+        elif lo is not None:
+            gx = where(x >= lo, g, 0.0) if nx else None
+            glo = where(x < lo, g, 0.0) if nlo else None
+        else:
+            gx = where(x <= hi, g, 0.0) if nx else None
+            ghi = where(x > hi, g, 0.0) if nhi else None
+        return gx, glo, ghi
+
+
+def _bound(v: Any, name: str) -> Any:
+    if v is None or isinstance(v, Tensor):
+        return v
+    if isinstance(v, (bool, int, float)):
+        return v
+    raise TypeError(f"clamp(): argument '{name}' must be Number or Tensor, not {type(v).__name__}")
+
+
+def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - PyTorch's names
+    """Limit ``input`` to ``[min, max]`` (numbers or broadcasting tensors; either may be None).
+
+    Where ``min > max`` the result is ``max``. The gradient passes where ``min <= x <= max``.
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"clamp(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+    lo, hi = _bound(min, "min"), _bound(max, "max")
+    if lo is None and hi is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None".replace("torch", "plugrad"))
+    if isinstance(lo, Tensor) or isinstance(hi, Tensor):
+        if (lo is not None and not isinstance(lo, Tensor)) or (hi is not None and not isinstance(hi, Tensor)):
+            raise TypeError(
+                "clamp() received an invalid combination of arguments: min and max must both be Tensors or both be Numbers"
+            )
+        for t in (lo, hi):
+            if t is not None and t._backend is not input._backend:
+                from ._util import check_same_backend
+
+                check_same_backend(input, t)
+        return ClampTensor.apply(input, lo, hi)  # type: ignore[no-any-return]
+    return Clamp.apply(input, lo, hi)  # type: ignore[no-any-return]
+
+
+clip = clamp
+
+
+def clamp_min(input: Tensor, min: Any) -> Tensor:  # noqa: A002
+    """``max(input, min)`` (``ClampMinBackward0``)."""
+    if isinstance(min, Tensor):
+        return clamp(input, min=min)
+    return ClampMin.apply(input, _bound(min, "min"), None)  # type: ignore[no-any-return]
+
+
+def clamp_max(input: Tensor, max: Any) -> Tensor:  # noqa: A002
+    """``min(input, max)`` (``ClampMaxBackward0``)."""
+    if isinstance(max, Tensor):
+        return clamp(input, max=max)
+    return ClampMax.apply(input, None, _bound(max, "max"))  # type: ignore[no-any-return]
+
+
+# ------------------------------------------------------------------------- lerp
+class Lerp(Function, backward_name="LerpBackward0", builtin=True):
+    """``start + weight * (end - start)``; gradients ``(1 - w) g``, ``w g`` and ``(end - start) g``."""
+
+    @staticmethod
+    def forward(ctx: Any, start: Tensor, end: Tensor, weight: Any) -> Tensor:
+        be = start._backend
+        if isinstance(weight, Tensor):
+            dt = result_type(start, end)
+            w = weight._data if weight._dtype is dt else be.astype(weight._data, be.dtype_to_native[dt])
+        else:
+            dt = result_type(start, end)
+            w = weight
+        x = start._data if start._dtype is dt else be.astype(start._data, be.dtype_to_native[dt])
+        y = end._data if end._dtype is dt else be.astype(end._data, be.dtype_to_native[dt])
+        out = be.add(x, be.multiply(w, be.subtract(y, x)))
+        ctx.save_for_backward(start, end, weight if isinstance(weight, Tensor) else None)
+        ctx.weight = weight
+        return _make(Tensor, out, dt, be)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, Any, Any]:
+        start, end, w_t = ctx.saved_tensors
+        w = w_t if w_t is not None else ctx.weight
+        ns, ne, nw = ctx.needs_input_grad
+        gs = g * (1 - w) if ns else None
+        ge = g * w if ne else None
+        gw = g * (end - start) if (w_t is not None and nw) else None
+        return gs, ge, gw
+
+
+class LerpTensor(Lerp, backward_name="LerpBackward1", builtin=True):
+    pass
+
+
+def lerp(input: Tensor, end: Tensor, weight: Any) -> Tensor:
+    """Linear interpolation ``input + weight * (end - input)`` (``weight`` a number or a broadcasting tensor)."""
+    _two_tensors(input, end, "lerp")
+    check_same_backend(input, end)
+    if isinstance(weight, Tensor):
+        check_same_backend(input, weight)
+    for t in (input, end):
+        if t._dtype.category != _FLOAT:
+            raise NotImplementedError(f"\"lerp_kernel_scalar\" not implemented for '{_type_name(t._dtype)}'")
+    if input._dtype is not end._dtype:
+        raise RuntimeError(f"expected dtype {input._dtype!r} for `end` but got dtype {end._dtype!r}")
+    broadcast_shapes(input._data.shape, end._data.shape, *((weight._data.shape,) if isinstance(weight, Tensor) else ()))
+    if isinstance(weight, Tensor):
+        return LerpTensor.apply(input, end, weight)  # type: ignore[no-any-return]
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+        raise TypeError(f"lerp(): argument 'weight' must be Number or Tensor, not {type(weight).__name__}")
+    return Lerp.apply(input, end, weight)  # type: ignore[no-any-return]
+
+
+# -------------------------------------------------------- bitwise ops (bool only)
+def _bitwise(a: Any, b: Any, op: str, logical: Callable[[Any, Any], Tensor]) -> Tensor:
+    for v in (a, b):
+        ok = (isinstance(v, Tensor) and v._dtype is D.bool_) or isinstance(v, bool)
+        if not ok:
+            raise NotImplementedError(
+                f"{op}: plugrad supports the bitwise operators `&`, `|`, `^`, `~` on bool tensors only "
+                f"(got {v.dtype if isinstance(v, Tensor) else type(v).__name__}); use logical_and/logical_or/logical_xor"
+            )
+    return logical(a, b)
+
+
+def bitwise_and(input: Any, other: Any) -> Tensor:
+    """``input & other`` for bool tensors (logical and)."""
+    return _bitwise(input, other, "bitwise_and", logical_and)
+
+
+def bitwise_or(input: Any, other: Any) -> Tensor:
+    """``input | other`` for bool tensors (logical or)."""
+    return _bitwise(input, other, "bitwise_or", logical_or)
+
+
+def bitwise_xor(input: Any, other: Any) -> Tensor:
+    """``input ^ other`` for bool tensors (logical xor)."""
+    return _bitwise(input, other, "bitwise_xor", logical_xor)
+
+
+def bitwise_not(input: Tensor) -> Tensor:
+    """``~input`` for bool tensors (logical not)."""
+    if not isinstance(input, Tensor) or input._dtype is not D.bool_:
+        raise NotImplementedError("bitwise_not: plugrad supports `~` on bool tensors only; use logical_not")
+    return logical_not(input)

@@ -20,6 +20,10 @@ def convert_key(t: Tensor, key: Any) -> tuple[Any, bool]:
 
     :returns: ``(backend key, is_basic)``; basic keys (ints, slices, None, ...) make views.
     """
+    if isinstance(key, list) and len(key) < 32 and any(
+        isinstance(k, (list, tuple, slice, Tensor)) or k is None or k is Ellipsis for k in key
+    ):
+        key = tuple(key)  # PyTorch (and old NumPy) read such a list as a tuple of indices
     if not isinstance(key, tuple):
         key = (key,)
     be = t._backend

@@ -1,122 +1,205 @@
-"""Matrix products."""
+"""Matrix products: ``matmul`` (``@``) in every case PyTorch accepts, ``mm``, ``bmm``,
+``mv``, ``dot``, ``outer``.
+
+Like PyTorch, the operands must share one dtype (no promotion). ``matmul`` reduces
+every case to three kernels-backed functions, with the usual gradients
+(``C = A B``: ``dA = dC B^T``, ``dB = A^T dC``):
+
+- 1-D · 1-D: :class:`Dot` (``DotBackward0``);
+- 2-D · 1-D: :class:`MV` (``MvBackward0``); 1-D · 2-D: ``(v[None] @ M)[0]``;
+- 2-D · 2-D: :class:`MM` (``MmBackward0``); N-D · 2-D folds the batch into the rows;
+- batched: batch dims broadcast (``expand``, whose backward sums), then :class:`BMM`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from .. import _dtype as D
 from .._tensor import Tensor, _make
 from ..autograd.function import Function
-from .elementwise import prep
+from ._util import broadcast_shapes, check_same_backend
+
+_C_TYPE_NAMES = {
+    "bool": "bool",
+    "uint8": "unsigned char",
+    "int8": "signed char",
+    "int16": "short int",
+    "int32": "int",
+    "int64": "long int",
+    "float16": "c10::Half",
+    "float32": "float",
+    "float64": "double",
+}
 
 
-class MatMul(Function, backward_name="MmBackward0", builtin=True):
-    """The standard's ``matmul`` on 2-D operands (``MmBackward0``)."""
+class MM(Function, backward_name="MmBackward0", builtin=True):
+    """``A @ B`` for matrices; ``dA = dC @ B^T``, ``dB = A^T @ dC``."""
 
     @staticmethod
     def forward(ctx: Any, a: Tensor, b: Tensor) -> Tensor:
-        x, y, dt, be = prep(a, b, "matmul")
         ctx.save_for_backward(a, b)
-        return _make(Tensor, be.matmul(x, y), dt, be)
+        return _make(Tensor, a._backend.matmul(a._data, b._data), a._dtype, a._backend)
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
         a, b = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
-        ga = g @ b.mT if na else None
-        gb = a.mT @ g if nb else None
-        return ga, gb
+        return (g @ b.mT if na else None), (a.mT @ g if nb else None)
 
 
-class BMM(MatMul, backward_name="BmmBackward0", builtin=True):
-    pass
+MatMul = MM  # older name
 
 
-class Dot(MatMul, backward_name="DotBackward0", builtin=True):
+class BMM(MM, backward_name="BmmBackward0", builtin=True):
+    """Batched ``A @ B`` over equal leading dims (``matmul`` expands them first)."""
+
+
+class Dot(Function, backward_name="DotBackward0", builtin=True):
+    """``sum(a * b)`` of two vectors; ``da = g b``, ``db = g a``."""
+
     @staticmethod
-    def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
-        a, b = ctx.saved_tensors
-        return g * b, g * a
+    def forward(ctx: Any, a: Tensor, b: Tensor) -> Tensor:
+        ctx.save_for_backward(a, b)
+        return _make(Tensor, a._backend.matmul(a._data, b._data), a._dtype, a._backend)
 
-
-class MV(MatMul, backward_name="MvBackward0", builtin=True):
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
         a, b = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
-        ga = g.unsqueeze(-1) * b if na else None
-        gb = a.mT @ g if nb else None
-        return ga, gb
+        return (g * b if na else None), (g * a if nb else None)
 
 
-def _shape_err(a: Tensor, b: Tensor) -> RuntimeError:
-    sa = "x".join(map(str, a._data.shape))
-    sb = "x".join(map(str, b._data.shape))
-    return RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({sa} and {sb})")
+class MV(Function, backward_name="MvBackward0", builtin=True):
+    """``M @ v``; ``dM = outer(g, v)``, ``dv = M^T @ g``."""
+
+    @staticmethod
+    def forward(ctx: Any, m: Tensor, v: Tensor) -> Tensor:
+        ctx.save_for_backward(m, v)
+        return _make(Tensor, m._backend.matmul(m._data, v._data), m._dtype, m._backend)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
+        m, v = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad
+        return (g.unsqueeze(-1) * v if na else None), (m.mT @ g if nb else None)
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
+
+
+def _mm_error(sa: tuple[int, ...], sb: tuple[int, ...]) -> RuntimeError:
+    return RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({_dims(sa)} and {_dims(sb)})")
+
+
+def _check_pair(a: Any, b: Any, op: str, dot: bool = False) -> None:
+    for pos, (name, t) in enumerate((("input", a), ("other", b)), 1):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}(): argument '{name}' (position {pos}) must be Tensor, not {type(t).__name__}")
+    if a._backend is not b._backend:
+        check_same_backend(a, b)
+    if a._dtype is not b._dtype:
+        if dot:
+            raise RuntimeError(
+                f"dot : expected both vectors to have same dtype, but found {_legacy(a._dtype)} and {_legacy(b._dtype)}"
+            )
+        raise RuntimeError(
+            f"expected m1 and m2 to have the same dtype, but got: {_C_TYPE_NAMES[a._dtype.name]} != {_C_TYPE_NAMES[b._dtype.name]}"
+        )
+
+
+def _legacy(dt: D.dtype) -> str:
+    from .._tensor import _torch_type_name
+
+    return _torch_type_name(dt)
+
+
+def _bmm_error(batch: int, k: int, kb: int) -> RuntimeError:
+    return RuntimeError(
+        f"Expected size for first two dimensions of batch2 tensor to be: [{batch}, {k}] but got: [{batch}, {kb}]."
+    )
 
 
 def matmul(input: Tensor, other: Tensor) -> Tensor:
-    """Matrix product with the standard's rules for 1-D operands and batch broadcasting."""
-    if not isinstance(input, Tensor) or not isinstance(other, Tensor):
-        bad = input if not isinstance(input, Tensor) else other
-        raise TypeError(f"matmul(): argument 'other' (position 2) must be Tensor, not {type(bad).__name__}")
-    na, nb = input._data.ndim, other._data.ndim
+    """Matrix product with PyTorch's rules for 1-D operands and batch broadcasting."""
+    na = input._data.ndim if isinstance(input, Tensor) else -1
+    nb = other._data.ndim if isinstance(other, Tensor) else -1
+    _check_pair(input, other, "matmul", dot=(na == 1 and nb == 1))
     if na == 0 or nb == 0:
-        raise RuntimeError(
-            f"both arguments to matmul need to be at least 1D, but they are {na}D and {nb}D"
-        )
+        raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {na}D and {nb}D")
     sa, sb = input._data.shape, other._data.shape
     if na == 1 and nb == 1:
         if sa[0] != sb[0]:
             raise RuntimeError(
-                f"inconsistent tensor size, expected tensor [{sa[0]}] and src [{sb[0]}] to have the same number of elements, but got {sa[0]} and {sb[0]} elements respectively"
+                f"inconsistent tensor size, expected tensor [{sa[0]}] and src [{sb[0]}] to have the same number of "
+                f"elements, but got {sa[0]} and {sb[0]} elements respectively"
             )
         return Dot.apply(input, other)  # type: ignore[no-any-return]
     if na == 2 and nb == 1:
         if sa[1] != sb[0]:
-            raise RuntimeError(f"size mismatch, got input ({sa[0]}), mat ({sa[0]}x{sa[1]}), vec ({sb[0]})")
+            raise RuntimeError(f"size mismatch, got input ({sa[0]}), mat ({_dims(sa)}), vec ({sb[0]})")
         return MV.apply(input, other)  # type: ignore[no-any-return]
-    if na == 1:
-        if sa[0] != sb[-2]:
-            raise RuntimeError(f"size mismatch, got input ({sa[0]}), mat ({sa[0]}x{sb[-2]}), vec ({sb[-1]})" if nb == 2 else _shape_err(input, other).args[0])
-        return matmul(input.unsqueeze(0), other).squeeze(-2)
-    if nb == 1:
-        if sa[-1] != sb[0]:
-            raise _shape_err(input, other)
-        return matmul(input, other.unsqueeze(-1)).squeeze(-1)
-    if sa[-1] != sb[-2]:
-        if na == 2 and nb == 2:
-            raise _shape_err(input, other)
-        raise RuntimeError(
-            f"Expected size for first two dimensions of batch2 tensor to be: [{sb[0] if nb > 2 else 1}, {sa[-1]}] "
-            f"but got: [{sb[0] if nb > 2 else 1}, {sb[-2]}]."
-        )
+    if na == 1 and nb == 2:
+        if sa[0] != sb[0]:
+            raise _mm_error((1, sa[0]), sb)
+        return MM.apply(input.unsqueeze(0), other).squeeze(0)  # type: ignore[no-any-return]
     if na == 2 and nb == 2:
-        return MatMul.apply(input, other)  # type: ignore[no-any-return]
-    from ._util import broadcast_shapes
+        if sa[1] != sb[0]:
+            raise _mm_error(sa, sb)
+        return MM.apply(input, other)  # type: ignore[no-any-return]
+    if na >= 3 and nb <= 2:
+        # fold the batch into the rows: (..., n, k) @ (k, m) is one (B n, k) @ (k, m) product
+        from .shape import UnsafeReshape
 
-    batch = broadcast_shapes(sa[:-2], sb[:-2])
-    a = input if sa[:-2] == batch else input.expand(*batch, *sa[-2:])
+        k = sa[-1]
+        rows = 1
+        for s in sa[:-1]:
+            rows *= s
+        folded = input.reshape(rows, k)
+        if nb == 1:
+            if sb[0] != k:
+                raise RuntimeError(f"size mismatch, got input ({rows}), mat ({rows}x{k}), vec ({sb[0]})")
+            return UnsafeReshape.apply(MV.apply(folded, other), tuple(sa[:-1]))  # type: ignore[no-any-return]
+        if sb[0] != k:
+            raise _mm_error((rows, k), sb)
+        return UnsafeReshape.apply(MM.apply(folded, other), (*sa[:-1], sb[1]))  # type: ignore[no-any-return]
+    # batched: (..., n, k) @ (..., k, m) with broadcast batch dims
+    a = input.unsqueeze(0) if na == 1 else input
+    sa2 = a._data.shape
+    batch = broadcast_shapes(sa2[:-2], sb[:-2])
+    nbatch = 1
+    for s in batch:
+        nbatch *= s
+    if sa2[-1] != sb[-2]:
+        raise _bmm_error(nbatch, sa2[-1], sb[-2])
+    a = a if sa2[:-2] == batch else a.expand(*batch, *sa2[-2:])
     b = other if sb[:-2] == batch else other.expand(*batch, *sb[-2:])
-    return BMM.apply(a, b)  # type: ignore[no-any-return]
+    out = BMM.apply(a, b)
+    return out.squeeze(-2) if na == 1 else out  # type: ignore[no-any-return]
 
 
 def mm(input: Tensor, mat2: Tensor) -> Tensor:
-    """Product of two matrices (2-D only)."""
+    """Product of two matrices (2-D only, one dtype)."""
+    _check_pair(input, mat2, "mm")
     if input._data.ndim != 2:
         raise RuntimeError("self must be a matrix")
     if mat2._data.ndim != 2:
         raise RuntimeError("mat2 must be a matrix")
-    return matmul(input, mat2)
+    if input._data.shape[1] != mat2._data.shape[0]:
+        raise _mm_error(input._data.shape, mat2._data.shape)
+    return MM.apply(input, mat2)  # type: ignore[no-any-return]
 
 
 def bmm(input: Tensor, mat2: Tensor) -> Tensor:
-    """Batched product of two 3-D tensors with equal batch size."""
+    """Batched product of two 3-D tensors with the same batch size (no broadcasting)."""
+    _check_pair(input, mat2, "bmm")
     if input._data.ndim != 3:
-        raise RuntimeError(f"batch1 must be a 3D tensor")
+        raise RuntimeError("batch1 must be a 3D tensor")
     if mat2._data.ndim != 3:
-        raise RuntimeError(f"batch2 must be a 3D tensor")
-    if input._data.shape[0] != mat2._data.shape[0] or input._data.shape[2] != mat2._data.shape[1]:
-        b1, b2 = input._data.shape, mat2._data.shape
+        raise RuntimeError("batch2 must be a 3D tensor")
+    b1, b2 = input._data.shape, mat2._data.shape
+    if b1[0] != b2[0] or b1[2] != b2[1]:
         raise RuntimeError(
             f"Expected size for first two dimensions of batch2 tensor to be: [{b1[0]}, {b1[2]}] but got: [{b2[0]}, {b2[1]}]."
         )
@@ -124,19 +207,28 @@ def bmm(input: Tensor, mat2: Tensor) -> Tensor:
 
 
 def mv(input: Tensor, vec: Tensor) -> Tensor:
-    """Matrix-vector product."""
+    """Matrix-vector product ``input @ vec``."""
+    _check_pair(input, vec, "mv")
     if input._data.ndim != 2 or vec._data.ndim != 1:
-        raise RuntimeError(f"vector + matrix @ vector expected, got {vec._data.ndim}, {input._data.ndim}, {vec._data.ndim}")
+        raise RuntimeError(
+            f"vector + matrix @ vector expected, got 1, {input._data.ndim}, {vec._data.ndim}"
+        )
     return matmul(input, vec)
 
 
 def dot(input: Tensor, other: Tensor) -> Tensor:
-    """Inner product of two 1-D tensors."""
+    """Inner product of two 1-D tensors of one dtype."""
+    _check_pair(input, other, "dot", dot=True)
     if input._data.ndim != 1 or other._data.ndim != 1:
         raise RuntimeError(f"1D tensors expected, but got {input._data.ndim}D and {other._data.ndim}D tensors")
     return matmul(input, other)
 
 
 def outer(input: Tensor, vec2: Tensor) -> Tensor:
-    """Outer product of two 1-D tensors."""
+    """Outer product ``input[:, None] * vec2[None, :]`` of two 1-D tensors (dtypes promote)."""
+    for pos, (name, t) in enumerate((("input", input), ("vec2", vec2)), 1):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"outer(): argument '{name}' (position {pos}) must be Tensor, not {type(t).__name__}")
+    if input._data.ndim != 1 or vec2._data.ndim != 1:
+        raise RuntimeError(f"outer: expected 1D tensors, but got {input._data.ndim}D and {vec2._data.ndim}D tensors")
     return input.unsqueeze(-1) * vec2.unsqueeze(0)

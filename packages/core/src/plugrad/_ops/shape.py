@@ -401,6 +401,13 @@ def broadcast_to(input: Tensor, size: Sequence[int]) -> Tensor:
     return expand(input, *_sizes((tuple(size),)))
 
 
+def _index_replay(key: tuple[Any, ...]) -> Callable[[Tensor], Tensor]:
+    """Redo the basic-indexing view ``t[key]`` (for in-place ops through the view)."""
+    from .indexing import Index
+
+    return lambda t: Index.apply(t, key, True)  # type: ignore[no-any-return]
+
+
 def _legacy_empty(t: Tensor) -> bool:
     return t._data.shape == (0,)
 
@@ -536,7 +543,8 @@ class Split(Function, backward_name="SplitBackward0", builtin=True):
         outs = []
         offset = 0
         for s in sizes:
-            outs.append(_view_of(x, be.getitem(x._data, (*lead, slice(offset, offset + s)))))
+            key = (*lead, slice(offset, offset + s))
+            outs.append(_view_of(x, be.getitem(x._data, key), _index_replay(key)))
             offset += s
         ctx.dim = dim
         return tuple(outs)
@@ -558,7 +566,9 @@ class Unbind(Function, backward_name="UnbindBackward0", builtin=True):
         be = x._backend
         lead = (slice(None),) * dim
         ctx.dim = dim
-        return tuple(_view_of(x, be.getitem(x._data, (*lead, i))) for i in range(x._data.shape[dim]))
+        return tuple(
+            _view_of(x, be.getitem(x._data, (*lead, i)), _index_replay((*lead, i))) for i in range(x._data.shape[dim])
+        )
 
     @staticmethod
     def backward(ctx: Any, *grads: Tensor) -> tuple[Tensor, None]:

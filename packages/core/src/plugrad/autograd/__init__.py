@@ -14,6 +14,7 @@ from . import function as _function
 from .engine import run_backward
 from .function import AccumulateGrad, BackwardCFunction, Function, FunctionCtx, Node, once_differentiable
 from .grad_mode import enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402 - the function shadows its module, as in torch
 
 if TYPE_CHECKING:
     from .._tensor import Tensor
@@ -34,6 +35,9 @@ __all__ = [
     "inference_mode",
     "is_inference_mode_enabled",
     "once_differentiable",
+    "gradcheck",
+    "gradgradcheck",
+    "GradcheckError",
     "forward_ad",
     "functional",
     "graph",

@@ -1,0 +1,37 @@
+"""Named tuples returned by ops with several outputs (``plugrad.return_types.max``, ...).
+
+Each behaves like a tuple (``values, indices = t.max(0)``) and offers its fields by
+name (``t.max(0).values``); the repr matches PyTorch's ``torch.return_types.max(...)``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from ._tensor import Tensor
+
+__all__ = ["max", "min"]
+
+
+def _repr(self: Any) -> str:
+    fields = ",\n".join(f"{name}={value!r}" for name, value in zip(self._fields, self))
+    return f"plugrad.return_types.{type(self).__name__}(\n{fields})"
+
+
+class max(NamedTuple):  # noqa: N801 - PyTorch's name
+    """``(values, indices)`` of :func:`plugrad.max` along a dim."""
+
+    values: Tensor
+    indices: Tensor
+
+    __repr__ = _repr
+
+
+class min(NamedTuple):  # noqa: N801
+    """``(values, indices)`` of :func:`plugrad.min` along a dim."""
+
+    values: Tensor
+    indices: Tensor
+
+    __repr__ = _repr
