@@ -25,7 +25,7 @@ class Parameter(Tensor):
         if data is None:
             data = plugrad.empty(0)
         if not isinstance(data, Tensor):
-            raise TypeError(f"Parameter(): argument 'data' must be a Tensor, not {type(data).__name__}")
+            raise TypeError(f"Parameter(): argument 'data' (position 1) must be Tensor, not {type(data).__name__}")
         p = cls._make(data._data, data._dtype, data._backend)  # type: ignore[call-arg]
         if requires_grad:
             p.requires_grad_(True)
