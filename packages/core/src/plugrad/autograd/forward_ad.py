@@ -252,20 +252,29 @@ class _Alias(_function.Function, backward_name="AliasBackward0", builtin=True):
 
 
 # ------------------------------------------------------------------- propagation
-_rules: dict[type, Any] | None = None
+_RULE, _USER, _FALLBACK, _NONE = range(4)
+_how: dict[type, tuple[int, Any]] = {}  # per Function class: how its tangents are computed
 
 
-def _rule_for(cls: type) -> Any:
-    global _rules
-    if _rules is None:
+def _method_for(cls: type[_function.Function]) -> tuple[int, Any]:
+    """A rule of ``_jvp_rules`` (own or inherited), the class's ``jvp``, the fallback, or none."""
+    how = _how.get(cls)
+    if how is None:
         from ._jvp_rules import RULES  # imported on first use: it needs the op modules
 
-        _rules = RULES
-    for klass in cls.__mro__:
-        rule = _rules.get(klass)
-        if rule is not None:
-            return rule
-    return None
+        how = (_NONE, None)
+        for klass in cls.__mro__:
+            rule = RULES.get(klass)
+            if rule is not None:
+                how = (_RULE, rule)
+                break
+        else:
+            if cls.jvp is not _function.Function.jvp:
+                how = (_USER, None)
+            elif cls._builtin:
+                how = (_FALLBACK, None)
+        _how[cls] = how
+    return how
 
 
 def _propagate(cls: type[_function.Function], ctx: Any, args: tuple[Any, ...], out: Any) -> None:
@@ -281,27 +290,29 @@ def _propagate(cls: type[_function.Function], ctx: Any, args: tuple[Any, ...], o
     for a in args:
         tg = _tangent(a, token) if isinstance(a, T) else None
         tangents.append(tg)
-        found = found or tg is not None
+        if tg is not None:
+            found = True
     if not found:
         return
-    outs = (out,) if isinstance(out, T) else tuple(out) if isinstance(out, (tuple, list)) else ()
-    nondiff = getattr(ctx, "non_differentiable", ()) if ctx is not None else ()
+    if isinstance(out, T):
+        outs: tuple[Any, ...] = (out,)
+    else:
+        outs = tuple(out) if isinstance(out, (tuple, list)) else ()
+    nondiff = ctx.non_differentiable if ctx is not None else ()
     wanted = [isinstance(o, T) and o._dtype.category == 2 and not any(o is d for d in nondiff) for o in outs]
     if not any(wanted):
         return
+    kind, rule = _method_for(cls)
     _busy.on = True
     try:
-        rule = _rule_for(cls)
-        if rule is not None:
+        user = kind == _USER
+        if kind == _RULE:
             result = rule(args, tuple(tangents), out)
-            res = (result,) if not isinstance(result, (tuple, list)) else tuple(result)
-            user = False
-        elif cls.jvp is not _function.Function.jvp:
+            res = tuple(result) if isinstance(result, (tuple, list)) else (result,)
+        elif user:
             res = _user_jvp(cls, ctx, args, tangents, outs)
-            user = True
-        elif getattr(cls, "_builtin", False):
+        elif kind == _FALLBACK:
             res = tuple(_double_vjp(cls, args, tangents, outs, wanted))
-            user = False
         else:
             cls.jvp(ctx)  # raises PyTorch's NotImplementedError
             return

@@ -218,13 +218,14 @@ def _stack(rows: list[Tensor], shape: tuple[int, ...], like: Tensor) -> Tensor:
     return _Stack.apply(*rows)  # type: ignore[no-any-return]
 
 
-def _basis(t: Tensor, j: int) -> Tensor:
-    """The ``j``-th standard basis vector, shaped and typed like ``t``."""
+def _basis(t: Tensor) -> list[Tensor]:
+    """The standard basis vectors for ``t``: one-hot tensors shaped and typed like ``t``."""
     from .. import _creation
 
-    e = _creation.zeros(t.numel(), dtype=t.dtype, device=t.device)
-    e[j] = 1
-    return e.view(t.shape)
+    n = t.numel()
+    idx = _creation.arange(n, device=t.device)
+    eye = (idx.unsqueeze(1) == idx).to(t.dtype)
+    return [eye[j].view(t.shape) for j in range(n)]
 
 
 # ------------------------------------------------------------------- public API
@@ -391,9 +392,9 @@ def _jacfwd(func: Callable[..., Any], inputs: TensorOrTensors, strict: bool) -> 
     cols: list[list[list[Tensor]]] = []  # cols[k][i]: the columns of input k for output i
     for k, x in enumerate(primals):
         per_output: list[list[Tensor]] | None = None
-        for j in range(x.numel()):
+        for e in _basis(x):
             with fwad.dual_level():
-                args = tuple(fwad.make_dual(p, _basis(p, j)) if m == k else p for m, p in enumerate(primals))
+                args = tuple(fwad.make_dual(p, e) if m == k else p for m, p in enumerate(primals))
                 is_outputs_tuple, outs = _as_tuple(func(*args), "outputs", "jacobian")
                 pairs = [fwad.unpack_dual(o) for o in outs]
             outputs = tuple(p.primal for p in pairs)
