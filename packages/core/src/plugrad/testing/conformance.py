@@ -1007,6 +1007,21 @@ class BackendConformance:
                     f"{case}: d/d input{k}[{i}] autograd {got[i]!r} vs central difference {numeric!r}"
                 )
 
+    @pytest.mark.parametrize("case", ["add-broadcast", "div", "matmul", "getitem-int-array", "sigmoid"])
+    def test_gradcheck(self, be: Backend, case: str) -> None:
+        """The same through ``plugrad.autograd.gradcheck`` (float64), where plugrad-core has it."""
+        gradcheck = getattr(plugrad.autograd, "gradcheck", None)
+        if gradcheck is None:
+            pytest.skip("this plugrad-core has no autograd.gradcheck")
+        self.need_dtype(be, "float64")
+        fn, shapes, domain = self.GRAD_CASES[case]
+        rng = random.Random(7)
+        inputs = [
+            plugrad.tensor(R.unflatten([_draw(rng, domain) for _ in range(R.numel(s))], s) if s else _draw(rng, domain), dtype=plugrad.float64, device=be.name).requires_grad_()
+            for s in shapes
+        ]
+        assert gradcheck(fn, tuple(inputs))
+
     def test_inplace_update_under_no_grad(self, be: Backend) -> None:
         """The optimizer pattern: ``p -= lr * p.grad`` under no_grad, on this backend."""
         p = plugrad.tensor([1.0, -2.0, 3.0], device=be.name, requires_grad=True)

@@ -1,0 +1,360 @@
+"""A kernel table over any Python array API namespace (``xp``), for writing backends quickly.
+
+:func:`kernels_from_namespace` maps every kernel of :data:`plugrad.backends.KERNELS`
+onto the standard's functions (2023.12 or later: ``take``, ``tile``, ``clip``,
+``cumulative_sum``; ``cumulative_prod`` and ``take_along_axis`` of 2024.12), and
+composes the few plugrad needs that the standard lacks:
+
+- integer-array and mixed indexing (``getitem``/``setitem``): turned into flat positions
+  and :func:`take`; writes through such keys and ``index_add`` (scatter-add) use a
+  one-hot matrix, ``O(selected * size)`` memory: correct everywhere, fast nowhere;
+- random numbers: Python's :mod:`random` (the standard has no generator);
+- ``tolist``/``to_bytes``/``from_bytes``: element by element through Python scalars
+  (or the array's own ``tolist`` when it has one).
+
+A backend overrides any of these with its library's faster function by updating the
+returned dict. Nothing here imports an array library: ``xp`` is passed in.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import struct
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["kernels_from_namespace", "dtypes_from_namespace"]
+
+_DTYPE_NAMES = ("bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64")
+_STRUCT = {"bool": "?", "uint8": "B", "int8": "b", "int16": "h", "int32": "i", "int64": "q", "float16": "e", "float32": "f", "float64": "d"}
+
+
+def dtypes_from_namespace(xp: Any) -> dict[str, Any]:
+    """plugrad dtype name -> ``xp``'s dtype, for the dtypes ``xp`` has."""
+    return {name: getattr(xp, name) for name in _DTYPE_NAMES if hasattr(xp, name)}
+
+
+def kernels_from_namespace(xp: Any, *, seed: int | None = None) -> dict[str, Callable[..., Any]]:
+    """Every kernel of the plugrad backend contract, built from array API namespace ``xp``."""
+    dtypes = dtypes_from_namespace(xp)
+    name_of = {v: k for k, v in dtypes.items()}
+    i64 = xp.int64
+    rng = random.Random(seed)
+
+    def is_array(v: Any) -> bool:
+        return hasattr(v, "shape") and hasattr(v, "dtype") and not isinstance(v, (int, float, bool))
+
+    def kind(dt: Any) -> str:
+        n = name_of.get(dt, "")
+        return "bool" if n == "bool" else "float" if n.startswith("float") else "int"
+
+    def binary(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+        # Python scalars become 0-d arrays of the other operand's dtype (plugrad promotes first)
+        def kernel(x1: Any, x2: Any) -> Any:
+            if not is_array(x1):
+                x1 = xp.asarray(x1, dtype=x2.dtype)
+            elif not is_array(x2):
+                x2 = xp.asarray(x2, dtype=x1.dtype)
+            return fn(x1, x2)
+
+        return kernel
+
+    # ---------------------------------------------------------------- creation
+    def asarray(obj: Any, dtype: Any) -> Any:
+        return xp.asarray(obj, dtype=dtype, copy=True)
+
+    def random_uniform(shape: tuple[int, ...], dtype: Any) -> Any:
+        n = math.prod(shape)
+        return xp.reshape(xp.asarray([rng.random() for _ in range(n)], dtype=dtype), shape)
+
+    def random_normal(shape: tuple[int, ...], dtype: Any) -> Any:
+        n = math.prod(shape)
+        return xp.reshape(xp.asarray([rng.gauss(0.0, 1.0) for _ in range(n)], dtype=dtype), shape)
+
+    def random_seed(s: int) -> None:
+        rng.seed(s)
+
+    # ---------------------------------------------------------------- reductions
+    def _accumulate_dtype(x: Any) -> tuple[Any, Any]:
+        if kind(x.dtype) == "float":
+            return x, x.dtype
+        return xp.astype(x, i64), i64
+
+    def sum_(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        x, dt = _accumulate_dtype(x)
+        return xp.sum(x, axis=axis, keepdims=keepdims, dtype=dt)
+
+    def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        x, dt = _accumulate_dtype(x)
+        return xp.prod(x, axis=axis, keepdims=keepdims, dtype=dt)
+
+    def arg(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def kernel(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+            if axis is None and keepdims:
+                r = fn(xp.reshape(x, (-1,)), axis=0)
+                return xp.reshape(xp.astype(r, i64), (1,) * x.ndim)
+            return xp.astype(fn(x, axis=axis, keepdims=keepdims), i64)
+
+        return kernel
+
+    def scan(fn_name: str) -> Callable[[Any, int], Any]:
+        def kernel(x: Any, axis: int) -> Any:
+            x, dt = _accumulate_dtype(x)
+            return getattr(xp, fn_name)(x, axis=axis, dtype=dt)
+
+        return kernel
+
+    def clip(x: Any, min: Any = None, max: Any = None) -> Any:  # noqa: A002 - the standard's names
+        out = x
+        if min is not None:
+            out = binary(xp.maximum)(out, min)
+        if max is not None:
+            out = binary(xp.minimum)(out, max)
+        return xp.asarray(out, copy=True) if out is x else out
+
+    def where(condition: Any, x1: Any, x2: Any) -> Any:
+        if not is_array(x1) and not is_array(x2):
+            raise TypeError("where needs at least one array operand")
+        if not is_array(x1):
+            x1 = xp.asarray(x1, dtype=x2.dtype)
+        if not is_array(x2):
+            x2 = xp.asarray(x2, dtype=x1.dtype)
+        return xp.where(condition, x1, x2)
+
+    # ---------------------------------------------------------------- indexing
+    def expand(x: Any, key: tuple[Any, ...]) -> tuple[list[Any], bool]:
+        """``key`` with Ellipsis expanded and trailing slices; whether it holds arrays."""
+        key = tuple(key)
+        consumed = sum(
+            (k.ndim if is_array(k) and kind(k.dtype) == "bool" else 1) for k in key if k is not None and k is not Ellipsis
+        )
+        out: list[Any] = []
+        seen_ellipsis = False
+        for k in key:
+            if k is Ellipsis and not seen_ellipsis:
+                out.extend([slice(None)] * (x.ndim - consumed))
+                seen_ellipsis = True
+            else:
+                out.append(k)
+        if not seen_ellipsis:
+            out.extend([slice(None)] * (x.ndim - consumed))
+        return out, any(is_array(k) for k in key)
+
+    def positions(x: Any, key: list[Any]) -> Any:
+        """The flat positions ``key`` selects in ``x``, shaped like the result of ``x[key]``."""
+        parts: list[Any] = []  # per entry: ("slice", idx_1d) | ("new",) | ("adv", dim_list_of_arrays)
+        adv_arrays: list[Any] = []
+        adv_entries: list[int] = []
+        dim = 0
+        dims_of: list[int | None] = []
+        for k in key:
+            if k is None:
+                parts.append(("new",))
+                dims_of.append(None)
+                continue
+            if is_array(k) and kind(k.dtype) == "bool":
+                nz = xp.nonzero(k)
+                for j, a in enumerate(nz):
+                    parts.append(("adv", dim + j))
+                    adv_arrays.append(xp.astype(a, i64))
+                    adv_entries.append(len(parts) - 1)
+                    dims_of.append(dim + j)
+                dim += k.ndim
+                continue
+            if is_array(k) or isinstance(k, int):
+                a = xp.asarray(k, dtype=i64) if not is_array(k) else xp.astype(k, i64)
+                n = x.shape[dim]
+                a = xp.where(a < 0, a + n, a)
+                parts.append(("adv", dim))
+                adv_arrays.append(a)
+                adv_entries.append(len(parts) - 1)
+                dims_of.append(dim)
+                dim += 1
+                continue
+            start, stop, step = k.indices(x.shape[dim])
+            parts.append(("slice", xp.arange(start, stop, step, dtype=i64)))
+            dims_of.append(dim)
+            dim += 1
+        bshape = tuple(xp.broadcast_arrays(*adv_arrays)[0].shape) if adv_arrays else ()
+        adjacent = bool(adv_entries) and adv_entries == list(range(adv_entries[0], adv_entries[-1] + 1))
+        # output axes: one per slice/new entry; the broadcast shape once for the advanced ones
+        layout: list[Any] = []
+        adv_placed = False
+        if not adjacent and adv_entries:
+            layout.append("adv")
+            adv_placed = True
+        for i, p in enumerate(parts):
+            if p[0] == "adv":
+                if not adv_placed:
+                    layout.append("adv")
+                    adv_placed = True
+                continue
+            layout.append(i)
+        out_shape: list[int] = []
+        for item in layout:
+            if item == "adv":
+                out_shape.extend(bshape)
+            else:
+                p = parts[item]
+                out_shape.append(1 if p[0] == "new" else p[1].shape[0])
+        nd = len(out_shape)
+        strides = [1] * x.ndim
+        for i in range(x.ndim - 2, -1, -1):
+            strides[i] = strides[i + 1] * x.shape[i + 1]
+        flat = xp.zeros(tuple(out_shape), dtype=i64)
+        axis = 0
+        adv_axis = 0
+        for item in layout:
+            if item == "adv":
+                adv_axis = axis
+                axis += len(bshape)
+                continue
+            p = parts[item]
+            if p[0] == "slice":
+                shape = [1] * nd
+                shape[axis] = p[1].shape[0]
+                flat = flat + xp.reshape(p[1], tuple(shape)) * strides[dims_of[item]]  # type: ignore[index]
+            axis += 1
+        for j, entry in enumerate(adv_entries):
+            a = xp.broadcast_to(adv_arrays[j], bshape) if bshape else adv_arrays[j]
+            shape = [1] * nd
+            shape[adv_axis : adv_axis + len(bshape)] = bshape
+            flat = flat + xp.reshape(a, tuple(shape)) * strides[dims_of[entry]]  # type: ignore[index]
+        return flat
+
+    def getitem(x: Any, key: tuple[Any, ...]) -> Any:
+        full, advanced = expand(x, key)
+        if not advanced:
+            if full and x.ndim and all(isinstance(k, int) for k in full):
+                # an all-integer key must give a 0-d *view*: take a length-1 slice, then drop its axis
+                last = full[-1] % x.shape[-1]
+                return xp.reshape(x[(*full[:-1], slice(last, last + 1))], ())
+            return x[tuple(full)]
+        masks = [k for k in key if is_array(k) and kind(k.dtype) == "bool"]
+        if len(masks) == 1 and len(key) == 1 and masks[0].ndim == x.ndim:
+            return x[masks[0]]
+        pos = positions(x, full)
+        out = xp.take(xp.reshape(x, (-1,)), xp.reshape(pos, (-1,)), axis=0)
+        return xp.reshape(out, tuple(pos.shape))
+
+    def one_hot(pos: Any, n: int, dtype: Any) -> Any:
+        flat = xp.reshape(pos, (-1, 1))
+        return xp.astype(flat == xp.reshape(xp.arange(n, dtype=i64), (1, -1)), dtype)
+
+    def setitem(x: Any, key: tuple[Any, ...], value: Any) -> None:
+        full, advanced = expand(x, key)
+        if not advanced:
+            x[tuple(full)] = value
+            return
+        pos = xp.reshape(positions(x, full), (-1,))
+        n = math.prod(x.shape)
+        v = value if is_array(value) else xp.asarray(value, dtype=x.dtype)
+        v = xp.reshape(xp.broadcast_to(v, tuple(positions(x, full).shape)), (-1,))
+        hits = one_hot(pos, n, xp.bool)  # (selected, size)
+        hit = xp.any(hits, axis=0)
+        which = xp.argmax(xp.astype(hits, i64), axis=0)  # first selection of each position
+        new = xp.where(hit, xp.take(v, which, axis=0) if v.shape[0] else xp.reshape(x, (-1,)), xp.reshape(x, (-1,)))
+        x[...] = xp.reshape(new, tuple(x.shape))
+
+    def index_add(x: Any, key: tuple[Any, ...], values: Any) -> None:
+        full, _ = expand(x, key)
+        pos = positions(x, full)
+        n = math.prod(x.shape)
+        v = values if is_array(values) else xp.asarray(values, dtype=x.dtype)
+        v = xp.reshape(xp.broadcast_to(v, tuple(pos.shape)), (1, -1))
+        added = xp.matmul(v, one_hot(pos, n, x.dtype))  # repeated positions accumulate
+        x[...] = x + xp.reshape(added, tuple(x.shape))
+
+    def copy_into(dst: Any, src: Any) -> None:
+        if not is_array(src):
+            dst[...] = xp.full(tuple(dst.shape), src, dtype=dst.dtype)
+            return
+        if src.dtype != dst.dtype:
+            src = xp.astype(src, dst.dtype)
+        dst[...] = xp.broadcast_to(src, tuple(dst.shape))
+
+    # ---------------------------------------------------------------- conversion
+    def scalar(x: Any) -> Any:
+        k = kind(x.dtype)
+        return bool(x) if k == "bool" else int(x) if k == "int" else float(x)
+
+    def tolist(x: Any) -> Any:
+        own = getattr(x, "tolist", None)
+        if own is not None:
+            return own()
+        if x.ndim == 0:
+            return scalar(x)
+        return [tolist(x[(i, ...)]) for i in range(x.shape[0])]
+
+    def flat_values(x: Any) -> list[Any]:
+        v = tolist(xp.reshape(x, (-1,)))
+        return v if isinstance(v, list) else [v]
+
+    def to_bytes(x: Any) -> bytes:
+        vals = flat_values(x)
+        return struct.pack("<" + _STRUCT[name_of[x.dtype]] * len(vals), *vals)
+
+    def from_bytes(buf: bytes, dtype: Any, shape: tuple[int, ...]) -> Any:
+        code = _STRUCT[name_of[dtype]]
+        vals = list(struct.unpack("<" + code * (len(buf) // struct.calcsize(code)), buf))
+        return xp.reshape(xp.asarray(vals, dtype=dtype), tuple(shape))
+
+    kernels: dict[str, Callable[..., Any]] = {
+        "asarray": asarray,
+        "zeros": lambda shape, dtype: xp.zeros(shape, dtype=dtype),
+        "ones": lambda shape, dtype: xp.ones(shape, dtype=dtype),
+        "full": lambda shape, fill_value, dtype: xp.full(shape, fill_value, dtype=dtype),
+        "empty": lambda shape, dtype: xp.empty(shape, dtype=dtype),
+        "arange": lambda start, stop, step, dtype: xp.arange(start, stop, step, dtype=dtype),
+        "linspace": lambda start, stop, num, dtype: xp.linspace(start, stop, num, dtype=dtype, endpoint=True),
+        "random_uniform": random_uniform,
+        "random_normal": random_normal,
+        "random_seed": random_seed,
+        "where": where,
+        "clip": clip,
+        "sum": sum_,
+        "prod": prod,
+        "mean": lambda x, axis=None, keepdims=False: xp.mean(x, axis=axis, keepdims=keepdims),
+        "max": lambda x, axis=None, keepdims=False: xp.max(x, axis=axis, keepdims=keepdims),
+        "min": lambda x, axis=None, keepdims=False: xp.min(x, axis=axis, keepdims=keepdims),
+        "argmax": arg(xp.argmax),
+        "argmin": arg(xp.argmin),
+        "all": lambda x, axis=None, keepdims=False: xp.all(x, axis=axis, keepdims=keepdims),
+        "any": lambda x, axis=None, keepdims=False: xp.any(x, axis=axis, keepdims=keepdims),
+        "cumulative_sum": scan("cumulative_sum"),
+        "cumulative_prod": scan("cumulative_prod"),
+        "matmul": xp.matmul,
+        "reshape": lambda x, shape: xp.reshape(x, tuple(shape)),
+        "permute_dims": lambda x, axes: xp.permute_dims(x, tuple(axes)),
+        "broadcast_to": lambda x, shape: xp.broadcast_to(x, tuple(shape)),
+        "concat": lambda arrays, axis: xp.concat(list(arrays), axis=axis),
+        "stack": lambda arrays, axis: xp.stack(list(arrays), axis=axis),
+        "flip": lambda x, axis: xp.flip(x, axis=tuple(axis)),
+        "roll": lambda x, shift, axis: xp.roll(x, shift=tuple(shift), axis=tuple(axis)),
+        "tile": lambda x, reps: xp.tile(x, tuple(reps)),
+        "astype": lambda x, dtype: xp.astype(x, dtype, copy=True),
+        "copy": lambda x: xp.asarray(x, copy=True),
+        "getitem": getitem,
+        "setitem": setitem,
+        "take_along_axis": lambda x, indices, axis: xp.take_along_axis(x, indices, axis=axis),
+        "index_add": index_add,
+        "copy_into": copy_into,
+        "tolist": tolist,
+        "to_bytes": to_bytes,
+        "from_bytes": from_bytes,
+    }
+    for name in (
+        "add", "subtract", "multiply", "divide", "pow", "floor_divide", "remainder", "maximum", "minimum",
+        "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_and", "logical_or", "logical_xor",
+    ):  # fmt: skip
+        kernels[name] = binary(getattr(xp, name))
+    for name in (
+        "negative", "abs", "sign", "exp", "expm1", "log", "log2", "log10", "log1p", "sqrt", "sin", "cos", "tan",
+        "tanh", "floor", "ceil", "round", "trunc", "isnan", "isinf", "isfinite", "logical_not",
+    ):  # fmt: skip
+        kernels[name] = getattr(xp, name)
+    if hasattr(xp, "from_dlpack"):
+        kernels["from_dlpack"] = xp.from_dlpack
+        kernels["to_dlpack"] = lambda x, **kwargs: x.__dlpack__(**kwargs)
+    return kernels
