@@ -103,9 +103,55 @@ UNARY = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(UNARY))
+IDX = [[0, 2, 1, 0], [1, 1, 0, 2], [2, 0, 2, 1]]  # an index for gather/scatter on (3, 4) inputs
+MASK = [[True, False, False, True], [False, True, False, False], [True, True, False, False]]
+
+# ops added with the op catalogue: some have rules, the rest use the double-vjp fallback
+CATALOGUE = {
+    "softmax": (lambda x: torch.softmax(x, dim=1), {}),
+    "log_softmax": (lambda x: torch.log_softmax(x, dim=0), {}),
+    "logsumexp": (lambda x: torch.logsumexp(x, dim=1), {}),
+    "logsumexp_keepdim": (lambda x: torch.logsumexp(x, dim=(0, 1), keepdim=True), {}),
+    "cat": (lambda x: torch.cat([x, x.exp(), torch.ones(1, 4, dtype=F64)], dim=0), {}),
+    "stack": (lambda x: torch.stack([x, torch.zeros(3, 4, dtype=F64), x.sin()], dim=1), {}),
+    "split": (lambda x: torch.split(x, [1, 3], dim=1)[1], {}),
+    "chunk": (lambda x: torch.chunk(x, 2, dim=1)[0] * 2, {}),
+    "unbind": (lambda x: torch.unbind(x, 0)[2], {}),
+    "narrow": (lambda x: torch.narrow(x, 1, 1, 2), {}),
+    "movedim": (lambda x: torch.movedim(x.unsqueeze(0), 0, 2), {}),
+    "flip": (lambda x: torch.flip(x, (0, 1)), {}),
+    "roll": (lambda x: torch.roll(x, 1, 1), {}),
+    "repeat": (lambda x: x.repeat(2, 1, 2), {}),
+    "cumsum": (lambda x: torch.cumsum(x, dim=1), {}),
+    "cumprod": (lambda x: torch.cumprod(x, dim=0), {}),
+    "gather": (lambda x: torch.gather(x, 1, torch.tensor(IDX)), {}),
+    "take_along_dim": (lambda x: torch.take_along_dim(x, torch.tensor(IDX), dim=1), {}),
+    "index_select": (lambda x: torch.index_select(x, 1, torch.tensor([3, 0, 3])), {}),
+    "masked_fill": (lambda x: torch.masked_fill(x, torch.tensor(MASK), 2.0), {}),
+    "masked_fill_tensor": (lambda x: torch.masked_fill(x, torch.tensor(MASK), x[0, 0] * 3), {}),
+    "scatter": (lambda x: torch.zeros(3, 4, dtype=F64).scatter(1, torch.tensor(IDX)[:, :1], x[:, :1]), {}),
+    "scatter_add": (lambda x: (x * 2).scatter_add(1, torch.tensor(IDX), x.exp()), {}),
+    "prod": (lambda x: torch.prod(x), POS),
+    "prod_dim": (lambda x: torch.prod(x, dim=1), POS),
+    "amax": (lambda x: torch.amax(x, dim=0), {}),
+    "amin": (lambda x: torch.amin(x, dim=(0, 1)), {}),
+    "max_all": (lambda x: torch.max(x), {}),
+    "max_dim": (lambda x: torch.max(x, dim=1).values, {}),
+    "min_dim": (lambda x: torch.min(x, dim=0, keepdim=True)[0], {}),
+    "var": (lambda x: torch.var(x, dim=1), {}),
+    "std": (lambda x: torch.std(x), {}),
+    "vector_norm": (lambda x: torch.linalg.vector_norm(x, 3.0, dim=1), POS),
+    "norm": (lambda x: x.norm(), {}),
+    "clamp": (lambda x: torch.clamp(x, -0.5, 0.5), {}),
+    "clamp_tensor": (lambda x: torch.clamp(x, min=x[0] * 0.5), POS),
+    "lerp": (lambda x: torch.lerp(x, x.exp(), 0.3), {}),
+    "lerp_tensor": (lambda x: torch.lerp(x, x.exp(), x.sigmoid()), {}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNARY) + sorted(CATALOGUE))
 def test_unary_tangent_matches_central_difference(name: str) -> None:
-    f, dom = UNARY[name]
+    f, dom = UNARY[name] if name in UNARY else CATALOGUE[name]
     x = rand(3, 4, **dom)
     t = rand(3, 4)
     primal, tangent = forward_jvp(f, [x], [t])

@@ -348,3 +348,13 @@ def test_against_pytorch() -> None:
     assert close(AF.jvp(f_ours, x, v)[1], TF.jvp(f_torch, xt, vt)[1].tolist(), 1e-12)
     g = lambda a: a.exp() * a.sum()  # noqa: E731
     assert close(AF.jacobian(g, x, strategy="forward-mode"), TF.jacobian(g, xt).tolist(), 1e-12)
+
+
+@pytest.mark.parametrize("strategy", ["reverse-mode", "forward-mode"])
+def test_jacobian_with_empty_tensors(strategy: str) -> None:
+    x, y = torch.zeros(0, dtype=F64), torch.ones(2, dtype=F64)
+    assert AF.jacobian(lambda a: a.sum() + 1, x, strategy=strategy).shape == (0,)
+    assert AF.jacobian(lambda a: a * 2, x, strategy=strategy).shape == (0, 0)
+    (jxa, jxb), (jya, jyb) = AF.jacobian(lambda a, b: (a * 2, b.sum()), (x, y), strategy=strategy)
+    assert [jxa.shape, jxb.shape, jya.shape] == [(0, 0), (0, 2), (0,)]
+    assert jyb.tolist() == [1.0, 1.0]

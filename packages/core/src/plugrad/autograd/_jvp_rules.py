@@ -32,6 +32,7 @@ from .._ops import elementwise as ew
 from .._ops import indexing as ix
 from .._ops import linalg as la
 from .._ops import reduction as red
+from .._ops import scatter as sc
 from .._ops import shape as sh
 from .._tensor import Tensor
 from . import function as fn
@@ -152,6 +153,50 @@ def _index_put_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) 
     return ix.IndexPut.apply(tx, key, tv if tv is not None else 0)
 
 
+def _join_rule(cls: type[fn.Function]) -> Rule:
+    """``cat``/``stack`` (``dim, dtype, *tensors``): the tangents joined, zeros for inputs without one."""
+
+    def rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+        from .._creation import zeros_like
+
+        parts = [t if t is not None else zeros_like(x) for x, t in zip(args[2:], tangents[2:])]
+        return cls.apply(args[0], args[1], *parts)
+
+    return rule
+
+
+def _softmax_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+    # y = softmax(x): dy = y * (dx - sum(y dx))
+    t, dim = tangents[0], args[1]
+    if out.dim() == 0:
+        return t * 0
+    yt = out * t
+    return yt - out * yt.sum(dim, keepdim=True)
+
+
+def _log_softmax_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+    # y = x - logsumexp(x): dy = dx - sum(softmax(x) dx)
+    t, dim = tangents[0], args[1]
+    if out.dim() == 0:
+        return t * 0
+    return t - (out.exp() * t).sum(dim, keepdim=True)
+
+
+def _logsumexp_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+    # d logsumexp(x) = sum(softmax(x) dx) over the reduced axes
+    x, axes, keepdim = args
+    t = tangents[0]
+    softmax = (x - red._unreduce(out, tuple(x.shape), axes, keepdim)).exp()
+    return (softmax * t).sum(axes, keepdim=keepdim)
+
+
+def _masked_fill_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+    # input where the mask is false, the (constant or tensor) value where it is true
+    _x, mask, _value = args
+    tx, tv = tangents[0], tangents[2]
+    return ew.where(mask, tv if tv is not None else 0.0, tx if tx is not None else 0.0)
+
+
 def _identity_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
     return tangents[0]
 
@@ -180,6 +225,12 @@ RULES: dict[type, Rule] = {
     la.MV: _bilinear(la.MV),
     sh.CopyTo: _copy_to_rule,
     ix.IndexPut: _index_put_rule,
+    sh.Cat: _join_rule(sh.Cat),
+    sh.Stack: _join_rule(sh.Stack),
+    red.Softmax: _softmax_rule,
+    red.LogSoftmax: _log_softmax_rule,
+    red.LogSumExp: _logsumexp_rule,
+    sc.MaskedFill: _masked_fill_rule,  # also MaskedFillTensor
     fn._DelayedError: _identity_rule,
 }
 
@@ -195,6 +246,14 @@ for _cls in (
     red.Mean,
     ix.Index,
     ix.IndexPutZeros,
+    sh.Split,
+    sh.Unbind,
+    sh.Flip,
+    sh.Roll,
+    sh.Repeat,
+    red.Cumsum,
+    sc.Gather,
+    sc.ScatterIntoZeros,
 ):
     _family = [_cls]
     while _family:  # each subclass (SumDim, Slice, ...) applies itself, so tangents get its node name

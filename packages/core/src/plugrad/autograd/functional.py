@@ -191,31 +191,14 @@ def _fill_in_zeros(
     return tuple(res)
 
 
-class _Stack(_function.Function, backward_name="StackBackward0", builtin=True):
-    """Rows stacked along a new first dimension (the Jacobian's rows or columns)."""
-
-    @staticmethod
-    def forward(ctx: Any, *rows: Tensor) -> Tensor:
-        first = rows[0]
-        be = first._backend
-        return first._make(be.stack([r._data for r in rows], 0), first._dtype, be)
-
-    @staticmethod
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, ...]:
-        return tuple(g[i] for i in range(g.shape[0]))
-
-    @staticmethod
-    def jvp(ctx: Any, *tangents: Tensor | None) -> Tensor:
-        return _Stack.apply(*tangents)  # type: ignore[no-any-return]
-
-
 def _stack(rows: list[Tensor], shape: tuple[int, ...], like: Tensor) -> Tensor:
     """``rows`` stacked on a new first dimension; zeros of ``shape`` when there are none."""
     from .. import _creation
+    from .._ops.shape import stack
 
     if not rows:
         return _creation.zeros(shape, dtype=like.dtype, device=like.device)
-    return _Stack.apply(*rows)  # type: ignore[no-any-return]
+    return stack(rows)
 
 
 def _basis(t: Tensor) -> list[Tensor]:
