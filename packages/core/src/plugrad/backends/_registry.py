@@ -542,6 +542,9 @@ class Registry:
             if not self.backends:
                 if self.infos:
                     reasons = "; ".join(f"{i.name}: {i.reason}" for i in self.infos.values())
+                    if self.failed_plugins:
+                        failed = "; ".join(f"{p}: {why}" for p, why in self.failed_plugins.items())
+                        reasons += f"; plugins that failed to load: {failed}"
                     raise BackendError(f"no plugrad backend is available ({reasons})")
                 raise BackendError(self._no_backend())
             cpu = [b for b in self.backends.values() if b.device_type == "cpu"]
@@ -556,7 +559,7 @@ class Registry:
             return (
                 f"no plugrad backend is loaded: {_AUTOLOAD_ENV}=1 loads only the plugins named in {_PLUGINS_ENV} "
                 f"(first-party backends included); installed plugins: {names}. Set for example "
-                f"{_PLUGINS_ENV}={sorted(self.skipped_entry_points)[0]}"
+                f"{_PLUGINS_ENV}={'numpy' if 'numpy' in self.skipped_entry_points else sorted(self.skipped_entry_points)[0]}"
             )
         if self.failed_plugins:
             failed = "; ".join(f"{p}: {why}" for p, why in self.failed_plugins.items())
