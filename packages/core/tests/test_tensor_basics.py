@@ -151,3 +151,13 @@ def test_printing_through_tensors() -> None:
     assert big == "tensor([   0,    1,    2,  ..., 1997, 1998, 1999])"
     assert str(x.grad_fn) == "None"
     assert repr(torch.float64) == "plugrad.float64"
+
+
+def test_floating_point_events_are_silent_as_in_pytorch() -> None:
+    import subprocess
+    import sys
+
+    code = "import plugrad as t; x = t.tensor([0.0, 1.0]); print((x.log() / x).tolist(), (x * 1e38 * 1e38).tolist())"
+    proc = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[-inf, 0.0] [0.0, inf]"
+    assert proc.stderr == ""

@@ -313,6 +313,8 @@ class Tensor:
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` in place and return ``self``."""
+        if requires_grad and self._dtype.category != 2 and self._grad_fn is None:
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
         self._set_requires_grad(bool(requires_grad))
         return self
 
@@ -1060,8 +1062,7 @@ class Tensor:
 
     @property
     def T(self) -> Tensor:  # noqa: N802 - PyTorch's name
-        n = self._data.ndim
-        return _shape.permute(self, *reversed(range(n))) if n != 2 else _shape.t(self)
+        return _shape.permute(self, *reversed(range(self._data.ndim)))
 
     @property
     def mT(self) -> Tensor:  # noqa: N802
