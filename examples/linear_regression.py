@@ -48,7 +48,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--noise", type=float, default=0.1, help="standard deviation of the noise added to y")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--log-every", type=int, default=0, help="print the loss every N epochs (0: ten reports)")
-    parser.add_argument("--plot", metavar="FILE.png", help="save a figure of the data, the fitted line and the loss curve")
+    parser.add_argument(
+        "--plot", metavar="FILE.png", help="save a figure of the data, the fitted line and the loss curve"
+    )
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.samples < 1:
         parser.error("--epochs and --samples must be at least 1")

@@ -30,7 +30,9 @@ def two_moons(n: int, noise: float, device: str) -> tuple[torch.Tensor, torch.Te
     upper = torch.stack([t0.cos(), t0.sin()], dim=1)
     lower = torch.stack([1 - t1.cos(), 0.5 - t1.sin()], dim=1)
     x = torch.cat([upper, lower]) + noise * torch.randn(n, 2, device=device)
-    y = torch.cat([torch.zeros(half, dtype=torch.int64, device=device), torch.ones(n - half, dtype=torch.int64, device=device)])
+    y = torch.cat(
+        [torch.zeros(half, dtype=torch.int64, device=device), torch.ones(n - half, dtype=torch.int64, device=device)]
+    )
     return x, y
 
 
@@ -40,7 +42,9 @@ def two_circles(n: int, noise: float, device: str) -> tuple[torch.Tensor, torch.
     t = torch.rand(n, device=device) * (2 * math.pi)
     radius = torch.cat([torch.ones(half, device=device), torch.full((n - half,), 0.5, device=device)])
     x = torch.stack([radius * t.cos(), radius * t.sin()], dim=1) + noise * torch.randn(n, 2, device=device)
-    y = torch.cat([torch.zeros(half, dtype=torch.int64, device=device), torch.ones(n - half, dtype=torch.int64, device=device)])
+    y = torch.cat(
+        [torch.zeros(half, dtype=torch.int64, device=device), torch.ones(n - half, dtype=torch.int64, device=device)]
+    )
     return x, y
 
 
@@ -94,7 +98,9 @@ def plot_boundary(path: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     steps = 200
     gx = torch.linspace(lo[0], hi[0], steps, device=device)
     gy = torch.linspace(lo[1], hi[1], steps, device=device)
-    grid = torch.stack([gx.reshape(1, -1).expand(steps, steps), gy.reshape(-1, 1).expand(steps, steps)], dim=2).reshape(-1, 2)
+    grid = torch.stack([gx.reshape(1, -1).expand(steps, steps), gy.reshape(-1, 1).expand(steps, steps)], dim=2).reshape(
+        -1, 2
+    )
     with torch.no_grad():
         prob = model(grid).softmax(dim=1)[:, 1].reshape(steps, steps)
     fig, ax = plt.subplots(figsize=(6, 5))
@@ -103,7 +109,15 @@ def plot_boundary(path: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     pts, labels = x.tolist(), y.tolist()
     for cls, colour in ((0, "C0"), (1, "C3")):
         sel = [p for p, c in zip(pts, labels) if c == cls]
-        ax.scatter([p[0] for p in sel], [p[1] for p in sel], s=10, c=colour, edgecolors="k", linewidths=0.3, label=f"class {cls}")
+        ax.scatter(
+            [p[0] for p in sel],
+            [p[1] for p in sel],
+            s=10,
+            c=colour,
+            edgecolors="k",
+            linewidths=0.3,
+            label=f"class {cls}",
+        )
     fig.colorbar(contour, ax=ax, label="P(class 1)")
     ax.legend()
     fig.tight_layout()
@@ -135,7 +149,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         optimizer.step()
         loss_value = loss.item()
         if epoch == 1 or epoch % every == 0:
-            print(f"epoch {epoch:5d}/{args.epochs}  loss {loss_value:.4f}  train accuracy {accuracy(model, x_train, y_train):.3f}")
+            print(
+                f"epoch {epoch:5d}/{args.epochs}  loss {loss_value:.4f}  train accuracy {accuracy(model, x_train, y_train):.3f}"
+            )
     elapsed = time.perf_counter() - start
     train_acc, test_acc = accuracy(model, x_train, y_train), accuracy(model, x_test, y_test)
     print(f"trained in {elapsed:.2f} s")

@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(f"epoch {epoch:5d}/{args.epochs}  loss {losses[-1]:.6f}")
     elapsed = time.perf_counter() - start
 
-    learned = [model.bias.item()] + model.weight.reshape(-1).tolist()
+    learned = [model.bias.item(), *model.weight.reshape(-1).tolist()]
     print(f"trained in {elapsed:.2f} s")
     print("power   learned     true")
     for k, c in enumerate(learned):

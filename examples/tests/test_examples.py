@@ -36,7 +36,9 @@ def test_linear_regression_converges_to_the_true_line(capsys):
 
 
 def test_linear_regression_options(capsys):
-    result = load("linear_regression").main(["--lr", "0.05", "--epochs", "400", "--noise", "0.5", "--samples", "500", "--seed", "3"])
+    result = load("linear_regression").main(
+        ["--lr", "0.05", "--epochs", "400", "--noise", "0.5", "--samples", "500", "--seed", "3"]
+    )
     assert result["w"] == pytest.approx(3.0, abs=0.15)
     assert result["b"] == pytest.approx(2.0, abs=0.1)
 
@@ -48,7 +50,10 @@ def test_linear_regression_device_by_backend_name(capsys):
 
 def test_linear_regression_as_a_script():
     proc = subprocess.run(
-        [sys.executable, str(EXAMPLES / "linear_regression.py"), "--epochs", "100"], capture_output=True, text=True, timeout=120
+        [sys.executable, str(EXAMPLES / "linear_regression.py"), "--epochs", "100"],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert "learned b" in proc.stdout
@@ -56,7 +61,10 @@ def test_linear_regression_as_a_script():
 
 def test_bad_arguments_are_reported():
     proc = subprocess.run(
-        [sys.executable, str(EXAMPLES / "linear_regression.py"), "--epochs", "0"], capture_output=True, text=True, timeout=120
+        [sys.executable, str(EXAMPLES / "linear_regression.py"), "--epochs", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2 and "--epochs" in proc.stderr
 
@@ -67,17 +75,22 @@ def test_plot_without_matplotlib_says_so(tmp_path):
         "import sys; sys.modules['matplotlib'] = None; sys.argv = ['lr', '--plot', sys.argv[1]];"
         f"import runpy; runpy.run_path({str(EXAMPLES / 'linear_regression.py')!r}, run_name='__main__')"
     )
-    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "fit.png")], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "fit.png")], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 1
     assert "matplotlib" in proc.stderr and "pip install matplotlib" in proc.stderr
     assert "epoch" not in proc.stdout  # it stops before training
 
 
-@pytest.mark.parametrize("name, argv", [
-    ("linear_regression", ["--epochs", "20"]),
-    ("polynomial_fit", ["--epochs", "20"]),
-    ("mlp_classifier", ["--epochs", "20", "--samples", "60"]),
-])
+@pytest.mark.parametrize(
+    "name, argv",
+    [
+        ("linear_regression", ["--epochs", "20"]),
+        ("polynomial_fit", ["--epochs", "20"]),
+        ("mlp_classifier", ["--epochs", "20", "--samples", "60"]),
+    ],
+)
 def test_plots_are_written(tmp_path, capsys, name, argv):
     pytest.importorskip("matplotlib")
     out = tmp_path / f"{name}.png"

@@ -8,9 +8,8 @@ import math
 import os
 import struct
 
-import pytest
-
 import plugrad
+import pytest
 from plugrad._safetensors import SafetensorsError
 from plugrad.serialization import DTYPE_CODES
 
@@ -94,8 +93,10 @@ def test_loaded_tensors_are_writable_and_independent(tmp_path):
 def test_tensor_names_are_dotted_paths(tmp_path):
     from plugrad._safetensors import load_file
 
-    plugrad.save({"model": {"fc.weight": plugrad.ones(1)}, "opt": {"state": {0: {"buf": plugrad.ones(1)}}}}, tmp_path / "n.st")
-    tensors, meta = load_file(tmp_path / "n.st")
+    plugrad.save(
+        {"model": {"fc.weight": plugrad.ones(1)}, "opt": {"state": {0: {"buf": plugrad.ones(1)}}}}, tmp_path / "n.st"
+    )
+    tensors, _ = load_file(tmp_path / "n.st")
     assert set(tensors) == {"model.fc.weight", "opt.state.0.buf"}
 
 
@@ -136,10 +137,21 @@ def _header_file(path, header: dict, data: bytes = b"") -> None:
         (lambda p: p.write_bytes(b"\x01\x02"), "too short"),
         (lambda p: p.write_bytes(struct.pack("<Q", 2**40) + b"{}"), "header length"),
         (lambda p: p.write_bytes(struct.pack("<Q", 8) + b"not json"), "JSON"),
-        (lambda p: _header_file(p, {"x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 4), "offset|bytes"),
-        (lambda p: _header_file(p, {"x": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, b"\0" * 8), "shape|bytes"),
+        (
+            lambda p: _header_file(p, {"x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 4),
+            "offset|bytes",
+        ),
+        (
+            lambda p: _header_file(p, {"x": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, b"\0" * 8),
+            "shape|bytes",
+        ),
         (lambda p: _header_file(p, {"x": {"dtype": "Q99", "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 4), "dtype"),
-        (lambda p: _header_file(p, {"x": {"dtype": "F32", "shape": [2**62, 2**62], "data_offsets": [0, 4]}}, b"\0" * 4), "shape|bytes"),
+        (
+            lambda p: _header_file(
+                p, {"x": {"dtype": "F32", "shape": [2**62, 2**62], "data_offsets": [0, 4]}}, b"\0" * 4
+            ),
+            "shape|bytes",
+        ),
     ],
     ids=["short", "huge-header", "bad-json", "offsets-past-end", "size-mismatch", "unknown-dtype", "absurd-shape"],
 )
@@ -162,7 +174,7 @@ def test_truncated_checkpoint(tmp_path):
 
 def test_dtype_plugrad_lacks(tmp_path):
     _header_file(tmp_path / "bf.st", {"x": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}}, b"\0" * 4)
-    with pytest.raises(SafetensorsError, match="BF16.*does not support"):
+    with pytest.raises(SafetensorsError, match=r"BF16.*does not support"):
         plugrad.load(tmp_path / "bf.st")
 
 
@@ -213,7 +225,10 @@ def test_files_from_the_safetensors_package(tmp_path):
 def test_safetensors_package_reads_plugrad_files(tmp_path):
     np = pytest.importorskip("numpy")
     st = pytest.importorskip("safetensors.numpy")
-    state = {"fc": {"weight": plugrad.tensor([[1.0, 2.0]], dtype=plugrad.float64), "steps": plugrad.tensor([3])}, "epoch": 2}
+    state = {
+        "fc": {"weight": plugrad.tensor([[1.0, 2.0]], dtype=plugrad.float64), "steps": plugrad.tensor([3])},
+        "epoch": 2,
+    }
     path = os.fspath(tmp_path / "p.safetensors")
     plugrad.save(state, path)
     arrays = st.load_file(path)

@@ -6,10 +6,9 @@ import math
 import warnings
 from collections import OrderedDict
 
-import pytest
-from conftest import check_grads
-
 import plugrad
+import pytest
+from _nn_helpers import check_grads
 from plugrad import nn
 from plugrad.nn import functional as F
 
@@ -195,10 +194,11 @@ def test_erf_accuracy_and_gradient(f64):
     check_grads(lambda: F.gelu(t, approximate="tanh").sum(), [t])
 
 
-def test_activation_gradients(f64):
+@pytest.mark.parametrize("fn", [F.relu, F.sigmoid, F.tanh, lambda v: F.leaky_relu(v, 0.2)])
+def test_activation_gradients(f64, fn):
     t = f64([-1.5, -0.2, 0.3, 2.0])
-    for fn in (F.relu, F.sigmoid, F.tanh, lambda v: F.leaky_relu(v, 0.2)):
-        check_grads(lambda: (fn(t) * plugrad.tensor([1.0, 2.0, 3.0, 4.0], dtype=plugrad.float64)).sum(), [t])
+    w = plugrad.tensor([1.0, 2.0, 3.0, 4.0], dtype=plugrad.float64)
+    check_grads(lambda: (fn(t) * w).sum(), [t])
 
 
 def test_softmax_and_log_softmax():
@@ -239,7 +239,7 @@ def test_dropout_train_and_eval():
     drop.eval()
     assert drop(x) is x
     assert F.dropout(x, 1.0).sum().item() == 0.0
-    with pytest.raises(ValueError, match="dropout probability has to be between 0 and 1, but got 1.5"):
+    with pytest.raises(ValueError, match=r"dropout probability has to be between 0 and 1, but got 1.5"):
         nn.Dropout(1.5)
 
 
@@ -350,7 +350,9 @@ def test_clip_grad_norm_other_norms_and_errors():
     assert nn.utils.clip_grad_norm_(params, 100.0, norm_type=float("inf")).item() == pytest.approx(7.0)
     assert nn.utils.clip_grad_norm_(params, 100.0, norm_type=1).item() == pytest.approx(11.0)
     bad = _with_grads([float("inf"), 1.0])
-    with pytest.raises(RuntimeError, match="The total norm of order 2.0 for gradients from `parameters` is non-finite"):
+    with pytest.raises(
+        RuntimeError, match=r"The total norm of order 2.0 for gradients from `parameters` is non-finite"
+    ):
         nn.utils.clip_grad_norm_(bad, 1.0, error_if_nonfinite=True)
     assert nn.utils.clip_grad_norm_([nn.Parameter(plugrad.ones(1))], 1.0).item() == 0.0
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 import warnings
 
-import pytest
-from conftest import check_grads
-
 import plugrad
+import pytest
+from _nn_helpers import check_grads
 from plugrad import nn
 from plugrad.nn import functional as F
 
@@ -115,7 +114,7 @@ def test_cross_entropy_label_smoothing():
     per = [(1 - eps) * _ce(r, k) + eps / c * sum(_lse(r) - v for v in r) for r, k in zip(LOGITS, TARGET)]
     assert F.cross_entropy(x, t, label_smoothing=eps).item() == pytest.approx(sum(per) / 3)
     assert F.cross_entropy(x, t, label_smoothing=eps, reduction="none").tolist() == pytest.approx(per)
-    with pytest.raises(RuntimeError, match="label_smoothing must be between 0.0 and 1.0"):
+    with pytest.raises(RuntimeError, match=r"label_smoothing must be between 0.0 and 1.0"):
         F.cross_entropy(x, t, label_smoothing=1.5)
 
 
@@ -147,7 +146,9 @@ def test_cross_entropy_gradients(kw, reduction):
     t = plugrad.tensor(TARGET)
     kw = {k: (t64(v) if k == "weight" else v) for k, v in kw.items()}
     w = t64([1.0, -0.5, 2.0])
-    check_grads(lambda: (F.cross_entropy(x, t, reduction=reduction, **kw) * (w if reduction == "none" else 1.0)).sum(), [x])
+    check_grads(
+        lambda: (F.cross_entropy(x, t, reduction=reduction, **kw) * (w if reduction == "none" else 1.0)).sum(), [x]
+    )
 
 
 def test_cross_entropy_probability_gradients():
@@ -176,7 +177,7 @@ def test_nll_loss_errors():
         F.nll_loss(logp, plugrad.zeros(3))
     with pytest.raises(ValueError, match=r"Expected input batch_size \(3\) to match target batch_size \(2\)"):
         F.nll_loss(logp, plugrad.tensor([0, 1]))
-    with pytest.raises(IndexError, match="Target 5 is out of bounds."):
+    with pytest.raises(IndexError, match=r"Target 5 is out of bounds."):
         F.nll_loss(logp, plugrad.tensor([0, 5, 1]))
     with pytest.raises(RuntimeError, match="weight tensor should be defined either for all 4 classes"):
         F.nll_loss(logp, plugrad.tensor([0, 1, 1]), weight=plugrad.ones(3))
@@ -225,7 +226,9 @@ def test_bce_with_logits_hand_computed_and_stable():
     assert big.tolist() == [1e4, 1e4]  # float32, no overflow
     pw = [2.0, 2.0, 2.0, 3.0, 1.0]
     per_pw = [-(p * y * _log_sigmoid(x) + (1 - y) * _log_sigmoid(-x)) for x, y, p in zip(xs, ys, pw)]
-    assert F.binary_cross_entropy_with_logits(t64(xs), t64(ys), pos_weight=t64(pw), reduction="none").tolist() == pytest.approx(per_pw)
+    assert F.binary_cross_entropy_with_logits(
+        t64(xs), t64(ys), pos_weight=t64(pw), reduction="none"
+    ).tolist() == pytest.approx(per_pw)
     w = [1.0, 0.5, 2.0, 1.0, 0.0]
     assert nn.BCEWithLogitsLoss(weight=t64(w), reduction="sum")(t64(xs), t64(ys)).item() == pytest.approx(
         sum(a * b for a, b in zip(w, per))

@@ -5,9 +5,8 @@ from __future__ import annotations
 import copy
 from collections import OrderedDict
 
-import pytest
-
 import plugrad
+import pytest
 from plugrad import nn
 
 
@@ -104,7 +103,10 @@ def test_reassigning_changes_registry():
 
 def test_assignment_errors():
     net = Net()
-    with pytest.raises(TypeError, match=r"cannot assign 'plugrad.FloatTensor' as parameter 'scale' \(plugrad.nn.Parameter or None expected\)"):
+    with pytest.raises(
+        TypeError,
+        match=r"cannot assign 'plugrad.FloatTensor' as parameter 'scale' \(plugrad.nn.Parameter or None expected\)",
+    ):
         net.scale = plugrad.ones(1)
     with pytest.raises(TypeError, match="as child module 'fc1'"):
         net.fc1 = 3
@@ -112,9 +114,9 @@ def test_assignment_errors():
         net.steps = 3
     with pytest.raises(KeyError, match="attribute 'fc1' already exists"):
         net.register_buffer("fc1", plugrad.ones(1))
-    with pytest.raises(KeyError, match='contain "."'):
+    with pytest.raises(KeyError, match=r'contain "."'):
         net.register_parameter("a.b", None)
-    with pytest.raises(TypeError, match="plugrad.nn.Parameter or None required"):
+    with pytest.raises(TypeError, match=r"plugrad.nn.Parameter or None required"):
         net.register_parameter("w", plugrad.ones(1))
 
     class Early(nn.Module):
@@ -207,7 +209,7 @@ def test_state_dict_contents_and_order():
         net.fc1.weight.add_(1)
     assert sd["fc1.weight"].tolist() == net.fc1.weight.tolist()  # shares values
     assert net.state_dict(keep_vars=True)["fc1.weight"] is net.fc1.weight
-    assert list(net.state_dict(prefix="m."))[0] == "m.scale"
+    assert next(iter(net.state_dict(prefix="m."))) == "m.scale"
 
 
 def test_load_state_dict_copies_values():
@@ -246,7 +248,9 @@ def test_load_state_dict_size_mismatch_even_when_not_strict():
     sd = {"weight": plugrad.zeros(3, 4), "bias": plugrad.zeros(3)}
     with pytest.raises(RuntimeError) as info:
         net.load_state_dict(sd, strict=False)
-    assert "size mismatch for weight: copying a param with shape plugrad.Size([3, 4]) from checkpoint, " in str(info.value)
+    assert "size mismatch for weight: copying a param with shape plugrad.Size([3, 4]) from checkpoint, " in str(
+        info.value
+    )
     assert "the shape in current model is plugrad.Size([3, 2])." in str(info.value)
 
 
@@ -255,7 +259,7 @@ def test_load_state_dict_assign_and_type_errors():
     new_w = plugrad.full((1, 2), 7.0)
     net.load_state_dict({"weight": new_w, "bias": plugrad.zeros(1)}, assign=True)
     assert net.weight.tolist() == [[7.0, 7.0]] and isinstance(net.weight, nn.Parameter) and net.weight.requires_grad
-    with pytest.raises(RuntimeError, match="expected plugrad.Tensor"):
+    with pytest.raises(RuntimeError, match=r"expected plugrad.Tensor"):
         net.load_state_dict({"weight": [[1.0, 2.0]], "bias": plugrad.zeros(1)})
     with pytest.raises(TypeError, match="dict-like"):
         net.load_state_dict([1, 2])  # type: ignore[arg-type]

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import math
 
-import pytest
-
 import plugrad
+import pytest
 from plugrad import optim
 
 
@@ -124,8 +123,15 @@ def test_adam_first_steps_written_out():
 def test_adam_against_the_rule(kwargs):
     b1, b2 = kwargs.get("betas", (0.9, 0.999))
     expected = adam_reference(
-        1.0, GRADS, 0.1, b1, b2, kwargs.get("eps", 1e-8), kwargs.get("weight_decay", 0.0),
-        amsgrad=kwargs.get("amsgrad", False), maximize=kwargs.get("maximize", False),
+        1.0,
+        GRADS,
+        0.1,
+        b1,
+        b2,
+        kwargs.get("eps", 1e-8),
+        kwargs.get("weight_decay", 0.0),
+        amsgrad=kwargs.get("amsgrad", False),
+        maximize=kwargs.get("maximize", False),
     )
     close(run(lambda ps: optim.Adam(ps, lr=0.1, **kwargs), [1.0], [[g] for g in GRADS]), expected)
 
@@ -133,7 +139,10 @@ def test_adam_against_the_rule(kwargs):
 @pytest.mark.parametrize("amsgrad", [False, True])
 def test_adamw_decoupled_weight_decay(amsgrad):
     expected = adam_reference(1.0, GRADS, 0.1, 0.9, 0.999, 1e-8, wd=0.5, decoupled=True, amsgrad=amsgrad)
-    close(run(lambda ps: optim.AdamW(ps, lr=0.1, weight_decay=0.5, amsgrad=amsgrad), [1.0], [[g] for g in GRADS]), expected)
+    close(
+        run(lambda ps: optim.AdamW(ps, lr=0.1, weight_decay=0.5, amsgrad=amsgrad), [1.0], [[g] for g in GRADS]),
+        expected,
+    )
     assert optim.AdamW([plugrad.ones(1, requires_grad=True)]).defaults["weight_decay"] == 1e-2
 
 
@@ -183,11 +192,27 @@ def test_rmsprop_first_step_written_out():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{}, {"momentum": 0.9}, {"centered": True}, {"centered": True, "momentum": 0.5}, {"weight_decay": 0.2}, {"maximize": True}],
+    [
+        {},
+        {"momentum": 0.9},
+        {"centered": True},
+        {"centered": True, "momentum": 0.5},
+        {"weight_decay": 0.2},
+        {"maximize": True},
+    ],
 )
 def test_rmsprop_against_the_rule(kwargs):
-    expected = rmsprop_reference(1.0, GRADS, 0.01, 0.9, 1e-8, kwargs.get("weight_decay", 0.0), kwargs.get("momentum", 0.0),
-                                 kwargs.get("centered", False), kwargs.get("maximize", False))
+    expected = rmsprop_reference(
+        1.0,
+        GRADS,
+        0.01,
+        0.9,
+        1e-8,
+        kwargs.get("weight_decay", 0.0),
+        kwargs.get("momentum", 0.0),
+        kwargs.get("centered", False),
+        kwargs.get("maximize", False),
+    )
     close(run(lambda ps: optim.RMSprop(ps, lr=0.01, alpha=0.9, **kwargs), [1.0], [[g] for g in GRADS]), expected)
 
 
@@ -199,8 +224,11 @@ def test_adagrad_against_the_rule():
         s += g * g
         p -= 0.1 / (1 + (t - 1) * 0.5) * g / (math.sqrt(s) + 1e-10)
         out.append([p])
-    opt_run = run(lambda ps: optim.Adagrad(ps, lr=0.1, lr_decay=0.5, weight_decay=0.05, initial_accumulator_value=0.1),
-                  [1.0], [[g] for g in GRADS])
+    opt_run = run(
+        lambda ps: optim.Adagrad(ps, lr=0.1, lr_decay=0.5, weight_decay=0.05, initial_accumulator_value=0.1),
+        [1.0],
+        [[g] for g in GRADS],
+    )
     close(opt_run, out)
     # first step by hand: s = 0.25, p = 1 - 0.01 * 0.5 / (0.5 + eps)
     close(run(lambda ps: optim.Adagrad(ps, lr=0.01), [1.0], [[0.5]]), [[1 - 0.01 * 0.5 / (0.5 + 1e-10)]])
@@ -241,7 +269,7 @@ def test_bad_parameter_lists():
     p = plugrad.ones(1, requires_grad=True)
     with pytest.raises(ValueError, match="optimizer got an empty parameter list"):
         optim.SGD([], lr=0.1)
-    with pytest.raises(TypeError, match="should be an iterable of Tensors or dicts, but got plugrad.FloatTensor"):
+    with pytest.raises(TypeError, match=r"should be an iterable of Tensors or dicts, but got plugrad.FloatTensor"):
         optim.SGD(p, lr=0.1)
     with pytest.raises(TypeError, match="ordered collections"):
         optim.SGD([{"params": {p}}], lr=0.1)

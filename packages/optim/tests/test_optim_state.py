@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 import warnings
 
-import pytest
-
 import plugrad
+import pytest
 from plugrad import optim
 from plugrad.optim import lr_scheduler
 
@@ -131,7 +130,9 @@ def test_cosine_annealing_lr_matches_the_closed_form():
 
 
 def test_lambda_lr():
-    assert lrs(lambda o: lr_scheduler.LambdaLR(o, lambda e: 1 / (e + 1)), 3, lr=0.6) == pytest.approx([0.6, 0.3, 0.2, 0.15])
+    assert lrs(lambda o: lr_scheduler.LambdaLR(o, lambda e: 1 / (e + 1)), 3, lr=0.6) == pytest.approx(
+        [0.6, 0.3, 0.2, 0.15]
+    )
     with pytest.raises(ValueError, match="Expected 2 lr_lambdas, but got 1"):
         lrs(lambda o: lr_scheduler.LambdaLR(o, [lambda e: 1.0]), 1, groups=2)
 
@@ -200,7 +201,7 @@ def test_reduce_lr_on_plateau_exact_sequence_and_modes():
         out.append(opt.param_groups[0]["lr"])
     # 1.0 improves on -inf; 1.05 is not better by 0.1 -> reduce; 1.2 is better; 1.2 again -> reduce
     assert out == pytest.approx([1.0, 0.1, 0.1, 0.01])
-    with pytest.raises(ValueError, match="Factor should be < 1.0."):
+    with pytest.raises(ValueError, match=r"Factor should be < 1.0."):
         lr_scheduler.ReduceLROnPlateau(opt, factor=1.0)
     with pytest.raises(ValueError, match="mode avg is unknown!"):
         lr_scheduler.ReduceLROnPlateau(opt, mode="avg")

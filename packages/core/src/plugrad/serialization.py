@@ -21,7 +21,16 @@ from typing import IO, Any
 
 from . import _dtype as D
 from ._device import backend_for_device, device_of_backend
-from ._safetensors import RawTensor, SafetensorsError, dumps, flatten_state, load_file, loads, save_file, unflatten_state
+from ._safetensors import (
+    RawTensor,
+    SafetensorsError,
+    dumps,
+    flatten_state,
+    load_file,
+    loads,
+    save_file,
+    unflatten_state,
+)
 from ._tensor import Tensor, _make
 
 __all__ = ["save", "load", "SafetensorsError"]
@@ -144,4 +153,3 @@ def load(f: str | os.PathLike[str] | IO[bytes], map_location: Any = None, *, wei
         return _make(Tensor, data, dt, be)
 
     return unflatten_state(raw_tensors, metadata, decode=decode)
-

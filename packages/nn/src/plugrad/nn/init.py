@@ -114,7 +114,9 @@ def eye_(tensor: Tensor) -> Tensor:
     if tensor.ndimension() != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
     rows, cols = tensor.shape
-    eye = plugrad.arange(rows, device=tensor.device).unsqueeze(1) == plugrad.arange(cols, device=tensor.device).unsqueeze(0)
+    eye = plugrad.arange(rows, device=tensor.device).unsqueeze(1) == plugrad.arange(
+        cols, device=tensor.device
+    ).unsqueeze(0)
     return _fill(tensor, eye.to(tensor.dtype))
 
 

@@ -48,4 +48,3 @@ class Parameter(Tensor):
             result.grad = self.grad.detach().clone()
         memo[id(self)] = result
         return result
-

@@ -44,12 +44,11 @@ class Adam(Optimizer):
     :param weight_decay: L2 penalty added to the gradient (default 0).
     :param amsgrad: use the running maximum of ``v`` (AMSGrad).
     :param maximize: maximize the objective.
+    :param decoupled_weight_decay: decay the parameter directly (as :class:`AdamW` does).
 
     State per parameter: ``step`` (a float32 scalar tensor), ``exp_avg`` (``m``),
     ``exp_avg_sq`` (``v``) and, with amsgrad, ``max_exp_avg_sq``.
     """
-
-    _decoupled = False
 
     def __init__(
         self,
@@ -65,10 +64,13 @@ class Adam(Optimizer):
         capturable: bool = False,
         differentiable: bool = False,
         fused: bool | None = None,
+        decoupled_weight_decay: bool = False,
     ) -> None:
         _check_adam_args(lr, betas, eps, weight_decay)
         if differentiable or fused or capturable:
-            raise NotImplementedError(f"plugrad's {type(self).__name__} supports none of differentiable, fused, capturable")
+            raise NotImplementedError(
+                f"plugrad's {type(self).__name__} supports none of differentiable, fused, capturable"
+            )
         defaults = {
             "lr": lr,
             "betas": betas,
@@ -80,15 +82,16 @@ class Adam(Optimizer):
             "capturable": capturable,
             "differentiable": differentiable,
             "fused": fused,
+            "decoupled_weight_decay": decoupled_weight_decay,
         }
         super().__init__(params, defaults)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One Adam update of every parameter that has a gradient."""
         loss = self._closure_loss(closure)
-        decoupled = self._decoupled
         with plugrad.no_grad():
             for group in self.param_groups:
+                decoupled = group["decoupled_weight_decay"]
                 lr = group["lr"]
                 beta1, beta2 = group["betas"]
                 eps = group["eps"]
@@ -147,8 +150,6 @@ class AdamW(Adam):
     Defaults as Adam's, but ``weight_decay=1e-2``.
     """
 
-    _decoupled = True
-
     def __init__(
         self,
         params: Iterable[Any],
@@ -176,4 +177,5 @@ class AdamW(Adam):
             capturable=capturable,
             differentiable=differentiable,
             fused=fused,
+            decoupled_weight_decay=True,
         )
