@@ -77,6 +77,8 @@ def _check_dtype(dtype: Any) -> D.dtype | None:
 
 
 def _finish(t: Tensor, requires_grad: bool) -> Tensor:
+    if requires_grad and t._dtype.category != 2:
+        raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
     if requires_grad:
         t.requires_grad_(True)
     return t

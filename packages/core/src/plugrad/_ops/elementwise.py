@@ -353,6 +353,8 @@ def remainder(input: Any, other: Any) -> Tensor:
 
     Its gradient is ``grad`` for ``input`` and ``-grad * floor(input / other)`` for ``other``.
     """
+    if isinstance(other, Tensor):
+        return RemainderTensor.apply(input, other)  # type: ignore[no-any-return]
     return Remainder.apply(input, other)  # type: ignore[no-any-return]
 
 
@@ -373,6 +375,10 @@ class Remainder(Function, backward_name="RemainderBackward0", builtin=True):
             num = a if a is not None else sa
             gb = -g * floor(num / b)
         return g, gb
+
+
+class RemainderTensor(Remainder, backward_name="RemainderBackward1", builtin=True):
+    pass
 
 
 def pow(input: Any, exponent: Any) -> Tensor:  # noqa: A001 - PyTorch's name

@@ -162,14 +162,23 @@ def _index_error(t: Tensor, key: tuple[Any, ...], exc: Exception) -> Exception:
 
 
 def _node_name_cls(key: tuple[Any, ...], basic: bool) -> type[Function]:
+    # PyTorch names the node after the last view op it applies: an int selects, a
+    # slice other than ``:`` slices, ``None`` unsqueezes; ``:`` alone is a slice
     if not basic:
         return Index
-    if any(isinstance(k, slice) for k in key):
+    last: type[Function] | None = None
+    for k in key:
+        if k is None:
+            last = Unsqueeze
+        elif isinstance(k, slice):
+            if not (k.start is None and k.stop is None and k.step is None):
+                last = Slice
+        elif k is not Ellipsis:
+            last = Select
+    if last is not None:
+        return last
+    if any(isinstance(k, slice) for k in key) and not any(k is Ellipsis for k in key):
         return Slice
-    if any(_is_int(k) for k in key):
-        return Select
-    if any(k is None for k in key):
-        return Unsqueeze
     return Alias
 
 

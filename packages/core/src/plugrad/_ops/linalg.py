@@ -176,7 +176,12 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
     a = a if sa2[:-2] == batch else a.expand(*batch, *sa2[-2:])
     b = other if sb[:-2] == batch else other.expand(*batch, *sb[-2:])
     out = BMM.apply(a, b)
-    return out.squeeze(-2) if na == 1 else out  # type: ignore[no-any-return]
+    if na == 1:
+        return out.squeeze(-2)  # type: ignore[no-any-return]
+    from .shape import UnsafeReshape
+
+    # PyTorch's batched matmul ends in a view of the bmm result (UnsafeViewBackward0)
+    return UnsafeReshape.apply(out, out._data.shape)  # type: ignore[no-any-return]
 
 
 def mm(input: Tensor, mat2: Tensor) -> Tensor:
