@@ -569,3 +569,17 @@ def test_inplace_op_updates_the_tangent() -> None:
         d = fwAD.make_dual(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 0.0]))
         d.mul_(3)
         assert fwAD.unpack_dual(d).tangent.tolist() == [3.0, 0.0]
+
+
+def test_dual_tensors_print_their_tangent_as_pytorch_does() -> None:
+    with fwAD.dual_level():
+        x = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+        d = fwAD.make_dual(x, x * 10)
+        assert repr(d) == (
+            "tensor([[1., 2., 3.],\n        [4., 5., 6.]],\n"
+            "       tangent=tensor([[10., 20., 30.],\n        [40., 50., 60.]]))"
+        )
+        r = fwAD.make_dual(torch.tensor([1.0, 2.0], requires_grad=True), torch.ones(2))
+        assert repr(r) == "tensor([1., 2.], grad_fn=<ViewBackward0>, tangent=tensor([1., 1.]))"
+        assert repr(fwAD.make_dual(torch.tensor(1.0), torch.tensor(2.0))) == "tensor(1., tangent=2.0)"
+    assert repr(d) == "tensor([[1., 2., 3.],\n        [4., 5., 6.]])"

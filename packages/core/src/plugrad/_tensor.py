@@ -284,6 +284,12 @@ class Tensor:
             suffixes.append(f"grad_fn=<{self._grad_fn.name()}>")
         elif self._requires_grad:
             suffixes.append("requires_grad=True")
+        if self._extra and "fw_grad" in self._extra and _fn._forward_ad_active[0]:
+            from .autograd import forward_ad
+
+            tangent = forward_ad.unpack_dual(self).tangent
+            if tangent is not None:
+                suffixes.append(f"tangent={tangent}")
         kind = "float" if dt.category == 2 else ("int" if dt.category == 1 else "bool")
         view = _PrintView(self._data, self._backend, kind)
         return format_tensor(view, prefix="tensor(", suffixes=suffixes)
