@@ -510,8 +510,24 @@ class Tensor:
         self._bump()
 
     def _inplace_binary(self, name: str, iop: Callable[[Any, Any], Any], other: Any, alpha: Any = None) -> Tensor:
-        from ._ops import elementwise as ew
-
+        # Fast path (optimizer steps, no_grad updates): another tensor of the same dtype,
+        # backend and shape, and no autograd involved -- one in-place kernel call.
+        if (
+            type(other) is Tensor
+            and other._dtype is self._dtype
+            and other._backend is self._backend
+            and self._extra is None
+            and not (_grad_state.enabled and (self._requires_grad or other._requires_grad))
+            and other._data.shape == self._data.shape
+            and (name != "div" or self._dtype.category == 2)
+        ):
+            data = other._data
+            if alpha is not None and alpha != 1:
+                data = self._backend.multiply(data, alpha)
+            iop(self._data, data)
+            self._bump()
+            return self
+        ew = _ew
         if alpha is not None and alpha != 1:
             other = other * alpha
         self._check_inplace()
