@@ -583,3 +583,27 @@ def test_dual_tensors_print_their_tangent_as_pytorch_does() -> None:
         assert repr(r) == "tensor([1., 2.], grad_fn=<ViewBackward0>, tangent=tensor([1., 1.]))"
         assert repr(fwAD.make_dual(torch.tensor(1.0), torch.tensor(2.0))) == "tensor(1., tangent=2.0)"
     assert repr(d) == "tensor([[1., 2., 3.],\n        [4., 5., 6.]])"
+
+
+ORACLE = {
+    "mlp": lambda lib, x, w: (w @ x.t()).tanh().sum(0) * x[:, 0],
+    "softmax_logsumexp": lambda lib, x, w: lib.softmax(x @ w.t(), dim=1) + lib.logsumexp(x, dim=1, keepdim=True),
+    "pow_where_max": lambda lib, x, w: lib.where(x > 0, x.abs() ** w[0, :4], lib.maximum(x, w[1:, :4].sum(0))),
+    "reductions": lambda lib, x, w: lib.stack([x.var(dim=1), x.norm(dim=1), x.prod(dim=1), x.amax(dim=1)]),
+    "indexing": lambda lib, x, w: lib.cat([x[1:, ::2], x[[0, 2, 0]][:, :2].flip(0)], dim=0).cumprod(dim=1),
+}
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("name", sorted(ORACLE))
+def test_tangents_match_pytorch(name: str) -> None:
+    torch_ = pytest.importorskip("torch")
+    f = ORACLE[name]
+    x, w, tx, tw = rand(3, 4), rand(2, 4), rand(3, 4), rand(2, 4)
+    _, ours = forward_jvp(lambda a, b: f(torch, a, b), [x, w], [tx, tw])
+    conv = [torch_.tensor(t.tolist(), dtype=torch_.float64) for t in (x, w, tx, tw)]
+    with torch_.autograd.forward_ad.dual_level():
+        dx = torch_.autograd.forward_ad.make_dual(conv[0], conv[2])
+        dw = torch_.autograd.forward_ad.make_dual(conv[1], conv[3])
+        theirs = torch_.autograd.forward_ad.unpack_dual(f(torch_, dx, dw)).tangent
+    assert close(ours, theirs.tolist(), 1e-12)
