@@ -98,10 +98,10 @@ def save(obj: Any, f: str | os.PathLike[str] | IO[bytes], metadata: dict[str, st
     devices = {name: raw_devices[id(raw)] for name, raw in tensors.items() if id(raw) in raw_devices}
     if devices:
         meta[DEVICES_KEY] = json.dumps(devices, separators=(",", ":"))
-    if hasattr(f, "write"):
-        f.write(dumps(tensors, meta))  # type: ignore[union-attr]
-        return
-    save_file(tensors, f, meta)  # type: ignore[arg-type]
+    if isinstance(f, (str, os.PathLike)):
+        save_file(tensors, f, meta)
+    else:
+        f.write(dumps(tensors, meta))
 
 
 def load(f: str | os.PathLike[str] | IO[bytes], map_location: Any = None, *, weights_only: bool = True) -> Any:
@@ -114,10 +114,10 @@ def load(f: str | os.PathLike[str] | IO[bytes], map_location: Any = None, *, wei
     :param weights_only: accepted for compatibility; loading never runs code either way.
     :raises SafetensorsError: the file is damaged or not a safetensors file.
     """
-    if hasattr(f, "read"):
-        raw_tensors, metadata = loads(f.read())  # type: ignore[union-attr]
+    if isinstance(f, (str, os.PathLike)):
+        raw_tensors, metadata = load_file(f)
     else:
-        raw_tensors, metadata = load_file(f)  # type: ignore[arg-type]
+        raw_tensors, metadata = loads(f.read())
     devices: dict[str, str] = {}
     if map_location is None and DEVICES_KEY in metadata:
         try:

@@ -54,7 +54,8 @@ class _IncompatibleKeys(NamedTuple):
             return "<All keys matched successfully>"
         return f"_IncompatibleKeys(missing_keys={self.missing_keys!r}, unexpected_keys={self.unexpected_keys!r})"
 
-    __str__ = __repr__
+    def __str__(self) -> str:
+        return self.__repr__()
 
 
 def _indent(text: str, spaces: int) -> str:
@@ -606,7 +607,7 @@ class Module:
         expected: set[str] = set()
         for prefix, module in self.named_modules(remove_duplicate=False):
             dot = prefix + "." if prefix else ""
-            local = [(k, p, True) for k, p in module._parameters.items() if p is not None]
+            local: list[tuple[str, Tensor, bool]] = [(k, p, True) for k, p in module._parameters.items() if p is not None]
             local += [
                 (k, b, False)
                 for k, b in module._buffers.items()
