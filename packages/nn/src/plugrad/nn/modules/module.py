@@ -607,7 +607,9 @@ class Module:
         expected: set[str] = set()
         for prefix, module in self.named_modules(remove_duplicate=False):
             dot = prefix + "." if prefix else ""
-            local: list[tuple[str, Tensor, bool]] = [(k, p, True) for k, p in module._parameters.items() if p is not None]
+            local: list[tuple[str, Tensor, bool]] = [
+                (k, p, True) for k, p in module._parameters.items() if p is not None
+            ]
             local += [
                 (k, b, False)
                 for k, b in module._buffers.items()
