@@ -56,6 +56,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--epochs and --samples must be at least 1")
     if args.lr <= 0:
         parser.error("--lr must be positive")
+    try:
+        torch.empty(0, device=args.device)
+    except (RuntimeError, ValueError) as exc:
+        parser.error(f"--device {args.device}: {exc}")
     return args
 
 

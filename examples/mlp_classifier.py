@@ -77,7 +77,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot", metavar="FILE.png", help="save the decision boundary over the data")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    try:
+        torch.empty(0, device=args.device)
+    except (RuntimeError, ValueError) as exc:
+        parser.error(f"--device {args.device}: {exc}")
+    return args
 
 
 def require_matplotlib() -> Any:

@@ -49,6 +49,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.degree < 1:
         parser.error("--degree must be at least 1")
+    try:
+        torch.empty(0, device=args.device)
+    except (RuntimeError, ValueError) as exc:
+        parser.error(f"--device {args.device}: {exc}")
     return args
 
 

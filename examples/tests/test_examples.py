@@ -69,6 +69,16 @@ def test_bad_arguments_are_reported():
     assert proc.returncode == 2 and "--epochs" in proc.stderr
 
 
+def test_unavailable_device_is_reported():
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "linear_regression.py"), "--device", "nosuchdevice"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "--device nosuchdevice" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_plot_without_matplotlib_says_so(tmp_path):
     # hide matplotlib even where it is installed
     code = (
