@@ -100,3 +100,52 @@ def bench(session: nox.Session) -> None:
     """Benchmarks against hand-written NumPy and (where installed) PyTorch, in one run."""
     session.install(CORE, NUMPY, NN, OPTIM)
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+THIRD_PARTY = "examples/third_party_backend"
+MATRIX = {  # combination -> the packages whose wheels its fresh environment gets
+    "core": [CORE],
+    "core+numpy": [CORE, NUMPY],
+    "core+numpy+nn+optim": [CORE, NUMPY, NN, OPTIM],
+    "core+nn": [CORE, NN],
+    "core+cupy": [CORE, CUPY],
+}
+
+
+@nox.session
+def third_party(session: nox.Session) -> None:
+    """The example third-party backend, installed from its folder with core alone, against the conformance suite."""
+    _install(session, CORE, THIRD_PARTY)
+    session.run("python", "-m", "plugrad", "info")
+    session.run(*PYTEST, "-rs", f"{THIRD_PARTY}/tests", *session.posargs)
+
+
+@nox.session
+def install_matrix(session: nox.Session) -> None:
+    """Wheels of every package, installed into a fresh environment per combination users have, each smoke-tested."""
+    import pathlib
+
+    wheels = pathlib.Path(".nox/wheels").resolve()
+    session.run("python", "-c", f"import shutil; shutil.rmtree({str(wheels)!r}, ignore_errors=True)")
+    for pkg in (CORE, NUMPY, CUPY, NN, OPTIM):
+        session.run("python", "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), pkg)
+    smoke = pathlib.Path("packages/core/tests/install_smoke.py").resolve()
+    for combo, pkgs in (MATRIX if not session.posargs else {k: MATRIX[k] for k in session.posargs}).items():
+        env = pathlib.Path(session.create_tmp()) / combo.replace("+", "_")
+        session.run("python", "-m", "venv", "--clear", str(env))
+        py = str(env / "bin" / "python")
+        # the wheels by file (never a same-named release from the index); their dependencies from the index
+        files = [str(next(wheels.glob(_WHEEL_NAMES[p] + "-*.whl"))) for p in pkgs]
+        extra = ["pytest>=7"] if combo == "core+numpy" else []
+        session.run(py, "-m", "pip", "install", "-q", *files, *extra, external=True)
+        session.log(f"{combo}: {', '.join(pathlib.Path(f).name for f in files)}")
+        session.run(py, str(smoke), combo, external=True, env={"PYTHONPATH": ""})
+
+
+_WHEEL_NAMES = {
+    CORE: "plugrad_core",
+    NUMPY: "plugrad_backend_numpy",
+    CUPY: "plugrad_backend_cupy",
+    NN: "plugrad_nn",
+    OPTIM: "plugrad_optim",
+}
