@@ -358,3 +358,36 @@ def test_jacobian_with_empty_tensors(strategy: str) -> None:
     (jxa, jxb), (jya, jyb) = AF.jacobian(lambda a, b: (a * 2, b.sum()), (x, y), strategy=strategy)
     assert [jxa.shape, jxb.shape, jya.shape] == [(0, 0), (0, 2), (0,)]
     assert jyb.tolist() == [1.0, 1.0]
+
+
+class CubeNoJvp(torch.autograd.Function):
+    """x^3 with a differentiable backward but no jvp: forward mode cannot pass through it."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Any) -> Any:
+        ctx.save_for_backward(x)
+        return x**3
+
+    @staticmethod
+    def backward(ctx: Any, g: Any) -> Any:
+        (x,) = ctx.saved_tensors
+        return g * 3 * x * x
+
+
+def test_jvp_and_hvp_fall_back_to_reverse_mode_for_functions_without_jvp() -> None:
+    x = torch.tensor([1.0, -2.0, 0.5], dtype=F64)
+    v = torch.tensor([1.0, 2.0, -1.0], dtype=F64)
+    out, jv = AF.jvp(lambda a: CubeNoJvp.apply(a) * 2, x, v)  # 6 x^2 v
+    assert out.tolist() == [2.0, -16.0, 0.25]
+    assert jv.tolist() == [6.0 * a * a * b for a, b in zip(x.tolist(), v.tolist())]
+    out, hv = AF.hvp(lambda a: CubeNoJvp.apply(a).sum(), x, v)  # H = diag(6x)
+    assert out.item() == -6.875
+    assert hv.tolist() == [6.0 * a * b for a, b in zip(x.tolist(), v.tolist())]
+    # create_graph: d/dx sum(6 x^2 v) = 12 x v
+    xg = x.clone().requires_grad_()
+    _, jv = AF.jvp(lambda a: CubeNoJvp.apply(a) * 2, xg, v, create_graph=True)
+    assert torch.autograd.grad(jv.sum(), xg)[0].tolist() == [12.0 * a * b for a, b in zip(x.tolist(), v.tolist())]
+    with pytest.raises(RuntimeError, match="The output of the user-provided function is independent of input 1"):
+        AF.jvp(lambda a, b: CubeNoJvp.apply(a), (x, x), (v, v), strict=True)
+    with pytest.raises(NotImplementedError, match="You must implement the jvp function"):
+        AF.jacobian(CubeNoJvp.apply, x, strategy="forward-mode")  # as in PyTorch

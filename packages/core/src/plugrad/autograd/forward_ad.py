@@ -73,6 +73,11 @@ class _Busy(threading.local):
 _busy = _Busy()
 
 
+class _MissingJvp(NotImplementedError):
+    """A custom Function without ``jvp`` met a dual tensor (``functional.jvp``/``hvp`` then
+    fall back to reverse mode, which needs only ``backward``)."""
+
+
 class UnpackedDualTensor(NamedTuple):
     """What :func:`unpack_dual` returns: the primal (a view without tangent) and the tangent."""
 
@@ -314,7 +319,10 @@ def _propagate(cls: type[_function.Function], ctx: Any, args: tuple[Any, ...], o
         elif kind == _FALLBACK:
             res = tuple(_double_vjp(cls, args, tangents, outs, wanted))
         else:
-            cls.jvp(ctx)  # raises PyTorch's NotImplementedError
+            try:
+                cls.jvp(ctx)  # Function.jvp: raises PyTorch's error
+            except NotImplementedError as exc:
+                raise _MissingJvp(str(exc)) from None
             return
         for o, w, tg in zip(outs, wanted, res):
             if not w or tg is None:

@@ -124,6 +124,11 @@ def _check_requires_grad(tensors: Sequence[Tensor | None], kind: str, strict: bo
                 "This is not allowed in strict mode. You should ensure that your function is thrice differentiable "
                 "and that the hessian depends on the inputs."
             )
+        if kind == "grad_inputs":
+            raise RuntimeError(
+                f"The gradient with respect to input {i} is independent of the inputs of the user-provided function. "
+                "This is not allowed in strict mode."
+            )
         if kind == "jacobian":
             raise RuntimeError(
                 "While computing the hessian, found that the jacobian of the user-provided function with respect to "
@@ -164,6 +169,10 @@ _ZEROS_MSG = {
     "back": "The output of the user-provided function is independent of input {i}. This is not allowed in strict mode.",
     "double_back": "The jacobian of the user-provided function is independent of input {i}. This is not allowed in strict mode.",
     "forward": "The output {i} of the user-provided function is independent of the inputs. This is not allowed in strict mode.",
+    "back_trick": "The gradient with respect to the input is independent of entry {i} in the grad_outputs when using the "
+    "double backward trick to compute forward mode gradients. This is not allowed in strict mode.",
+    "double_back_trick": "The hessian of the user-provided function is independent of entry {i} in the grad_jacobian. "
+    "This is not allowed in strict mode as it prevents from using the double backward trick to replace forward mode AD.",
     "forward_over_back": "The hessian of the user-provided function is independent of input {i}. This is not allowed in "
     "strict mode.",
 }
@@ -182,7 +191,7 @@ def _fill_in_zeros(
                 raise RuntimeError(_ZEROS_MSG[stage].format(i=i))
             g = _creation.zeros_like(refs[i])
         elif strict and create_graph and not g.requires_grad:
-            what = "hessian" if stage in ("double_back", "forward_over_back") else "jacobian"
+            what = "hessian" if stage in ("double_back", "double_back_trick", "forward_over_back") else "jacobian"
             raise RuntimeError(
                 f"The {what} of the user-provided function is independent of input {i}. "
                 "This is not allowed in strict mode when create_graph=True."
@@ -258,23 +267,41 @@ def jvp(
     :param v: one tensor per input, shaped like it (the direction); may be left out when
         there is a single one-element input.
     :returns: the outputs, and one jvp tensor per output (shaped like the output).
+
+    Where ``func`` uses a custom Function without ``jvp``, this falls back to PyTorch's
+    double-backward trick (``func`` then runs a second time): ``J v = d/du <J^T u, v>``.
     """
-    with enable_grad():
-        is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jvp")
-        inputs = _preprocess(inputs, create_graph, need_graph=strict)
-        if v is not None:
-            _, vs = _as_tuple(v, "v", "jvp")
-            vs = _preprocess(vs, create_graph, need_graph=False)
-            _validate_v(vs, inputs, is_inputs_tuple)
-        elif len(inputs) != 1 or inputs[0].numel() != 1:
+    try:
+        return _jvp_forward(func, inputs, v, create_graph, strict)
+    except fwad._MissingJvp:
+        return _jvp_double_backward(func, inputs, v, create_graph, strict)
+
+
+def _jvp_direction(
+    v: TensorOrTensors, inputs: tuple[Tensor, ...], is_inputs_tuple: bool, create_graph: bool
+) -> tuple[Tensor, ...] | None:
+    if v is None:
+        if len(inputs) != 1 or inputs[0].numel() != 1:
             raise RuntimeError(
                 "The vector v can only be None if the input to the user-provided function is a single Tensor with a "
                 "single element."
             )
-        else:
-            from .. import _creation
+        return None
+    _, vs = _as_tuple(v, "v", "jvp")
+    vs = _preprocess(vs, create_graph, need_graph=False)
+    _validate_v(vs, inputs, is_inputs_tuple)
+    return vs
 
-            vs = (_creation.ones_like(inputs[0]),)
+
+def _jvp_forward(
+    func: Callable[..., Any], inputs: TensorOrTensors, v: TensorOrTensors, create_graph: bool, strict: bool
+) -> tuple[Any, Any]:
+    from .. import _creation
+
+    with enable_grad():
+        is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jvp")
+        inputs = _preprocess(inputs, create_graph, need_graph=strict)
+        vs = _jvp_direction(v, inputs, is_inputs_tuple, create_graph) or (_creation.ones_like(inputs[0]),)
         with fwad.dual_level():
             duals = tuple(fwad.make_dual(x, t) for x, t in zip(inputs, vs))
             is_outputs_tuple, dual_outputs = _as_tuple(func(*duals), "outputs of the user-provided function", "jvp")
@@ -282,6 +309,28 @@ def jvp(
             pairs = [fwad.unpack_dual(o) for o in dual_outputs]
     outputs = tuple(p.primal for p in pairs)
     res = _fill_in_zeros([p.tangent for p in pairs], outputs, strict, create_graph, "forward")
+    return _unpack(_postprocess(outputs, create_graph), is_outputs_tuple), _unpack(
+        _postprocess(res, create_graph), is_outputs_tuple
+    )
+
+
+def _jvp_double_backward(
+    func: Callable[..., Any], inputs: TensorOrTensors, v: TensorOrTensors, create_graph: bool, strict: bool
+) -> tuple[Any, Any]:
+    """``J v`` by reverse mode only: ``g(u) = J^T u`` is linear in ``u``, so ``J v = d/du <g(u), v>``."""
+    from .. import _creation
+
+    with enable_grad():
+        is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jvp")
+        inputs = _preprocess(inputs, create_graph, need_graph=True)
+        vs = _jvp_direction(v, inputs, is_inputs_tuple, create_graph)
+        is_outputs_tuple, outputs = _as_tuple(func(*inputs), "outputs of the user-provided function", "jvp")
+        _check_requires_grad(outputs, "outputs", strict)
+        us = tuple(_creation.zeros_like(o).requires_grad_(True) for o in outputs)
+        grad_inputs = _grad(outputs, inputs, us, create_graph=True)
+        _check_requires_grad(grad_inputs, "grad_inputs", strict)
+    with set_grad_enabled(True if create_graph else is_grad_enabled()):
+        res = _fill_in_zeros(_grad(grad_inputs, us, vs, create_graph), outputs, strict, create_graph, "back_trick")
     return _unpack(_postprocess(outputs, create_graph), is_outputs_tuple), _unpack(
         _postprocess(res, create_graph), is_outputs_tuple
     )
@@ -508,16 +557,25 @@ def hvp(
 
     The gradient is computed on dual inputs carrying ``v`` as tangent; its tangent is
     ``H v`` (one forward and one reverse pass). Equal to :func:`vhp` for the symmetric
-    Hessians of twice continuously differentiable functions.
+    Hessians of twice continuously differentiable functions. Where ``func`` uses a
+    custom Function without ``jvp``, this falls back to PyTorch's double-backward trick
+    (``func`` then runs a second time).
     """
+    try:
+        return _hvp_forward_over_reverse(func, inputs, v, create_graph, strict)
+    except fwad._MissingJvp:
+        return _hvp_double_backward(func, inputs, v, create_graph, strict)
+
+
+def _hvp_forward_over_reverse(
+    func: Callable[..., Any], inputs: TensorOrTensors, v: TensorOrTensors, create_graph: bool, strict: bool
+) -> tuple[Any, Any]:
+    from .. import _creation
+
     with enable_grad():
         is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "hvp")
         inputs = _preprocess(inputs, create_graph, need_graph=True)
-        vs = _direction(v, inputs, is_inputs_tuple, "hvp", create_graph)
-        if vs is None:
-            from .. import _creation
-
-            vs = (_creation.ones_like(inputs[0]),)
+        vs = _direction(v, inputs, is_inputs_tuple, "hvp", create_graph) or (_creation.ones_like(inputs[0]),)
         with fwad.dual_level():
             duals = tuple(fwad.make_dual(x, t) for x, t in zip(inputs, vs))
             is_outputs_tuple, dual_out = _scalar_output(func, duals, "hvp", strict)
@@ -526,6 +584,30 @@ def hvp(
             tangents = [fwad.unpack_dual(g).tangent if g is not None else None for g in jac]
             outputs = (fwad.unpack_dual(dual_out[0]).primal,)
     res = _fill_in_zeros(tangents, inputs, strict, create_graph, "forward_over_back")
+    return _unpack(_postprocess(outputs, create_graph), is_outputs_tuple), _unpack(
+        _postprocess(res, create_graph), is_inputs_tuple
+    )
+
+
+def _hvp_double_backward(
+    func: Callable[..., Any], inputs: TensorOrTensors, v: TensorOrTensors, create_graph: bool, strict: bool
+) -> tuple[Any, Any]:
+    """``H v`` by reverse mode only: ``d/du <H u, v>`` with ``H u`` from a double backward."""
+    from .. import _creation
+
+    with enable_grad():
+        is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "hvp")
+        inputs = _preprocess(inputs, create_graph, need_graph=True)
+        vs = _direction(v, inputs, is_inputs_tuple, "hvp", create_graph)
+        is_outputs_tuple, outputs = _scalar_output(func, inputs, "hvp", strict)
+        jac = _grad(outputs, inputs, create_graph=True)
+        _check_requires_grad(jac, "jacobian", strict)
+        us = tuple(_creation.zeros_like(x).requires_grad_(True) for x in inputs)
+        double_back = _grad(jac, inputs, us, create_graph=True)
+    with set_grad_enabled(True if create_graph else is_grad_enabled()):
+        res = _fill_in_zeros(
+            _grad(double_back, us, vs, create_graph), inputs, strict, create_graph, "double_back_trick"
+        )
     return _unpack(_postprocess(outputs, create_graph), is_outputs_tuple), _unpack(
         _postprocess(res, create_graph), is_inputs_tuple
     )
