@@ -607,3 +607,21 @@ def test_tangents_match_pytorch(name: str) -> None:
         dw = torch_.autograd.forward_ad.make_dual(conv[1], conv[3])
         theirs = torch_.autograd.forward_ad.unpack_dual(f(torch_, dx, dw)).tangent
     assert close(ours, theirs.tolist(), 1e-12)
+
+
+def test_leaving_the_level_leaves_no_reference_cycles() -> None:
+    """Tangents recorded for reverse mode may point back at their tensor (tanh's rule
+    uses its output); leaving the level breaks that, so reference counting frees all."""
+    import gc
+    import weakref
+
+    x = torch.tensor([0.5, 1.0], requires_grad=True)
+    gc.disable()
+    try:
+        with fwAD.dual_level():
+            y = fwAD.make_dual(x, torch.ones(2)).tanh().exp()
+            refs = [weakref.ref(y), weakref.ref(y.grad_fn), weakref.ref(fwAD.unpack_dual(y).tangent)]
+            del y
+        assert [r() for r in refs] == [None, None, None]
+    finally:
+        gc.enable()

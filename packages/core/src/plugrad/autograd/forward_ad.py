@@ -59,6 +59,7 @@ class _LevelState:
         self.level = -1  # -1: no level open
         self.token: object | None = None  # unique per entered level: tangents of closed levels go stale
         self.duals: list[weakref.ref[Tensor]] = []  # tensors holding a tangent, cleared on exit
+        self.saved: list[Any] = []  # saved outputs (_SavedOutput) holding a tangent, cleared on exit
         self.lock = threading.Lock()
 
 
@@ -94,6 +95,7 @@ def enter_dual_level() -> int:
         _levels.level = 0
         _levels.token = object()
         _levels.duals = []
+        _levels.saved = []
         _function._forward_ad_active[0] = 1
         return _levels.level
 
@@ -111,12 +113,17 @@ def exit_dual_level(*, level: int | None = None) -> None:
             )
         _function._forward_ad_active[0] = 0
         duals, _levels.duals = _levels.duals, []
+        saved, _levels.saved = _levels.saved, []
         _levels.level = -1
         _levels.token = None
+    # Tangents computed with a graph may reference their own tensor or node (the rule of
+    # tanh saves the output, say); dropping them here leaves no reference cycle behind.
     for ref in duals:
         t = ref()
         if t is not None and t._extra is not None:
             t._extra.pop(_KEY, None)
+    for item in saved:
+        item.fw_grad = None
 
 
 class dual_level(_DecoratorContextManager):
@@ -359,6 +366,7 @@ def _tangents_to_saved_outputs(node: Any, outs: tuple[Any, ...]) -> None:
             extra = tensor_outs[item.output_nr]._extra
             if extra is not None and _KEY in extra:
                 item.fw_grad = extra[_KEY]
+                _levels.saved.append(item)
 
 
 class _JvpCtx:
