@@ -316,3 +316,16 @@ def test_registry_is_built_lazily_and_quietly() -> None:
         assert not reg._loaded
         assert reg.backends == {}
     assert plugrad.backends.get_registry()._loaded
+
+
+def test_writing_a_backend_guide_lists_every_kernel_and_capability() -> None:
+    from pathlib import Path
+
+    from plugrad.backends import CAPABILITIES, KERNELS
+
+    guide = Path(__file__).resolve().parents[3] / "docs" / "writing-a-backend.md"
+    if not guide.exists():
+        pytest.skip("docs/ is not next to this checkout")
+    text = guide.read_text()
+    missing = [k for k in KERNELS if f"| `{k}`" not in text] + [c for c in CAPABILITIES if f"| `{c}` |" not in text]
+    assert not missing, f"docs/writing-a-backend.md lacks {missing}: regenerate its tables from KERNELS/CAPABILITIES"
