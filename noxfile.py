@@ -65,8 +65,9 @@ def optim(session: nox.Session) -> None:
 
 @nox.session
 def examples(session: nox.Session) -> None:
-    """The examples run and the regression demo converges."""
+    """The examples run, the regression demo converges, and the plots are drawn."""
     _install(session, CORE, NUMPY, NN, OPTIM)
+    session.install("matplotlib")
     session.run(*PYTEST, "examples/tests", *session.posargs)
 
 
