@@ -9,10 +9,9 @@ What the stand-in cannot mimic is listed in ``expected_failures`` with the reaso
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
-
 from plugrad.backends import CONTRACT_VERSION, BackendSpec, get_registry, hookimpl
 from plugrad.testing.conformance import BackendConformance
 
@@ -41,8 +40,9 @@ class _RandomState:
 class _NumpyAsCupy:
     """``cupy``'s names, answered by NumPy (0-d arrays instead of scalars)."""
 
-    class random:  # noqa: N801 - cupy.random
+    class random:
         RandomState = _RandomState
+
     ndarray = np.ndarray
     dtype = np.dtype
 
@@ -51,7 +51,7 @@ class _NumpyAsCupy:
         return np.asarray(x)
 
     @staticmethod
-    def ElementwiseKernel(in_params: str, out_params: str, source: str, name: str) -> Callable[[Any], Any]:  # noqa: N802
+    def ElementwiseKernel(in_params: str, out_params: str, source: str, name: str) -> Callable[[Any], Any]:
         assert (in_params, out_params, source, name) == ("T x", "T y", _SIGMOID_SOURCE, "plugrad_sigmoid")
 
         def sigmoid(x: Any) -> Any:
@@ -105,7 +105,7 @@ _SCALAR = "NumPy indexing with integers gives a scalar where CuPy gives a 0-d vi
 
 class TestCupyKernelsOnNumpyStandin(BackendConformance):
     backend_name = "cupy_standin"
-    expected_failures = {
+    expected_failures: ClassVar[dict[str, str]] = {
         "test_views_share_memory[reshape]": _SCALAR,
         "test_views_share_memory[permute_dims]": _SCALAR,
         "test_views_share_memory[getitem]": _SCALAR,

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 
-import pytest
-
 import plugrad
+import pytest
 from plugrad.backends import REQUIRED_KERNELS, get_registry
 from plugrad_cupy import plugin
 
@@ -18,7 +17,9 @@ def test_plugin_always_returns_a_record() -> None:
         assert REQUIRED_KERNELS <= set(spec.kernels) and "sigmoid" in spec.kernels
     else:
         assert spec.kernels == {}
-        assert spec.unavailable_reason.startswith(("cupy not installed", "cupy failed to import", "no CUDA device", "no usable CUDA device"))
+        assert spec.unavailable_reason.startswith(
+            ("cupy not installed", "cupy failed to import", "no CUDA device", "no usable CUDA device")
+        )
 
 
 @pytest.mark.skipif(importlib.util.find_spec("cupy") is not None, reason="cupy is installed here")

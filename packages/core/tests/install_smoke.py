@@ -37,7 +37,10 @@ def core() -> None:
     check(plugrad.promote_types(plugrad.int64, plugrad.float32) is plugrad.float32, "dtypes work without a backend")
     check("numpy" not in sys.modules, "importing plugrad imports no numpy")
     msg = no_backend_error()
-    check(msg.startswith("no plugrad backend is installed; install one, for example `pip install plugrad-backend-numpy`"), f"tensor creation says no backend is installed ({msg!r})")
+    check(
+        msg.startswith("no plugrad backend is installed; install one, for example `pip install plugrad-backend-numpy`"),
+        f"tensor creation says no backend is installed ({msg!r})",
+    )
     check("backends: none found" in info(), "python -m plugrad info reports no backend")
 
 
@@ -48,13 +51,31 @@ def core_numpy() -> None:
     (x @ x).sum().backward()
     check(x.grad is not None and x.grad.tolist() == [[7.0, 11.0], [9.0, 13.0]], "matmul gradient on the numpy backend")
     out = info()
-    check("numpy  cpu     yes" in out and "default backend: numpy" in out, "info lists the numpy backend as the default")
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--pyargs", "plugrad.testing.conformance",
-         "--plugrad-backend", "numpy", "-k", "binary and add- or test_record or tolist"],
-        capture_output=True, text=True,
+    check(
+        "numpy  cpu     yes" in out and "default backend: numpy" in out, "info lists the numpy backend as the default"
     )
-    check(proc.returncode == 0 and " passed" in proc.stdout, "the conformance suite runs from the installed wheel (pytest11 plugin)")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--pyargs",
+            "plugrad.testing.conformance",
+            "--plugrad-backend",
+            "numpy",
+            "-k",
+            "binary and add- or test_record or tolist",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    check(
+        proc.returncode == 0 and " passed" in proc.stdout,
+        "the conformance suite runs from the installed wheel (pytest11 plugin)",
+    )
 
 
 def core_numpy_nn_optim() -> None:
@@ -93,13 +114,22 @@ def core_cupy() -> None:
     import plugrad
 
     out = info()
-    check("cupy" in out and "no: cupy not installed" in out, "info reports the cupy backend unavailable: cupy not installed")
+    check(
+        "cupy" in out and "no: cupy not installed" in out,
+        "info reports the cupy backend unavailable: cupy not installed",
+    )
     check(plugrad.cuda.is_available() is False, "plugrad.cuda.is_available() is False")
     msg = no_backend_error()
     check("cupy not installed" in msg, f"tensor creation says why ({msg!r})")
 
 
-COMBOS = {"core": core, "core+numpy": core_numpy, "core+numpy+nn+optim": core_numpy_nn_optim, "core+nn": core_nn, "core+cupy": core_cupy}
+COMBOS = {
+    "core": core,
+    "core+numpy": core_numpy,
+    "core+numpy+nn+optim": core_numpy_nn_optim,
+    "core+nn": core_nn,
+    "core+cupy": core_cupy,
+}
 
 if __name__ == "__main__":
     COMBOS[sys.argv[1]]()

@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import pytest
-
 import plugrad
+import pytest
 from plugrad.backends import CONTRACT_VERSION, BackendSpec, get_backend, get_registry, hookimpl
 
 np = pytest.importorskip("numpy")
@@ -56,7 +55,7 @@ def test_device_names() -> None:
 
 
 def test_unknown_device_lists_known_backends() -> None:
-    with pytest.raises(RuntimeError, match="known backends: .*'numpy'"):
+    with pytest.raises(RuntimeError, match=r"known backends: .*'numpy'"):
         plugrad.zeros(2, device="tpu")
     with pytest.raises(RuntimeError, match="Invalid device string"):
         plugrad.device("cpu:x")
@@ -214,7 +213,7 @@ def test_numpy_shares_memory_both_ways() -> None:
 def test_from_numpy_errors() -> None:
     with pytest.raises(TypeError, match=r"expected np.ndarray \(got list\)"):
         plugrad.from_numpy([1.0, 2.0])
-    with pytest.raises(TypeError, match="can't convert np.ndarray of type numpy.complex128"):
+    with pytest.raises(TypeError, match=r"can't convert np\.ndarray of type numpy\.complex128"):
         plugrad.from_numpy(np.zeros(2, dtype=np.complex128))
     with pytest.raises(ValueError, match="byte order different from the native byte order"):
         plugrad.from_numpy(np.zeros(2, dtype=">f8"))
@@ -241,7 +240,7 @@ def test_dlpack_both_ways_shares_memory() -> None:
 
 
 def test_dlpack_refuses_tensors_that_require_grad() -> None:
-    with pytest.raises(RuntimeError, match="Can't export tensors that require gradient, use tensor.detach()"):
+    with pytest.raises(RuntimeError, match=r"Can't export tensors that require gradient, use tensor\.detach\(\)"):
         plugrad.ones(2, requires_grad=True).__dlpack__()
     with pytest.raises(TypeError, match="expects an object implementing __dlpack__"):
         plugrad.from_dlpack([1, 2])

@@ -17,19 +17,36 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import plugrad
+import pytest
 from plugrad.__main__ import main
-from plugrad.backends import CONTRACT_VERSION, BackendError, BackendSpec, KernelOverride, PluginWarning, Registry, get_backend, hookimpl
+from plugrad.backends import (
+    CONTRACT_VERSION,
+    BackendError,
+    BackendSpec,
+    KernelOverride,
+    PluginWarning,
+    Registry,
+    get_backend,
+    hookimpl,
+)
 from plugrad.backends import _registry as registry_module
 
 
-def run_python(code: str, *, path: Sequence[Path] = (), env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_python(
+    code: str, *, path: Sequence[Path] = (), env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("PLUGRAD_")}
     full_env["PYTHONPATH"] = os.pathsep.join([*map(str, path), full_env.get("PYTHONPATH", "")]).strip(os.pathsep)
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 def make_distribution(root: Path, dist: str, entry_name: str, module: str, source: str) -> None:
@@ -142,7 +159,9 @@ def test_console_script_and_module_entry_point() -> None:
     proc = subprocess.run([sys.executable, "-m", "plugrad", "info"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "plugrad-core" in proc.stdout and "numpy" in proc.stdout
-    proc = subprocess.run([sys.executable, "-m", "plugrad", "info", "--json"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "plugrad", "info", "--json"], capture_output=True, text=True, timeout=120
+    )
     data = json.loads(proc.stdout)
     assert data["default_backend"] == "numpy" and data["devices"]["cpu"] == "numpy"
 
@@ -152,9 +171,15 @@ def test_autoload_disabled_loads_only_named_plugins(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("PLUGRAD_DISABLE_PLUGIN_AUTOLOAD", "1")
     monkeypatch.delenv("PLUGRAD_PLUGINS", raising=False)
     reg = Registry()
-    with pytest.raises(BackendError, match=r"PLUGRAD_DISABLE_PLUGIN_AUTOLOAD=1 loads only the plugins named in PLUGRAD_PLUGINS .*PLUGRAD_PLUGINS=numpy"):
+    with pytest.raises(
+        BackendError,
+        match=r"PLUGRAD_DISABLE_PLUGIN_AUTOLOAD=1 loads only the plugins named in PLUGRAD_PLUGINS .*PLUGRAD_PLUGINS=numpy",
+    ):
         reg.default()
-    with pytest.raises(BackendError, match="installed but was not loaded because PLUGRAD_DISABLE_PLUGIN_AUTOLOAD=1; name it to load it: PLUGRAD_PLUGINS=numpy"):
+    with pytest.raises(
+        BackendError,
+        match="installed but was not loaded because PLUGRAD_DISABLE_PLUGIN_AUTOLOAD=1; name it to load it: PLUGRAD_PLUGINS=numpy",
+    ):
         reg.get("numpy")
     assert "numpy" in reg.skipped_entry_points
 
@@ -167,7 +192,10 @@ def test_autoload_disabled_warns_about_unknown_named_plugin(monkeypatch: pytest.
     monkeypatch.setenv("PLUGRAD_DISABLE_PLUGIN_AUTOLOAD", "1")
     monkeypatch.setenv("PLUGRAD_PLUGINS", "numpy, nosuchplugin")
     reg = Registry()
-    with pytest.warns(PluginWarning, match="PLUGRAD_PLUGINS names 'nosuchplugin', but no installed distribution has an entry point of that name"):
+    with pytest.warns(
+        PluginWarning,
+        match="PLUGRAD_PLUGINS names 'nosuchplugin', but no installed distribution has an entry point of that name",
+    ):
         reg.ensure_loaded()
     assert reg.get("numpy").name == "numpy"
 
@@ -186,7 +214,9 @@ def test_entry_point_that_fails_to_import_in_process(monkeypatch: pytest.MonkeyP
     fake = metadata.EntryPoint(name="explodes", value="explodes_on_import", group="plugrad")
     monkeypatch.setattr(registry_module, "_entry_points", lambda: [*real, fake])
     reg = Registry()
-    with pytest.warns(PluginWarning, match="'explodes' was skipped: import of 'explodes_on_import' failed: SyntaxError: oops"):
+    with pytest.warns(
+        PluginWarning, match="'explodes' was skipped: import of 'explodes_on_import' failed: SyntaxError: oops"
+    ):
         reg.ensure_loaded()
     assert reg.get("numpy").name == "numpy"
     with pytest.raises(BackendError, match="plugrad plugin 'explodes' failed to load: import of"):
@@ -202,8 +232,12 @@ class _Plugins:
     def plugrad_backends(self) -> Sequence[BackendSpec]:
         base = self.base
         return [
-            BackendSpec("mainlib", "cpu", CONTRACT_VERSION, base.kernels, base.dtypes, priority=3, version="mainlib 9.9"),
-            BackendSpec("gpulib", "cuda", CONTRACT_VERSION, unavailable_reason="no CUDA device: driver not found", version=""),
+            BackendSpec(
+                "mainlib", "cpu", CONTRACT_VERSION, base.kernels, base.dtypes, priority=3, version="mainlib 9.9"
+            ),
+            BackendSpec(
+                "gpulib", "cuda", CONTRACT_VERSION, unavailable_reason="no CUDA device: driver not found", version=""
+            ),
         ]
 
 
@@ -232,7 +266,10 @@ def test_info_reports_everything(monkeypatch: pytest.MonkeyPatch, capsys: pytest
     assert "gpulib   cuda    no: no CUDA device: driver not found" in out
     assert "default backend: mainlib (best CPU backend)" in out
     assert "device 'cpu': mainlib" in out
-    assert "device 'cuda': unavailable: no available plugrad backend for device 'cuda' (gpulib: no CUDA device: driver not found)" in out
+    assert (
+        "device 'cuda': unavailable: no available plugrad backend for device 'cuda' (gpulib: no CUDA device: driver not found)"
+        in out
+    )
     assert "brokenprobe: hook plugrad_backends raised OSError: cannot open device" in out
     assert "mainlib.exp <- plugin fastexp (priority 4)" in out
     assert main(["info", "--json"]) == 0
@@ -254,7 +291,10 @@ def test_plugin_asking_for_a_backend_while_registering_is_reported(monkeypatch: 
     reg = Registry(autoload=False)
     reg.register_plugin(Impatient(), "impatient")
     monkeypatch.setattr(registry_module, "_registry", reg)
-    with pytest.warns(PluginWarning, match="'impatient' was skipped: hook plugrad_backends raised BackendError: plugrad backends are being registered"):
+    with pytest.warns(
+        PluginWarning,
+        match="'impatient' was skipped: hook plugrad_backends raised BackendError: plugrad backends are being registered",
+    ):
         reg.ensure_loaded()
 
 
@@ -263,7 +303,10 @@ def test_info_without_any_backend(monkeypatch: pytest.MonkeyPatch, capsys: pytes
     assert main([]) == 0
     out = capsys.readouterr().out
     assert "backends: none found" in out
-    assert "default backend: none: no plugrad backend is installed; install one, for example `pip install plugrad-backend-numpy`" in out
+    assert (
+        "default backend: none: no plugrad backend is installed; install one, for example `pip install plugrad-backend-numpy`"
+        in out
+    )
 
 
 # ------------------------------------------------------------------ core without numpy
@@ -335,7 +378,10 @@ print("NUMPY IMPORTED", "numpy" in sys.modules)
     assert "NUMPY IMPORTED False" in proc.stdout
     # the numpy backend's plugin cannot import numpy: reported by name, and creation says why
     assert "ERROR no plugrad backend is available (" in proc.stdout
-    assert "plugins that failed to load: numpy: import of 'plugrad_numpy.plugin' failed: ImportError: numpy is blocked" in proc.stdout
+    assert (
+        "plugins that failed to load: numpy: import of 'plugrad_numpy.plugin' failed: ImportError: numpy is blocked"
+        in proc.stdout
+    )
     assert "plugrad plugin 'numpy' was skipped" in proc.stdout
 
 
@@ -351,7 +397,10 @@ except RuntimeError as exc:
     print("ERROR", exc)
 """,
     )
-    assert "ERROR no plugrad backend is installed; install one, for example `pip install plugrad-backend-numpy`" in proc.stdout, proc.stderr
+    assert (
+        "ERROR no plugrad backend is installed; install one, for example `pip install plugrad-backend-numpy`"
+        in proc.stdout
+    ), proc.stderr
 
 
 # ------------------------------------------------------------------ the conformance suite can fail
@@ -394,10 +443,22 @@ class TestGone(BackendConformance):
 def test_conformance_suite_catches_broken_kernels(tmp_path: Path) -> None:
     (tmp_path / "test_broken_suite.py").write_text(_BROKEN_SUITE)
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfEsX", "-k",
-         "binary and add- or tolist or test_reduction or views_share or astype or flip_roll or test_record",
-         str(tmp_path / "test_broken_suite.py")],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-rfEsX",
+            "-k",
+            "binary and add- or tolist or test_reduction or views_share or astype or flip_roll or test_record",
+            str(tmp_path / "test_broken_suite.py"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
     )
     out = proc.stdout
     assert proc.returncode == 1, out
@@ -415,9 +476,23 @@ def test_conformance_suite_catches_broken_kernels(tmp_path: Path) -> None:
 def test_the_suite_passes_where_the_kernels_are_right() -> None:
     """Control for the test above: the same selection on the real NumPy backend passes."""
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--pyargs", "plugrad.testing.conformance",
-         "--plugrad-backend", "numpy", "-k", "binary and add- or tolist or test_reduction or views_share or astype or flip_roll or test_record"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--pyargs",
+            "plugrad.testing.conformance",
+            "--plugrad-backend",
+            "numpy",
+            "-k",
+            "binary and add- or tolist or test_reduction or views_share or astype or flip_roll or test_record",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert " passed" in proc.stdout and "failed" not in proc.stdout

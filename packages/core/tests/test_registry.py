@@ -10,9 +10,8 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-import pytest
-
 import plugrad
+import pytest
 from plugrad.backends import (
     CONTRACT_VERSION,
     BackendError,
@@ -84,7 +83,10 @@ def other_add(x: Any, y: Any) -> str:
 
 # ------------------------------------------------------------------ overrides
 def test_override_replaces_one_kernel_and_is_recorded(np_spec: BackendSpec) -> None:
-    reg = build(("base", BackendsPlugin(spec_like(np_spec, "base"))), ("fast", OverridePlugin("base", KernelOverride("add", fake_add, 5))))
+    reg = build(
+        ("base", BackendsPlugin(spec_like(np_spec, "base"))),
+        ("fast", OverridePlugin("base", KernelOverride("add", fake_add, 5))),
+    )
     be = reg.get("base")
     assert be.add(1, 2) == "fake"
     assert be.kernel_sources["add"] == "fast"
@@ -138,7 +140,10 @@ def test_override_can_supply_an_optional_kernel(np_spec: BackendSpec) -> None:
     def sigmoid(x: Any) -> str:
         return "fused"
 
-    reg = build(("base", BackendsPlugin(spec_like(np_spec, "base"))), ("fuse", OverridePlugin("base", KernelOverride("sigmoid", sigmoid, 1))))
+    reg = build(
+        ("base", BackendsPlugin(spec_like(np_spec, "base"))),
+        ("fuse", OverridePlugin("base", KernelOverride("sigmoid", sigmoid, 1))),
+    )
     assert reg.get("base").has_kernel("sigmoid") and reg.get("base").sigmoid(0) == "fused"
 
 
@@ -190,7 +195,10 @@ def test_add_plugin_with_taken_backend_name_raises(np_spec: BackendSpec) -> None
 def test_contract_mismatch_gives_a_clear_message(np_spec: BackendSpec, version: str, message: str) -> None:
     assert CONTRACT_VERSION == "1.0"
     with pytest.warns(PluginWarning, match="'old' was skipped: backend 'legacy' .*" + message.replace(".", r"\.")):
-        reg = build(("old", BackendsPlugin(spec_like(np_spec, "legacy", contract_version=version))), ("ok", BackendsPlugin(spec_like(np_spec, "good"))))
+        reg = build(
+            ("old", BackendsPlugin(spec_like(np_spec, "legacy", contract_version=version))),
+            ("ok", BackendsPlugin(spec_like(np_spec, "good"))),
+        )
     with pytest.raises(BackendError, match=message.replace(".", r"\.")):
         reg.get("legacy")
     assert reg.get("good").name == "good"
@@ -212,10 +220,15 @@ def test_contract_mismatch_gives_a_clear_message(np_spec: BackendSpec, version: 
         ({"capabilities": "dlpack"}, "malformed capabilities"),
     ],
 )
-def test_malformed_backend_is_warned_and_others_keep_working(np_spec: BackendSpec, changes: dict[str, Any], problem: str) -> None:
+def test_malformed_backend_is_warned_and_others_keep_working(
+    np_spec: BackendSpec, changes: dict[str, Any], problem: str
+) -> None:
     with pytest.warns(PluginWarning, match=r"'broken' was skipped: .*" + problem.replace("(", r"\(")):
         changes = dict(changes)
-        reg = build(("broken", BackendsPlugin(spec_like(np_spec, changes.pop("name", "brk"), **changes))), ("ok", BackendsPlugin(spec_like(np_spec, "good"))))
+        reg = build(
+            ("broken", BackendsPlugin(spec_like(np_spec, changes.pop("name", "brk"), **changes))),
+            ("ok", BackendsPlugin(spec_like(np_spec, "good"))),
+        )
     assert reg.get("good").add(1, 2) == 3
     assert "broken" in reg.failed_plugins
 
@@ -266,12 +279,16 @@ def test_hook_with_wrong_signature_is_warned(np_spec: BackendSpec) -> None:
 
 # ------------------------------------------------------------------ availability
 def test_unavailable_backend_reports_its_reason(np_spec: BackendSpec) -> None:
-    gpu = BackendSpec(name="gpulib", device_type="cuda", contract_version=CONTRACT_VERSION, unavailable_reason="gpulib not installed")
+    gpu = BackendSpec(
+        name="gpulib", device_type="cuda", contract_version=CONTRACT_VERSION, unavailable_reason="gpulib not installed"
+    )
     reg = build(("gpu", BackendsPlugin(gpu)), ("ok", BackendsPlugin(spec_like(np_spec, "good"))))
     assert not reg.infos["gpulib"].available and reg.infos["gpulib"].reason == "gpulib not installed"
     with pytest.raises(BackendError, match="'gpulib' is not available: gpulib not installed"):
         reg.get("gpulib")
-    with pytest.raises(BackendError, match=r"no available plugrad backend for device 'cuda' \(gpulib: gpulib not installed\)"):
+    with pytest.raises(
+        BackendError, match=r"no available plugrad backend for device 'cuda' \(gpulib: gpulib not installed\)"
+    ):
         reg.for_device_type("cuda")
     assert reg.default().name == "good"
     assert not reg.failed_plugins  # unavailable is not a failure
@@ -279,7 +296,10 @@ def test_unavailable_backend_reports_its_reason(np_spec: BackendSpec) -> None:
 
 def test_no_backend_at_all_says_how_to_install_one() -> None:
     reg = Registry(autoload=False)
-    with pytest.raises(BackendError, match="no plugrad backend is installed; install one, for example `pip install plugrad-backend-numpy`"):
+    with pytest.raises(
+        BackendError,
+        match="no plugrad backend is installed; install one, for example `pip install plugrad-backend-numpy`",
+    ):
         reg.default()
     with pytest.raises(BackendError, match="unknown plugrad backend 'numpy'; known backends: none"):
         reg.get("numpy")

@@ -21,7 +21,9 @@ def plugrad_backends() -> Sequence[BackendSpec]:
     try:
         import array_api_strict as xp
     except ImportError as exc:
-        return [BackendSpec(NAME, "cpu", CONTRACT_VERSION, unavailable_reason=f"array-api-strict not installed ({exc})")]
+        return [
+            BackendSpec(NAME, "cpu", CONTRACT_VERSION, unavailable_reason=f"array-api-strict not installed ({exc})")
+        ]
     return [
         BackendSpec(
             name=NAME,

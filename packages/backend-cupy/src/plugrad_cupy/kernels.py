@@ -63,7 +63,7 @@ def make_kernels(cp: Any, cupyx: Any) -> dict[str, Callable[..., Any]]:
 
         return kernel
 
-    def clip(x: Any, min: Any = None, max: Any = None) -> Any:  # noqa: A002 - the standard's names
+    def clip(x: Any, min: Any = None, max: Any = None) -> Any:
         if min is None and max is None:
             return x.copy()
         if min is None:

@@ -130,7 +130,11 @@ def format_info(data: dict[str, Any], *, kernels: bool = False) -> str:
         out.append("backends: none found")
     out.append("")
     if data["default_backend"] is not None:
-        how = f"PLUGRAD_BACKEND={data['env']['PLUGRAD_BACKEND']}" if "PLUGRAD_BACKEND" in data["env"] else "best CPU backend"
+        how = (
+            f"PLUGRAD_BACKEND={data['env']['PLUGRAD_BACKEND']}"
+            if "PLUGRAD_BACKEND" in data["env"]
+            else "best CPU backend"
+        )
         out.append(f"default backend: {data['default_backend']} ({how})")
     else:
         out.append(f"default backend: none: {data['default_backend_error']}")
@@ -148,7 +152,10 @@ def format_info(data: dict[str, Any], *, kernels: bool = False) -> str:
     out.append("")
     if data["overrides"]:
         out.append("kernel overrides in effect:")
-        out.extend(f"  {o['backend']}.{o['kernel']} <- plugin {o['plugin']} (priority {o['priority']})" for o in data["overrides"])
+        out.extend(
+            f"  {o['backend']}.{o['kernel']} <- plugin {o['plugin']} (priority {o['priority']})"
+            for o in data["overrides"]
+        )
     else:
         out.append("kernel overrides in effect: none")
     if kernels:

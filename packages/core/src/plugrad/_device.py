@@ -14,12 +14,12 @@ if TYPE_CHECKING:
 __all__ = ["device", "device_of_backend", "backend_for_device"]
 
 
-class device:  # noqa: N801 - PyTorch's name
+class device:
     """A device: a ``type`` (``'cpu'``, ``'cuda'``, or a backend name) and an optional ``index``."""
 
-    __slots__ = ("type", "index", "_prev")
+    __slots__ = ("_prev", "index", "type")
 
-    def __init__(self, type: Any, index: int | None = None) -> None:  # noqa: A002 - PyTorch's name
+    def __init__(self, type: Any, index: int | None = None) -> None:
         if isinstance(type, device):
             self.type, self.index = type.type, type.index
             return
@@ -31,7 +31,9 @@ class device:  # noqa: N801 - PyTorch's name
         name = type.strip()
         if ":" in name:
             if index is not None:
-                raise RuntimeError(f"type (string) must not include an index because index was passed explicitly: {name}")
+                raise RuntimeError(
+                    f"type (string) must not include an index because index was passed explicitly: {name}"
+                )
             name, _, idx = name.partition(":")
             if not idx.isdigit():
                 raise RuntimeError(f"Invalid device string: '{type}'")

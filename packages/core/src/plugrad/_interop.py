@@ -86,7 +86,9 @@ def from_numpy(ndarray: Any) -> Tensor:
     dt = ndarray.dtype
     name = {"bool": "bool"}.get(dt.name, dt.name)
     if name not in D.BY_NAME:
-        raise TypeError(f"can't convert np.ndarray of type numpy.{dt.name}. The only supported types are: {_NUMPY_TYPES}.")
+        raise TypeError(
+            f"can't convert np.ndarray of type numpy.{dt.name}. The only supported types are: {_NUMPY_TYPES}."
+        )
     if dt.byteorder == ">" or (dt.byteorder == "<" and not _little_endian()):
         raise ValueError(
             "given numpy array has byte order different from the native byte order. "
@@ -104,7 +106,9 @@ def from_numpy(ndarray: Any) -> Tensor:
     try:
         data = be.from_dlpack(ndarray)
     except (BufferError, ValueError, TypeError) as exc:
-        raise ValueError(f"from_numpy(): backend {be.name!r} cannot share this array's memory ({exc}); copy it with plugrad.tensor(array)") from None
+        raise ValueError(
+            f"from_numpy(): backend {be.name!r} cannot share this array's memory ({exc}); copy it with plugrad.tensor(array)"
+        ) from None
     return _wrap(data, be, "from_numpy()")
 
 

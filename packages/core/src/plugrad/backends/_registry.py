@@ -70,15 +70,15 @@ class Backend:
     """
 
     __slots__ = (
-        "name",
+        "_frozen",
+        "capabilities",
         "device_type",
+        "dtype_to_native",
+        "kernel_sources",
+        "name",
+        "native_to_dtype",
         "plugin",
         "spec",
-        "dtype_to_native",
-        "native_to_dtype",
-        "kernel_sources",
-        "capabilities",
-        "_frozen",
     )
     name: str
     device_type: str
@@ -124,7 +124,9 @@ class Backend:
         object.__setattr__(self, "kernel_sources", sources)
 
 
-def _make_backend(spec: BackendSpec, plugin: str, kernels: Mapping[str, Callable[..., Any]], sources: dict[str, str]) -> Backend:
+def _make_backend(
+    spec: BackendSpec, plugin: str, kernels: Mapping[str, Callable[..., Any]], sources: dict[str, str]
+) -> Backend:
     # every kernel of the catalogue gets a slot, so that an override added later can fill
     # an optional kernel the backend left out
     names = tuple(sorted(KERNELS))
@@ -298,8 +300,6 @@ class Registry:
             for rec in self._records(impl, pname):
                 by_name.setdefault(rec.name, []).append((pname, rec))
         for name, entries in by_name.items():
-            if name in self.infos:
-                entries = [(self.infos[name].plugin, self.infos[name])] + entries  # type: ignore[list-item]
             if len(entries) > 1:
                 plugins = " and ".join(repr(p) for p, _ in entries)
                 why = f"backend name {name!r} is registered twice: by plugin {plugins}; uninstall one of them"
@@ -375,7 +375,9 @@ class Registry:
             if result is None:
                 continue
             if isinstance(result, (KernelOverride, str, bytes)) or not isinstance(result, Iterable):
-                self._warn(oname, f"hook plugrad_kernel_overrides returned {result!r} instead of a sequence of KernelOverride")
+                self._warn(
+                    oname, f"hook plugrad_kernel_overrides returned {result!r} instead of a sequence of KernelOverride"
+                )
                 continue
             for rec in result:
                 problem = _check_override(rec, spec)

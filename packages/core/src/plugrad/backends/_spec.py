@@ -64,6 +64,7 @@ def check_contract_version(version: object) -> str | None:
         )
     return None
 
+
 _UNARY = "(x) -> array"
 _BINARY = "(x1, x2) -> array; x1/x2 are arrays of one dtype or a Python scalar, broadcasting as the standard says"
 

@@ -27,7 +27,17 @@ from typing import Any
 __all__ = ["kernels_from_namespace", "dtypes_from_namespace"]
 
 _DTYPE_NAMES = ("bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64")
-_STRUCT = {"bool": "?", "uint8": "B", "int8": "b", "int16": "h", "int32": "i", "int64": "q", "float16": "e", "float32": "f", "float64": "d"}
+_STRUCT = {
+    "bool": "?",
+    "uint8": "B",
+    "int8": "b",
+    "int16": "h",
+    "int32": "i",
+    "int64": "q",
+    "float16": "e",
+    "float32": "f",
+    "float64": "d",
+}
 
 
 def dtypes_from_namespace(xp: Any) -> dict[str, Any]:
@@ -105,7 +115,7 @@ def kernels_from_namespace(xp: Any, *, seed: int | None = None) -> dict[str, Cal
 
         return kernel
 
-    def clip(x: Any, min: Any = None, max: Any = None) -> Any:  # noqa: A002 - the standard's names
+    def clip(x: Any, min: Any = None, max: Any = None) -> Any:
         out = x
         if min is not None:
             out = binary(xp.maximum)(out, min)
@@ -127,7 +137,9 @@ def kernels_from_namespace(xp: Any, *, seed: int | None = None) -> dict[str, Cal
         """``key`` with Ellipsis expanded and trailing slices; whether it holds arrays."""
         key = tuple(key)
         consumed = sum(
-            (k.ndim if is_array(k) and kind(k.dtype) == "bool" else 1) for k in key if k is not None and k is not Ellipsis
+            (k.ndim if is_array(k) and kind(k.dtype) == "bool" else 1)
+            for k in key
+            if k is not None and k is not Ellipsis
         )
         out: list[Any] = []
         seen_ellipsis = False

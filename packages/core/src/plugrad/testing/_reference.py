@@ -227,13 +227,13 @@ def power(a: Any, b: Any) -> Any:
 
 
 def maximum(a: Any, b: Any) -> Any:
-    if isinstance(a, float) and math.isnan(a) or isinstance(b, float) and math.isnan(b):
+    if (isinstance(a, float) and math.isnan(a)) or (isinstance(b, float) and math.isnan(b)):
         return math.nan
     return a if a >= b else b
 
 
 def minimum(a: Any, b: Any) -> Any:
-    if isinstance(a, float) and math.isnan(a) or isinstance(b, float) and math.isnan(b):
+    if (isinstance(a, float) and math.isnan(a)) or (isinstance(b, float) and math.isnan(b)):
         return math.nan
     return a if a <= b else b
 

@@ -74,25 +74,29 @@ _POSITIVE = [0.125, 0.5, 1.0, 2.5, 7.0]
 UNARY: dict[str, tuple[Callable[[Any], Any], list[Any], tuple[str, ...]]] = {
     "negative": (lambda x: -x, _GENERAL, ("float", "int")),
     "abs": (abs, _GENERAL, ("float", "int")),
-    "sign": (R.sign, _GENERAL + [math.nan], ("float", "int")),
-    "exp": (R.safe(math.exp), _GENERAL + [-math.inf, 100.0], ("float",)),
-    "expm1": (R.safe(math.expm1), _GENERAL + [1e-5], ("float",)),
-    "log": (R.log_ieee(math.log), _POSITIVE + [0.0, -1.0, math.inf], ("float",)),
-    "log2": (R.log_ieee(math.log2), _POSITIVE + [0.0], ("float",)),
-    "log10": (R.log_ieee(math.log10), _POSITIVE + [0.0], ("float",)),
-    "log1p": (R.log1p_ieee, _POSITIVE + [-0.5, 1e-5, -1.0], ("float",)),
-    "sqrt": (R.sqrt_ieee, _POSITIVE + [0.0, -1.0], ("float",)),
+    "sign": (R.sign, [*_GENERAL, math.nan], ("float", "int")),
+    "exp": (R.safe(math.exp), [*_GENERAL, -math.inf, 100.0], ("float",)),
+    "expm1": (R.safe(math.expm1), [*_GENERAL, 1e-05], ("float",)),
+    "log": (R.log_ieee(math.log), [*_POSITIVE, 0.0, -1.0, math.inf], ("float",)),
+    "log2": (R.log_ieee(math.log2), [*_POSITIVE, 0.0], ("float",)),
+    "log10": (R.log_ieee(math.log10), [*_POSITIVE, 0.0], ("float",)),
+    "log1p": (R.log1p_ieee, [*_POSITIVE, -0.5, 1e-05, -1.0], ("float",)),
+    "sqrt": (R.sqrt_ieee, [*_POSITIVE, 0.0, -1.0], ("float",)),
     "sin": (math.sin, _GENERAL, ("float",)),
     "cos": (math.cos, _GENERAL, ("float",)),
     "tan": (math.tan, [-1.25, -0.5, 0.0, 0.5, 1.25], ("float",)),
-    "tanh": (math.tanh, _GENERAL + [30.0, -30.0], ("float",)),
-    "floor": (lambda x: float(math.floor(x)) if math.isfinite(x) else x, _GENERAL + [-0.5, math.inf], ("float",)),
-    "ceil": (lambda x: float(math.ceil(x)) if math.isfinite(x) else x, _GENERAL + [-0.5, math.inf], ("float",)),
+    "tanh": (math.tanh, [*_GENERAL, 30.0, -30.0], ("float",)),
+    "floor": (lambda x: float(math.floor(x)) if math.isfinite(x) else x, [*_GENERAL, -0.5, math.inf], ("float",)),
+    "ceil": (lambda x: float(math.ceil(x)) if math.isfinite(x) else x, [*_GENERAL, -0.5, math.inf], ("float",)),
     "round": (R.round_half_even, [-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 0.625, -0.375], ("float",)),
-    "trunc": (lambda x: float(math.trunc(x)) if math.isfinite(x) else x, _GENERAL + [-0.5], ("float",)),
-    "isnan": (lambda x: isinstance(x, float) and math.isnan(x), _GENERAL + [math.nan, math.inf], ("float",)),
-    "isinf": (lambda x: isinstance(x, float) and math.isinf(x), _GENERAL + [math.nan, -math.inf], ("float",)),
-    "isfinite": (lambda x: not (isinstance(x, float) and not math.isfinite(x)), _GENERAL + [math.nan, math.inf], ("float",)),
+    "trunc": (lambda x: float(math.trunc(x)) if math.isfinite(x) else x, [*_GENERAL, -0.5], ("float",)),
+    "isnan": (lambda x: isinstance(x, float) and math.isnan(x), [*_GENERAL, math.nan, math.inf], ("float",)),
+    "isinf": (lambda x: isinstance(x, float) and math.isinf(x), [*_GENERAL, math.nan, -math.inf], ("float",)),
+    "isfinite": (
+        lambda x: not (isinstance(x, float) and not math.isfinite(x)),
+        [*_GENERAL, math.nan, math.inf],
+        ("float",),
+    ),
     "logical_not": (lambda x: not x, [True, False, True], ("bool",)),
 }
 
@@ -121,8 +125,8 @@ BINARY: dict[str, tuple[Callable[[Any, Any], Any], list[Any], list[Any], tuple[s
     "pow": (R.power, [0.5, 1.0, 2.0, 3.0, 0.0], [2.0, 0.5, 3.0, 0.0, -1.0], ("float",)),
     "floor_divide": (_py_floor_divide, [-7.0, -3.0, 0.0, 5.0, 9.0], [2.0, -2.0, 3.0, 4.0], ("float", "int")),
     "remainder": (_py_remainder, [-7.0, -3.0, 0.0, 5.0, 9.0], [2.0, -2.0, 3.0, 4.0], ("float", "int")),
-    "maximum": (R.maximum, _GENERAL + [math.nan], [0.0, -1.0, 2.0, math.nan], ("float", "int")),
-    "minimum": (R.minimum, _GENERAL + [math.nan], [0.0, -1.0, 2.0, math.nan], ("float", "int")),
+    "maximum": (R.maximum, [*_GENERAL, math.nan], [0.0, -1.0, 2.0, math.nan], ("float", "int")),
+    "minimum": (R.minimum, [*_GENERAL, math.nan], [0.0, -1.0, 2.0, math.nan], ("float", "int")),
     "equal": (lambda a, b: a == b, [1.0, 2.0, -1.0, math.nan], [1.0, 3.0, -1.0], ("float", "int", "bool")),
     "not_equal": (lambda a, b: a != b, [1.0, 2.0, -1.0, math.nan], [1.0, 3.0, -1.0], ("float", "int", "bool")),
     "less": (lambda a, b: a < b, [1.0, 2.0, -1.0, math.nan], [1.0, 3.0, -2.0], ("float", "int")),
@@ -268,7 +272,12 @@ class BackendConformance:
         assert x.ndim == len(exp_shape)
         tr, ta = R.TOLERANCES.get(dtype, (0.0, 0.0))
         if dtype in R.TOLERANCES:
-            expected = _map(lambda v: R.to_dtype_value(v, dtype) if isinstance(v, float) and math.isfinite(v) and abs(v) < 1e300 else v, expected)
+            expected = _map(
+                lambda v: (
+                    R.to_dtype_value(v, dtype) if isinstance(v, float) and math.isfinite(v) and abs(v) < 1e300 else v
+                ),
+                expected,
+            )
         if R.numel(exp_shape) == 0:
             return
         bad = R.mismatches(got, expected, tr if rtol is None else rtol, ta if atol is None else atol)
@@ -297,7 +306,9 @@ class BackendConformance:
         assert tuple(x.shape) == (2,) and x.ndim == 1
 
     # ================================================================ creation
-    @pytest.mark.parametrize("dtype", ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64"])
+    @pytest.mark.parametrize(
+        "dtype", ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64"]
+    )
     def test_asarray(self, be: Backend, dtype: str) -> None:
         vals = {"bool": [[True, False], [False, True]]}.get(dtype, [[1, 2], [3, 4]])
         if dtype in FLOATS:
@@ -333,7 +344,14 @@ class BackendConformance:
 
     @pytest.mark.parametrize(
         "args,dtype",
-        [((0, 5, 1), "int64"), ((2, 11, 3), "int64"), ((5, 0, -2), "int64"), ((0, 0, 1), "int64"), ((0.0, 1.0, 0.25), "float64"), ((0, 4, 1), "float32")],
+        [
+            ((0, 5, 1), "int64"),
+            ((2, 11, 3), "int64"),
+            ((5, 0, -2), "int64"),
+            ((0, 0, 1), "int64"),
+            ((0.0, 1.0, 0.25), "float64"),
+            ((0, 4, 1), "float32"),
+        ],
     )
     def test_arange(self, be: Backend, args: tuple[Any, ...], dtype: str) -> None:
         start, stop, step = args
@@ -440,7 +458,9 @@ class BackendConformance:
         flat, shape = R.elementwise(ref, (fa, sa), (fb, sb))
         self.check(be, y, R.unflatten(flat, shape) if shape else flat[0], out_dtype, shape=shape)
 
-    @pytest.mark.parametrize("name", ["add", "subtract", "multiply", "divide", "pow", "maximum", "minimum", "less", "equal", "remainder"])
+    @pytest.mark.parametrize(
+        "name", ["add", "subtract", "multiply", "divide", "pow", "maximum", "minimum", "less", "equal", "remainder"]
+    )
     @pytest.mark.parametrize("dtype", ["float32", "int64"])
     def test_binary_python_scalar(self, be: Backend, name: str, dtype: str) -> None:
         """A Python scalar on either side, of a kind the array's dtype holds (plugrad promotes first)."""
@@ -477,7 +497,12 @@ class BackendConformance:
         b = self.arr(be, [-1.0, -2.0, -3.0, -4.0], "float32")
         expected = [[float(r * 4 + c) if c % 2 == 0 else -(c + 1.0) for c in range(4)] for r in range(3)]
         self.check(be, be.where(cond, a, b), expected, "float32")
-        self.check(be, be.where(cond, a, 0.0), [[v if c % 2 == 0 else 0.0 for c, v in enumerate(row)] for row in expected], "float32")
+        self.check(
+            be,
+            be.where(cond, a, 0.0),
+            [[v if c % 2 == 0 else 0.0 for c, v in enumerate(row)] for row in expected],
+            "float32",
+        )
         c0 = self.arr(be, True, "bool")
         self.check(be, be.where(c0, self.arr(be, 1.0, "float32"), self.arr(be, 2.0, "float32")), 1.0, "float32")
 
@@ -497,10 +522,23 @@ class BackendConformance:
     @pytest.mark.parametrize(
         "name,dtype",
         [
-            ("sum", "float32"), ("sum", "float64"), ("sum", "int64"), ("sum", "bool"), ("sum", "int32"),
-            ("prod", "float32"), ("prod", "int64"), ("mean", "float32"), ("mean", "float64"),
-            ("max", "float32"), ("max", "int64"), ("min", "float32"), ("min", "int64"),
-            ("all", "bool"), ("any", "bool"), ("all", "float32"), ("any", "int64"),
+            ("sum", "float32"),
+            ("sum", "float64"),
+            ("sum", "int64"),
+            ("sum", "bool"),
+            ("sum", "int32"),
+            ("prod", "float32"),
+            ("prod", "int64"),
+            ("mean", "float32"),
+            ("mean", "float64"),
+            ("max", "float32"),
+            ("max", "int64"),
+            ("min", "float32"),
+            ("min", "int64"),
+            ("all", "bool"),
+            ("any", "bool"),
+            ("all", "float32"),
+            ("any", "int64"),
         ],
     )
     def test_reduction(self, be: Backend, name: str, dtype: str, axis: Any, keepdims: bool) -> None:
@@ -524,7 +562,10 @@ class BackendConformance:
             "all": lambda v: all(v),
             "any": lambda v: any(v),
         }
-        out_dtype = {"sum": "int64" if dtype not in FLOATS else dtype, "prod": "int64" if dtype not in FLOATS else dtype}.get(name, dtype)
+        out_dtype = {
+            "sum": "int64" if dtype not in FLOATS else dtype,
+            "prod": "int64" if dtype not in FLOATS else dtype,
+        }.get(name, dtype)
         if name in ("all", "any"):
             out_dtype = "bool"
         expected = R.reduce(stored, shape, axis, keepdims, fns[name])
@@ -599,7 +640,16 @@ class BackendConformance:
     # ================================================================ linear algebra
     @pytest.mark.parametrize(
         "sa,sb",
-        [((2, 3), (3, 4)), ((3,), (3, 4)), ((2, 3), (3,)), ((3,), (3,)), ((2, 2, 3), (3, 4)), ((2, 1, 2, 3), (3, 3, 2)), ((0, 3), (3, 2)), ((2, 0), (0, 3))],
+        [
+            ((2, 3), (3, 4)),
+            ((3,), (3, 4)),
+            ((2, 3), (3,)),
+            ((3,), (3,)),
+            ((2, 2, 3), (3, 4)),
+            ((2, 1, 2, 3), (3, 3, 2)),
+            ((0, 3), (3, 2)),
+            ((2, 0), (0, 3)),
+        ],
         ids=str,
     )
     @pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
@@ -619,7 +669,12 @@ class BackendConformance:
         base = self.arr_shaped(be, flat, (3, 4), "float32")
         t = be.permute_dims(base, (1, 0))
         rows = R.unflatten(flat, (3, 4))
-        self.check(be, be.matmul(t, base), _matmul_ref(R.flatten([list(c) for c in zip(*rows)]), (4, 3), flat, (3, 4))[0], "float32")
+        self.check(
+            be,
+            be.matmul(t, base),
+            _matmul_ref(R.flatten([list(c) for c in zip(*rows)]), (4, 3), flat, (3, 4))[0],
+            "float32",
+        )
 
     # ================================================================ shapes and copies
     def test_reshape(self, be: Backend) -> None:
@@ -652,7 +707,9 @@ class BackendConformance:
         b = self.arr(be, [[5.0, 6.0]], "float32")
         e = be.zeros((0, 2), a.dtype)
         self.check(be, be.concat([a, b, e], 0), [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], "float32")
-        self.check(be, be.concat([a, be.permute_dims(a, (1, 0))], 1), [[1.0, 2.0, 1.0, 3.0], [3.0, 4.0, 2.0, 4.0]], "float32")
+        self.check(
+            be, be.concat([a, be.permute_dims(a, (1, 0))], 1), [[1.0, 2.0, 1.0, 3.0], [3.0, 4.0, 2.0, 4.0]], "float32"
+        )
         self.check(be, be.stack([a, a], 0), [[[1.0, 2.0], [3.0, 4.0]]] * 2, "float32")
         self.check(be, be.stack([a, a], 2), [[[1.0, 1.0], [2.0, 2.0]], [[3.0, 3.0], [4.0, 4.0]]], "float32")
         s = [self.arr(be, 1, "int64"), self.arr(be, 2, "int64")]
@@ -730,8 +787,22 @@ class BackendConformance:
 
     @pytest.mark.parametrize(
         "case",
-        ["int", "negative-int", "all-ints-0d", "slice", "strided-slice", "ellipsis-int", "none", "int-array",
-         "slice-and-int-array", "int-array-and-slice", "two-int-arrays", "int-array-2d", "bool-mask-full", "bool-mask-first-axis"],
+        [
+            "int",
+            "negative-int",
+            "all-ints-0d",
+            "slice",
+            "strided-slice",
+            "ellipsis-int",
+            "none",
+            "int-array",
+            "slice-and-int-array",
+            "int-array-and-slice",
+            "two-int-arrays",
+            "int-array-2d",
+            "bool-mask-full",
+            "bool-mask-first-axis",
+        ],
     )
     def test_getitem_keys(self, be: Backend, case: str) -> None:
         flat = [float(i) for i in range(24)]
@@ -744,12 +815,17 @@ class BackendConformance:
         if case == "all-ints-0d":
             assert y.ndim == 0, "an all-integer key must give a 0-d array, not a scalar"
 
-    @pytest.mark.parametrize("case", ["int", "slice", "strided-slice", "int-array", "bool-mask-full", "two-int-arrays", "slice-and-int-array"])
+    @pytest.mark.parametrize(
+        "case",
+        ["int", "slice", "strided-slice", "int-array", "bool-mask-full", "two-int-arrays", "slice-and-int-array"],
+    )
     def test_setitem_keys(self, be: Backend, case: str) -> None:
         flat = [float(i) for i in range(24)]
-        key, ref = self._getitem_cases(be)[case]
+        key, _ref = self._getitem_cases(be)[case]
         # which positions the key selects: index an array of positions the same way
-        pos = self.arr_shaped(be, [float(i) for i in range(24)], (2, 3, 4), "float64" if D.float64 in be.dtype_to_native else "float32")
+        pos = self.arr_shaped(
+            be, [float(i) for i in range(24)], (2, 3, 4), "float64" if D.float64 in be.dtype_to_native else "float32"
+        )
         chosen = {int(v) for v in R.flatten(be.tolist(be.getitem(pos, key)))}
         x = self.arr_shaped(be, flat, (2, 3, 4), "float32")
         be.setitem(x, key, -1.0)
@@ -860,7 +936,13 @@ class BackendConformance:
     @pytest.mark.parametrize("dtype", ["float32", "int64", "bool", "float64", "int32"])
     def test_tolist(self, be: Backend, dtype: str) -> None:
         py = {"bool": bool, "int64": int, "int32": int}.get(dtype, float)
-        vals = [[True, False], [False, True]] if py is bool else [[1, 2], [3, 4]] if py is int else [[0.5, 2.0], [-1.0, 4.0]]
+        vals = (
+            [[True, False], [False, True]]
+            if py is bool
+            else [[1, 2], [3, 4]]
+            if py is int
+            else [[0.5, 2.0], [-1.0, 4.0]]
+        )
         x = self.arr(be, vals, dtype)
         got = be.tolist(x)
         assert got == vals and all(type(v) is py for v in R.flatten(got))
@@ -868,7 +950,9 @@ class BackendConformance:
         assert type(s) is py and s == vals[0][0], "a 0-d array gives a bare Python scalar"
         assert be.tolist(be.zeros((0,), x.dtype)) == []
 
-    @pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "int32", "bool", "uint8", "float16", "int16", "int8"])
+    @pytest.mark.parametrize(
+        "dtype", ["float32", "float64", "int64", "int32", "bool", "uint8", "float16", "int16", "int8"]
+    )
     def test_bytes_roundtrip(self, be: Backend, dtype: str) -> None:
         vals = {"bool": [True, False, True]}.get(dtype, [1, 2, 250] if dtype == "uint8" else [1, -2, 3])
         if dtype in FLOATS:
@@ -983,7 +1067,9 @@ class BackendConformance:
         out = fn(*inputs)
         assert out._backend is be
         weights = [rng.uniform(-1, 1) for _ in range(out.numel())]
-        w = plugrad.tensor(R.unflatten(weights, tuple(out.shape)) if out.dim() else weights[0], dtype=dtype, device=be.name)
+        w = plugrad.tensor(
+            R.unflatten(weights, tuple(out.shape)) if out.dim() else weights[0], dtype=dtype, device=be.name
+        )
         (out * w).sum().backward()
 
         def loss(vals: list[list[float]]) -> float:
@@ -1017,7 +1103,11 @@ class BackendConformance:
         fn, shapes, domain = self.GRAD_CASES[case]
         rng = random.Random(7)
         inputs = [
-            plugrad.tensor(R.unflatten([_draw(rng, domain) for _ in range(R.numel(s))], s) if s else _draw(rng, domain), dtype=plugrad.float64, device=be.name).requires_grad_()
+            plugrad.tensor(
+                R.unflatten([_draw(rng, domain) for _ in range(R.numel(s))], s) if s else _draw(rng, domain),
+                dtype=plugrad.float64,
+                device=be.name,
+            ).requires_grad_()
             for s in shapes
         ]
         assert gradcheck(fn, tuple(inputs))
