@@ -196,7 +196,9 @@ class Pow(Function, backward_name="PowBackward0", builtin=True):
     def forward(ctx: Any, a: Any, b: Any) -> Tensor:
         x, y, dt, be = prep(a, b, "pow")
         if dt.category == 1:
-            neg = (isinstance(b, (int, float)) and b < 0) or (isinstance(b, Tensor) and b._dtype.category == 1 and bool(be.any(be.less(y, 0), None, False)))
+            neg = (isinstance(b, (int, float)) and b < 0) or (
+                isinstance(b, Tensor) and b._dtype.category == 1 and bool(be.any(be.less(y, 0), None, False))
+            )
             if neg:
                 raise RuntimeError("Integers to negative integer powers are not allowed.")
         out = _make(Tensor, _call(be.pow, x, y, a, b), dt, be)
@@ -330,13 +332,24 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
     dt = result_type2(input, other)
     if dt.category != _FLOAT:
         x, y, dt, be = prep(input, other, "div")
-        if (isinstance(other, Tensor) and bool(be.any(be.equal(y, 0), None, False))) or (not isinstance(other, Tensor) and other == 0):
+        if (isinstance(other, Tensor) and bool(be.any(be.equal(y, 0), None, False))) or (
+            not isinstance(other, Tensor) and other == 0
+        ):
             raise RuntimeError("ZeroDivisionError")
         q = be.floor_divide(x, y)
         if rounding_mode == "trunc":
             # floor division rounds toward -inf; step back toward zero where signs differ and a remainder is left
             r = be.remainder(x, y)
-            fix = be.logical_and(be.not_equal(r, 0), be.less(be.multiply(be.sign(x) if not isinstance(x, (int, float)) else (1 if x >= 0 else -1), be.sign(y) if not isinstance(y, (int, float)) else (1 if y >= 0 else -1)), 0))
+            fix = be.logical_and(
+                be.not_equal(r, 0),
+                be.less(
+                    be.multiply(
+                        be.sign(x) if not isinstance(x, (int, float)) else (1 if x >= 0 else -1),
+                        be.sign(y) if not isinstance(y, (int, float)) else (1 if y >= 0 else -1),
+                    ),
+                    0,
+                ),
+            )
             q = be.add(q, be.astype(fix, be.dtype_to_native[dt]))
         return _make(Tensor, q, dt, be)
     q = Div.apply(input, other)
@@ -381,7 +394,7 @@ class RemainderTensor(Remainder, backward_name="RemainderBackward1", builtin=Tru
     pass
 
 
-def pow(input: Any, exponent: Any) -> Tensor:  # noqa: A001 - PyTorch's name
+def pow(input: Any, exponent: Any) -> Tensor:
     """``input ** exponent`` (either may be a number; ``2 ** t`` works)."""
     if isinstance(input, Tensor) and not isinstance(exponent, Tensor):
         return Pow.apply(input, exponent)  # type: ignore[no-any-return]
@@ -447,6 +460,8 @@ def ZERO(x: Tensor, result: Tensor, g: Tensor) -> Tensor:
 
 
 def _sigmoid_kernel(be: Any, x: Any) -> Any:
+    if be.has_kernel("sigmoid"):  # a backend's fused kernel (optional in the contract)
+        return be.sigmoid(x)
     # exp(-|x|) never overflows: sigmoid(x) = 1/(1+e) for x >= 0, e/(1+e) otherwise
     e = be.exp(be.negative(be.abs(x)))
     return be.where(be.greater_equal(x, 0), be.divide(1, be.add(1, e)), be.divide(e, be.add(1, e)))
@@ -506,7 +521,7 @@ _BOOL_RULES: dict[str, Any] = {
         "Negation, the `-` operator, on a bool tensor is not supported. "
         "If you are trying to invert a mask, use the `~` or `logical_not()` operator instead."
     ),
-    "abs": NotImplementedError('"abs_cpu" not implemented for \'Bool\''),
+    "abs": NotImplementedError("\"abs_cpu\" not implemented for 'Bool'"),
     "relu": RuntimeError("Boolean inputs not supported for relu"),
     "sign": "copy",
     "square": "int64",
@@ -595,7 +610,7 @@ def _make_unary(name: str, row: UnaryRow) -> Callable[[Tensor], Tensor]:
 
 _UNARY_OPS = {name: _make_unary(name, row) for name, row in UNARY.items()}
 neg = _UNARY_OPS["neg"]
-abs = _UNARY_OPS["abs"]  # noqa: A001
+abs = _UNARY_OPS["abs"]
 sign = _UNARY_OPS["sign"]
 exp = _UNARY_OPS["exp"]
 expm1 = _UNARY_OPS["expm1"]
@@ -615,7 +630,7 @@ sigmoid = _UNARY_OPS["sigmoid"]
 relu = _UNARY_OPS["relu"]
 floor = _UNARY_OPS["floor"]
 ceil = _UNARY_OPS["ceil"]
-round = _UNARY_OPS["round"]  # noqa: A001
+round = _UNARY_OPS["round"]
 trunc = _UNARY_OPS["trunc"]
 isnan = _UNARY_OPS["isnan"]
 isinf = _UNARY_OPS["isinf"]
@@ -652,7 +667,9 @@ def where(condition: Tensor, input: Any = None, other: Any = None) -> Any:
     if not isinstance(condition, Tensor):
         raise TypeError(f"where(): argument 'condition' (position 1) must be Tensor, not {type(condition).__name__}")
     if condition._dtype is not D.bool_:
-        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype {_type_name(condition._dtype)}")
+        raise RuntimeError(
+            f"where expected condition to be a boolean tensor, but got a tensor with dtype {_type_name(condition._dtype)}"
+        )
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         input = as_tensor_like(input, condition, result_type(input, other))
     for t in (input, other):
@@ -696,7 +713,7 @@ class RoundDecimals(Function, backward_name="RoundBackward1", builtin=True):
         return g * 0, None
 
 
-def round(input: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001 - PyTorch's name
+def round(input: Tensor, *, decimals: int = 0) -> Tensor:
     """Round to the nearest integer (half to even), or to ``decimals`` decimal places."""
     if decimals == 0:
         return _round_half_even(input)
@@ -803,7 +820,7 @@ def _bound(v: Any, name: str) -> Any:
     raise TypeError(f"clamp(): argument '{name}' must be Number or Tensor, not {type(v).__name__}")
 
 
-def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - PyTorch's names
+def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
     """Limit ``input`` to ``[min, max]`` (numbers or broadcasting tensors; either may be None).
 
     Where ``min > max`` the result is ``max``. The gradient passes where ``min <= x <= max``.
@@ -830,14 +847,14 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A
 clip = clamp
 
 
-def clamp_min(input: Tensor, min: Any) -> Tensor:  # noqa: A002
+def clamp_min(input: Tensor, min: Any) -> Tensor:
     """``max(input, min)`` (``ClampMinBackward0``)."""
     if isinstance(min, Tensor):
         return clamp(input, min=min)
     return ClampMin.apply(input, _bound(min, "min"), None)  # type: ignore[no-any-return]
 
 
-def clamp_max(input: Tensor, max: Any) -> Tensor:  # noqa: A002
+def clamp_max(input: Tensor, max: Any) -> Tensor:
     """``min(input, max)`` (``ClampMaxBackward0``)."""
     if isinstance(max, Tensor):
         return clamp(input, max=max)
