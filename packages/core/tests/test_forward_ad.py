@@ -563,12 +563,17 @@ def test_fallback_tangent_is_differentiable() -> None:
     assert close(gt, 3 * x.detach() ** 2, 1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason="in-place ops do not update tangents yet (PyTorch's do); see docs/autograd.md")
 def test_inplace_op_updates_the_tangent() -> None:
     with fwAD.dual_level():
         d = fwAD.make_dual(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 0.0]))
         d.mul_(3)
         assert fwAD.unpack_dual(d).tangent.tolist() == [3.0, 0.0]
+        b = torch.tensor([5.0, 5.0])
+        b.add_(d)  # a plain tensor takes the dual operand's tangent
+        assert fwAD.unpack_dual(b).tangent.tolist() == [3.0, 0.0]
+        c = torch.zeros(2)
+        c.copy_(d * d)  # d(d*d) = 2 d dd = [2*3*3, 0]
+        assert fwAD.unpack_dual(c).tangent.tolist() == [18.0, 0.0]
 
 
 def test_dual_tensors_print_their_tangent_as_pytorch_does() -> None:

@@ -517,6 +517,7 @@ class Tensor:
             and other._dtype is self._dtype
             and other._backend is self._backend
             and self._extra is None
+            and not _fn._forward_ad_active[0]
             and not (_grad_state.enabled and (self._requires_grad or other._requires_grad))
             and other._data.shape == self._data.shape
             and (name != "div" or self._dtype.category == 2)
@@ -531,7 +532,9 @@ class Tensor:
         if alpha is not None and alpha != 1:
             other = other * alpha
         self._check_inplace()
-        if _grad_state.enabled and (self._requires_grad or (isinstance(other, Tensor) and other._requires_grad)):
+        if (_grad_state.enabled and (self._requires_grad or (isinstance(other, Tensor) and other._requires_grad))) or (
+            _fn._forward_ad_active[0] and (_has_tangent(self) or _has_tangent(other))
+        ):
             return self._rebase(getattr(ew, name)(self._snapshot(), other))
         odata, odt = ew.operand(self, other)
         result_dt = ew.result_type2(self, other)
@@ -561,6 +564,10 @@ class Tensor:
             raise RuntimeError(
                 f"output with shape {list(self._data.shape)} doesn't match the broadcast shape {list(result._data.shape)}"
             )
+        if _fn._forward_ad_active[0]:
+            from .autograd import forward_ad
+
+            forward_ad._move_tangent(self, result)
         if self._base is not None and self._extra and "view_fn" in self._extra:
             return indexing.rebase_view(self, result)
         if result._dtype is not self._dtype:
@@ -610,7 +617,9 @@ class Tensor:
         if src._backend is not self._backend:
             src = src.to(self.device)
         _check_inplace_shape(self, src._data.shape)
-        if _grad_state.enabled and (self._requires_grad or src._requires_grad):
+        if (_grad_state.enabled and (self._requires_grad or src._requires_grad)) or (
+            _fn._forward_ad_active[0] and (_has_tangent(self) or _has_tangent(src))
+        ):
             from ._ops import shape
 
             return self._rebase(shape.copy_to(src, self))
@@ -1199,6 +1208,10 @@ class Tensor:
         from ._creation import empty
 
         return empty(*size, dtype=dtype or self._dtype, device=self._backend, requires_grad=requires_grad)
+
+
+def _has_tangent(t: Any) -> bool:
+    return isinstance(t, Tensor) and t._extra is not None and "fw_grad" in t._extra
 
 
 def _check_inplace_shape(t: Tensor, other_shape: tuple[int, ...]) -> None:

@@ -178,6 +178,15 @@ def _set_tangent(t: Tensor, tangent: Tensor) -> None:
         duals[:] = [r for r in duals if r() is not None]
 
 
+def _move_tangent(dst: Tensor, src: Tensor) -> None:
+    """After an in-place op wrote ``src``'s values into ``dst``: ``dst`` takes ``src``'s tangent."""
+    tangent = _tangent(src, _levels.token)
+    if tangent is not None:
+        _set_tangent(dst, tangent)
+    elif dst._extra is not None:
+        dst._extra.pop(_KEY, None)
+
+
 def make_dual(tensor: Tensor, tangent: Tensor, *, level: int | None = None) -> Tensor:
     """A view of ``tensor`` that carries ``tangent`` (same shape) as its forward gradient.
 
