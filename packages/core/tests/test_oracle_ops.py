@@ -15,9 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
-
 import plugrad
+import pytest
 
 pytestmark = pytest.mark.oracle
 
@@ -191,16 +190,58 @@ def _cases() -> list[Case]:
     add(Case("isnan_isinf", lambda L, x: (L.isnan(x / x), L.isinf(1 / x), L.isfinite(x / 0)), (I(*M),), grad=False))
 
     # integer and bool dtypes through elementwise ops
-    add(Case("int_arith", lambda L, x, y: (x + y, x - y, x * y, x // 2, x % 3, -x, abs(x), x**2), (I(*M), I(*V)), grad=False))
-    add(Case("int_div", lambda L, x, y: (x / y, L.div(x, y, rounding_mode="floor"), L.div(x, 3, rounding_mode="trunc")), (I(*M), N(*V)), grad=False, extra={"nonzero_divisor": True}))
+    add(
+        Case(
+            "int_arith",
+            lambda L, x, y: (x + y, x - y, x * y, x // 2, x % 3, -x, abs(x), x**2),
+            (I(*M), I(*V)),
+            grad=False,
+        )
+    )
+    add(
+        Case(
+            "int_div",
+            lambda L, x, y: (x / y, L.div(x, y, rounding_mode="floor"), L.div(x, 3, rounding_mode="trunc")),
+            (I(*M), N(*V)),
+            grad=False,
+            extra={"nonzero_divisor": True},
+        )
+    )
     add(Case("int_float_promote", lambda L, x: (x + 1.5, x * 2.0, x / 2, x**0.5), (N(*M),), grad=False))
-    add(Case("int32_promote", lambda L, x, y: (x + y, x * 2, x + 1.5, x.sum(), x.cumsum(0)), (I32(*M), I(*V)), grad=False))
-    add(Case("bool_promote", lambda L, x, y: (x + y, x * 1.5, x + True, x.sum(), x.float()), (B(*M), I(*V)), grad=False))
-    add(Case("int_unary", lambda L, x: (L.sign(x), L.relu(x), L.square(x), L.floor(x), L.exp(x), L.sqrt(abs(x))), (I(*M),), grad=False))
-    add(Case("bool_unary", lambda L, x: (L.sign(x), L.square(x), L.exp(x), x.sum(), x.any(), x.all()), (B(*M),), grad=False))
+    add(
+        Case(
+            "int32_promote", lambda L, x, y: (x + y, x * 2, x + 1.5, x.sum(), x.cumsum(0)), (I32(*M), I(*V)), grad=False
+        )
+    )
+    add(
+        Case("bool_promote", lambda L, x, y: (x + y, x * 1.5, x + True, x.sum(), x.float()), (B(*M), I(*V)), grad=False)
+    )
+    add(
+        Case(
+            "int_unary",
+            lambda L, x: (L.sign(x), L.relu(x), L.square(x), L.floor(x), L.exp(x), L.sqrt(abs(x))),
+            (I(*M),),
+            grad=False,
+        )
+    )
+    add(
+        Case(
+            "bool_unary",
+            lambda L, x: (L.sign(x), L.square(x), L.exp(x), x.sum(), x.any(), x.all()),
+            (B(*M),),
+            grad=False,
+        )
+    )
     add(Case("int_clamp", lambda L, x: (L.clamp(x, 0, 2), L.clamp(x, 0, 2.5), L.clamp(x, max=1)), (I(*M),), grad=False))
     add(Case("int_maximum", lambda L, x, y: (L.maximum(x, y), L.minimum(x, y)), (I(*M), F(*V)), grad=False))
-    add(Case("where_scalars", lambda L, x: (L.where(x > 0, 1, 0), L.where(x > 0, 1.0, 0), L.where(x > 0, x, 0)), (I(*M),), grad=False))
+    add(
+        Case(
+            "where_scalars",
+            lambda L, x: (L.where(x > 0, 1, 0), L.where(x > 0, 1.0, 0), L.where(x > 0, x, 0)),
+            (I(*M),),
+            grad=False,
+        )
+    )
     add(Case("where_mixed", lambda L, x, y: L.where(x > 0, x, y), (F(*M), I(*V)), grad=False))
     add(Case("masked_fill_int", lambda L, x: x.masked_fill(x > 0, 2.5), (I(*M),), grad=False))
 
@@ -234,14 +275,27 @@ def _cases() -> list[Case]:
     add(Case("min_dim_fields", lambda L, x: (x.min(dim=-1).values, x.min(dim=-1).indices), (F(*M),)))
     add(Case("max_int_dim", lambda L, x: tuple(x.max(1)), (I(*M),), grad=False))
     add(Case("max_binary", lambda L, x, y: L.max(x, y), (F(*M), F(*V))))
-    add(Case("argmax", lambda L, x: (x.argmax(), L.argmax(x, 1), x.argmax(0, keepdim=True), x.argmin(), L.argmin(x, -1)), (F(*M),), grad=False))
+    add(
+        Case(
+            "argmax",
+            lambda L, x: (x.argmax(), L.argmax(x, 1), x.argmax(0, keepdim=True), x.argmin(), L.argmin(x, -1)),
+            (F(*M),),
+            grad=False,
+        )
+    )
     add(Case("argmax_int", lambda L, x: (x.argmax(), x.argmin(1)), (I(*M),), grad=False))
     add(Case("prod", lambda L, x: x.prod(), (F(*M),)))
     add(Case("prod_dim", lambda L, x: L.prod(x, 1, keepdim=True), (F(*M),)))
     add(Case("prod_one_zero", lambda L, x: (x * (x > -1.5)).prod(1), (F(2, 3),), extra={"zeros": 1}))
     add(Case("prod_zeros", lambda L, x: x.prod(), (F(2, 3),), extra={"zeros": 2}))
     add(Case("prod_int", lambda L, x: (x.prod(), x.prod(0)), (I(*M),), grad=False))
-    add(Case("var_correction", lambda L, x: (x.var(1, correction=0), x.std(0, unbiased=False), L.var(x, 0, True, True)), (F(*M),)))
+    add(
+        Case(
+            "var_correction",
+            lambda L, x: (x.var(1, correction=0), x.std(0, unbiased=False), L.var(x, 0, True, True)),
+            (F(*M),),
+        )
+    )
     add(Case("var_mean", lambda L, x: L.var_mean(x, 1), (F(*M),), names=False))
     add(Case("std_mean", lambda L, x: L.std_mean(x, 0), (F(*M),), names=False))
     add(Case("vector_norm", lambda L, x: L.linalg.vector_norm(x), (F(*M),)))
@@ -258,11 +312,20 @@ def _cases() -> list[Case]:
     add(Case("uint8_all", lambda L, x: (x.to(L.uint8).all(), x.to(L.uint8).any(1)), (N(*M),), grad=False))
 
     # linear algebra
-    for a, b in [((4,), (4,)), ((3, 4), (4,)), ((4,), (4, 5)), ((3, 4), (4, 5)), ((2, 3, 4), (2, 4, 5)),
-                 ((2, 3, 4), (4, 5)), ((3, 4), (2, 4, 5)), ((2, 1, 3, 4), (5, 4, 2)), ((4,), (2, 4, 5)),
-                 ((2, 3, 4), (4,))]:
+    for a, b in [
+        ((4,), (4,)),
+        ((3, 4), (4,)),
+        ((4,), (4, 5)),
+        ((3, 4), (4, 5)),
+        ((2, 3, 4), (2, 4, 5)),
+        ((2, 3, 4), (4, 5)),
+        ((3, 4), (2, 4, 5)),
+        ((2, 1, 3, 4), (5, 4, 2)),
+        ((4,), (2, 4, 5)),
+        ((2, 3, 4), (4,)),
+    ]:
         # PyTorch's node names for 1-D @ N-D and 2-D @ 3-D come from its internal rewrites
-        internal = len(a) == 1 and len(b) >= 2 or (len(a) == 2 and len(b) == 3)
+        internal = (len(a) == 1 and len(b) >= 2) or (len(a) == 2 and len(b) == 3)
         add(Case(f"matmul{a}{b}", lambda L, x, y: x @ y, (F(*a), F(*b)), names=not internal))
     add(Case("matmul_fn", lambda L, x, y: L.matmul(x, y), (F(2, 3, 4), F(1, 4, 2))))
     add(Case("mm", lambda L, x, y: L.mm(x, y), (F(3, 4), F(4, 2))))
@@ -277,12 +340,54 @@ def _cases() -> list[Case]:
     add(Case("reshape", lambda L, x: (x.reshape(4, 3), x.view(-1), L.reshape(x, (2, -1)), x.view(2, 6)), (F(*M),)))
     add(Case("flatten", lambda L, x: (x.flatten(), L.flatten(x, 1), x.flatten(0, 1)), (F(2, 3, 4),)))
     add(Case("unflatten", lambda L, x: (x.unflatten(1, (2, 2)), x.unflatten(-1, (-1, 2))), (F(*M),)))
-    add(Case("squeeze", lambda L, x: (x.squeeze(), x.squeeze(0), L.squeeze(x, (0, 2)), x.unsqueeze(1), L.unsqueeze(x, -1)), (F(1, 3, 1),)))
-    add(Case("transpose", lambda L, x: (x.transpose(0, 2), L.swapaxes(x, 1, 2), x.permute(2, 0, 1), L.permute(x, (1, 0, 2)), x.movedim(0, -1)), (F(2, 3, 4),)))
-    add(Case("expand", lambda L, x, y: (x.expand(2, 3, 4), x.expand(-1, 4), x.expand_as(y), x.broadcast_to((5, 3, 4)), L.broadcast_to(x, (2, 3, 4))), (F(3, 1), F(2, 3, 4))))
+    add(
+        Case(
+            "squeeze",
+            lambda L, x: (x.squeeze(), x.squeeze(0), L.squeeze(x, (0, 2)), x.unsqueeze(1), L.unsqueeze(x, -1)),
+            (F(1, 3, 1),),
+        )
+    )
+    add(
+        Case(
+            "transpose",
+            lambda L, x: (
+                x.transpose(0, 2),
+                L.swapaxes(x, 1, 2),
+                x.permute(2, 0, 1),
+                L.permute(x, (1, 0, 2)),
+                x.movedim(0, -1),
+            ),
+            (F(2, 3, 4),),
+        )
+    )
+    add(
+        Case(
+            "expand",
+            lambda L, x, y: (
+                x.expand(2, 3, 4),
+                x.expand(-1, 4),
+                x.expand_as(y),
+                x.broadcast_to((5, 3, 4)),
+                L.broadcast_to(x, (2, 3, 4)),
+            ),
+            (F(3, 1), F(2, 3, 4)),
+        )
+    )
     add(Case("repeat", lambda L, x: (x.repeat(2, 3), x.repeat(2, 1, 2)), (F(2, 3),)))
-    add(Case("flip_roll", lambda L, x: (x.flip(0), L.flip(x, (0, 1)), x.roll(1), x.roll((1, -2), (0, 1)), L.roll(x, 2, 1)), (F(*M),)))
-    add(Case("cat", lambda L, x, y, z: (L.cat([x, y]), L.cat((x, z), 1), L.concat([x, y], -2)), (F(2, 4), F(3, 4), F(2, 2))))
+    add(
+        Case(
+            "flip_roll",
+            lambda L, x: (x.flip(0), L.flip(x, (0, 1)), x.roll(1), x.roll((1, -2), (0, 1)), L.roll(x, 2, 1)),
+            (F(*M),),
+        )
+    )
+    add(
+        Case(
+            "cat",
+            lambda L, x, y, z: (L.cat([x, y]), L.cat((x, z), 1), L.concat([x, y], -2)),
+            (F(2, 4), F(3, 4), F(2, 2)),
+        )
+    )
     add(Case("cat_promote", lambda L, x, y: L.cat([x, y]), (F(2, 4), I(1, 4))))
     add(Case("stack", lambda L, x, y: (L.stack([x, y]), L.stack((x, y), 1), L.stack([x, y], -1)), (F(*M), F(*M))))
     add(Case("split", lambda L, x: (*x.split(2), *L.split(x, [1, 3], 1), *x.chunk(2, 1), *x.chunk(3)), (F(*M),)))
@@ -291,29 +396,111 @@ def _cases() -> list[Case]:
     add(Case("clone_contig", lambda L, x: (x.clone(), x.contiguous(), L.clone(x)), (F(*M),)))
 
     # indexing
-    add(Case("getitem_basic", lambda L, x: (x[0], x[-1, 1:], x[:, ::2], x[None, ..., 1], x[..., None], x[1:2, -2]), (F(*M),)))
+    add(
+        Case(
+            "getitem_basic",
+            lambda L, x: (x[0], x[-1, 1:], x[:, ::2], x[None, ..., 1], x[..., None], x[1:2, -2]),
+            (F(*M),),
+        )
+    )
     add(Case("getitem_adv", lambda L, x: (x[[0, 0, 2]], x[[0, 1], [1, 3]], x[:, [3, 3, 0]]), (F(*M),)))
     add(Case("getitem_tensor", lambda L, x, i: (x[i], x[:, i], x[i, i]), (F(*M), X(3, 5))))
     add(Case("getitem_mask", lambda L, x: (x[x > 0], x[x[:, 0] > 0]), (F(*M),)))
-    add(Case("index_select", lambda L, x, i: (x.index_select(1, i), L.index_select(x, 0, i.clamp(max=2))), (F(*M), X(4, 5))))
+    add(
+        Case(
+            "index_select",
+            lambda L, x, i: (x.index_select(1, i), L.index_select(x, 0, i.clamp(max=2))),
+            (F(*M), X(4, 5)),
+        )
+    )
     add(Case("gather", lambda L, x, i: (x.gather(1, i), L.gather(x, 0, i[:2, :4].clamp(max=2))), (F(*M), X(4, 3, 6))))
-    add(Case("take_along_dim", lambda L, x, i: (L.take_along_dim(x, i, 1), x.take_along_dim(i.flatten())), (F(*M), X(4, 3, 2))))
+    add(
+        Case(
+            "take_along_dim",
+            lambda L, x, i: (L.take_along_dim(x, i, 1), x.take_along_dim(i.flatten())),
+            (F(*M), X(4, 3, 2)),
+        )
+    )
     add(Case("take_along_dim_bcast", lambda L, x, i: L.take_along_dim(x, i, 0), (F(*M), X(3, 2, 1))))
     add(Case("argmax_take", lambda L, x: L.take_along_dim(x, x.argmax(1, keepdim=True), 1), (F(*M),)))
     add(Case("masked_fill", lambda L, x: (x.masked_fill(x > 0, 0.5), L.masked_fill(x, x[0] < 0, -1.0)), (F(*M),)))
     add(Case("masked_fill_tensor", lambda L, x, v: x.masked_fill(x > 0, v), (F(*M), F())))
-    add(Case("scatter", lambda L, x, s: (x.scatter(1, L.tensor([[0, 2], [1, 3], [3, 0]]), s), x.scatter(0, L.tensor([[2, 0, 1, 1]]), 9.0)), (F(*M), F(3, 2))))
-    add(Case("scatter_big_src", lambda L, x, s: x.scatter(1, L.tensor([[0, 2], [1, 3], [3, 0]]), s), (F(*M), F(3, 4)), grad=False))
+    add(
+        Case(
+            "scatter",
+            lambda L, x, s: (
+                x.scatter(1, L.tensor([[0, 2], [1, 3], [3, 0]]), s),
+                x.scatter(0, L.tensor([[2, 0, 1, 1]]), 9.0),
+            ),
+            (F(*M), F(3, 2)),
+        )
+    )
+    add(
+        Case(
+            "scatter_big_src",
+            lambda L, x, s: x.scatter(1, L.tensor([[0, 2], [1, 3], [3, 0]]), s),
+            (F(*M), F(3, 4)),
+            grad=False,
+        )
+    )
     add(Case("scatter_add", lambda L, x, s, i: L.scatter_add(x, 1, i, s), (F(*M), F(3, 5), X(4, 3, 5))))
 
     # conversions
-    add(Case("to_dtype", lambda L, x: (x.to(L.float64), x.double(), x.float(), x.to(L.int32), x.long(), x.int(), x.bool(), x.half()), (F(*M),), names=False))
+    add(
+        Case(
+            "to_dtype",
+            lambda L, x: (x.to(L.float64), x.double(), x.float(), x.to(L.int32), x.long(), x.int(), x.bool(), x.half()),
+            (F(*M),),
+            names=False,
+        )
+    )
     add(Case("type_as", lambda L, x, y: (x.type_as(y), y.type_as(x)), (F(*M), I(*V)), grad=False))
 
     # empty and 0-d tensors
-    add(Case("empty_reductions", lambda L, x: (x.sum(), x.sum(0), x.prod(), x.amax(1), x.max(1)[0], x.norm(), L.logsumexp(x, 0), x.cumsum(0), x.softmax(1), x.mean(1)), (F(0, 3),)))
-    add(Case("empty_elementwise", lambda L, x, y: (x + y, x * 2, x.exp(), L.where(x > 0, x, y), x.reshape(3, 0)), (F(0, 3), F(3))))
-    add(Case("zero_d", lambda L, x, y: (x * y, x.exp(), x.sum(), x.sum(0), x.softmax(0), x.log_softmax(0), x.max(), x.unsqueeze(0), x.expand(3), x.cumsum(0), L.logsumexp(x, 0)), (F(), F(*V))))
+    add(
+        Case(
+            "empty_reductions",
+            lambda L, x: (
+                x.sum(),
+                x.sum(0),
+                x.prod(),
+                x.amax(1),
+                x.max(1)[0],
+                x.norm(),
+                L.logsumexp(x, 0),
+                x.cumsum(0),
+                x.softmax(1),
+                x.mean(1),
+            ),
+            (F(0, 3),),
+        )
+    )
+    add(
+        Case(
+            "empty_elementwise",
+            lambda L, x, y: (x + y, x * 2, x.exp(), L.where(x > 0, x, y), x.reshape(3, 0)),
+            (F(0, 3), F(3)),
+        )
+    )
+    add(
+        Case(
+            "zero_d",
+            lambda L, x, y: (
+                x * y,
+                x.exp(),
+                x.sum(),
+                x.sum(0),
+                x.softmax(0),
+                x.log_softmax(0),
+                x.max(),
+                x.unsqueeze(0),
+                x.expand(3),
+                x.cumsum(0),
+                L.logsumexp(x, 0),
+            ),
+            (F(), F(*V)),
+        )
+    )
     return c
 
 
@@ -449,7 +636,7 @@ PRINT_CASES: list[tuple[str, Callable[[Any], Any]]] = [
     ("int32", lambda L: L.tensor([1, 2, 3], dtype=L.int32) * 2),
     ("int_argmax", lambda L: L.tensor([[1.0, 5.0], [7.0, 2.0]]).argmax(1)),
     ("bool_cmp", lambda L: L.tensor([1.0, 2.0, 3.0]) > 1.5),
-    ("bool_empty", lambda L: L.tensor([1.0]) [:0] > 0),
+    ("bool_empty", lambda L: L.tensor([1.0])[:0] > 0),
     ("int_empty", lambda L: L.tensor([[1, 2]])[:, :0].sum(0)),
     ("uint8", lambda L: L.tensor([1, 2], dtype=L.uint8)),
     ("int_big", lambda L: L.tensor([123456789, -5]).cumsum(0)),

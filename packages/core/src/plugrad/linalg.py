@@ -16,9 +16,7 @@ from ._tensor import Tensor
 __all__ = ["matmul", "norm", "vector_norm", "vecdot"]
 
 
-def norm(
-    A: Tensor, ord: Any = None, dim: Any = None, keepdim: bool = False, *, dtype: D.dtype | None = None  # noqa: N803
-) -> Tensor:
+def norm(A: Tensor, ord: Any = None, dim: Any = None, keepdim: bool = False, *, dtype: D.dtype | None = None) -> Tensor:
     """The 2-norm of all elements (``ord=None``), or the vector ``ord``-norm over one ``dim``.
 
     Matrix norms (a numeric or string ``ord`` over two dims) are not supported.

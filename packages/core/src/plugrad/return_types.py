@@ -19,19 +19,21 @@ def _repr(self: Any) -> str:
     return f"plugrad.return_types.{type(self).__name__}(\n{fields})"
 
 
-class max(NamedTuple):  # noqa: N801 - PyTorch's name
+class max(NamedTuple):
     """``(values, indices)`` of :func:`plugrad.max` along a dim."""
 
     values: Tensor
     indices: Tensor
 
-    __repr__ = _repr
+    def __repr__(self) -> str:
+        return _repr(self)
 
 
-class min(NamedTuple):  # noqa: N801
+class min(NamedTuple):
     """``(values, indices)`` of :func:`plugrad.min` along a dim."""
 
     values: Tensor
     indices: Tensor
 
-    __repr__ = _repr
+    def __repr__(self) -> str:
+        return _repr(self)

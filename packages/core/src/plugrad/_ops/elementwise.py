@@ -382,7 +382,7 @@ class Remainder(Function, backward_name="RemainderBackward0", builtin=True):
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
         a, b = ctx.saved_tensors
-        sa, sb = ctx.scalars
+        sa = ctx.scalars[0]
         gb = None
         if b is not None and ctx.needs_input_grad[1]:
             num = a if a is not None else sa
@@ -630,7 +630,6 @@ sigmoid = _UNARY_OPS["sigmoid"]
 relu = _UNARY_OPS["relu"]
 floor = _UNARY_OPS["floor"]
 ceil = _UNARY_OPS["ceil"]
-round = _UNARY_OPS["round"]
 trunc = _UNARY_OPS["trunc"]
 isnan = _UNARY_OPS["isnan"]
 isinf = _UNARY_OPS["isinf"]
@@ -655,7 +654,7 @@ class Where(Function, backward_name="WhereBackward0", builtin=True):
         return None, (where(cond, g, zero) if na else None), (where(cond, zero, g) if nb else None)
 
 
-def where(condition: Tensor, input: Any = None, other: Any = None) -> Any:
+def where(condition: Tensor, input: Any = None, other: Any = None) -> Tensor:
     """``input`` where ``condition`` is true, else ``other`` (broadcasting all three).
 
     ``where(condition)`` alone is ``nonzero(condition, as_tuple=True)``.
@@ -663,7 +662,7 @@ def where(condition: Tensor, input: Any = None, other: Any = None) -> Any:
     if input is None and other is None:
         from .scatter import nonzero
 
-        return nonzero(condition, as_tuple=True)
+        return nonzero(condition, as_tuple=True)  # type: ignore[no-any-return]
     if not isinstance(condition, Tensor):
         raise TypeError(f"where(): argument 'condition' (position 1) must be Tensor, not {type(condition).__name__}")
     if condition._dtype is not D.bool_:
@@ -682,7 +681,8 @@ def where(condition: Tensor, input: Any = None, other: Any = None) -> Any:
 
 def full_like_graph(t: Tensor, value: Any) -> Tensor:
     """A tensor of ``value`` shaped like ``t`` whose gradient to ``t`` is zero (``fill_`` under autograd)."""
-    return t * 0 + value
+    out: Tensor = t * 0 + value
+    return out
 
 
 def _type_name(dt: D.dtype) -> str:
@@ -692,7 +692,7 @@ def _type_name(dt: D.dtype) -> str:
 
 
 # ------------------------------------------------------------------ round(decimals)
-_round_half_even = _UNARY_OPS["round"]
+_round_half_even = _UNARY_OPS["round"]  # round() below adds ``decimals``
 
 
 class RoundDecimals(Function, backward_name="RoundBackward1", builtin=True):

@@ -215,9 +215,7 @@ def mv(input: Tensor, vec: Tensor) -> Tensor:
     """Matrix-vector product ``input @ vec``."""
     _check_pair(input, vec, "mv")
     if input._data.ndim != 2 or vec._data.ndim != 1:
-        raise RuntimeError(
-            f"vector + matrix @ vector expected, got 1, {input._data.ndim}, {vec._data.ndim}"
-        )
+        raise RuntimeError(f"vector + matrix @ vector expected, got 1, {input._data.ndim}, {vec._data.ndim}")
     return matmul(input, vec)
 
 

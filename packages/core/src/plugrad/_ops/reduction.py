@@ -137,7 +137,7 @@ class SumDim(Sum, backward_name="SumBackward1", builtin=True):
     pass
 
 
-def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: D.dtype | None = None) -> Tensor:  # noqa: A001
+def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: D.dtype | None = None) -> Tensor:
     """Sum of all elements, or over ``dim`` (int or tuple). Integer and bool inputs sum to ``int64``."""
     _check_tensor(input, "sum")
     if dim is None:
@@ -399,13 +399,13 @@ def _max_min(input: Tensor, dim: Any, keepdim: bool, other: Any, op: str) -> Any
     return (_max_result if op == "max" else _min_result)(values, indices)
 
 
-def max(input: Tensor, dim: Any = None, keepdim: bool = False, *, other: Tensor | None = None) -> Any:  # noqa: A001
+def max(input: Tensor, dim: Any = None, keepdim: bool = False, *, other: Tensor | None = None) -> Any:
     """The largest element; with ``dim``, the named tuple ``(values, indices)`` along it;
     with a tensor second argument, :func:`maximum`."""
     return _max_min(input, dim, keepdim, other, "max")
 
 
-def min(input: Tensor, dim: Any = None, keepdim: bool = False, *, other: Tensor | None = None) -> Any:  # noqa: A001
+def min(input: Tensor, dim: Any = None, keepdim: bool = False, *, other: Tensor | None = None) -> Any:
     """The smallest element; with ``dim``, the named tuple ``(values, indices)`` along it;
     with a tensor second argument, :func:`minimum`."""
     return _max_min(input, dim, keepdim, other, "min")
@@ -469,7 +469,7 @@ class Var(Function, backward_name="VarBackward0", builtin=True):
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None, None]:
-        axes, correction, keepdim, dof = ctx.meta
+        axes, _correction, keepdim, dof = ctx.meta
         (x,) = ctx.saved_tensors
         shape = x._data.shape
         centered = x - x.mean(axes if axes is not None else None, keepdim=True)
@@ -489,7 +489,7 @@ class Std(Function, backward_name="StdBackward0", builtin=True):
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None, None]:
-        axes, correction, keepdim, dof = ctx.meta
+        axes, _correction, keepdim, dof = ctx.meta
         x, out = ctx.saved_tensors
         shape = x._data.shape
         out_k = _unreduce(out, shape, axes, keepdim)
@@ -508,7 +508,9 @@ def _correction(unbiased: Any, correction: Any) -> float:
     return 1 if unbiased else 0
 
 
-def _var_std(input: Tensor, dim: Any, unbiased: Any, keepdim: bool, correction: Any, op: str) -> tuple[Tensor, tuple[int, ...] | None, float]:
+def _var_std(
+    input: Tensor, dim: Any, unbiased: Any, keepdim: bool, correction: Any, op: str
+) -> tuple[Tensor, tuple[int, ...] | None, float]:
     _check_tensor(input, op)
     if isinstance(dim, bool):  # var(x, True): the old ``unbiased`` positional
         unbiased, dim = dim, None
@@ -518,7 +520,12 @@ def _var_std(input: Tensor, dim: Any, unbiased: Any, keepdim: bool, correction: 
 
 
 def var(
-    input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: float | None = None
+    input: Tensor,
+    dim: Any = None,
+    unbiased: bool | None = None,
+    keepdim: bool = False,
+    *,
+    correction: float | None = None,
 ) -> Tensor:
     """Variance over ``dim`` (all dims by default) with Bessel's ``correction`` (1 unless ``unbiased=False``)."""
     x, axes, c = _var_std(input, dim, unbiased, keepdim, correction, "var")
@@ -526,7 +533,12 @@ def var(
 
 
 def std(
-    input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: float | None = None
+    input: Tensor,
+    dim: Any = None,
+    unbiased: bool | None = None,
+    keepdim: bool = False,
+    *,
+    correction: float | None = None,
 ) -> Tensor:
     """Standard deviation ``sqrt(var)`` over ``dim``, with ``correction`` as in :func:`var`."""
     x, axes, c = _var_std(input, dim, unbiased, keepdim, correction, "std")
@@ -534,7 +546,12 @@ def std(
 
 
 def var_mean(
-    input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: float | None = None
+    input: Tensor,
+    dim: Any = None,
+    unbiased: bool | None = None,
+    keepdim: bool = False,
+    *,
+    correction: float | None = None,
 ) -> tuple[Tensor, Tensor]:
     """``(var(input, dim), mean(input, dim))`` in one call."""
     x, axes, c = _var_std(input, dim, unbiased, keepdim, correction, "var_mean")
@@ -542,7 +559,12 @@ def var_mean(
 
 
 def std_mean(
-    input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: float | None = None
+    input: Tensor,
+    dim: Any = None,
+    unbiased: bool | None = None,
+    keepdim: bool = False,
+    *,
+    correction: float | None = None,
 ) -> tuple[Tensor, Tensor]:
     """``(std(input, dim), mean(input, dim))`` in one call."""
     x, axes, c = _var_std(input, dim, unbiased, keepdim, correction, "std_mean")
@@ -635,7 +657,9 @@ def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False, 
     if p == "fro" or p is None:
         p = 2
     elif isinstance(p, str):
-        raise NotImplementedError(f"norm(): p={p!r} (matrix norms) is not supported by plugrad; use p='fro' or a number")
+        raise NotImplementedError(
+            f"norm(): p={p!r} (matrix norms) is not supported by plugrad; use p='fro' or a number"
+        )
     if input._dtype.category != _FLOAT:
         raise RuntimeError(
             f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got {_type_name(input._dtype)}"
@@ -782,12 +806,12 @@ def _logical_reduce(input: Tensor, dim: Any, keepdim: bool, op: str) -> Tensor:
     return _new(out, D.bool_, input)
 
 
-def all(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001
+def all(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     """Whether every element (over ``dim``) is non-zero; a bool tensor (``uint8`` for ``uint8`` input)."""
     return _logical_reduce(input, dim, keepdim, "all")
 
 
-def any(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001
+def any(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     """Whether some element (over ``dim``) is non-zero; a bool tensor (``uint8`` for ``uint8`` input)."""
     return _logical_reduce(input, dim, keepdim, "any")
 
@@ -866,7 +890,7 @@ def _softmax_input(input: Tensor, dim: Any, dtype: D.dtype | None, op: str) -> t
     if dtype is not None and dtype is not input._dtype:
         input = input.to(dtype)
     if input._dtype.category != _FLOAT:
-        raise NotImplementedError(f'"{op}_lastdim_kernel_impl" not implemented for \'{_type_name(input._dtype)}\'')
+        raise NotImplementedError(f"\"{op}_lastdim_kernel_impl\" not implemented for '{_type_name(input._dtype)}'")
     return input, d
 
 

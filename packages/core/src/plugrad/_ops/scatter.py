@@ -101,7 +101,7 @@ def _check_gather_shapes(x: Tensor, dim: int, index: Tensor, op: str, other: Ten
             )
     if other is not None:
         os_ = other._data.shape
-        for d, (a, b) in enumerate(zip(ish, os_)):
+        for a, b in zip(ish, os_):
             if a > b:
                 raise RuntimeError(
                     f"Expected index {shape_str(ish)} to be no larger than self {shape_str(xs)} apart from dimension "
@@ -185,13 +185,19 @@ def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Te
     _check_tensor(input, "take_along_dim", "input", 1)
     _check_tensor(indices, "take_along_dim", "indices", 2)
     if indices._dtype.category != 1:
-        raise RuntimeError(f"torch.take_along_dim(): dtype of indices should be int but got {indices._dtype.name}".replace("torch", "plugrad"))
+        raise RuntimeError(
+            f"torch.take_along_dim(): dtype of indices should be int but got {indices._dtype.name}".replace(
+                "torch", "plugrad"
+            )
+        )
     if dim is None:
         return gather(input.reshape(-1), 0, indices.reshape(-1).long())
     n = input._data.ndim
     if indices._data.ndim != n:
         raise RuntimeError(
-            f"torch.take_along_dim(): input and indices should have the same number of dimensions, but got {n} dimensions for input, and {indices._data.ndim} dimensions for indices".replace("torch", "plugrad")
+            f"torch.take_along_dim(): input and indices should have the same number of dimensions, but got {n} dimensions for input, and {indices._data.ndim} dimensions for indices".replace(
+                "torch", "plugrad"
+            )
         )
     d = canon_dim(dim, n)
     xs, ish = list(input._data.shape), list(indices._data.shape)
@@ -296,7 +302,9 @@ def _scatter_checks(input: Tensor, dim: int, index: Tensor, src: Any, op: str) -
     return d
 
 
-def scatter(input: Tensor, dim: int, index: Tensor, src: Any = None, *, value: Any = None, reduce: str | None = None) -> Tensor:
+def scatter(
+    input: Tensor, dim: int, index: Tensor, src: Any = None, *, value: Any = None, reduce: str | None = None
+) -> Tensor:
     """A copy of ``input`` with ``src`` (a tensor, or a number ``value``) written at ``index`` along ``dim``:
     ``out[index[i][j]][j] = src[i][j]`` for ``dim=0``. Where ``index`` repeats, which write wins is unspecified."""
     if reduce is not None:
@@ -379,7 +387,9 @@ def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:
     _check_tensor(input, "masked_fill", "input", 1)
     _check_tensor(mask, "masked_fill", "mask", 2)
     if mask._dtype is not D.bool_:
-        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {_C_TYPE_NAMES[mask._dtype.name]}")
+        raise RuntimeError(
+            f"masked_fill_ only supports boolean masks, but got mask with dtype {_C_TYPE_NAMES[mask._dtype.name]}"
+        )
     if mask._backend is not input._backend:
         from ._util import check_same_backend
 

@@ -405,11 +405,11 @@ def _index_replay(key: tuple[Any, ...]) -> Callable[[Tensor], Tensor]:
     """Redo the basic-indexing view ``t[key]`` (for in-place ops through the view)."""
     from .indexing import Index
 
-    return lambda t: Index.apply(t, key, True)  # type: ignore[no-any-return]
+    return lambda t: Index.apply(t, key, True)
 
 
 def _legacy_empty(t: Tensor) -> bool:
-    return t._data.shape == (0,)
+    return tuple(t._data.shape) == (0,)
 
 
 class Cat(Function, backward_name="CatBackward0", builtin=True):
@@ -482,7 +482,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     real = [(i, t) for i, t in enumerate(ts) if not _legacy_empty(t)]
     if not real:
         real = [(0, ts[0])]
-    i0, first = real[0]
+    first = real[0][1]
     shape0 = first._data.shape
     d = canon_dim(dim, len(shape0))
     for i, t in real[1:]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import grad_mode
@@ -61,7 +61,6 @@ def _numerical_jacobian(
 ) -> list[list[Tensor]]:
     """``jac[i][o]``: ``(numel(input i), numel(output o))`` central differences."""
     from .. import _creation
-
     from .._ops.shape import stack
 
     # func runs in the caller's grad mode (gradgradcheck's function needs autograd);
@@ -127,7 +126,7 @@ def _analytical_jacobian(
     outs = _diff_outputs(func, inputs)
     diff_inputs = [inputs[i] for i in diff_idx]
     jac: list[list[Tensor]] = [[] for _ in diff_idx]
-    for o, out in enumerate(outs):
+    for out in outs:
         cols: list[list[Tensor]] = [[] for _ in diff_idx]
         for k in range(out.numel()):
             go = _creation.zeros(out.numel(), dtype=out.dtype, device=out.device)
@@ -141,7 +140,9 @@ def _analytical_jacobian(
                     cols[i].append(_creation.zeros(x.numel(), dtype=_f64(), device=x.device))
                     continue
                 if tuple(g.shape) != tuple(x.shape):
-                    raise GradcheckError(f"Gradient has incorrect size: expected {tuple(x.shape)} but got {tuple(g.shape)}")
+                    raise GradcheckError(
+                        f"Gradient has incorrect size: expected {tuple(x.shape)} but got {tuple(g.shape)}"
+                    )
                 if check_grad_dtypes and g.dtype is not x.dtype:
                     raise GradcheckError(f"Gradient has dtype mismatch: expected {x.dtype!r} but got {g.dtype!r}")
                 cols[i].append(g.detach().double().reshape(-1))
@@ -218,7 +219,19 @@ def gradcheck(
     tupled = _as_tuple(inputs)
     diff_idx = [i for i, x in enumerate(tupled) if isinstance(x, T) and x.requires_grad]
     with grad_mode.enable_grad():
-        return _gradcheck(func, tupled, diff_idx, eps, atol, rtol, raise_exception, nondet_tol, check_grad_dtypes, check_backward_ad, fast_mode)
+        return _gradcheck(
+            func,
+            tupled,
+            diff_idx,
+            eps,
+            atol,
+            rtol,
+            raise_exception,
+            nondet_tol,
+            check_grad_dtypes,
+            check_backward_ad,
+            fast_mode,
+        )
 
 
 def _gradcheck(
@@ -268,7 +281,7 @@ def _gradcheck(
                     raise_exception,
                 )
     again = _analytical_jacobian(func, tupled, diff_idx, check_grad_dtypes)
-    for k, i in enumerate(diff_idx):
+    for k in range(len(diff_idx)):
         for o in range(len(outs)):
             if not _close(again[k][o], analytical[k][o], nondet_tol, 0.0):
                 return _fail(
@@ -281,7 +294,13 @@ def _gradcheck(
 
 
 def _fast_check(
-    func: Callable[..., Any], inputs: tuple[Any, ...], diff_idx: list[int], eps: float, atol: float, rtol: float, raise_exception: bool
+    func: Callable[..., Any],
+    inputs: tuple[Any, ...],
+    diff_idx: list[int],
+    eps: float,
+    atol: float,
+    rtol: float,
+    raise_exception: bool,
 ) -> bool:
     """``u^T J v`` by finite differences along ``v`` and by one backward pass with ``u``."""
     from . import grad as _grad
@@ -352,9 +371,7 @@ def gradgradcheck(
     tupled = _as_tuple(inputs)
     outs = _diff_outputs(func, tupled)
     if grad_outputs is None:
-        gos = tuple(
-            _creation.randn(*o.shape, dtype=o.dtype, device=o.device, requires_grad=True) for o in outs
-        )
+        gos = tuple(_creation.randn(*o.shape, dtype=o.dtype, device=o.device, requires_grad=True) for o in outs)
     else:
         gos = _as_tuple(grad_outputs)
     n_in = len(tupled)
