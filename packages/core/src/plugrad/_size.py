@@ -13,6 +13,8 @@ class Size(tuple[int, ...]):
     __slots__ = ()
 
     def __new__(cls, sizes: Any = ()) -> Size:
+        if type(sizes) is tuple:  # an array's shape: already a tuple of ints
+            return tuple.__new__(cls, sizes)
         return tuple.__new__(cls, (int(s) for s in sizes))
 
     def __repr__(self) -> str:

@@ -12,6 +12,7 @@ from . import _dtype as D
 from ._device import device as _device_cls
 from ._device import device_of_backend
 from ._size import Size
+from .autograd import engine as _engine
 from .autograd import function as _fn
 from .autograd.function import AccumulateGrad, Node, _RemovableHandle
 from .autograd.grad_mode import _state as _grad_state
@@ -148,10 +149,10 @@ class Tensor:
 
     @property
     def ndim(self) -> int:
-        return len(self._data.shape)
+        return self._data.ndim  # type: ignore[no-any-return]
 
     def dim(self) -> int:
-        return len(self._data.shape)
+        return self._data.ndim  # type: ignore[no-any-return]
 
     ndimension = dim
 
@@ -485,6 +486,34 @@ class Tensor:
         ``gradient`` is the vector in the vector-Jacobian product; it may be left out
         only for one-element tensors.
         """
+        if inputs is None and not create_graph and self._requires_grad:
+            # the common call, without the general argument handling of autograd.backward
+            if gradient is None:
+                if self.numel() != 1:
+                    raise RuntimeError("grad can be implicitly created only for scalar outputs")
+                if self._dtype.category != 2:
+                    raise RuntimeError(
+                        f"grad can be implicitly created only for real scalar outputs but got {self._dtype!r}"
+                    )
+                be = self._backend
+                gradient = _make(Tensor, be.ones(self._data.shape, be.dtype_to_native[self._dtype]), self._dtype, be)
+                fresh = True
+            else:
+                fresh = False
+            if fresh or (
+                type(gradient) is Tensor
+                and gradient._data.shape == self._data.shape
+                and gradient._backend is self._backend
+                and not gradient._requires_grad
+            ):
+                node = self._grad_fn if self._grad_fn is not None else self._get_accumulator()
+                _engine.run_backward(
+                    [(node, self._output_nr, gradient)],
+                    retain_graph=bool(retain_graph),
+                    create_graph=False,
+                    fresh_roots=fresh,
+                )
+                return
         from .autograd import backward as _backward
 
         _backward(self, gradient, retain_graph, create_graph, inputs=inputs)

@@ -42,6 +42,7 @@ def run_backward(
     create_graph: bool,
     inputs: Sequence[tuple[Node, int]] | None = None,
     accumulate: bool = True,
+    fresh_roots: bool = False,
 ) -> list[Tensor | None]:
     """Propagate gradients from ``roots`` (``(node, output_nr, grad)``) through the graph.
 
@@ -49,6 +50,8 @@ def run_backward(
         (``autograd.grad``) their gradients are returned and no ``.grad`` is touched;
         with ``accumulate=True`` and ``inputs`` given (``backward(inputs=...)``) only
         those leaves accumulate.
+    :param fresh_roots: the root gradients were made by plugrad for this call (so a
+        leaf may keep one as its ``.grad`` without a copy).
     :returns: the gradient captured for each of ``inputs`` (``None`` if none reached it).
     """
     # -- 1. dependency counts -----------------------------------------------------
@@ -84,7 +87,8 @@ def run_backward(
     ready: list[Node] = []
     root_grads: set[int] = set()
     for node, nr, grad in roots:
-        root_grads.add(id(grad))
+        if not fresh_roots:  # a gradient the caller passed in may be referenced elsewhere
+            root_grads.add(id(grad))
         buf = buffers.get(node)
         if buf is None:
             buf = buffers[node] = [None] * node._num_outputs

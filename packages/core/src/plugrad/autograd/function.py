@@ -683,8 +683,12 @@ def _apply_with_graph(cls: type[Function], args: tuple[Any, ...]) -> Any:
     if builtin:
         out = cls.forward(node, *args)
     else:
-        with grad_mode.no_grad():
+        prev = _grad_state.enabled
+        _grad_state.enabled = False  # a custom forward runs with grad mode off
+        try:
             out = cls.forward(node, *args)
+        finally:
+            _grad_state.enabled = prev
     if type(out) is T or isinstance(out, T):
         # one output: the common case
         if node.dirty_tensors or any(out is a for a in args):
