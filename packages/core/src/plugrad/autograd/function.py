@@ -445,8 +445,7 @@ class Function:
         name = backward_name or f"{cls.__name__}Backward"
         cls._backward_cls = type(name, (BackwardCFunction,), {"_forward_cls": cls, "__slots__": ()})
         cls._backward_cls.__module__ = cls.__module__
-        if builtin:
-            cls.apply = _builtin_apply(cls)  # type: ignore[method-assign]
+        cls.apply = _fast_apply(cls, builtin)  # type: ignore[method-assign]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise RuntimeError(
@@ -500,13 +499,15 @@ class Function:
 _forward_ad_active = [0]
 
 
-def _builtin_apply(cls: type[Function]) -> Callable[..., Any]:
-    """``apply`` specialised for a built-in op: the hot path of every tensor operation.
+def _fast_apply(cls: type[Function], builtin: bool) -> Callable[..., Any]:
+    """``apply`` specialised once per Function class: the hot path of every operation.
 
-    Same contract as :meth:`Function.apply`, but the class's forward and node class
-    are bound once, and it relies on what built-ins guarantee: forward returns one new
-    tensor (never an input), marks nothing dirty or non-differentiable. Anything
-    unusual (several outputs, forward-mode AD, anomaly mode) takes the general path.
+    Same contract as :meth:`Function.apply` (the general version, kept for forward-mode
+    AD and anomaly mode), with the class's forward and node class bound once.
+    Built-ins guarantee what lets their path skip work: forward computes with kernels
+    (so it needs no grad-mode switch), returns one new tensor (never an input), marks
+    nothing dirty or non-differentiable; their nodes record input shapes only where a
+    gradient must be reduced. A user's Function gets every check.
     """
     forward = cls.forward
     node_cls = cls._backward_cls
@@ -518,19 +519,17 @@ def _builtin_apply(cls: type[Function]) -> Callable[..., Any]:
 
     def apply(*args: Any) -> Any:
         T = _Tensor
+        if fw_active[0]:
+            return generic(cls, *args)
         if state.enabled:
             for a in args:
                 if isinstance(a, T) and a._requires_grad:
                     break
             else:
-                if fw_active[0]:
-                    return generic(cls, *args)
-                return forward(no_ctx, *args)
+                return forward(no_ctx, *args) if builtin else generic(cls, *args)
         else:
-            if fw_active[0]:
-                return generic(cls, *args)
-            return forward(no_ctx, *args)
-        if fw_active[0] or anomaly.enabled:
+            return forward(no_ctx, *args) if builtin else generic(cls, *args)
+        if anomaly.enabled:
             return _apply_with_graph(cls, args)
         node = node_cls()
         nxt: list[Any] = []
@@ -560,18 +559,33 @@ def _builtin_apply(cls: type[Function]) -> Callable[..., Any]:
         node._nargs = len(args)
         if amap is not None:
             node._arg_map = tuple(amap)
-        out = forward(node, *args)
-        if type(out) is not T:
-            if not isinstance(out, T):  # several outputs
-                return _finish_general(cls, node, args, out)
+        if builtin:
+            out = forward(node, *args)
+        else:
+            state.enabled = False  # a user's forward runs with grad mode off
+            try:
+                out = forward(node, *args)
+            finally:
+                state.enabled = True
+        if type(out) is not T and not isinstance(out, T):  # several outputs
+            return _finish_general(cls, node, args, out)
+        if not builtin:
+            for a in args:
+                if a is out:
+                    break
+            else:
+                a = None
+            if a is not None or node.dirty_tensors or node.non_differentiable:
+                return _finish_general(cls, node, args, (out,))[0]
         odt = out._dtype
         if odt.category == 2:
             out._requires_grad = True
             out._grad_fn = node
-        # where the engine must reduce or cast an input's gradient, record its shape and dtype
+        # where the engine must reduce or cast an input's gradient (always, for a user's
+        # Function, to check its gradients), record the input's shape and dtype
         osh = out._data.shape
         for a in args:
-            if isinstance(a, T) and (a._dtype is not odt or a._data.shape != osh):
+            if isinstance(a, T) and (not builtin or a._dtype is not odt or a._data.shape != osh):
                 meta: list[Any] = []
                 for b in args:
                     if isinstance(b, T):
@@ -592,6 +606,10 @@ def _builtin_apply(cls: type[Function]) -> Callable[..., Any]:
                     so = saved_output(t, 0)
                     packed[j] = so
                     versions.append(so.expected)
+                elif not isinstance(t, T):
+                    raise TypeError(
+                        f"save_for_backward can only save variables, but argument {j} is not a Tensor or None"
+                    )
                 else:
                     vc = t._vc
                     versions.append(vc[0] if vc is not None else 0)
@@ -604,7 +622,8 @@ def _builtin_apply(cls: type[Function]) -> Callable[..., Any]:
 
 
 def _finish_general(cls: type[Function], node: BackwardCFunction, args: tuple[Any, ...], out: Any) -> Any:
-    """The rest of :func:`_apply_with_graph` for a built-in that returned several outputs."""
+    """Attach outputs that need the general treatment: several outputs, outputs that are
+    inputs, dirty or non-differentiable outputs."""
     result = _finish_outputs(node, tuple(out), args)
     meta: list[Any] = []
     for b in args:
@@ -620,6 +639,8 @@ def _finish_general(cls: type[Function], node: BackwardCFunction, args: tuple[An
             if t is None:
                 versions.append(0)
                 continue
+            if not isinstance(t, _Tensor):
+                raise TypeError(f"save_for_backward can only save variables, but argument {j} is not a Tensor or None")
             k = next((n for n, o in enumerate(result) if o is t), None)
             if k is not None:
                 packed[j] = _SavedOutput(t, k)
