@@ -730,3 +730,145 @@ def test_errors_match_pytorch(name: str, fn: Callable[[Any], Any]) -> None:
         f"{name}: {type(pexc.value).__name__} vs PyTorch's {type(texc.value).__name__}"
     )
     assert str(pexc.value) == tmsg, f"{name}:\n plugrad: {pexc.value}\n torch:   {tmsg}"
+
+
+# ------------------------------------------------------ dtype promotion matrix
+DTYPES = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64"]
+SECOND = [*DTYPES, "py_bool", "py_int", "py_float", "0d_int64", "0d_float64", "0d_bool"]
+
+BINARY_DTYPE_OPS: dict[str, Callable[..., Any]] = {
+    "add": lambda L, a, b: a + b,
+    "radd": lambda L, a, b: b + a,
+    "sub": lambda L, a, b: a - b,
+    "mul": lambda L, a, b: a * b,
+    "div": lambda L, a, b: a / b,
+    "rdiv": lambda L, a, b: b / a,
+    "floordiv": lambda L, a, b: a // b,
+    "mod": lambda L, a, b: a % b,
+    "pow": lambda L, a, b: a**b,
+    "maximum": lambda L, a, b: L.maximum(a, b),
+    "eq": lambda L, a, b: a == b,
+    "lt": lambda L, a, b: a < b,
+    "where": lambda L, a, b: L.where(a > 1, a, b),
+    "cat": lambda L, a, b: L.cat([a.reshape(-1), b.reshape(-1)]),
+    "stack": lambda L, a, b: L.stack([a, b.expand_as(a)]),
+    "clamp_min": lambda L, a, b: L.clamp(a, min=b),
+    "logical_and": lambda L, a, b: L.logical_and(a, b),
+    "lerp": lambda L, a, b: L.lerp(a, b, 0.5),
+    "masked_fill": lambda L, a, b: a.masked_fill(a > 1, b),
+    "matmul": lambda L, a, b: a @ b.t() if b.ndim == 2 else a @ b,
+}
+
+
+def _operand(L: Any, kind: str, first: bool) -> Any:
+    if kind == "py_bool":
+        return True
+    if kind == "py_int":
+        return 2
+    if kind == "py_float":
+        return 2.5
+    if kind.startswith("0d_"):
+        return L.tensor(2).to(getattr(L, kind[3:]))
+    vals = [[1, 2, 3], [3, 1, 2]] if first else [[2, 1, 1], [1, 3, 2]]
+    return L.tensor(vals).to(getattr(L, kind))
+
+
+def _describe(r: Any) -> tuple[Any, ...]:
+    return (str(r.dtype).split(".")[-1], tuple(r.shape), [v for v in r.reshape(-1).tolist()])
+
+
+def _run_or_error(fn: Callable[..., Any], *args: Any) -> tuple[Any, BaseException | None]:
+    try:
+        return fn(*args), None
+    except Exception as e:
+        return None, e
+
+
+@pytest.mark.parametrize("name", sorted(BINARY_DTYPE_OPS))
+def test_type_promotion_matrix_matches_pytorch(name: str) -> None:
+    torch = pytest.importorskip("torch")
+    fn = BINARY_DTYPE_OPS[name]
+    problems = []
+    for d1 in DTYPES:
+        for d2 in SECOND:
+            tr, te = _run_or_error(fn, torch, _operand(torch, d1, True), _operand(torch, d2, False))
+            pr, pe = _run_or_error(fn, plugrad, _operand(plugrad, d1, True), _operand(plugrad, d2, False))
+            if te is not None or pe is not None:
+                if (te is None) != (pe is None):
+                    problems.append(f"{d1} {d2}: torch {te!r}, plugrad {pe!r}")
+                elif "numpy" in type(pe).__module__:
+                    problems.append(f"{d1} {d2}: a NumPy exception reached the user: {pe!r}")
+                continue
+            t, p = _describe(tr), _describe(pr)
+            if t[:2] != p[:2]:
+                problems.append(f"{d1} {d2}: torch {t[:2]}, plugrad {p[:2]}")
+            elif "float16" not in (d1, d2) and not all(_close(a, b, 1e-6, 1e-6) for a, b in zip(p[2], t[2])):
+                problems.append(f"{d1} {d2}: values torch {t[2]}, plugrad {p[2]}")
+    assert not problems, "\n".join(problems)
+
+
+UNARY_DTYPE_OPS = [
+    "neg",
+    "abs",
+    "sign",
+    "exp",
+    "log1p",
+    "sqrt",
+    "square",
+    "sin",
+    "tanh",
+    "sigmoid",
+    "relu",
+    "floor",
+    "round",
+    "isnan",
+    "isfinite",
+    "logical_not",
+    "sum",
+    "mean",
+    "prod",
+    "amax",
+    "argmax",
+    "var",
+    "norm",
+    "all",
+    "any",
+    "count_nonzero",
+    "cumsum",
+    "softmax",
+    "logsumexp",
+    "max_dim",
+    "float",
+    "long",
+    "bool",
+    "half",
+    "nonzero",
+    "flip",
+]
+
+
+def _unary(L: Any, name: str, x: Any) -> Any:
+    if name in ("cumsum", "softmax", "logsumexp", "flip"):
+        return getattr(x, name)(1) if name != "flip" else x.flip(1)
+    if name == "max_dim":
+        return x.max(1)[0]
+    return getattr(x, name)()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_unary_dtypes_match_pytorch(dtype: str) -> None:
+    torch = pytest.importorskip("torch")
+    problems = []
+    for name in UNARY_DTYPE_OPS:
+        tr, te = _run_or_error(_unary, torch, name, _operand(torch, dtype, True))
+        pr, pe = _run_or_error(_unary, plugrad, name, _operand(plugrad, dtype, True))
+        if te is not None or pe is not None:
+            if (te is None) != (pe is None):
+                problems.append(f"{name}: torch {te!r}, plugrad {pe!r}")
+            continue
+        t, p = _describe(tr), _describe(pr)
+        if t[:2] != p[:2]:
+            problems.append(f"{name}: torch {t[:2]}, plugrad {p[:2]}")
+        elif dtype != "float16" and not all(_close(a, b, 1e-5, 1e-5) for a, b in zip(p[2], t[2])):
+            problems.append(f"{name}: values torch {t[2]}, plugrad {p[2]}")
+    assert not problems, "\n".join(problems)

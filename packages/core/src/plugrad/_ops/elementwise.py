@@ -110,14 +110,34 @@ class Add(Function, backward_name="AddBackward0", builtin=True):
         return g, g
 
 
-class Sub(Function, backward_name="SubBackward0", builtin=True):
-    @staticmethod
-    def forward(ctx: Any, a: Any, b: Any) -> Tensor:
-        if (isinstance(a, Tensor) and a._dtype is D.bool_) and (not isinstance(b, Tensor) or b._dtype is D.bool_):
+def _is_bool(v: Any) -> bool:
+    return isinstance(v, bool) or (isinstance(v, Tensor) and v._dtype is D.bool_)
+
+
+def _check_bool_sub(a: Any, b: Any) -> None:
+    """PyTorch refuses ``-`` as soon as one operand is a bool (tensor or Python bool)."""
+    if _is_bool(a) or _is_bool(b):
+        if _is_bool(a) and _is_bool(b):
             raise RuntimeError(
                 "Subtraction, the `-` operator, with two bool tensors is not supported. "
                 "Use the `^` or `logical_xor()` operator instead."
             )
+        raise RuntimeError(
+            "Subtraction, the `-` operator, with a bool tensor is not supported. "
+            "If you are trying to invert a mask, use the `~` or `logical_not()` operator instead."
+        )
+
+
+class Sub(Function, backward_name="SubBackward0", builtin=True):
+    @staticmethod
+    def forward(ctx: Any, a: Any, b: Any) -> Tensor:
+        if (
+            (isinstance(a, Tensor) and a._dtype is D.bool_)
+            or b is True
+            or b is False
+            or (isinstance(b, Tensor) and b._dtype is D.bool_)
+        ):
+            _check_bool_sub(a, b)
         x, y, dt, be = prep(a, b, "sub")
         return _make(Tensor, _call(be.subtract, x, y, a, b), dt, be)
 
@@ -131,6 +151,8 @@ class RSub(Function, backward_name="RsubBackward1", builtin=True):
 
     @staticmethod
     def forward(ctx: Any, a: Tensor, b: Any) -> Tensor:
+        if a._dtype is D.bool_ or isinstance(b, bool):
+            _check_bool_sub(a, b)
         x, y, dt, be = prep(a, b, "rsub")
         return _make(Tensor, _call(be.subtract, y, x, a, b), dt, be)
 
@@ -195,6 +217,8 @@ class Pow(Function, backward_name="PowBackward0", builtin=True):
     @staticmethod
     def forward(ctx: Any, a: Any, b: Any) -> Tensor:
         x, y, dt, be = prep(a, b, "pow")
+        if dt is D.bool_ and isinstance(b, Tensor):
+            raise NotImplementedError("\"pow\" not implemented for 'Bool'")
         if dt.category == 1:
             neg = (isinstance(b, (int, float)) and b < 0) or (
                 isinstance(b, Tensor) and b._dtype.category == 1 and bool(be.any(be.less(y, 0), None, False))
@@ -294,9 +318,27 @@ lt = _no_grad_binary("less", D.bool_, "lt")
 le = _no_grad_binary("less_equal", D.bool_, "le")
 gt = _no_grad_binary("greater", D.bool_, "gt")
 ge = _no_grad_binary("greater_equal", D.bool_, "ge")
-logical_and = _no_grad_binary("logical_and", D.bool_, "logical_and")
-logical_or = _no_grad_binary("logical_or", D.bool_, "logical_or")
-logical_xor = _no_grad_binary("logical_xor", D.bool_, "logical_xor")
+_logical_and = _no_grad_binary("logical_and", D.bool_, "logical_and")
+_logical_or = _no_grad_binary("logical_or", D.bool_, "logical_or")
+_logical_xor = _no_grad_binary("logical_xor", D.bool_, "logical_xor")
+
+
+def logical_and(input: Tensor, other: Tensor) -> Tensor:
+    """Elementwise ``input and other`` of the truth values (non-zero is true); a bool tensor."""
+    _two_tensors(input, other, "logical_and")
+    return _logical_and(input, other)
+
+
+def logical_or(input: Tensor, other: Tensor) -> Tensor:
+    """Elementwise ``input or other`` of the truth values; a bool tensor."""
+    _two_tensors(input, other, "logical_or")
+    return _logical_or(input, other)
+
+
+def logical_xor(input: Tensor, other: Tensor) -> Tensor:
+    """Elementwise ``input xor other`` of the truth values; a bool tensor."""
+    _two_tensors(input, other, "logical_xor")
+    return _logical_xor(input, other)
 
 
 def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
@@ -330,6 +372,8 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
             f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'"
         )
     dt = result_type2(input, other)
+    if dt is D.bool_:
+        raise NotImplementedError(f"\"div_{rounding_mode}_cpu\" not implemented for 'Bool'")
     if dt.category != _FLOAT:
         x, y, dt, be = prep(input, other, "div")
         if (isinstance(other, Tensor) and bool(be.any(be.equal(y, 0), None, False))) or (
@@ -375,6 +419,8 @@ class Remainder(Function, backward_name="RemainderBackward0", builtin=True):
     @staticmethod
     def forward(ctx: Any, a: Any, b: Any) -> Tensor:
         x, y, dt, be = prep(a, b, "remainder")
+        if dt is D.bool_:
+            raise NotImplementedError("\"remainder_cpu\" not implemented for 'Bool'")
         ctx.save_for_backward(a if isinstance(a, Tensor) else None, b if isinstance(b, Tensor) else None)
         ctx.scalars = (a, b)
         return _make(Tensor, _call(be.remainder, x, y, a, b), dt, be)
@@ -542,6 +588,8 @@ def _make_unary(name: str, row: UnaryRow) -> Callable[[Tensor], Tensor]:
                 dt = D.get_default_dtype()
                 data = be.astype(data, be.dtype_to_native[dt])
             elif name in _INT_IDENTITY:
+                if dt is D.bool_:
+                    raise NotImplementedError(f"\"{name}_vml_cpu\" not implemented for 'Bool'")
                 return be.copy(data), dt
             elif dt is D.bool_ and name in _BOOL_RULES:
                 rule = _BOOL_RULES[name]
@@ -739,6 +787,9 @@ class Clamp(Function, backward_name="ClampBackward1", builtin=True):
     def forward(ctx: Any, x: Tensor, lo: Any, hi: Any) -> Tensor:
         be = x._backend
         dt = result_type(x, lo, hi)
+        if dt is D.bool_:
+            which = "clamp" if lo is not None and hi is not None else ("clamp_min" if lo is not None else "clamp_max")
+            raise NotImplementedError(f"\"{which}_scalar_cpu\" not implemented for 'Bool'")
         data = x._data if dt is x._dtype else be.astype(x._data, be.dtype_to_native[dt])
         ctx.bounds = (lo, hi)
         ctx.save_for_backward(x)
@@ -929,17 +980,17 @@ def _bitwise(a: Any, b: Any, op: str, logical: Callable[[Any, Any], Tensor]) -> 
 
 def bitwise_and(input: Any, other: Any) -> Tensor:
     """``input & other`` for bool tensors (logical and)."""
-    return _bitwise(input, other, "bitwise_and", logical_and)
+    return _bitwise(input, other, "bitwise_and", _logical_and)
 
 
 def bitwise_or(input: Any, other: Any) -> Tensor:
     """``input | other`` for bool tensors (logical or)."""
-    return _bitwise(input, other, "bitwise_or", logical_or)
+    return _bitwise(input, other, "bitwise_or", _logical_or)
 
 
 def bitwise_xor(input: Any, other: Any) -> Tensor:
     """``input ^ other`` for bool tensors (logical xor)."""
-    return _bitwise(input, other, "bitwise_xor", logical_xor)
+    return _bitwise(input, other, "bitwise_xor", _logical_xor)
 
 
 def bitwise_not(input: Tensor) -> Tensor:

@@ -99,6 +99,9 @@ def _check_pair(a: Any, b: Any, op: str, dot: bool = False) -> None:
             raise TypeError(f"{op}(): argument '{name}' (position {pos}) must be Tensor, not {type(t).__name__}")
     if a._backend is not b._backend:
         check_same_backend(a, b)
+    if a._dtype is D.bool_ or b._dtype is D.bool_:
+        kernel = "dot" if dot else "addmm_impl_cpu_"
+        raise NotImplementedError(f"\"{kernel}\" not implemented for 'Bool'")
     if a._dtype is not b._dtype:
         if dot:
             raise RuntimeError(

@@ -416,7 +416,7 @@ def _arg(input: Tensor, dim: int | None, keepdim: bool, op: str) -> Tensor:
     be = input._backend
     data = input._data
     if input._dtype is D.bool_:
-        data = be.astype(data, be.native_dtype(D.uint8))
+        raise RuntimeError(f"{op}(): does not support bool input")
     k = be.argmax if op == "argmax" else be.argmin
     if dim is None:
         _check_nonempty(input, None, op)
