@@ -223,6 +223,19 @@ def test_views_share_storage_and_copies_do_not() -> None:
     assert x.contiguous() is x and x.flatten(0, 0) is x
 
 
+def test_view_needs_a_compatible_layout_and_reshape_copies_when_it_must() -> None:
+    x = plugrad.arange(12.0).reshape(3, 4).clone().requires_grad_()
+    with pytest.raises(RuntimeError, match="view size is not compatible with input tensor's size and stride"):
+        x.t().view(-1)
+    y = x.t().reshape(-1)  # no view possible: a copy, as PyTorch's reshape
+    assert y._base is None and y.grad_fn.name() == "UnsafeViewBackward0"
+    assert y.tolist() == [0.0, 4.0, 8.0, 1.0, 5.0, 9.0, 2.0, 6.0, 10.0, 3.0, 7.0, 11.0]
+    (g,) = plugrad.autograd.grad((y * plugrad.arange(12.0)).sum(), x)
+    assert g.tolist() == [[0.0, 3.0, 6.0, 9.0], [1.0, 4.0, 7.0, 10.0], [2.0, 5.0, 8.0, 11.0]]
+    assert x.t().flatten().grad_fn.name() == "UnsafeViewBackward0"
+    assert x.view(2, 6)._base is x and x.t().contiguous().reshape(-1).tolist() == y.tolist()
+
+
 def test_node_names() -> None:
     x = plugrad.ones(2, 3, requires_grad=True)
     names = {

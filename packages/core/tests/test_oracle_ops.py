@@ -678,6 +678,7 @@ ERROR_CASES: list[tuple[str, Callable[[Any], Any]]] = [
     ("mask_shape", lambda L: L.ones(2, 3)[L.tensor([True, False, True])]),
     ("view_shape", lambda L: L.ones(2, 3).view(4, 2)),
     ("view_two_infer", lambda L: L.ones(2, 3).view(-1, -1)),
+    ("view_layout", lambda L: L.ones(2, 3).t().view(6)),
     ("expand", lambda L: L.ones(2, 3).expand(3, 3)),
     ("cat_dims", lambda L: L.cat([L.ones(2, 3), L.ones(2)])),
     ("cat_sizes", lambda L: L.cat([L.ones(2, 3), L.ones(2, 2)])),

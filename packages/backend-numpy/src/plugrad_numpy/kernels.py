@@ -116,8 +116,20 @@ def matmul(x1: _Array, x2: _Array) -> _Array:
     return np.matmul(x1, x2, out=...)
 
 
-def reshape(x: _Array, shape: tuple[int, ...]) -> _Array:
-    return x.reshape(shape)
+def reshape(x: _Array, shape: tuple[int, ...], copy: bool | None = None) -> _Array:
+    if copy is None:
+        return x.reshape(shape)
+    try:
+        return x.reshape(shape, copy=copy)
+    except TypeError:  # NumPy 2.0 has no ``copy`` here: a view by setting the shape, if the layout allows
+        if copy:
+            return x.copy().reshape(shape)
+        y = x.view()
+        try:
+            y.shape = shape
+        except AttributeError:
+            raise ValueError("cannot reshape the array without copying") from None
+        return y
 
 
 def permute_dims(x: _Array, axes: tuple[int, ...]) -> _Array:

@@ -72,14 +72,47 @@ def infer_shape(shape: Sequence[int], numel: int) -> tuple[int, ...]:
 
 
 class Reshape(Function, backward_name="ViewBackward0", builtin=True):
+    """A view with a new shape (``data``: the reshaped array, when already computed)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, shape: tuple[int, ...], data: Any = None) -> Tensor:
+        ctx.in_shape = x._data.shape
+        if data is None:
+            data = x._backend.reshape(x._data, shape)
+        return _view_of(x, data, lambda t: t.reshape(shape))
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None]:
+        return g.reshape(ctx.in_shape), None, None
+
+
+class ReshapeCopy(Function, backward_name="UnsafeViewBackward0", builtin=True):
+    """``reshape`` where no view is possible: a new tensor (as PyTorch's clone + view)."""
+
     @staticmethod
     def forward(ctx: Any, x: Tensor, shape: tuple[int, ...]) -> Tensor:
         ctx.in_shape = x._data.shape
-        return _view_of(x, x._backend.reshape(x._data, shape), lambda t: t.reshape(shape))
+        be = x._backend
+        return _make(Tensor, be.reshape(be.copy(x._data), shape), x._dtype, be)
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
         return g.reshape(ctx.in_shape), None
+
+
+def _reshaped_view(x: Tensor, shape: tuple[int, ...]) -> Any:
+    """The backend's reshape of ``x`` as a view, or ``None`` when the layout needs a copy.
+
+    Uses the standard's ``reshape(x, shape, copy=False)``; a backend whose kernel takes
+    no ``copy`` argument decides for itself (its reshape is taken as it comes).
+    """
+    be = x._backend
+    try:
+        return be.reshape(x._data, shape, False)
+    except ValueError:
+        return None
+    except TypeError:
+        return be.reshape(x._data, shape)
 
 
 class UnsafeReshape(Reshape, backward_name="UnsafeViewBackward0", builtin=True):
@@ -97,9 +130,10 @@ class SqueezeOp(Reshape, backward_name="SqueezeBackward0", builtin=True):
 def reshape(input: Tensor, *shape: Any) -> Tensor:
     """The same values in a new shape (one dim may be ``-1``); a view when possible."""
     target = infer_shape(_sizes(shape), input.numel())
-    if target == input._data.shape:
-        return Reshape.apply(input, target)  # type: ignore[no-any-return]
-    return Reshape.apply(input, target)  # type: ignore[no-any-return]
+    data = _reshaped_view(input, target)
+    if data is None:
+        return ReshapeCopy.apply(input, target)  # type: ignore[no-any-return]
+    return Reshape.apply(input, target, data)  # type: ignore[no-any-return]
 
 
 def view(input: Tensor, *shape: Any) -> Tensor:
@@ -107,7 +141,13 @@ def view(input: Tensor, *shape: Any) -> Tensor:
     if len(shape) == 1 and isinstance(shape[0], D.dtype):
         raise RuntimeError("view(dtype) is not supported by plugrad; use .to(dtype)")
     target = infer_shape(_sizes(shape), input.numel())
-    return Reshape.apply(input, target)  # type: ignore[no-any-return]
+    data = _reshaped_view(input, target)
+    if data is None:
+        raise RuntimeError(
+            "view size is not compatible with input tensor's size and stride (at least one dimension spans across "
+            "two contiguous subspaces). Use .reshape(...) instead."
+        )
+    return Reshape.apply(input, target, data)  # type: ignore[no-any-return]
 
 
 class Permute(Function, backward_name="PermuteBackward0", builtin=True):

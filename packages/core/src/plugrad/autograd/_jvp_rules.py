@@ -261,6 +261,9 @@ for _cls in (
         RULES[_k] = _linear(_k)
         _family.extend(_k.__subclasses__())
 
+# view()/reshape() hand Reshape the primal's reshaped array; the tangent is reshaped afresh
+RULES[sh.Reshape] = lambda args, tangents, out: sh.Reshape.apply(tangents[0], args[1])
+
 for _name, _row in ew.UNARY.items():
     if _row.derivative is not None:
         RULES[ew._UNARY_OPS[_name].Function] = _unary_rule(_row.derivative)  # type: ignore[attr-defined]

@@ -141,7 +141,8 @@ KERNELS: dict[str, str] = {
     # linear algebra
     "matmul": "(x1, x2) -> array; the standard's matmul (batched, broadcasting)",
     # shape and copies
-    "reshape": "(x, shape) -> array; a view where the layout allows",
+    "reshape": "(x, shape, copy=None) -> array; a view where the layout allows; copy=False: a view or ValueError "
+    "(the standard's semantics; plugrad's view() relies on it), copy=True: always a new array",
     "permute_dims": "(x, axes) -> array; a view",
     "broadcast_to": "(x, shape) -> array; a read-only view",
     "concat": "(arrays: list, axis: int) -> array",
