@@ -234,6 +234,11 @@ def test_view_needs_a_compatible_layout_and_reshape_copies_when_it_must() -> Non
     assert g.tolist() == [[0.0, 3.0, 6.0, 9.0], [1.0, 4.0, 7.0, 10.0], [2.0, 5.0, 8.0, 11.0]]
     assert x.t().flatten().grad_fn.name() == "UnsafeViewBackward0"
     assert x.view(2, 6)._base is x and x.t().contiguous().reshape(-1).tolist() == y.tolist()
+    # the usual idiom: contiguous() copies a transposed tensor, and then view works
+    c = x.t().contiguous()
+    assert c.grad_fn.name() == "CloneBackward0" and c.is_contiguous() and not x.t().is_contiguous()
+    assert c.view(-1).tolist() == y.tolist()
+    assert x.contiguous() is x and x.is_contiguous()
 
 
 def test_node_names() -> None:

@@ -1149,10 +1149,11 @@ class Tensor:
         return _shape.flatten(self, start_dim, end_dim)
 
     def contiguous(self, memory_format: Any = None) -> Tensor:
-        return self
+        """``self`` when its memory is contiguous, else a contiguous copy."""
+        return _shape.contiguous(self)
 
     def is_contiguous(self, memory_format: Any = None) -> bool:
-        return True
+        return _shape.is_contiguous(self)
 
     def clone(self, *, memory_format: Any = None) -> Tensor:
         return _shape.clone(self)

@@ -344,9 +344,22 @@ def copy_to(src: Tensor, dst: Tensor) -> Tensor:
     return CopyTo.apply(src, dst)  # type: ignore[no-any-return]
 
 
+def is_contiguous(input: Tensor) -> bool:
+    """Whether ``input``'s elements lie in one run of memory, so any ``view`` of it works.
+
+    Asked of the backend as "can it be flattened without a copy" (the standard's
+    ``reshape(x, (-1,), copy=False)``); a backend that cannot tell is taken at its word.
+    """
+    if input._data.ndim <= 1:
+        return True
+    return _reshaped_view(input, (-1,)) is not None
+
+
 def contiguous(input: Tensor, memory_format: Any = None) -> Tensor:
-    """``input`` itself: plugrad leaves memory layout to the backend."""
-    return input
+    """``input`` itself when contiguous, else a contiguous copy (``CloneBackward0``), as PyTorch."""
+    if is_contiguous(input):
+        return input
+    return Clone.apply(input)  # type: ignore[no-any-return]
 
 
 # ------------------------------------------------------------ more views and shapes
