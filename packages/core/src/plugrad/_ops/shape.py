@@ -108,7 +108,7 @@ def _reshaped_view(x: Tensor, shape: tuple[int, ...]) -> Any:
     """
     be = x._backend
     try:
-        return be.reshape(x._data, shape, False)
+        return be.reshape(x._data, shape, copy=False)
     except ValueError:
         return None
     except TypeError:

@@ -337,7 +337,9 @@ def kernels_from_namespace(xp: Any, *, seed: int | None = None) -> dict[str, Cal
         "cumulative_sum": scan("cumulative_sum"),
         "cumulative_prod": scan("cumulative_prod"),
         "matmul": xp.matmul,
-        "reshape": lambda x, shape: xp.reshape(x, tuple(shape)),
+        "reshape": lambda x, shape, copy=None: (
+            xp.reshape(x, tuple(shape)) if copy is None else xp.reshape(x, tuple(shape), copy=copy)
+        ),
         "permute_dims": lambda x, axes: xp.permute_dims(x, tuple(axes)),
         "broadcast_to": lambda x, shape: xp.broadcast_to(x, tuple(shape)),
         "concat": lambda arrays, axis: xp.concat(list(arrays), axis=axis),
