@@ -150,7 +150,6 @@ from ._ops.shape import (  # noqa: E402
     movedim,
     narrow,
     permute,
-    repeat,
     reshape,
     roll,
     select,
@@ -184,6 +183,13 @@ negative = neg
 true_divide = div
 swapaxes = transpose
 swapdims = transpose
+moveaxis = movedim
+absolute = abs
+not_equal = ne
+less = lt
+less_equal = le
+greater = gt
+greater_equal = ge
 
 
 def is_tensor(obj: object) -> bool:

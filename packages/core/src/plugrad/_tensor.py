@@ -700,6 +700,8 @@ class Tensor:
         return _ew.Div.apply(self, other)  # type: ignore[no-any-return]
 
     def __rtruediv__(self, other: Any) -> Tensor:
+        if isinstance(other, Tensor):
+            return _ew.Div.apply(other, self)  # type: ignore[no-any-return]
         # ``2 / t`` is ``reciprocal(t) * 2`` in PyTorch (same rounding, MulBackward0)
         return _ew.Mul.apply(_ew.reciprocal(self), other)  # type: ignore[no-any-return]
 
@@ -833,6 +835,12 @@ class Tensor:
     def ge(self, other: Any) -> Tensor:
         return _ew.ge(self, other)
 
+    not_equal = ne
+    less = lt
+    less_equal = le
+    greater = gt
+    greater_equal = ge
+
     def logical_and(self, other: Any) -> Tensor:
         return _ew.logical_and(self, other)
 
@@ -849,6 +857,7 @@ class Tensor:
         return _ew.neg(self)
 
     negative = neg
+    absolute = abs
 
     def abs(self) -> Tensor:
         return _ew.abs(self)

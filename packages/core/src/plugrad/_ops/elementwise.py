@@ -968,6 +968,10 @@ def lerp(input: Tensor, end: Tensor, weight: Any) -> Tensor:
 
 # -------------------------------------------------------- bitwise ops (bool only)
 def _bitwise(a: Any, b: Any, op: str, logical: Callable[[Any, Any], Tensor]) -> Tensor:
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a._backend is not b._backend:
+        from ._util import check_same_backend
+
+        check_same_backend(a, b)
     for v in (a, b):
         ok = (isinstance(v, Tensor) and v._dtype is D.bool_) or isinstance(v, bool)
         if not ok:

@@ -235,6 +235,9 @@ def outer(input: Tensor, vec2: Tensor) -> Tensor:
     for pos, (name, t) in enumerate((("input", input), ("vec2", vec2)), 1):
         if not isinstance(t, Tensor):
             raise TypeError(f"outer(): argument '{name}' (position {pos}) must be Tensor, not {type(t).__name__}")
-    if input._data.ndim != 1 or vec2._data.ndim != 1:
-        raise RuntimeError(f"outer: expected 1D tensors, but got {input._data.ndim}D and {vec2._data.ndim}D tensors")
+    if input._backend is not vec2._backend:
+        check_same_backend(input, vec2)
+    for name, t in (("self", input), ("vec2", vec2)):
+        if t._data.ndim != 1:
+            raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {t._data.ndim}-D")
     return input.unsqueeze(-1) * vec2.unsqueeze(0)

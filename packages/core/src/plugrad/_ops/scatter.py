@@ -41,6 +41,14 @@ def _check_tensor(t: Any, op: str, name: str, pos: int) -> None:
         raise TypeError(f"{op}(): argument '{name}' (position {pos}) must be Tensor, not {type(t).__name__}")
 
 
+def _same_backend(first: Tensor, *others: Any) -> None:
+    for t in others:
+        if isinstance(t, Tensor) and t._backend is not first._backend:
+            from ._util import check_same_backend
+
+            check_same_backend(first, t)
+
+
 def _index_bounds(be: Any, idx: Any, size: int, dim: int, allow_negative: bool, msg: str | None = None) -> None:
     """Raise PyTorch's error when an index array has a value outside ``[-size, size)`` / ``[0, size)``."""
     if _numel(tuple(idx.shape)) == 0:
@@ -167,6 +175,7 @@ def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False)
     """
     _check_tensor(input, "gather", "input", 1)
     _check_tensor(index, "gather", "index", 3)
+    _same_backend(input, index)
     if index._dtype is not D.int64:
         raise RuntimeError("gather(): Expected dtype int64 for index")
     if index._backend is not input._backend:
@@ -184,6 +193,7 @@ def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Te
     with ``dim=None`` both are flattened first."""
     _check_tensor(input, "take_along_dim", "input", 1)
     _check_tensor(indices, "take_along_dim", "indices", 2)
+    _same_backend(input, indices)
     if indices._dtype.category != 1:
         raise RuntimeError(
             f"torch.take_along_dim(): dtype of indices should be int but got {indices._dtype.name}".replace(
@@ -288,6 +298,7 @@ def _pad_to(t: Tensor, shape: tuple[int, ...]) -> Tensor:
 def _scatter_checks(input: Tensor, dim: int, index: Tensor, src: Any, op: str) -> int:
     _check_tensor(input, op, "input", 1)
     _check_tensor(index, op, "index", 3)
+    _same_backend(input, index, src)
     if index._dtype is not D.int64:
         raise RuntimeError(f"{op}(): Expected dtype int64 for index")
     n = input._data.ndim
@@ -334,6 +345,7 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     """The slices of ``input`` at positions ``index`` (1-D) along ``dim``, in that order (a copy)."""
     _check_tensor(input, "index_select", "input", 1)
     _check_tensor(index, "index_select", "index", 3)
+    _same_backend(input, index)
     if index._dtype not in (D.int64, D.int32):
         raise RuntimeError("index_select(): Expected dtype int32 or int64 for index")
     if index._data.ndim > 1:
