@@ -91,6 +91,14 @@ def _cast(x: Tensor, dt: D.dtype) -> Any:
     return x._data if x._dtype is dt else be.astype(x._data, be.native_dtype(dt))
 
 
+def _upcast_half(x: Tensor) -> Any:
+    """``x``'s array, in float32 when ``x`` is float16 (PyTorch computes softmax and friends so)."""
+    if x._dtype is D.float16:
+        be = x._backend
+        return be.astype(x._data, be.native_dtype(D.float32))
+    return x._data
+
+
 def _new(data: Any, dt: D.dtype, like: Tensor) -> Tensor:
     return _make(Tensor, data, dt, like._backend)
 
@@ -675,7 +683,7 @@ class LogSumExp(Function, backward_name="LogsumexpBackward0", builtin=True):
     @staticmethod
     def forward(ctx: Any, x: Tensor, axes: tuple[int, ...] | None, keepdim: bool) -> Tensor:
         be = x._backend
-        data = x._data
+        data = _upcast_half(x)
         shape = data.shape
         if x.numel() == 0:
             out = be.full(_kept(shape, axes, keepdim), -math.inf, be.native_dtype(x._dtype))
@@ -686,6 +694,8 @@ class LogSumExp(Function, backward_name="LogsumexpBackward0", builtin=True):
             out = be.add(be.log(s), m)
             if not keepdim:
                 out = be.reshape(out, _kept(shape, axes, False))
+        if x._dtype is D.float16:
+            out = be.astype(out, be.native_dtype(D.float16))
         result = _make(Tensor, out, x._dtype, be)
         ctx.meta = (axes, keepdim)
         ctx.save_for_backward(x, result)
@@ -720,8 +730,10 @@ class Cumsum(Function, backward_name="CumsumBackward0", builtin=True):
         be = x._backend
         out_dt = dtype or (x._dtype if x._dtype.category == _FLOAT else D.int64)
         data = _cast(x, dtype) if dtype is not None else x._data
+        if out_dt is D.float16:  # accumulate in float32, as PyTorch does
+            data = be.astype(data, be.native_dtype(D.float32))
         out = be.cumulative_sum(data, dim) if data.ndim else be.copy(data)
-        if out_dt is not D.int64 and out_dt.category != _FLOAT:
+        if out_dt is not D.int64 and (out_dt.category != _FLOAT or out_dt is D.float16):
             out = be.astype(out, be.native_dtype(out_dt))
         ctx.dim = dim
         return _make(Tensor, out, out_dt, be)
@@ -746,8 +758,10 @@ class Cumprod(Function, backward_name="CumprodBackward0", builtin=True):
         be = x._backend
         out_dt = dtype or (x._dtype if x._dtype.category == _FLOAT else D.int64)
         data = _cast(x, dtype) if dtype is not None else x._data
+        if out_dt is D.float16:  # accumulate in float32, as PyTorch does
+            data = be.astype(data, be.native_dtype(D.float32))
         out = be.cumulative_prod(data, dim) if data.ndim else be.copy(data)
-        if out_dt is not D.int64 and out_dt.category != _FLOAT:
+        if out_dt is not D.int64 and (out_dt.category != _FLOAT or out_dt is D.float16):
             out = be.astype(out, be.native_dtype(out_dt))
         result = _make(Tensor, out, out_dt, be)
         ctx.dim = dim
@@ -831,7 +845,7 @@ class Softmax(Function, backward_name="SoftmaxBackward0", builtin=True):
     @staticmethod
     def forward(ctx: Any, x: Tensor, dim: int) -> Tensor:
         be = x._backend
-        data = x._data
+        data = _upcast_half(x)
         if data.ndim == 0 or x.numel() == 0:
             out = be.exp(be.subtract(data, data)) if data.ndim == 0 else be.copy(data)
         else:
@@ -839,6 +853,8 @@ class Softmax(Function, backward_name="SoftmaxBackward0", builtin=True):
             m = be.where(be.isfinite(m), m, 0)
             e = be.exp(be.subtract(data, m))
             out = be.divide(e, be.sum(e, (dim,), True))
+        if x._dtype is D.float16:
+            out = be.astype(out, be.native_dtype(D.float16))
         result = _make(Tensor, out, x._dtype, be)
         ctx.dim = dim
         ctx.save_for_backward(result)
@@ -860,7 +876,7 @@ class LogSoftmax(Function, backward_name="LogSoftmaxBackward0", builtin=True):
     @staticmethod
     def forward(ctx: Any, x: Tensor, dim: int) -> Tensor:
         be = x._backend
-        data = x._data
+        data = _upcast_half(x)
         if data.ndim == 0 or x.numel() == 0:
             out = be.subtract(data, data)
         else:
@@ -868,6 +884,8 @@ class LogSoftmax(Function, backward_name="LogSoftmaxBackward0", builtin=True):
             m = be.where(be.isfinite(m), m, 0)
             shifted = be.subtract(data, m)
             out = be.subtract(shifted, be.log(be.sum(be.exp(shifted), (dim,), True)))
+        if x._dtype is D.float16:
+            out = be.astype(out, be.native_dtype(D.float16))
         result = _make(Tensor, out, x._dtype, be)
         ctx.dim = dim
         ctx.save_for_backward(result)
