@@ -368,7 +368,7 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
     if rounding_mode is None:
         return Div.apply(input, other)  # type: ignore[no-any-return]
     if rounding_mode not in ("trunc", "floor"):
-        raise ValueError(
+        raise RuntimeError(
             f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'"
         )
     dt = result_type2(input, other)
@@ -722,8 +722,10 @@ def where(condition: Tensor, input: Any = None, other: Any = None) -> Tensor:
     for t in (input, other):
         if isinstance(t, Tensor) and t._backend is not condition._backend:
             check_same_backend(t, condition)
-    shapes = [condition._data.shape] + [t._data.shape for t in (input, other) if isinstance(t, Tensor)]
-    broadcast_shapes(*shapes)
+    shape = condition._data.shape
+    for t in (input, other):  # pairwise, so the message names the two sizes that clash
+        if isinstance(t, Tensor):
+            shape = broadcast_shapes(shape, t._data.shape)
     return Where.apply(condition, input, other)  # type: ignore[no-any-return]
 
 
@@ -957,7 +959,11 @@ def lerp(input: Tensor, end: Tensor, weight: Any) -> Tensor:
         if t._dtype.category != _FLOAT:
             raise NotImplementedError(f"\"lerp_kernel_scalar\" not implemented for '{_type_name(t._dtype)}'")
     if input._dtype is not end._dtype:
-        raise RuntimeError(f"expected dtype {input._dtype!r} for `end` but got dtype {end._dtype!r}")
+        from .linalg import _C_TYPE_NAMES
+
+        raise RuntimeError(
+            f"expected dtype {_C_TYPE_NAMES[input._dtype.name]} for `end` but got dtype {_C_TYPE_NAMES[end._dtype.name]}"
+        )
     broadcast_shapes(input._data.shape, end._data.shape, *((weight._data.shape,) if isinstance(weight, Tensor) else ()))
     if isinstance(weight, Tensor):
         return LerpTensor.apply(input, end, weight)  # type: ignore[no-any-return]

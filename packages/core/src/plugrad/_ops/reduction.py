@@ -509,7 +509,10 @@ class Std(Function, backward_name="StdBackward0", builtin=True):
 def _correction(unbiased: Any, correction: Any) -> float:
     if correction is not None:
         if unbiased is not None:
-            raise RuntimeError("Cannot specify both unbiased and correction")
+            raise TypeError(
+                f"received an invalid combination of arguments - got (correction={correction!r}, unbiased={unbiased!r}): "
+                "give either correction or unbiased"
+            )
         return correction  # type: ignore[no-any-return]
     if unbiased is None:
         return 1

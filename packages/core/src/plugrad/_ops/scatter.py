@@ -176,8 +176,8 @@ def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False)
     _check_tensor(input, "gather", "input", 1)
     _check_tensor(index, "gather", "index", 3)
     _same_backend(input, index)
-    if index._dtype is not D.int64:
-        raise RuntimeError("gather(): Expected dtype int64 for index")
+    if index._dtype not in (D.int64, D.int32):
+        raise RuntimeError("gather(): Expected dtype int32/int64 for index")
     if index._backend is not input._backend:
         check_same_backend(input, index)
     n = input._data.ndim
@@ -406,7 +406,7 @@ def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:
         from ._util import check_same_backend
 
         check_same_backend(input, mask)
-    broadcast_shapes(input._data.shape, mask._data.shape)
+    broadcast_shapes(mask._data.shape, input._data.shape)
     if isinstance(value, Tensor):
         if value._data.ndim != 0:
             raise RuntimeError(

@@ -807,7 +807,9 @@ def repeat(input: Tensor, *sizes: Any) -> Tensor:
     reps = _sizes(sizes)
     if len(reps) < input._data.ndim:
         raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor")
-    for r in reps:
-        if r < 0:
-            raise RuntimeError(f"Trying to create tensor with negative dimension {r}: {list(reps)}")
+    padded = (1,) * (len(reps) - input._data.ndim) + tuple(input._data.shape)
+    out = [r * s for r, s in zip(reps, padded)]
+    for n in out:
+        if n < 0:
+            raise RuntimeError(f"Trying to create tensor with negative dimension {n}: {out}")
     return Repeat.apply(input, reps)  # type: ignore[no-any-return]
