@@ -13,8 +13,8 @@ from typing import Any, NamedTuple
 
 from .. import _dtype as D
 from .._tensor import Tensor, _make
-from ..autograd.function import Function
-from ._util import broadcast_shapes, check_same_backend, result_type
+from ..autograd.function import _NO_CTX, Function
+from ._util import broadcast_shapes, check_same_backend, check_scalar_fits, result_type
 
 _FLOAT = 2
 
@@ -46,6 +46,8 @@ def operand(a: Tensor, b: Any) -> tuple[Any, D.dtype | None]:
             check_same_backend(a, b)
         return b._data, b._dtype
     _check_scalar(b, "operation")
+    if type(b) is int:
+        check_scalar_fits(b, a._dtype)
     return b, None
 
 
@@ -73,11 +75,17 @@ def prep(a: Any, b: Any, op: str) -> tuple[Any, Any, D.dtype, Any]:
             x = a._data if a._dtype is dt else be.astype(a._data, be.dtype_to_native[dt])
             y = b._data if b._dtype is dt else be.astype(b._data, be.dtype_to_native[dt])
             return x, y, dt, be
-        _check_scalar(b, op)
         dt = a._dtype
+        if type(b) is float and dt.category == _FLOAT:  # the most common scalar case
+            return a._data, b, dt, be
+        _check_scalar(b, op)
         if D.category_of_scalar(b) > dt.category:
             dt = result_type(a, b)
+            if type(b) is int:
+                check_scalar_fits(b, dt)
             return be.astype(a._data, be.dtype_to_native[dt]), b, dt, be
+        if type(b) is int:
+            check_scalar_fits(b, dt)
         return a._data, b, dt, be
     if not isinstance(b, Tensor):
         raise TypeError(f"{op}(): expected at least one Tensor argument")
@@ -164,13 +172,15 @@ class RSub(Function, backward_name="RsubBackward1", builtin=True):
 class Mul(Function, backward_name="MulBackward0", builtin=True):
     @staticmethod
     def forward(ctx: Any, a: Any, b: Any) -> Tensor:
-        ctx.save_for_backward(a if isinstance(a, Tensor) else None, b if isinstance(b, Tensor) else None)
-        if not isinstance(b, Tensor):
-            ctx.scalar = b
-        elif not isinstance(a, Tensor):
-            ctx.scalar = a
         x, y, dt, be = prep(a, b, "mul")
-        return _make(Tensor, _call(be.multiply, x, y, a, b), dt, be)
+        out = _make(Tensor, _call(be.multiply, x, y, a, b), dt, be)
+        if ctx is not _NO_CTX:  # recording a graph
+            ctx.save_for_backward(a if isinstance(a, Tensor) else None, b if isinstance(b, Tensor) else None)
+            if not isinstance(b, Tensor):
+                ctx.scalar = b
+            elif not isinstance(a, Tensor):
+                ctx.scalar = a
+        return out
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
@@ -186,6 +196,13 @@ class Mul(Function, backward_name="MulBackward0", builtin=True):
 class Div(Function, backward_name="DivBackward0", builtin=True):
     @staticmethod
     def forward(ctx: Any, a: Any, b: Any) -> Tensor:
+        # an int scalar next to an integer tensor divides as a float (it need not fit the tensor's dtype)
+        if type(b) is int and isinstance(a, Tensor) and a._dtype.category != _FLOAT:
+            check_scalar_fits(b, D.float64)
+            b = float(b)
+        elif type(a) is int and isinstance(b, Tensor) and b._dtype.category != _FLOAT:
+            check_scalar_fits(a, D.float64)
+            a = float(a)
         x, y, dt, be = prep(a, b, "div")
         if dt.category != _FLOAT:
             dt = D.get_default_dtype()
@@ -341,8 +358,24 @@ def logical_xor(input: Tensor, other: Tensor) -> Tensor:
     return _logical_xor(input, other)
 
 
+def _check_alpha(input: Any, other: Any, alpha: Any, op: str) -> None:
+    """PyTorch's rules for ``alpha``: a number; no float alpha for integer results, no bool for non-bool ones."""
+    if not isinstance(alpha, (bool, float)):
+        raise TypeError(f"{op}(): argument 'alpha' must be Number, not {type(alpha).__name__}")
+    if not all(isinstance(v, (Tensor, bool, int, float)) for v in (input, other)):
+        return  # the op itself reports the bad operand
+    dt = result_type(input, other)
+    if isinstance(alpha, bool):
+        if dt is not D.bool_:
+            raise RuntimeError("Boolean alpha only supported for Boolean results.")
+    elif dt.category != _FLOAT:
+        raise RuntimeError("For integral input tensors, argument alpha must not be a floating point number.")
+
+
 def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     """``input + alpha * other``, broadcasting, with PyTorch's type promotion."""
+    if type(alpha) is not int:
+        _check_alpha(input, other, alpha, "add")
     if alpha != 1:
         other = other * alpha
     return Add.apply(input, other)  # type: ignore[no-any-return]
@@ -350,6 +383,8 @@ def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
 
 def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     """``input - alpha * other``."""
+    if type(alpha) is not int:
+        _check_alpha(input, other, alpha, "sub")
     if alpha != 1:
         other = other * alpha
     if not isinstance(input, Tensor):
@@ -792,6 +827,8 @@ class Clamp(Function, backward_name="ClampBackward1", builtin=True):
         if dt is D.bool_:
             which = "clamp" if lo is not None and hi is not None else ("clamp_min" if lo is not None else "clamp_max")
             raise NotImplementedError(f"\"{which}_scalar_cpu\" not implemented for 'Bool'")
+        check_scalar_fits(lo, dt)
+        check_scalar_fits(hi, dt)
         data = x._data if dt is x._dtype else be.astype(x._data, be.dtype_to_native[dt])
         ctx.bounds = (lo, hi)
         ctx.save_for_backward(x)
