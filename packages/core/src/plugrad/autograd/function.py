@@ -516,6 +516,7 @@ def _fast_apply(cls: type[Function], builtin: bool) -> Callable[..., Any]:
     no_ctx = _NO_CTX
     fw_active = _forward_ad_active
     saved_output = _SavedOutput
+    new_node = object.__new__
 
     def apply(*args: Any) -> Any:
         T = _Tensor
@@ -531,10 +532,17 @@ def _fast_apply(cls: type[Function], builtin: bool) -> Callable[..., Any]:
             return forward(no_ctx, *args) if builtin else generic(cls, *args)
         if anomaly.enabled:
             return _apply_with_graph(cls, args)
-        node = node_cls()
+        node = new_node(node_cls)  # every slot is set below: no __init__ frame on the hot path
+        node.to_save = ()
+        node._meta = None
+        node._arg_map = None
+        node._saved_versions = None
+        node._output_meta = ()
         nxt: list[Any] = []
         amap: list[int] | None = None
-        for i, a in enumerate(args):
+        i = -1
+        for a in args:
+            i += 1
             if isinstance(a, T):
                 if amap is not None:
                     amap.append(i)
