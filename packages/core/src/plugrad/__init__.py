@@ -8,6 +8,7 @@ or a third party's), found through the ``plugrad`` entry-point group.
 
 from __future__ import annotations
 
+import builtins as _builtins
 from pkgutil import extend_path
 
 # plugrad.nn and plugrad.optim ship from their own distributions into this package.
@@ -192,21 +193,20 @@ greater = gt
 greater_equal = ge
 
 
-def is_tensor(obj: object) -> bool:
+def is_tensor(obj: object) -> _builtins.bool:
     """Whether ``obj`` is a plugrad tensor."""
     return isinstance(obj, Tensor)
 
 
-def numel(input: Tensor) -> int:
+def numel(input: Tensor) -> _builtins.int:
     """Number of elements of ``input``."""
     return input.numel()
 
 
-def is_floating_point(input: Tensor) -> bool:
+def is_floating_point(input: Tensor) -> _builtins.bool:
     return input.is_floating_point()
 
 
-import builtins as _builtins  # noqa: E402
 
 
 def _legacy_ctor(dtype_: dtype, name: str) -> object:
@@ -222,7 +222,7 @@ def _legacy_ctor(dtype_: dtype, name: str) -> object:
         if len(args) == 1 and isinstance(args[0], (list, tuple, Tensor)) or (len(args) == 1 and isinstance(args[0], _builtins.float)):
             return _from_data(args[0], dtype_, be)
         if _builtins.all(isinstance(a, _builtins.int) and not isinstance(a, _builtins.bool) for a in args):
-            return _make(Tensor, be.empty(tuple(args), be.native_dtype(dtype_)), dtype_, be)  # type: ignore[arg-type]
+            return _make(Tensor, be.empty(tuple(args), be.native_dtype(dtype_)), dtype_, be)
         raise TypeError(f"{name}(): invalid arguments {args!r}")
 
     return _Legacy(name, (), {"__new__": __new__, "__doc__": f"Legacy constructor of {dtype_!r} tensors."})

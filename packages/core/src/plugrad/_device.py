@@ -18,6 +18,8 @@ class device:
     """A device: a ``type`` (``'cpu'``, ``'cuda'``, or a backend name) and an optional ``index``."""
 
     __slots__ = ("_prev", "index", "type")
+    type: str
+    index: int | None
 
     def __init__(self, type: Any, index: int | None = None) -> None:
         if isinstance(type, device):
@@ -61,7 +63,7 @@ class device:
                 return False
         if not isinstance(other, device):
             return NotImplemented
-        return self.type == other.type and self.index == other.index
+        return bool(self.type == other.type and self.index == other.index)
 
     def __hash__(self) -> int:
         return hash((self.type, self.index))
@@ -139,7 +141,7 @@ def backend_for_device(dev: Any) -> Backend:
     if d.type in reg.infos or d.type in reg.skipped_entry_points:
         if d.index not in (None, 0):
             raise RuntimeError(f"backend {d.type!r} has a single device (index 0), got {d}")
-        return reg.get(d.type)  # type: ignore[no-any-return]
+        return reg.get(d.type)
     if d.type == "cuda" and d.index not in (None, 0):
         raise RuntimeError(f"CUDA error: invalid device ordinal (plugrad's CUDA backends use device 0, got {d})")
     return _backend_for_type(reg, d.type)

@@ -36,8 +36,9 @@ class Size(tuple[int, ...]):
     def __getitem__(self, key: slice) -> Size: ...
 
     def __getitem__(self, key: SupportsIndex | slice) -> int | Size:
-        r = tuple.__getitem__(self, key)
-        return Size(r) if isinstance(key, slice) else r
+        if isinstance(key, slice):
+            return Size(tuple.__getitem__(self, key))
+        return tuple.__getitem__(self, key)
 
-    def __add__(self, other: tuple[Any, ...]) -> Size:  # type: ignore[override]
+    def __add__(self, other: tuple[Any, ...]) -> Size:  # type: ignore[override,unused-ignore]
         return Size(tuple.__add__(self, tuple(other)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import operator
 import warnings
 import weakref
@@ -230,7 +231,7 @@ class Tensor:
 
     def __dlpack_device__(self) -> tuple[int, int]:
         """The DLPack ``(device_type, device_id)`` of the tensor's memory."""
-        return tuple(self._data.__dlpack_device__())  # type: ignore[return-value]
+        return tuple(self._data.__dlpack_device__())
 
     def __len__(self) -> int:
         if not self._data.shape:
@@ -561,16 +562,16 @@ class Tensor:
         if alpha is not None and alpha != 1:
             other = other * alpha
         self._check_inplace()
-        if (_grad_state.enabled and (self._requires_grad or (isinstance(other, Tensor) and other._requires_grad))) or (
-            _fn._forward_ad_active[0] and (_has_tangent(self) or _has_tangent(other))
-        ):
-            return self._rebase(getattr(ew, name)(self._snapshot(), other))
         odata, odt = ew.operand(self, other)
         result_dt = ew.result_type2(self, other)
         if name == "div":
             result_dt = result_dt if result_dt.category == 2 else D.get_default_dtype()
-        if not D.can_cast(result_dt, self._dtype):
+        if not D.can_cast(result_dt, self._dtype):  # before the autograd path too: never a silent truncation
             raise RuntimeError(f"result type {_torch_type_name(result_dt)} can't be cast to the desired output type {_torch_type_name(self._dtype)}")
+        if (_grad_state.enabled and (self._requires_grad or (isinstance(other, Tensor) and other._requires_grad))) or (
+            _fn._forward_ad_active[0] and (_has_tangent(self) or _has_tangent(other))
+        ):
+            return self._rebase(getattr(ew, name)(self._snapshot(), other))
         if isinstance(other, Tensor):
             _check_inplace_shape(self, other._data.shape)
             if odt is not self._dtype:
@@ -642,6 +643,7 @@ class Tensor:
 
         self._check_inplace()
         if not isinstance(src, Tensor):
+            _ops_util.check_scalar_fits(src, self._dtype)
             src = ew.as_tensor_like(src, self)
         if src._backend is not self._backend:
             src = src.to(self.device)
@@ -665,6 +667,9 @@ class Tensor:
                 )
             return self.copy_(value)
         self._check_inplace()
+        if not isinstance(value, (bool, int, float)):
+            raise TypeError(f"fill_(): argument 'value' must be Number, not {type(value).__name__}")
+        _ops_util.check_scalar_fits(value, self._dtype)
         if _grad_state.enabled and self._requires_grad:
             from ._ops import elementwise as ew
 
@@ -1223,27 +1228,27 @@ class Tensor:
     def type_as(self, other: Tensor) -> Tensor:
         return self.to(other._dtype)
 
-    def new_tensor(self, data: Any, *, dtype: D.dtype | None = None, requires_grad: bool = False) -> Tensor:
+    def new_tensor(self, data: Any, *, dtype: D.dtype | None = None, requires_grad: builtins.bool = False) -> Tensor:
         from ._creation import _finish, _from_data
 
         return _finish(_from_data(data, dtype or self._dtype, self._backend), requires_grad)
 
-    def new_zeros(self, *size: Any, dtype: D.dtype | None = None, requires_grad: bool = False) -> Tensor:
+    def new_zeros(self, *size: Any, dtype: D.dtype | None = None, requires_grad: builtins.bool = False) -> Tensor:
         from ._creation import zeros
 
         return zeros(*size, dtype=dtype or self._dtype, device=self._backend, requires_grad=requires_grad)
 
-    def new_ones(self, *size: Any, dtype: D.dtype | None = None, requires_grad: bool = False) -> Tensor:
+    def new_ones(self, *size: Any, dtype: D.dtype | None = None, requires_grad: builtins.bool = False) -> Tensor:
         from ._creation import ones
 
         return ones(*size, dtype=dtype or self._dtype, device=self._backend, requires_grad=requires_grad)
 
-    def new_full(self, size: Any, fill_value: Any, *, dtype: D.dtype | None = None, requires_grad: bool = False) -> Tensor:
+    def new_full(self, size: Any, fill_value: Any, *, dtype: D.dtype | None = None, requires_grad: builtins.bool = False) -> Tensor:
         from ._creation import full
 
         return full(size, fill_value, dtype=dtype or self._dtype, device=self._backend, requires_grad=requires_grad)
 
-    def new_empty(self, *size: Any, dtype: D.dtype | None = None, requires_grad: bool = False) -> Tensor:
+    def new_empty(self, *size: Any, dtype: D.dtype | None = None, requires_grad: builtins.bool = False) -> Tensor:
         from ._creation import empty
 
         return empty(*size, dtype=dtype or self._dtype, device=self._backend, requires_grad=requires_grad)

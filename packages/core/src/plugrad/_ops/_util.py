@@ -16,6 +16,8 @@ _Tensor: Any = None
 def canon_dim(dim: int, ndim: int) -> int:
     """``dim`` as a non-negative index, with PyTorch's error when out of range."""
     if not isinstance(dim, int) or isinstance(dim, bool):
+        if isinstance(dim, bool):  # operator.index(True) is 1: PyTorch refuses bools as dims
+            raise TypeError("dim must be an int, got bool")
         try:
             dim = operator_index(dim)
         except TypeError:
@@ -37,15 +39,20 @@ def canon_dims(dim: int | Sequence[int] | None, ndim: int) -> tuple[int, ...] | 
     if dim is None:
         return None
     if isinstance(dim, int) and not isinstance(dim, bool):
-        return (canon_dim(dim, ndim),) if ndim > 0 else ()
+        d = canon_dim(dim, ndim)  # checks the range on 0-d tensors too ([-1, 0])
+        return (d,) if ndim > 0 else ()
+    if not isinstance(dim, (list, tuple)):
+        if not hasattr(dim, "__index__"):
+            raise TypeError(f"dim must be an int or a tuple of ints, got {type(dim).__name__}")
+        return canon_dims(canon_dim(dim, ndim), ndim)  # type: ignore[arg-type]  # an index-like object
     dims = [canon_dim(d, ndim) for d in dim]
-    if ndim == 0:
-        return ()
     seen = set()
     for d in dims:
-        if d in seen:
+        if d in seen:  # also on 0-d tensors, where 0 and -1 are the same dim
             raise RuntimeError(f"dim {d} appears multiple times in the list of dims")
         seen.add(d)
+    if ndim == 0:
+        return ()
     return tuple(sorted(dims))
 
 
@@ -100,6 +107,44 @@ def result_type(*operands: Any) -> D.dtype:
     if result is None:
         raise TypeError("result_type() needs at least one operand")
     return result
+
+
+_INT_RANGES = {
+    "bool": (-(2**63), 2**63 - 1),  # a kernel takes any int64 for a bool (non-zero is true)
+    "uint8": (0, 2**8 - 1),
+    "int8": (-(2**7), 2**7 - 1),
+    "int16": (-(2**15), 2**15 - 1),
+    "int32": (-(2**31), 2**31 - 1),
+    "int64": (-(2**63), 2**63 - 1),
+}
+
+
+def check_scalar_fits(value: Any, dt: D.dtype) -> None:
+    """Refuse a Python number that ``dt`` cannot hold, before a kernel sees it.
+
+    A Python int outside an integer dtype's range, or outside ``int64`` for ``bool``, or a
+    NaN/infinity stored into an integer dtype, raises PyTorch's "value cannot be
+    converted ... without overflow" instead of a backend's ``OverflowError`` or garbage.
+    """
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        rng = _INT_RANGES.get(dt.name)
+        if rng is None:  # floating: Python ints convert to float unless beyond its range
+            if -(2**1024) < value < 2**1024:
+                return
+        elif rng[0] <= value <= rng[1]:
+            return
+    elif isinstance(value, float):
+        if dt.category != 1:  # floating dtypes hold inf/nan; bool takes any float (non-zero is true)
+            return
+        lo, hi = _INT_RANGES[dt.name]
+        if lo - 1 < value < hi + 1:  # truncation toward zero stays in range (False for NaN)
+            return
+    else:
+        return
+    shown = repr(value) if len(repr(value)) <= 30 else repr(value)[:24] + "...)"
+    raise RuntimeError(f"value cannot be converted to type {dt!r} without overflow (got {shown})")
 
 
 def check_same_backend(a: Tensor, b: Tensor) -> None:

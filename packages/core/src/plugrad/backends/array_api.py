@@ -226,7 +226,7 @@ def kernels_from_namespace(xp: Any, *, seed: int | None = None) -> dict[str, Cal
             if p[0] == "slice":
                 shape = [1] * nd
                 shape[axis] = p[1].shape[0]
-                flat = flat + xp.reshape(p[1], tuple(shape)) * strides[dims_of[item]]  # type: ignore[index]
+                flat = flat + xp.reshape(p[1], tuple(shape)) * strides[dims_of[item]]
             axis += 1
         for j, entry in enumerate(adv_entries):
             a = xp.broadcast_to(adv_arrays[j], bshape) if bshape else adv_arrays[j]
