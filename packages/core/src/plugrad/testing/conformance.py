@@ -310,7 +310,7 @@ class BackendConformance:
         "dtype", ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64"]
     )
     def test_asarray(self, be: Backend, dtype: str) -> None:
-        vals = {"bool": [[True, False], [False, True]]}.get(dtype, [[1, 2], [3, 4]])
+        vals: list[Any] = {"bool": [[True, False], [False, True]]}.get(dtype, [[1, 2], [3, 4]])
         if dtype in FLOATS:
             vals = [[1.5, -2.0], [0.25, 4.0]]
         x = self.arr(be, vals, dtype)
@@ -544,7 +544,7 @@ class BackendConformance:
     def test_reduction(self, be: Backend, name: str, dtype: str, axis: Any, keepdims: bool) -> None:
         shape = (3, 4)
         if dtype == "bool":
-            flat = [(i * 7) % 3 == 0 for i in range(12)]
+            flat: list[Any] = [(i * 7) % 3 == 0 for i in range(12)]
         elif dtype in INTS:
             flat = [(i * 5) % 7 - 3 for i in range(12)]
         else:
@@ -613,7 +613,7 @@ class BackendConformance:
     @pytest.mark.parametrize("dtype", ["float32", "int64", "bool"])
     @pytest.mark.parametrize("axis", [0, 1, -1])
     def test_cumulative(self, be: Backend, dtype: str, axis: int) -> None:
-        rows = [[1, 2, 3], [4, -1, 2]]
+        rows: list[Any] = [[1, 2, 3], [4, -1, 2]]
         if dtype == "bool":
             rows = [[True, False, True], [True, True, False]]
         elif dtype in FLOATS:
@@ -654,8 +654,8 @@ class BackendConformance:
     )
     @pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
     def test_matmul(self, be: Backend, sa: tuple[int, ...], sb: tuple[int, ...], dtype: str) -> None:
-        fa = [(i % 5) - 2 for i in range(R.numel(sa))]
-        fb = [(i % 3) + (i % 4) - 2 for i in range(R.numel(sb))]
+        fa: list[Any] = [(i % 5) - 2 for i in range(R.numel(sa))]
+        fb: list[Any] = [(i % 3) + (i % 4) - 2 for i in range(R.numel(sb))]
         if dtype in FLOATS:
             fa = [v * 0.5 for v in fa]
             fb = [v * 0.25 for v in fb]
@@ -954,7 +954,7 @@ class BackendConformance:
         "dtype", ["float32", "float64", "int64", "int32", "bool", "uint8", "float16", "int16", "int8"]
     )
     def test_bytes_roundtrip(self, be: Backend, dtype: str) -> None:
-        vals = {"bool": [True, False, True]}.get(dtype, [1, 2, 250] if dtype == "uint8" else [1, -2, 3])
+        vals: list[Any] = {"bool": [True, False, True]}.get(dtype, [1, 2, 250] if dtype == "uint8" else [1, -2, 3])
         if dtype in FLOATS:
             vals = [1.5, -2.25, 3.0]
         x = self.arr(be, [vals, vals], dtype)
@@ -1116,11 +1116,13 @@ class BackendConformance:
         """The optimizer pattern: ``p -= lr * p.grad`` under no_grad, on this backend."""
         p = plugrad.tensor([1.0, -2.0, 3.0], device=be.name, requires_grad=True)
         (p * p).sum().backward()
+        grad = p.grad
+        assert grad is not None
         with plugrad.no_grad():
-            p -= 0.25 * p.grad
+            p -= 0.25 * grad
         assert p.tolist() == [0.5, -1.0, 1.5] and p.requires_grad and p.is_leaf
-        p.grad.zero_()
-        assert p.grad.tolist() == [0.0, 0.0, 0.0]
+        grad.zero_()
+        assert grad.tolist() == [0.0, 0.0, 0.0]
 
 
 class _DLPackOnly:
