@@ -82,7 +82,8 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy, strict on core."""
-    session.install("mypy>=1.10", CORE, NUMPY, NN, OPTIM)
+    # pytest: plugrad.testing (the conformance suite) is typed against it
+    session.install("mypy>=1.10", "pytest>=7", CORE, NUMPY, NN, OPTIM)
     session.run("mypy", "--strict", f"{CORE}/src/plugrad", "--exclude", "plugrad/(nn|optim)/")
     session.run("mypy", f"{NN}/src/plugrad/nn", f"{OPTIM}/src/plugrad/optim", f"{NUMPY}/src/plugrad_numpy")
 
