@@ -12,7 +12,18 @@ import nox
 nox.needs_version = ">=2024.3.2"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = False
-nox.options.sessions = ["core", "backend_numpy", "backend_cupy", "nn", "optim", "examples", "lint", "typecheck"]
+nox.options.sessions = [
+    "core",
+    "backend_numpy",
+    "backend_cupy",
+    "nn",
+    "optim",
+    "examples",
+    "third_party",
+    "install_matrix",
+    "lint",
+    "typecheck",
+]
 
 CORE = "packages/core"
 NUMPY = "packages/backend-numpy"
@@ -127,6 +138,7 @@ def install_matrix(session: nox.Session) -> None:
     """Wheels of every package, installed into a fresh environment per combination users have, each smoke-tested."""
     import pathlib
 
+    session.install("pip")  # uv-made environments come without it
     wheels = pathlib.Path(".nox/wheels").resolve()
     session.run("python", "-c", f"import shutil; shutil.rmtree({str(wheels)!r}, ignore_errors=True)")
     for pkg in (CORE, NUMPY, CUPY, NN, OPTIM):

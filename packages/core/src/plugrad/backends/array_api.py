@@ -278,6 +278,16 @@ def kernels_from_namespace(xp: Any, *, seed: int | None = None) -> dict[str, Cal
         added = xp.matmul(v, one_hot(pos, n, x.dtype))  # repeated positions accumulate
         x[...] = x + xp.reshape(added, tuple(x.shape))
 
+    def reshape(x: Any, shape: tuple[int, ...], copy: bool | None = None) -> Any:
+        if copy is None:
+            return xp.reshape(x, tuple(shape))
+        try:
+            return xp.reshape(x, tuple(shape), copy=copy)
+        except (AttributeError, RuntimeError) as exc:
+            # the standard asks for ValueError when copy=False cannot be honoured; some
+            # libraries raise other types (array-api-strict: AttributeError)
+            raise ValueError(str(exc)) from exc
+
     def copy_into(dst: Any, src: Any) -> None:
         if not is_array(src):
             dst[...] = xp.full(tuple(dst.shape), src, dtype=dst.dtype)
@@ -337,9 +347,7 @@ def kernels_from_namespace(xp: Any, *, seed: int | None = None) -> dict[str, Cal
         "cumulative_sum": scan("cumulative_sum"),
         "cumulative_prod": scan("cumulative_prod"),
         "matmul": xp.matmul,
-        "reshape": lambda x, shape, copy=None: (
-            xp.reshape(x, tuple(shape)) if copy is None else xp.reshape(x, tuple(shape), copy=copy)
-        ),
+        "reshape": reshape,
         "permute_dims": lambda x, axes: xp.permute_dims(x, tuple(axes)),
         "broadcast_to": lambda x, shape: xp.broadcast_to(x, tuple(shape)),
         "concat": lambda arrays, axis: xp.concat(list(arrays), axis=axis),
