@@ -119,6 +119,9 @@ _INT_RANGES = {
 }
 
 
+_FLOAT_INT_LIMIT = 2**1024  # ints beyond this do not convert to float64 (a constant: 2**1024 is not folded)
+
+
 def check_scalar_fits(value: Any, dt: D.dtype) -> None:
     """Refuse a Python number that ``dt`` cannot hold, before a kernel sees it.
 
@@ -126,12 +129,14 @@ def check_scalar_fits(value: Any, dt: D.dtype) -> None:
     NaN/infinity stored into an integer dtype, raises PyTorch's "value cannot be
     converted ... without overflow" instead of a backend's ``OverflowError`` or garbage.
     """
+    if type(value) is int and dt.category == 2 and -_FLOAT_INT_LIMIT < value < _FLOAT_INT_LIMIT:
+        return  # the common case, first: an int next to a floating tensor
     if isinstance(value, bool):
         return
     if isinstance(value, int):
         rng = _INT_RANGES.get(dt.name)
         if rng is None:  # floating: Python ints convert to float unless beyond its range
-            if -(2**1024) < value < 2**1024:
+            if -_FLOAT_INT_LIMIT < value < _FLOAT_INT_LIMIT:
                 return
         elif rng[0] <= value <= rng[1]:
             return
@@ -145,6 +150,37 @@ def check_scalar_fits(value: Any, dt: D.dtype) -> None:
         return
     shown = repr(value) if len(repr(value)) <= 30 else repr(value)[:24] + "...)"
     raise RuntimeError(f"value cannot be converted to type {dt!r} without overflow (got {shown})")
+
+
+#: No tensor may claim more bytes than this (far beyond any machine; sizes past it are mistakes).
+MAX_TENSOR_BYTES = 2**62
+
+
+def check_alloc(shape: Sequence[int], dt: D.dtype) -> None:
+    """Refuse a shape that no machine can allocate, before a backend tries (and overflows).
+
+    Each size must fit in ``int64``; the total must stay below :data:`MAX_TENSOR_BYTES`.
+    """
+    n = 1
+    for s in shape:
+        if s > 2**63 - 1:
+            raise RuntimeError(f"size {s} in shape {list(shape)} does not fit in int64")
+        n *= s
+    if n * dt.itemsize > MAX_TENSOR_BYTES:
+        raise RuntimeError(
+            f"cannot allocate a tensor of shape {list(shape)} and dtype {dt!r}: it would take {n * dt.itemsize} bytes"
+        )
+
+
+def out_of_memory(shape: Sequence[int], dt: D.dtype) -> RuntimeError:
+    """PyTorch's kind of error for an allocation the backend could not make (instead of its MemoryError)."""
+    n = 1
+    for s in shape:
+        n *= s
+    return RuntimeError(
+        f"not enough memory: you tried to allocate {n * dt.itemsize} bytes for a tensor of shape {list(shape)} "
+        f"and dtype {dt!r}"
+    )
 
 
 def check_same_backend(a: Tensor, b: Tensor) -> None:

@@ -336,7 +336,7 @@ class BackwardCFunction(FunctionCtx, Node):
                 )
         amap = self._arg_map
         if amap is not None:
-            result = tuple(result[i] for i in amap)
+            result = [result[i] for i in amap]
         meta = self._meta
         if meta is None:
             return result
