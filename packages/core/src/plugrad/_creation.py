@@ -11,6 +11,7 @@ from typing import Any
 
 from . import _dtype as D
 from ._device import backend_for_device
+from ._ops._util import check_alloc, check_scalar_fits, out_of_memory
 from ._tensor import Tensor, _make
 from .backends import Backend, default_backend, get_registry
 
@@ -248,7 +249,11 @@ def _filled(kernel: str, size: tuple[Any, ...], dtype: Any, device: Any, require
     shape = _shape_args(size)
     dt = _check_dtype(dtype) or D.get_default_dtype()
     be = _backend_for(device)
-    data = getattr(be, kernel)(shape, *extra, be.native_dtype(dt))
+    check_alloc(shape, dt)
+    try:
+        data = getattr(be, kernel)(shape, *extra, be.native_dtype(dt))
+    except MemoryError:
+        raise out_of_memory(shape, dt) from None
     return _finish(_make(Tensor, data, dt, be), requires_grad)
 
 
@@ -271,8 +276,15 @@ def full(size: Sequence[int], fill_value: Any, *, dtype: D.dtype | None = None, 
     """A tensor of ``size`` filled with ``fill_value``; the dtype follows the value when not given."""
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
+    _check_number(fill_value, "full", "fill_value")
     dt = _check_dtype(dtype) or D.scalar_dtype(fill_value)
+    check_scalar_fits(fill_value, dt)
     return _filled("full", (tuple(size),), dt, device, requires_grad, fill_value)
+
+
+def _check_number(value: Any, fn: str, arg: str) -> None:
+    if not isinstance(value, (bool, int, float)):
+        raise TypeError(f"{fn}(): argument '{arg}' must be Number, not {type(value).__name__}")
 
 
 def arange(
@@ -282,7 +294,11 @@ def arange(
     if end is None:
         start, end = 0, start
     vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    for v, arg in zip(vals, ("start", "end", "step")):
+        _check_number(v, "arange", arg)
     start, end, step = vals
+    if not all(math.isfinite(v) for v in vals):
+        raise RuntimeError(f"unsupported range: {start} -> {end}")
     if step == 0:
         raise RuntimeError("step must be nonzero")
     if (end - start) * step < 0 and end != start:
@@ -298,6 +314,9 @@ def arange(
         data = be.add(be.multiply(be.arange(0, n, 1, be.native_dtype(D.float64)), step), start)
         data = be.astype(data, be.native_dtype(dt))
     else:
+        if n:  # the first and last values must fit the integer dtype
+            check_scalar_fits(start, dt)
+            check_scalar_fits(start + (n - 1) * step, dt)
         data = be.arange(start, end, step, be.native_dtype(dt))
     return _finish(_make(Tensor, data, dt, be), requires_grad)
 
@@ -308,8 +327,13 @@ def linspace(
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
     if not isinstance(steps, int) or steps < 0:
         raise RuntimeError("number of steps must be non-negative")
+    start, end = (v.item() if isinstance(v, Tensor) else v for v in (start, end))
+    _check_number(start, "linspace", "start")
+    _check_number(end, "linspace", "end")
     dt = _check_dtype(dtype) or D.get_default_dtype()
     be = _backend_for(device)
+    if steps == 1:  # just ``start`` (a backend's (end - start) * 0 would be NaN for infinite ends)
+        end = start
     data = be.linspace(start, end, steps, be.native_dtype(D.float64))
     if dt is not D.float64:
         data = be.astype(data, be.native_dtype(dt))
@@ -322,7 +346,11 @@ def _random(kind: str, size: tuple[Any, ...], dtype: Any, device: Any, requires_
     if dt.category != 2:
         raise RuntimeError(f'"{name}" not implemented for \'{dt.name.capitalize()}\'')
     be = _backend_for(device)
-    data = getattr(be, kind)(shape, be.native_dtype(dt))
+    check_alloc(shape, dt)
+    try:
+        data = getattr(be, kind)(shape, be.native_dtype(dt))
+    except MemoryError:
+        raise out_of_memory(shape, dt) from None
     return _finish(_make(Tensor, data, dt, be), requires_grad)
 
 
@@ -380,6 +408,10 @@ def empty_like(input: Tensor, *, dtype: D.dtype | None = None, device: Any = Non
 
 def full_like(input: Tensor, fill_value: Any, *, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     dt, be = _like(input, dtype, device)
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
+    _check_number(fill_value, "full_like", "fill_value")
+    check_scalar_fits(fill_value, dt)
     return _finish(_make(Tensor, be.full(input._data.shape, fill_value, be.native_dtype(dt)), dt, be), requires_grad)
 
 

@@ -306,6 +306,10 @@ def setitem(t: Tensor, key: Any, value: Any) -> None:
         from ._util import check_same_backend
 
         check_same_backend(t, value)
+    if not isinstance(value, Tensor):
+        from ._util import check_scalar_fits
+
+        check_scalar_fits(value, t._dtype)
     t._check_inplace()
     if _grad_state.enabled and (t._requires_grad or (isinstance(value, Tensor) and value._requires_grad)):
         t._rebase(IndexPut.apply(t._snapshot(), k, value))

@@ -330,6 +330,9 @@ def scatter(
     if isinstance(src, bool) or not isinstance(src, (int, float)):
         if not isinstance(src, bool):
             raise TypeError(f"scatter(): argument 'value' must be Number, not {type(src).__name__}")
+    from ._util import check_scalar_fits
+
+    check_scalar_fits(src, input._dtype)
     return ScatterValue.apply(input, d, index, src)  # type: ignore[no-any-return]
 
 
@@ -415,6 +418,9 @@ def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:
         return MaskedFillTensor.apply(input, mask, value)  # type: ignore[no-any-return]
     if not isinstance(value, (bool, int, float)):
         raise TypeError(f"masked_fill(): argument 'value' must be Number, not {type(value).__name__}")
+    from ._util import check_scalar_fits
+
+    check_scalar_fits(value, input._dtype)
     return MaskedFill.apply(input, mask, value)  # type: ignore[no-any-return]
 
 

@@ -366,9 +366,9 @@ def contiguous(input: Tensor, memory_format: Any = None) -> Tensor:
 def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge dims ``start_dim..end_dim`` into one (``input`` itself when there is nothing to merge)."""
     shape = input._data.shape
+    s, e = canon_dim(start_dim, len(shape)), canon_dim(end_dim, len(shape))  # 0-d: dims -1 and 0 only
     if not shape:
         return reshape(input, 1)
-    s, e = canon_dim(start_dim, len(shape)), canon_dim(end_dim, len(shape))
     if s > e:
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
     if s == e:
@@ -441,6 +441,8 @@ def movedim(input: Tensor, source: Any, destination: Any) -> Tensor:
         raise RuntimeError(f"movedim: repeated dim in `source` ({src})")
     if len(set(dst)) != len(dst):
         raise RuntimeError(f"movedim: repeated dim in `destination` ({dst})")
+    if n == 0:  # dims 0 and -1 name the one position of a 0-d tensor
+        return Permute.apply(input, ())  # type: ignore[no-any-return]
     order: list[int | None] = [None] * n
     for s, d in zip(src, dst):
         order[d] = s
@@ -774,7 +776,10 @@ def roll(input: Tensor, shifts: Any, dims: Any = None) -> Tensor:
     if len(sh) != len(ds):
         raise RuntimeError(f"shifts and dimensions must align. shifts: {len(sh)}, dims:{len(ds)}")
     n = input._data.ndim
-    return Roll.apply(input, sh, tuple(canon_dim(d, n) for d in ds))  # type: ignore[no-any-return]
+    axes = tuple(canon_dim(d, n) for d in ds)
+    if n == 0:
+        raise IndexError(f"Dimension specified as {ds[0]} but tensor has no dimensions")
+    return Roll.apply(input, sh, axes)  # type: ignore[no-any-return]
 
 
 class Repeat(Function, backward_name="RepeatBackward0", builtin=True):
@@ -812,4 +817,7 @@ def repeat(input: Tensor, *sizes: Any) -> Tensor:
     for n in out:
         if n < 0:
             raise RuntimeError(f"Trying to create tensor with negative dimension {n}: {out}")
+    from ._util import check_alloc
+
+    check_alloc(out, input._dtype)
     return Repeat.apply(input, reps)  # type: ignore[no-any-return]
