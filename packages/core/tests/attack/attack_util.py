@@ -19,10 +19,12 @@ ATTACK = os.environ.get("PLUGRAD_ATTACK", "").strip() not in ("", "0")
 
 #: Mark a test that only the full attack run executes.
 slow = pytest.mark.slow
-slow_only = [
-    slow,
-    pytest.mark.skipif(not ATTACK, reason="large attack case: run with `nox -s attack` (PLUGRAD_ATTACK=1)"),
-]
+_attack_only = pytest.mark.skipif(not ATTACK, reason="large attack case: run with `nox -s attack` (PLUGRAD_ATTACK=1)")
+
+
+def slow_only(fn: Any) -> Any:
+    """Decorator: a test marked ``slow`` that runs only in the attack run."""
+    return slow(_attack_only(fn))
 
 
 #: Figures the attack tests record (printed at the end of the run by conftest.py).

@@ -16,6 +16,9 @@ Rules (documented for users in ``docs/writing-a-backend.md``):
   unavailable with that reason (and a warning), in :meth:`Registry.add_plugin` a
   :class:`BackendError` is raised.
 - The registry records which plugin supplies each kernel (:attr:`Backend.kernel_sources`).
+- With ``PLUGRAD_CHECK_KERNELS=1`` set when a backend is registered, every kernel of its
+  table checks its results against the contract (shape, dtype) and a broken one raises a
+  :class:`BackendError` naming the backend, the kernel and the plugin (see ``_checked``).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any
 import pluggy
 
 from .. import _dtype
-from . import hookspecs
+from . import _checked, hookspecs
 from ._spec import KERNELS, OPTIONAL_KERNELS, REQUIRED_KERNELS, BackendSpec, KernelOverride, check_contract_version
 
 __all__ = [
@@ -119,6 +122,8 @@ class Backend:
 
     def _set_kernels(self, kernels: Mapping[str, Callable[..., Any]], sources: dict[str, str]) -> None:
         """Swap kernels in place (overrides added after discovery); the slot set never changes."""
+        if _checked.enabled():
+            kernels = _checked.wrap_kernels(self.name, kernels, sources, self.spec.dtypes)
         for name, fn in kernels.items():
             object.__setattr__(self, name, fn)
         object.__setattr__(self, "kernel_sources", sources)
@@ -143,6 +148,8 @@ def _make_backend(
     be.dtype_to_native = d2n
     be.native_to_dtype = {native: dt for dt, native in d2n.items()}
     be.kernel_sources = sources
+    if _checked.enabled():  # debug switch: every kernel result checked against the contract
+        kernels = _checked.wrap_kernels(spec.name, kernels, sources, spec.dtypes)
     for name in kernels:
         object.__setattr__(be, name, kernels[name])
     object.__setattr__(be, "_frozen", True)
@@ -250,7 +257,7 @@ class Registry:
                 self.plugin_dists[ep.name] = f"{dist.metadata['Name']} {dist.version}"
             try:
                 plugin = ep.load()
-            except Exception as exc:  # a broken plugin must not break plugrad
+            except (Exception, SystemExit) as exc:  # a broken plugin must not break (or end) plugrad
                 self._warn(ep.name, f"import of {ep.value!r} failed: {type(exc).__name__}: {exc}")
                 continue
             self.register_plugin(plugin, ep.name)
@@ -278,19 +285,22 @@ class Registry:
         """The valid records of one ``plugrad_backends`` implementation (problems are warned)."""
         try:
             result = impl.function()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             self._warn(pname, f"hook plugrad_backends raised {type(exc).__name__}: {exc}")
             return []
         if isinstance(result, BackendSpec) or isinstance(result, (str, bytes)) or not isinstance(result, Iterable):
             self._warn(pname, f"hook plugrad_backends returned {result!r} instead of a sequence of BackendSpec")
             return []
         good: list[BackendSpec] = []
-        for rec in result:
-            problem = _check_spec(rec)
-            if problem is not None:
-                self._warn(pname, problem)
-                continue
-            good.append(rec)
+        try:
+            for rec in result:  # a generator may raise midway: the records before it still count
+                problem = _check_spec(rec)
+                if problem is not None:
+                    self._warn(pname, problem)
+                    continue
+                good.append(rec)
+        except (Exception, SystemExit) as exc:
+            self._warn(pname, f"reading the records of hook plugrad_backends raised {type(exc).__name__}: {exc}")
         return good
 
     def _collect(self) -> None:
@@ -339,6 +349,8 @@ class Registry:
             missing_dt = [d for d in _REQUIRED_DTYPES if d not in spec.dtypes]
             if missing_dt:
                 problem = f"is missing required dtypes: {', '.join(missing_dt)}"
+        if problem is None:
+            problem = _native_dtype_problem(spec.dtypes)
         if problem is not None:
             info.reason = f"backend {spec.name!r} {problem}"
             self._warn(pname, info.reason)
@@ -369,7 +381,7 @@ class Registry:
             args = {"backend": spec}
             try:
                 result = impl.function(*[args[a] for a in impl.argnames])
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 self._warn(oname, f"hook plugrad_kernel_overrides raised {type(exc).__name__}: {exc}")
                 continue
             if result is None:
@@ -379,7 +391,14 @@ class Registry:
                     oname, f"hook plugrad_kernel_overrides returned {result!r} instead of a sequence of KernelOverride"
                 )
                 continue
-            for rec in result:
+            try:
+                records = list(result)
+            except (Exception, SystemExit) as exc:
+                self._warn(
+                    oname, f"reading the records of hook plugrad_kernel_overrides raised {type(exc).__name__}: {exc}"
+                )
+                continue
+            for rec in records:
                 problem = _check_override(rec, spec)
                 if problem is not None:
                     self._warn(oname, problem)
@@ -589,6 +608,14 @@ def _entry_points() -> list[metadata.EntryPoint]:
 
 def _check_spec(rec: object) -> str | None:
     """What is wrong with a record returned from ``plugrad_backends`` (``None`` if nothing)."""
+    try:
+        return _spec_problem(rec)
+    except Exception as exc:  # hostile mappings and iterables: reading the record itself fails
+        name = getattr(rec, "name", "?")
+        return f"backend {name!r} has a malformed record: reading it raised {type(exc).__name__}: {exc}"
+
+
+def _spec_problem(rec: object) -> str | None:
     if not isinstance(rec, BackendSpec):
         return f"plugrad_backends returned {type(rec).__name__} instead of a BackendSpec: {rec!r}"
     if not isinstance(rec.name, str) or not rec.name.isidentifier():
@@ -612,7 +639,9 @@ def _check_spec(rec: object) -> str | None:
     bad_dt = sorted(set(map(str, rec.dtypes)) - set(_dtype.BY_NAME))
     if bad_dt:
         return f"backend {rec.name!r} maps unknown dtypes: {', '.join(bad_dt)}"
-    if isinstance(rec.capabilities, str) or not all(isinstance(c, str) for c in rec.capabilities):
+    for native in rec.dtypes.values():
+        hash(native)  # the registry keeps a native -> plugrad dtype table (unhashable: a malformed record)
+    if isinstance(rec.capabilities, str) or not all(isinstance(c, str) for c in frozenset(rec.capabilities)):
         return f"backend {rec.name!r} has malformed capabilities {rec.capabilities!r} (a set of strings)"
     if not isinstance(rec.priority, int) or isinstance(rec.priority, bool):
         return f"backend {rec.name!r} has a malformed priority {rec.priority!r}"
@@ -621,10 +650,22 @@ def _check_spec(rec: object) -> str | None:
     return None
 
 
+def _native_dtype_problem(dtypes: Mapping[str, Any]) -> str | None:
+    """A dtype table mapping to ``None``, or two plugrad dtypes to one native dtype, is malformed."""
+    seen: dict[Any, str] = {}
+    for dname, native in dtypes.items():
+        if native is None:
+            return f"maps dtype {dname!r} to None"
+        if native in seen:
+            return f"maps dtypes {seen[native]!r} and {dname!r} to the same native dtype {native!r}"
+        seen[native] = dname
+    return None
+
+
 def _check_override(rec: object, spec: BackendSpec) -> str | None:
     if not isinstance(rec, KernelOverride):
         return f"plugrad_kernel_overrides returned {type(rec).__name__} instead of a KernelOverride: {rec!r}"
-    if rec.op not in KERNELS:
+    if not isinstance(rec.op, str) or rec.op not in KERNELS:
         return f"kernel override of unknown kernel {rec.op!r} for backend {spec.name!r}"
     if not callable(rec.kernel):
         return f"kernel override of {rec.op!r} for backend {spec.name!r} is not callable: {rec.kernel!r}"
