@@ -339,7 +339,7 @@ class BackwardCFunction(FunctionCtx, Node):
             result = [result[i] for i in amap]
         meta = self._meta
         if meta is None:
-            return result
+            return result  # type: ignore[no-any-return]
         grads = list(result)
         for k, g in enumerate(grads):
             if g is None:
