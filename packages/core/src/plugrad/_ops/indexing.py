@@ -64,8 +64,6 @@ def convert_key(t: Tensor, key: Any) -> tuple[Any, bool]:
                 continue
             if k._dtype.category != 1:
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
-            if k._data.ndim == 0 and len(key) == 1 and False:
-                pass
             out.append(k._data)
             basic = False
             dim += 1
@@ -240,8 +238,43 @@ class IndexPutZeros(Function, backward_name="IndexBackwardBackward0", builtin=Tr
         return _node_name_cls(key, basic).apply(gg, key, basic), None, None, None
 
 
+def _is_advanced(k: Any) -> bool:
+    return (isinstance(k, Tensor) and k._data.ndim > 0) or isinstance(k, (list, tuple))
+
+
+def _split_ints(key: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
+    """PyTorch applies integer indices first (as ``select``), then advanced ones.
+
+    NumPy instead treats an integer next to an advanced index as advanced too, which
+    moves dimensions around (``x[0, :, [1, 2]]`` would come out transposed). For keys
+    that mix both, return ``(ints only, the rest)`` to index in two steps.
+    """
+    if not isinstance(key, tuple) or not any(_is_advanced(k) for k in key):
+        return None
+    if not any(_is_int(k) or (isinstance(k, Tensor) and k._data.ndim == 0 and k._dtype.category == 1) for k in key):
+        return None
+    first: list[Any] = []
+    rest: list[Any] = []
+    for k in key:
+        if _is_int(k) or (isinstance(k, Tensor) and k._data.ndim == 0 and k._dtype.category == 1):
+            first.append(k)
+        elif k is None:
+            rest.append(k)
+        elif k is Ellipsis:
+            first.append(k)
+            rest.append(k)
+        else:
+            consumed = max(k._data.ndim, 1) if isinstance(k, Tensor) and k._dtype is D.bool_ else 1
+            first.extend([slice(None)] * consumed)
+            rest.append(k)
+    return tuple(first), tuple(rest)
+
+
 def getitem(t: Tensor, key: Any) -> Tensor:
     """``t[key]``: basic keys give views sharing storage; integer/bool arrays give copies."""
+    split = _split_ints(key)
+    if split is not None:
+        return getitem(getitem(t, split[0]), split[1])
     k, basic = convert_key(t, key)
     return _node_name_cls(k, basic).apply(t, k, basic)  # type: ignore[no-any-return]
 
@@ -294,6 +327,12 @@ def _setitem(be: Any, data: Any, key: tuple[Any, ...], v: Any, t: Tensor, value:
 
 def setitem(t: Tensor, key: Any, value: Any) -> None:
     """``t[key] = value`` in place (bumps the version counter shared with views)."""
+    split = _split_ints(key)
+    if split is not None:
+        if t._requires_grad and t._grad_fn is None and _grad_state.enabled:
+            raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
+        setitem(getitem(t, split[0]), split[1], value)
+        return
     k, basic = convert_key(t, key)
     if not isinstance(value, (Tensor, int, float, bool)):
         from .elementwise import as_tensor_like
