@@ -161,3 +161,33 @@ def test_floating_point_events_are_silent_as_in_pytorch() -> None:
     proc = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "[-inf, 0.0] [0.0, inf]"
     assert proc.stderr == ""
+
+
+def test_deepcopy_and_pickle() -> None:
+    import copy
+    import pickle
+
+    t = torch.tensor([1.0, 2.0], requires_grad=True)
+    (t * t).sum().backward()
+    c = copy.deepcopy(t)
+    assert c is not t and c.tolist() == [1.0, 2.0] and c.requires_grad and c.grad.tolist() == [2.0, 4.0]
+    c.data.mul_(10)  # its own storage
+    assert t.tolist() == [1.0, 2.0]
+    with pytest.raises(RuntimeError, match="Only Tensors created explicitly by the user"):
+        copy.deepcopy(t * 2)
+    p = pickle.loads(pickle.dumps(torch.tensor([[1, 2], [3, 4]], dtype=torch.int32)))
+    assert p.tolist() == [[1, 2], [3, 4]] and p.dtype is torch.int32
+    assert copy.deepcopy(t._backend) is t._backend
+
+
+def test_python_scalar_conversion_errors_as_pytorch() -> None:
+    with pytest.raises(ValueError, match="only one element tensors can be converted to Python scalars"):
+        float(torch.ones(2))
+    with pytest.raises(ValueError, match="only one element tensors can be converted to Python scalars"):
+        int(torch.ones(2))
+
+
+def test_numpy_values_on_the_left_defer_to_plugrad() -> None:
+    np = pytest.importorskip("numpy")
+    with pytest.raises(TypeError):
+        np.ones(2) * torch.ones(2)  # never a silent ndarray

@@ -7,7 +7,7 @@ import operator
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, SupportsIndex
 
 from . import _dtype as D
 from ._device import device as _device_cls
@@ -251,10 +251,48 @@ class Tensor:
         return bool(self.item())
 
     def __float__(self) -> float:
+        if self.numel() != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
         return float(self.item())
 
     def __int__(self) -> int:
+        if self.numel() != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
         return int(self.item())
+
+    # NumPy defers to plugrad: ``np.float64(2) * t`` calls ``t.__rmul__`` and gives a
+    # tensor, and a NumPy array never silently turns a tensor into an ndarray.
+    __array_ufunc__ = None
+    __array_priority__ = 1000
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Tensor:
+        """A copy with its own storage, ``requires_grad`` and gradient (leaf tensors only, as PyTorch)."""
+        if self._grad_fn is not None:
+            raise RuntimeError(
+                "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol at the moment."
+            )
+        done = memo.get(id(self))
+        if done is not None:
+            return done  # type: ignore[no-any-return]
+        new = _make(type(self), self._backend.copy(self._data), self._dtype, self._backend)
+        new._requires_grad = self._requires_grad
+        if self._grad is not None:
+            new._grad = self._grad.__deepcopy__(memo)
+        memo[id(self)] = new
+        return new
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> tuple[Any, ...]:
+        """Pickle support (``copy``, ``multiprocessing``): the values travel as raw bytes.
+
+        plugrad's checkpoints (``plugrad.save``) never use pickle; this is only so that
+        tensors behave like other Python values in the standard library.
+        """
+        if self._grad_fn is not None:
+            raise RuntimeError(
+                "Can't pickle a Tensor that is not a leaf of the autograd graph; call .detach() first."
+            )
+        raw = self._backend.to_bytes(self._data)
+        return (_rebuild, (raw, self._dtype.name, tuple(self._data.shape), self._backend.name, self._requires_grad))
 
     def __index__(self) -> int:
         if self._dtype.category != 1 or self.numel() != 1:
@@ -1252,6 +1290,17 @@ class Tensor:
         from ._creation import empty
 
         return empty(*size, dtype=dtype or self._dtype, device=self._backend, requires_grad=requires_grad)
+
+
+def _rebuild(raw: bytes, dtype_name: str, shape: tuple[int, ...], backend: str, requires_grad: builtins.bool) -> Tensor:
+    """Inverse of :meth:`Tensor.__reduce_ex__`."""
+    from .backends import get_backend
+
+    be = get_backend(backend)
+    dt = D.BY_NAME[dtype_name]
+    t = _make(Tensor, be.from_bytes(raw, be.native_dtype(dt), shape), dt, be)
+    t._requires_grad = requires_grad
+    return t
 
 
 def _has_tangent(t: Any) -> bool:

@@ -109,6 +109,17 @@ class Backend:
     def __repr__(self) -> str:
         return f"<plugrad backend {self.name!r} ({self.device_type}) from {self.plugin!r}>"
 
+    # A backend is a process-wide singleton: copies are the backend itself, and a
+    # pickled reference is its name.
+    def __copy__(self) -> Backend:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Backend:
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (get_backend, (self.name,))
+
     def has_kernel(self, name: str) -> bool:
         """Whether this backend has kernel ``name`` (optional kernels may be absent)."""
         return name in self.kernel_sources
