@@ -346,3 +346,17 @@ def test_threads_training_separate_models_match_sequential_runs() -> None:
     for t in threads:
         t.join()
     assert [parallel[s][0] for s in (0.5, 1.5, 2.5, 3.5)] == sequential
+
+
+def test_writing_into_an_expanded_tensor_is_refused_as_in_pytorch() -> None:
+    x = torch.zeros(1)
+    msg = "more than one element of the written-to tensor refers to a single memory location"
+    with pytest.raises(RuntimeError, match=msg):
+        x.expand(3).add_(1)
+    with pytest.raises(RuntimeError, match=msg):
+        x.expand(3)[0] = 2.0
+    with pytest.raises(RuntimeError, match=msg):
+        x.expand(3).copy_(torch.ones(3))
+    y = torch.zeros(3)
+    y.expand(1, 3).add_(1)  # only a size-1 dimension added: a plain view, writable
+    assert y.tolist() == [1.0, 1.0, 1.0]

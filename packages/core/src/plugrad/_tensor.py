@@ -561,8 +561,14 @@ class Tensor:
     def _check_inplace(self) -> None:
         if self._requires_grad and self._grad_fn is None and _grad_state.enabled:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-        if self._extra and self._extra.get("inference") and not _grad_state.inference:
-            raise RuntimeError("Inplace update to inference tensor outside InferenceMode is not allowed.")
+        if self._extra:
+            if self._extra.get("inference") and not _grad_state.inference:
+                raise RuntimeError("Inplace update to inference tensor outside InferenceMode is not allowed.")
+            if self._extra.get("overlapping"):
+                raise RuntimeError(
+                    "unsupported operation: more than one element of the written-to tensor refers to a single "
+                    "memory location. Please clone() the tensor before performing the operation."
+                )
 
     def _bump(self) -> None:
         """Record an in-place change (seen by saved-tensor checks, shared with views)."""

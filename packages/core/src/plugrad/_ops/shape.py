@@ -30,6 +30,13 @@ def _view_of(base: Tensor, data: Any, replay: Callable[[Tensor], Tensor] | None 
     return t
 
 
+def _numel(shape: Sequence[int]) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
 def _compose(first: Callable[[Tensor], Tensor], then: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
     return lambda r: then(first(r))
 
@@ -209,7 +216,13 @@ class Expand(Function, backward_name="ExpandBackward0", builtin=True):
     @staticmethod
     def forward(ctx: Any, x: Tensor, shape: tuple[int, ...]) -> Tensor:
         ctx.in_shape = x._data.shape
-        return _view_of(x, x._backend.broadcast_to(x._data, shape), lambda t: t.expand(*shape))
+        be = x._backend
+        if _numel(shape) == _numel(x._data.shape):
+            # only size-1 dimensions added: a plain (writable) view, as PyTorch's
+            return _view_of(x, be.reshape(x._data, shape), lambda t: t.expand(*shape))
+        out = _view_of(x, be.broadcast_to(x._data, shape), lambda t: t.expand(*shape))
+        out._extra_dict()["overlapping"] = True  # several elements share one memory location
+        return out
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
