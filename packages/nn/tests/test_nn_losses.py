@@ -173,8 +173,14 @@ def test_nll_loss_hand_computed():
 
 def test_nll_loss_errors():
     logp = plugrad.zeros(3, 4)
-    with pytest.raises(RuntimeError, match="expected scalar type Long but found Float"):
+    # PyTorch 2.13's wording for a floating or int32 target
+    with pytest.raises(RuntimeError, match="expected target dtype to be Long or Byte, but got Float"):
         F.nll_loss(logp, plugrad.zeros(3))
+    with pytest.raises(RuntimeError, match="expected target dtype to be Long or Byte, but got Int"):
+        F.nll_loss(logp, plugrad.tensor([0, 1, 2], dtype=plugrad.int32))
+    # float class labels (a common mistake) take the class-index path and get the same error
+    with pytest.raises(RuntimeError, match="expected target dtype to be Long or Byte, but got Float"):
+        F.cross_entropy(plugrad.zeros(4, 3), plugrad.tensor([0.0, 1.0, 2.0, 1.0]))
     with pytest.raises(ValueError, match=r"Expected input batch_size \(3\) to match target batch_size \(2\)"):
         F.nll_loss(logp, plugrad.tensor([0, 1]))
     with pytest.raises(IndexError, match=r"Target 5 is out of bounds."):

@@ -463,8 +463,9 @@ class _NllLoss(Function, backward_name="NllLossBackward0"):
 
 def _class_indices(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor, bool]:
     """Bring ``input`` to ``(N, C, ...)`` and ``target`` to ``(N, ...)``; say whether a batch dim was added."""
-    if target.is_floating_point() or target.dtype == plugrad.bool:
-        raise RuntimeError(f"expected scalar type Long but found {target.dtype.to_legacy_type_name()[:-6]}")
+    if target.dtype not in (plugrad.int64, plugrad.uint8):
+        name = target.dtype.to_legacy_type_name()[: -len("Tensor")]
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {name}")
     if input.ndim < 1:
         raise ValueError(f"Expected 1 or more dimensions (got {input.ndim})")
     if input.ndim == 1:
@@ -557,17 +558,7 @@ def cross_entropy(
     class_dim = 0 if input.ndim == 1 else 1
     logp = log_softmax(input, class_dim)
     n_classes = input.shape[class_dim]
-    if target.is_floating_point():
-        if target.shape != input.shape:
-            if target.ndim == input.ndim:
-                raise RuntimeError(
-                    "Expected floating point type target to have the same shape as input, "
-                    f"got {list(target.shape)} and {list(input.shape)}"
-                )
-            raise ValueError(
-                f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
-                f"({target.shape[0] if target.ndim else 1})."
-            )
+    if target.is_floating_point() and target.shape == input.shape:  # class probabilities
         if label_smoothing > 0:
             target = target * (1 - label_smoothing) + label_smoothing / n_classes
         prod = logp * target
