@@ -109,7 +109,7 @@ BROKEN = {
         def plugrad_backends():
             return [BackendSpec('ancient', 'cpu', '0.1', KERNELS, DTYPES)]
         """,
-        "backend 'ancient' was written for backend contract 0.1, but this plugrad-core implements contract 1.0",
+        "backend 'ancient' was written for backend contract 0.1, but this plugrad-core implements contract 1.1",
     ),
 }
 
@@ -468,7 +468,6 @@ def test_conformance_suite_catches_broken_kernels(tmp_path: Path) -> None:
     assert "FAILED test_broken_suite.py::TestBroken::test_views_share_memory[getitem]" in out
     assert "FAILED test_broken_suite.py::TestBroken::test_astype[" in out
     assert "[XPASS(strict)] declared broken, but it works" in out
-    assert "PASSED" not in out or True
     assert "gonelib' is not available here: gonelib not installed" in out
     assert "TestBroken::test_record" not in out  # the record itself is fine
 

@@ -91,6 +91,37 @@ _LEGACY_NAMES = {
 }
 
 
+_SCALAR_TYPE_NAMES = {
+    "bool": "Bool",
+    "uint8": "Byte",
+    "int8": "Char",
+    "int16": "Short",
+    "int32": "Int",
+    "int64": "Long",
+    "float16": "Half",
+    "float32": "Float",
+    "float64": "Double",
+}
+
+#: The C type PyTorch's kernel messages name for each dtype ("expected scalar type float").
+C_TYPE_NAMES = {
+    "bool": "bool",
+    "uint8": "unsigned char",
+    "int8": "signed char",
+    "int16": "short int",
+    "int32": "int",
+    "int64": "long int",
+    "float16": "c10::Half",
+    "float32": "float",
+    "float64": "double",
+}
+
+
+def scalar_type_name(dt: dtype) -> str:
+    """The name PyTorch's error messages use for a dtype: ``Float``, ``Long``, ``Bool``, ..."""
+    return _SCALAR_TYPE_NAMES[dt.name]
+
+
 def _promote_pair(a: dtype, b: dtype) -> dtype:
     if a is b:
         return a

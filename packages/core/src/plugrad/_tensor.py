@@ -1042,6 +1042,25 @@ class Tensor:
     def count_nonzero(self, dim: Any = None) -> Tensor:
         return _reduction.count_nonzero(self, dim)
 
+    # -- sorting and order statistics (see plugrad._ops.sorting)
+    def sort(self, dim: int = -1, descending: builtins.bool = False, *, stable: builtins.bool = False) -> Any:
+        return _sorting.sort(self, dim, descending, stable=stable)
+
+    def argsort(self, dim: int = -1, descending: builtins.bool = False, *, stable: builtins.bool = False) -> Tensor:
+        return _sorting.argsort(self, dim, descending, stable=stable)
+
+    def msort(self) -> Tensor:
+        return _sorting.msort(self)
+
+    def topk(self, k: int, dim: int = -1, largest: builtins.bool = True, sorted: builtins.bool = True) -> Any:
+        return _sorting.topk(self, k, dim, largest, sorted)
+
+    def kthvalue(self, k: int, dim: int = -1, keepdim: builtins.bool = False) -> Any:
+        return _sorting.kthvalue(self, k, dim, keepdim)
+
+    def median(self, dim: Any = None, keepdim: builtins.bool = False) -> Any:
+        return _sorting.median(self, dim, keepdim)
+
     def nonzero(self, *, as_tuple: bool = False) -> Any:
         return _scatter.nonzero(self, as_tuple=as_tuple)
 
@@ -1325,17 +1344,7 @@ def _check_inplace_shape(t: Tensor, other_shape: tuple[int, ...]) -> None:
 
 
 def _torch_type_name(dt: D.dtype) -> str:
-    return {
-        "bool": "Bool",
-        "uint8": "Byte",
-        "int8": "Char",
-        "int16": "Short",
-        "int32": "Int",
-        "int64": "Long",
-        "float16": "Half",
-        "float32": "Float",
-        "float64": "Double",
-    }[dt.name]
+    return D.scalar_type_name(dt)
 
 
 def _canon_dim(dim: int, ndim: int) -> int:
@@ -1356,3 +1365,4 @@ from ._ops import linalg as _linalg  # noqa: E402
 from ._ops import reduction as _reduction  # noqa: E402
 from ._ops import scatter as _scatter  # noqa: E402
 from ._ops import shape as _shape  # noqa: E402
+from ._ops import sorting as _sorting  # noqa: E402

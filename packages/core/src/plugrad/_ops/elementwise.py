@@ -175,20 +175,21 @@ class Mul(Function, backward_name="MulBackward0", builtin=True):
         x, y, dt, be = prep(a, b, "mul")
         out = _make(Tensor, _call(be.multiply, x, y, a, b), dt, be)
         if ctx is not _NO_CTX:  # recording a graph
-            ctx.save_for_backward(a if isinstance(a, Tensor) else None, b if isinstance(b, Tensor) else None)
             if not isinstance(b, Tensor):
-                ctx.scalar = b
+                ctx.scalar = (b, 1)
             elif not isinstance(a, Tensor):
-                ctx.scalar = a
+                ctx.scalar = (a, 0)
+            else:  # only what backward reads (as PyTorch's MulBackward0): a for b's gradient, b for a's
+                ctx.scalar = None
+                ctx.save_for_backward(a if b._requires_grad else None, b if a._requires_grad else None)
         return out
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
+        s = ctx.scalar
+        if s is not None:
+            return (g * s[0], None) if s[1] else (None, g * s[0])
         a, b = ctx.saved_tensors
-        if b is None:
-            return g * ctx.scalar, None
-        if a is None:
-            return None, g * ctx.scalar
         na, nb = ctx.needs_input_grad
         return (g * b if na else None), (g * a if nb else None)
 
@@ -209,8 +210,9 @@ class Div(Function, backward_name="DivBackward0", builtin=True):
             nd = be.dtype_to_native[dt]
             x = be.astype(x, nd) if isinstance(a, Tensor) else x
             y = be.astype(y, nd) if isinstance(b, Tensor) else y
-        ctx.save_for_backward(a if isinstance(a, Tensor) else None, b if isinstance(b, Tensor) else None)
-        ctx.scalars = (a, b)
+        b_rg = isinstance(b, Tensor) and b._requires_grad  # a is read only for b's gradient
+        ctx.save_for_backward(a if isinstance(a, Tensor) and b_rg else None, b if isinstance(b, Tensor) else None)
+        ctx.scalars = (a if not isinstance(a, Tensor) else None, b if not isinstance(b, Tensor) else None)
         return _make(Tensor, _call(be.divide, x, y, a, b), dt, be)
 
     @staticmethod
@@ -456,8 +458,9 @@ class Remainder(Function, backward_name="RemainderBackward0", builtin=True):
         x, y, dt, be = prep(a, b, "remainder")
         if dt is D.bool_:
             raise NotImplementedError("\"remainder_cpu\" not implemented for 'Bool'")
-        ctx.save_for_backward(a if isinstance(a, Tensor) else None, b if isinstance(b, Tensor) else None)
-        ctx.scalars = (a, b)
+        b_rg = isinstance(b, Tensor) and b._requires_grad  # only b's gradient reads a and b
+        ctx.save_for_backward(a if isinstance(a, Tensor) and b_rg else None, b if b_rg else None)
+        ctx.scalars = (a if not isinstance(a, Tensor) else None, None)
         return _make(Tensor, _call(be.remainder, x, y, a, b), dt, be)
 
     @staticmethod
@@ -770,10 +773,7 @@ def full_like_graph(t: Tensor, value: Any) -> Tensor:
     return out
 
 
-def _type_name(dt: D.dtype) -> str:
-    from .._tensor import _torch_type_name
-
-    return _torch_type_name(dt)
+_type_name = D.scalar_type_name
 
 
 # ------------------------------------------------------------------ round(decimals)
@@ -967,8 +967,9 @@ class Lerp(Function, backward_name="LerpBackward0", builtin=True):
         x = start._data if start._dtype is dt else be.astype(start._data, be.dtype_to_native[dt])
         y = end._data if end._dtype is dt else be.astype(end._data, be.dtype_to_native[dt])
         out = be.add(x, be.multiply(w, be.subtract(y, x)))
-        ctx.save_for_backward(start, end, weight if isinstance(weight, Tensor) else None)
-        ctx.weight = weight
+        w_rg = isinstance(weight, Tensor) and weight._requires_grad  # start and end are read only for its gradient
+        ctx.save_for_backward(start if w_rg else None, end if w_rg else None, weight if isinstance(weight, Tensor) else None)
+        ctx.weight = weight if not isinstance(weight, Tensor) else None
         return _make(Tensor, out, dt, be)
 
     @staticmethod

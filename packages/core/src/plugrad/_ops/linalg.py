@@ -20,17 +20,7 @@ from .._tensor import Tensor, _make
 from ..autograd.function import Function
 from ._util import broadcast_shapes, check_same_backend
 
-_C_TYPE_NAMES = {
-    "bool": "bool",
-    "uint8": "unsigned char",
-    "int8": "signed char",
-    "int16": "short int",
-    "int32": "int",
-    "int64": "long int",
-    "float16": "c10::Half",
-    "float32": "float",
-    "float64": "double",
-}
+_C_TYPE_NAMES = D.C_TYPE_NAMES
 
 
 class MM(Function, backward_name="MmBackward0", builtin=True):
@@ -38,7 +28,7 @@ class MM(Function, backward_name="MmBackward0", builtin=True):
 
     @staticmethod
     def forward(ctx: Any, a: Tensor, b: Tensor) -> Tensor:
-        ctx.save_for_backward(a, b)
+        ctx.save_for_backward(a if b._requires_grad else None, b if a._requires_grad else None)  # only what backward reads
         return _make(Tensor, a._backend.matmul(a._data, b._data), a._dtype, a._backend)
 
     @staticmethod
@@ -60,7 +50,7 @@ class Dot(Function, backward_name="DotBackward0", builtin=True):
 
     @staticmethod
     def forward(ctx: Any, a: Tensor, b: Tensor) -> Tensor:
-        ctx.save_for_backward(a, b)
+        ctx.save_for_backward(a if b._requires_grad else None, b if a._requires_grad else None)  # only what backward reads
         return _make(Tensor, a._backend.matmul(a._data, b._data), a._dtype, a._backend)
 
     @staticmethod
@@ -75,7 +65,7 @@ class MV(Function, backward_name="MvBackward0", builtin=True):
 
     @staticmethod
     def forward(ctx: Any, m: Tensor, v: Tensor) -> Tensor:
-        ctx.save_for_backward(m, v)
+        ctx.save_for_backward(m if v._requires_grad else None, v if m._requires_grad else None)  # only what backward reads
         return _make(Tensor, m._backend.matmul(m._data, v._data), m._dtype, m._backend)
 
     @staticmethod

@@ -34,10 +34,7 @@ _FLOAT = 2
 
 
 # ------------------------------------------------------------------ shared helpers
-def _type_name(dt: D.dtype) -> str:
-    from .._tensor import _torch_type_name
-
-    return _torch_type_name(dt)
+_type_name = D.scalar_type_name
 
 
 def _check_tensor(input: Any, op: str) -> None:

@@ -23,17 +23,7 @@ from .._tensor import Tensor, _make
 from ..autograd.function import Function
 from ._util import broadcast_shapes, canon_dim, check_same_backend, shape_str
 
-_C_TYPE_NAMES = {
-    "bool": "bool",
-    "uint8": "unsigned char",
-    "int8": "signed char",
-    "int16": "short int",
-    "int32": "int",
-    "int64": "long int",
-    "float16": "c10::Half",
-    "float32": "float",
-    "float64": "double",
-}
+_C_TYPE_NAMES = D.C_TYPE_NAMES
 
 
 def _check_tensor(t: Any, op: str, name: str, pos: int) -> None:
