@@ -31,6 +31,8 @@ def test_leaf_requiring_grad_cannot_change_in_place() -> None:
     x = torch.tensor([1.0], requires_grad=True)
     with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place operation."):
         x.add_(1)
+    with pytest.raises(RuntimeError, match="a view of a leaf Variable that requires grad is being used in an in-place operation."):
+        x[0] = 5.0
     with torch.no_grad():
         x.add_(1)
     assert x.tolist() == [2.0]

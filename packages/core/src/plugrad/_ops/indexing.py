@@ -349,6 +349,9 @@ def setitem(t: Tensor, key: Any, value: Any) -> None:
         from ._util import check_scalar_fits
 
         check_scalar_fits(value, t._dtype)
+    if t._requires_grad and t._grad_fn is None and _grad_state.enabled:
+        # t[key] = v writes through a view of t, so PyTorch names the view
+        raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
     t._check_inplace()
     if _grad_state.enabled and (t._requires_grad or (isinstance(value, Tensor) and value._requires_grad)):
         t._rebase(IndexPut.apply(t._snapshot(), k, value))
