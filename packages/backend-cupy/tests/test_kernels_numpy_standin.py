@@ -61,6 +61,14 @@ class _NumpyAsCupy:
 
         return sigmoid
 
+    @staticmethod
+    def argsort(a: Any, axis: int = -1) -> Any:
+        return np.argsort(a, axis=axis, kind="stable")  # CuPy's sorts are stable (radix sort)
+
+    @staticmethod
+    def sort(a: Any, axis: int = -1) -> Any:
+        return np.sort(a, axis=axis, kind="stable")
+
     def __getattr__(self, name: str) -> Any:
         attr = getattr(np, name)
         if callable(attr) and not isinstance(attr, type):

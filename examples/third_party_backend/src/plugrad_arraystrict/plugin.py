@@ -16,6 +16,13 @@ from plugrad.backends.array_api import dtypes_from_namespace, kernels_from_names
 NAME = "arraystrict"
 
 
+def _to_numpy(x: object) -> object:
+    """The optional ``to_numpy`` kernel: array-api-strict arrays are NumPy's underneath (it depends on NumPy)."""
+    import numpy as np
+
+    return np.from_dlpack(x)
+
+
 @hookimpl
 def plugrad_backends() -> Sequence[BackendSpec]:
     try:
@@ -29,7 +36,7 @@ def plugrad_backends() -> Sequence[BackendSpec]:
             name=NAME,
             device_type="cpu",
             contract_version=CONTRACT_VERSION,
-            kernels=kernels_from_namespace(xp),
+            kernels=kernels_from_namespace(xp, to_numpy=_to_numpy),
             dtypes=dtypes_from_namespace(xp),  # no float16 in array-api-strict
             array_types=(type(xp.asarray(0)),),
             capabilities=frozenset({"dlpack", "views"}),

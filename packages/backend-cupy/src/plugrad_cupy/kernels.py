@@ -94,6 +94,22 @@ def make_kernels(cp: Any, cupyx: Any) -> dict[str, Callable[..., Any]]:
         dt = cp.dtype(dtype)
         return cp.frombuffer(buf, dtype=dt.newbyteorder("<")).astype(dt).reshape(shape)
 
+    def argsort(x: Any, *, axis: int = -1, descending: bool = False, stable: bool = True) -> Any:
+        # CuPy's sorts are stable and put NaN last; descending: sort the reversed array, reverse back
+        if not descending:
+            return cp.argsort(x, axis=axis).astype(int64, copy=False)
+        n = x.shape[axis]
+        idx = cp.argsort(cp.flip(x, axis=axis), axis=axis).astype(int64, copy=False)
+        return (n - 1) - cp.flip(idx, axis=axis)
+
+    def sort(x: Any, *, axis: int = -1, descending: bool = False, stable: bool = True) -> Any:
+        if not descending:
+            return cp.sort(x, axis=axis)
+        return cp.take_along_axis(x, argsort(x, axis=axis, descending=True), axis=axis)
+
+    def to_numpy(x: Any) -> Any:
+        return cp.asnumpy(x)  # a copy in host memory
+
     sigmoid_kernel = cp.ElementwiseKernel("T x", "T y", _SIGMOID_SOURCE, "plugrad_sigmoid")
 
     def sigmoid(x: Any) -> Any:
@@ -148,6 +164,13 @@ def make_kernels(cp: Any, cupyx: Any) -> dict[str, Callable[..., Any]]:
         "from_dlpack": cp.from_dlpack,
         "to_dlpack": lambda x, **kwargs: x.__dlpack__(**kwargs),
         "sigmoid": sigmoid,
+        "sort": sort,
+        "argsort": argsort,
+        "bitwise_and": cp.bitwise_and,
+        "bitwise_or": cp.bitwise_or,
+        "bitwise_xor": cp.bitwise_xor,
+        "bitwise_invert": cp.invert,
+        "to_numpy": to_numpy,
         "round": cp.rint,
         "divide": cp.true_divide,
         "pow": cp.power,

@@ -207,6 +207,29 @@ def to_dlpack(x: _Array, **kwargs: Any) -> Any:
     return x.__dlpack__(**kwargs)
 
 
+def argsort(x: _Array, *, axis: int = -1, descending: bool = False, stable: bool = True) -> _Array:
+    """Indices that sort ``x`` along ``axis`` (always stable; NaN after every number).
+
+    Descending: a stable ascending sort of the reversed array, reversed again, keeps
+    equal elements in input order and puts NaN first.
+    """
+    if not descending:
+        return np.argsort(x, axis=axis, kind="stable").astype(np.int64, copy=False)
+    n = x.shape[axis]
+    idx = np.argsort(np.flip(x, axis=axis), axis=axis, kind="stable").astype(np.int64, copy=False)
+    return (n - 1) - np.flip(idx, axis=axis)
+
+
+def sort(x: _Array, *, axis: int = -1, descending: bool = False, stable: bool = True) -> _Array:
+    if not descending:
+        return np.sort(x, axis=axis, kind="stable")
+    return np.take_along_axis(x, argsort(x, axis=axis, descending=True), axis=axis)
+
+
+def to_numpy(x: _Array) -> _Array:
+    return x
+
+
 def _ufunc(name: str) -> Callable[..., _Array]:
     """The ufunc as a kernel that always returns an array (NumPy gives scalars for 0-d).
 
@@ -332,4 +355,11 @@ KERNELS: dict[str, Callable[..., Any]] = {
     "from_bytes": from_bytes,
     "from_dlpack": from_dlpack,
     "to_dlpack": to_dlpack,
+    "sort": sort,
+    "argsort": argsort,
+    "bitwise_and": _ufunc("bitwise_and"),
+    "bitwise_or": _ufunc("bitwise_or"),
+    "bitwise_xor": _ufunc("bitwise_xor"),
+    "bitwise_invert": _ufunc("invert"),
+    "to_numpy": to_numpy,
 }

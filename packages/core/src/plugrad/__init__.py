@@ -163,6 +163,7 @@ from ._ops.shape import (  # noqa: E402
     unflatten,
     unsqueeze,
 )
+from ._ops.sorting import argsort, kthvalue, median, msort, sort, topk  # noqa: E402
 from ._size import Size  # noqa: E402
 from ._tensor import Tensor  # noqa: E402
 from ._tensor_str import set_printoptions  # noqa: E402
@@ -255,6 +256,7 @@ __all__ = [
     "arange",
     "argmax",
     "argmin",
+    "argsort",
     "as_tensor",
     "autograd",
     "backends",
@@ -328,6 +330,7 @@ __all__ = [
     "isfinite",
     "isinf",
     "isnan",
+    "kthvalue",
     "le",
     "lerp",
     "less",
@@ -353,11 +356,13 @@ __all__ = [
     "max",
     "maximum",
     "mean",
+    "median",
     "min",
     "minimum",
     "mm",
     "moveaxis",
     "movedim",
+    "msort",
     "mul",
     "multiply",
     "mv",
@@ -404,6 +409,7 @@ __all__ = [
     "sign",
     "sin",
     "softmax",
+    "sort",
     "split",
     "sqrt",
     "square",
@@ -421,6 +427,7 @@ __all__ = [
     "tan",
     "tanh",
     "tensor",
+    "topk",
     "transpose",
     "true_divide",
     "trunc",

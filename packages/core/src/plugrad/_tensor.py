@@ -1043,8 +1043,8 @@ class Tensor:
         return _reduction.count_nonzero(self, dim)
 
     # -- sorting and order statistics (see plugrad._ops.sorting)
-    def sort(self, dim: int = -1, descending: builtins.bool = False, *, stable: builtins.bool = False) -> Any:
-        return _sorting.sort(self, dim, descending, stable=stable)
+    def sort(self, dim: int = -1, descending: builtins.bool = False, **kwargs: Any) -> Any:
+        return _sorting.sort(self, dim, descending, **kwargs)
 
     def argsort(self, dim: int = -1, descending: builtins.bool = False, *, stable: builtins.bool = False) -> Tensor:
         return _sorting.argsort(self, dim, descending, stable=stable)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:
     from ._tensor import Tensor
 
-__all__ = ["max", "min"]
+__all__ = ["max", "min", "sort", "topk", "kthvalue", "median"]
 
 
 def _repr(self: Any) -> str:
@@ -31,6 +31,46 @@ class max(NamedTuple):
 
 class min(NamedTuple):
     """``(values, indices)`` of :func:`plugrad.min` along a dim."""
+
+    values: Tensor
+    indices: Tensor
+
+    def __repr__(self) -> str:
+        return _repr(self)
+
+
+class sort(NamedTuple):
+    """``(values, indices)`` of :func:`plugrad.sort`."""
+
+    values: Tensor
+    indices: Tensor
+
+    def __repr__(self) -> str:
+        return _repr(self)
+
+
+class topk(NamedTuple):
+    """``(values, indices)`` of :func:`plugrad.topk`."""
+
+    values: Tensor
+    indices: Tensor
+
+    def __repr__(self) -> str:
+        return _repr(self)
+
+
+class kthvalue(NamedTuple):
+    """``(values, indices)`` of :func:`plugrad.kthvalue`."""
+
+    values: Tensor
+    indices: Tensor
+
+    def __repr__(self) -> str:
+        return _repr(self)
+
+
+class median(NamedTuple):
+    """``(values, indices)`` of :func:`plugrad.median`."""
 
     values: Tensor
     indices: Tensor

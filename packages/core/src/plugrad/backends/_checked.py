@@ -246,7 +246,12 @@ def _rules(native: Mapping[str, Any]) -> dict[str, Callable[..., Expect]]:
         "take_along_axis": take_along_axis,
         "from_bytes": from_bytes,
         "sigmoid": unary,
+        "sort": same_shape,
+        "argsort": lambda x, **kw: (_shape(x), i64),
+        "bitwise_invert": unary,
     }
+    for n in ("bitwise_and", "bitwise_or", "bitwise_xor"):
+        rules[n] = binary
     for n in ("add", "subtract", "multiply", "divide", "pow", "floor_divide", "remainder", "maximum", "minimum"):
         rules[n] = binary
     for n in ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal"):

@@ -31,7 +31,7 @@ __all__ = [
 #: A backend states the version it was written for. plugrad-core accepts a backend
 #: written for the same major version and a minor version up to its own: minor versions
 #: only add optional kernels, major versions change or remove required ones.
-CONTRACT_VERSION = "1.0"
+CONTRACT_VERSION = "1.1"
 
 #: Capability flags a backend may declare in :attr:`BackendSpec.capabilities`, and what
 #: each promises. Dtype support is not a capability: it is the dtype table itself.
@@ -164,6 +164,20 @@ KERNELS: dict[str, str] = {
     "tolist": "(x) -> nested Python lists of float/int/bool (a bare scalar for 0-d)",
     "to_bytes": "(x) -> bytes; C-order little-endian raw values",
     "from_bytes": "(buf, dtype, shape) -> array; a new array",
+    # optional (contract 1.1): sorting; plugrad sorts through tolist in Python when absent
+    "sort": "(x, *, axis: int, descending: bool, stable: bool) -> array; the standard's sort along axis (arguments "
+    "by keyword; x numeric, never bool, with at least one dim); NaN sorts after every number (first when descending); stable keeps "
+    "equal elements in input order (optional)",
+    "argsort": "(x, *, axis: int, descending: bool, stable: bool) -> array of int64; the indices that sort x "
+    "along axis, ordered as sort orders the values (optional)",
+    # optional (contract 1.1): bitwise ops on integer (and bool) arrays; plugrad computes them through tolist when absent
+    "bitwise_and": _BINARY + "; integer or bool arrays (optional)",
+    "bitwise_or": _BINARY + "; integer or bool arrays (optional)",
+    "bitwise_xor": _BINARY + "; integer or bool arrays (optional)",
+    "bitwise_invert": _UNARY + "; integer or bool arrays; ~x (optional)",
+    # optional (contract 1.1): conversion to NumPy for Tensor.numpy() and __array__
+    "to_numpy": "(x) -> numpy.ndarray; the values as a NumPy array, sharing memory where the backend can (the NumPy "
+    "backend returns x itself); Tensor.numpy() raises naming the backend when absent (optional)",
     # optional: DLPack exchange (capability "dlpack")
     "from_dlpack": "(obj) -> array; an array sharing memory with a DLPack-capable object (optional)",
     "to_dlpack": "(x, **kwargs) -> capsule; x.__dlpack__(**kwargs) (optional)",
@@ -173,7 +187,20 @@ KERNELS: dict[str, str] = {
 
 #: Kernels a backend may leave out: plugrad composes them from others (or, for
 #: DLPack, reports the capability as missing).
-OPTIONAL_KERNELS: frozenset[str] = frozenset({"from_dlpack", "to_dlpack", "sigmoid"})
+OPTIONAL_KERNELS: frozenset[str] = frozenset(
+    {
+        "from_dlpack",
+        "to_dlpack",
+        "sigmoid",
+        "sort",
+        "argsort",
+        "bitwise_and",
+        "bitwise_or",
+        "bitwise_xor",
+        "bitwise_invert",
+        "to_numpy",
+    }
+)
 
 REQUIRED_KERNELS: frozenset[str] = frozenset(KERNELS) - OPTIONAL_KERNELS
 

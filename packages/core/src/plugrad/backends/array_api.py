@@ -45,8 +45,15 @@ def dtypes_from_namespace(xp: Any) -> dict[str, Any]:
     return {name: getattr(xp, name) for name in _DTYPE_NAMES if hasattr(xp, name)}
 
 
-def kernels_from_namespace(xp: Any, *, seed: int | None = None) -> dict[str, Callable[..., Any]]:
-    """Every kernel of the plugrad backend contract, built from array API namespace ``xp``."""
+def kernels_from_namespace(
+    xp: Any, *, seed: int | None = None, to_numpy: Callable[[Any], Any] | None = None
+) -> dict[str, Callable[..., Any]]:
+    """Every kernel of the plugrad backend contract, built from array API namespace ``xp``.
+
+    :param seed: seed of the Python generator behind the random kernels.
+    :param to_numpy: the optional ``to_numpy`` kernel (``Tensor.numpy()``); this module imports
+        no array library, so a backend that can convert passes it in, e.g. ``numpy.from_dlpack``.
+    """
     dtypes = dtypes_from_namespace(xp)
     name_of = {v: k for k, v in dtypes.items()}
     i64 = xp.int64
@@ -365,7 +372,17 @@ def kernels_from_namespace(xp: Any, *, seed: int | None = None) -> dict[str, Cal
         "tolist": tolist,
         "to_bytes": to_bytes,
         "from_bytes": from_bytes,
+        # the standard's sort/argsort take axis, descending and stable by keyword, as the contract passes them
+        "sort": xp.sort,
+        "argsort": lambda x, *, axis=-1, descending=False, stable=True: xp.astype(
+            xp.argsort(x, axis=axis, descending=descending, stable=stable), i64, copy=False
+        ),
+        "bitwise_invert": xp.bitwise_invert,
     }
+    if to_numpy is not None:
+        kernels["to_numpy"] = to_numpy
+    for name in ("bitwise_and", "bitwise_or", "bitwise_xor"):
+        kernels[name] = binary(getattr(xp, name))
     for name in (
         "add", "subtract", "multiply", "divide", "pow", "floor_divide", "remainder", "maximum", "minimum",
         "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_and", "logical_or", "logical_xor",

@@ -33,6 +33,7 @@ Declaring what a backend lacks:
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import struct
@@ -980,6 +981,130 @@ class BackendConformance:
             assert capsule is not None
         t = plugrad.from_dlpack(_DLPackOnly(x))
         assert t._backend.device_type == be.device_type and t.tolist()[0] == 9.0
+
+    # ================================================================ optional kernels of contract 1.1
+    @staticmethod
+    def _lines(flat: list[Any], shape: tuple[int, ...], axis: int) -> list[list[int]]:
+        """Flat positions of each line of ``shape`` along ``axis``."""
+        st = R.strides(shape)
+        others = [d for d in range(len(shape)) if d != axis]
+        lines = []
+        for idx in itertools.product(*(range(shape[d]) for d in others)):
+            base = sum(i * st[d] for d, i in zip(others, idx))
+            lines.append([base + j * st[axis] for j in range(shape[axis])])
+        return lines
+
+    @pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "int32", "uint8"])
+    @pytest.mark.parametrize(
+        "shape,axis", [((7,), 0), ((3, 5), 1), ((3, 5), 0), ((2, 3, 4), -2), ((0, 3), 1), ((3, 0), 1)]
+    )
+    @pytest.mark.parametrize("descending", [False, True])
+    def test_sort_argsort(self, be: Backend, dtype: str, shape: tuple[int, ...], axis: int, descending: bool) -> None:
+        """sort/argsort: stable (ties keep input order), NaN after every number (first when descending)."""
+        self.need_dtype(be, dtype)
+        if not (be.has_kernel("sort") or be.has_kernel("argsort")):
+            pytest.skip(f"backend {be.name!r} has neither optional kernel 'sort' nor 'argsort'")
+        rng = random.Random(11)
+        pool: list[Any] = [3, 1, 2, 1, 5, 0, 2]  # ties on purpose
+        if dtype in FLOATS:
+            pool = [1.5, -2.0, 0.25, 1.5, math.nan, -2.0, 7.0]
+        flat = [rng.choice(pool) for _ in range(R.numel(shape))]
+        x = self.arr_shaped(be, flat, shape, dtype)
+        stored = self.values(be, x)
+        ax = axis % len(shape)
+
+        def key(v: Any) -> tuple[bool, Any]:
+            return (True, 0.0) if isinstance(v, float) and math.isnan(v) else (False, v)
+
+        order_flat = [0] * len(stored)
+        sorted_flat: list[Any] = [None] * len(stored)
+        for line in self._lines(stored, shape, ax):
+            order = sorted(range(len(line)), key=lambda j: key(stored[line[j]]), reverse=descending)
+            for pos, j in zip(line, order):
+                order_flat[pos] = j
+                sorted_flat[pos] = stored[line[j]]
+        if be.has_kernel("argsort"):
+            idx = be.argsort(x, axis=axis, descending=descending, stable=True)
+            self.check(be, idx, R.unflatten(order_flat, shape) if R.numel(shape) else [], "int64", shape=shape)
+        if be.has_kernel("sort"):
+            y = be.sort(x, axis=axis, descending=descending, stable=True)
+            self.check(be, y, R.unflatten(sorted_flat, shape) if R.numel(shape) else [], dtype, shape=shape)
+        assert R.mismatches(self.values(be, x), stored, 0.0, 0.0) == [], "sorting changed its input"
+
+    def test_sort_noncontiguous(self, be: Backend) -> None:
+        self.need_kernel(be, "argsort")
+        flat = [float((i * 7) % 5) for i in range(12)]
+        base = self.arr_shaped(be, flat, (3, 4), "float32")
+        for view, expected in self._views(be, base, flat, (3, 4)):
+            idx = be.argsort(view, axis=1, descending=False, stable=True)
+            want = [sorted(range(len(row)), key=row.__getitem__) for row in expected]
+            self.check(be, idx, want, "int64")
+
+    _BITWISE: ClassVar[dict[str, Callable[[Any, Any], Any]]] = {
+        "bitwise_and": lambda a, b: a & b,
+        "bitwise_or": lambda a, b: a | b,
+        "bitwise_xor": lambda a, b: a ^ b,
+    }
+
+    @pytest.mark.parametrize("name", ["bitwise_and", "bitwise_or", "bitwise_xor"])
+    @pytest.mark.parametrize("dtype", ["int64", "int32", "int16", "int8", "uint8", "bool"])
+    @pytest.mark.parametrize(
+        "shapes", [((), ()), ((4,), ()), ((3, 4), (4,)), ((3, 1), (1, 4)), ((0, 4), (4,))], ids=str
+    )
+    def test_bitwise_binary(self, be: Backend, name: str, dtype: str, shapes: tuple[Any, Any]) -> None:
+        self.need_kernel(be, name)
+        self.need_dtype(be, dtype)
+        ref = self._BITWISE[name]
+        pools: dict[str, list[Any]] = {"bool": [True, False], "uint8": [0, 1, 6, 12, 200, 255]}
+        pool = pools.get(dtype, [-7, -1, 0, 1, 6, 12, 100])
+        sa, sb = shapes
+        a = self.arr_shaped(be, _fill(pool, sa, 3), sa, dtype)
+        b = self.arr_shaped(be, _fill(pool, sb, 4), sb, dtype)
+        fa, fb = self.values(be, a), self.values(be, b)
+        flat, shape = R.elementwise(ref, (fa, sa), (fb, sb))
+        if dtype == "bool":
+            flat = [bool(v) for v in flat]
+        self.check(be, getattr(be, name)(a, b), R.unflatten(flat, shape) if shape else flat[0], dtype, shape=shape)
+        if dtype != "bool" and sa:
+            s = 6  # a Python int on either side
+            self.check(be, getattr(be, name)(a, s), R.unflatten([ref(v, s) for v in fa], sa), dtype, shape=sa)
+            self.check(be, getattr(be, name)(s, a), R.unflatten([ref(s, v) for v in fa], sa), dtype, shape=sa)
+
+    @pytest.mark.parametrize("dtype", ["int64", "int32", "int8", "uint8", "bool"])
+    def test_bitwise_invert(self, be: Backend, dtype: str) -> None:
+        self.need_kernel(be, "bitwise_invert")
+        self.need_dtype(be, dtype)
+        pools: dict[str, list[Any]] = {"bool": [True, False], "uint8": [0, 1, 200, 255]}
+        vals = pools.get(dtype, [-128, -7, -1, 0, 1, 127])
+        x = self.arr(be, vals, dtype)
+        if dtype == "bool":
+            expected: list[Any] = [not v for v in vals]
+        elif dtype == "uint8":
+            expected = [255 - v for v in vals]
+        else:
+            expected = [-v - 1 for v in vals]  # two's complement: ~v == -v - 1
+        self.check(be, be.bitwise_invert(x), expected, dtype)
+        y0 = be.bitwise_invert(self.arr(be, vals[1], dtype))
+        assert y0.ndim == 0
+        self.check(be, y0, expected[1], dtype)
+
+    @pytest.mark.parametrize("dtype", ["float32", "int64", "bool"])
+    def test_to_numpy(self, be: Backend, dtype: str) -> None:
+        """``to_numpy`` gives a NumPy array (checked without importing NumPy: its type's module,
+        ``shape``, ``dtype`` name and ``tolist``); it shares memory where the backend says so."""
+        self.need_kernel(be, "to_numpy")
+        pools: dict[str, list[Any]] = {"bool": [[True, False]], "int64": [[1, -2]]}
+        vals = pools.get(dtype, [[1.5, -2.0]])
+        x = self.arr(be, vals, dtype)
+        out = be.to_numpy(x)
+        assert type(out).__module__ == "numpy" and type(out).__name__ == "ndarray", type(out)
+        assert tuple(out.shape) == (1, 2) and str(out.dtype) == dtype
+        assert out.tolist() == vals
+        zero_d = be.to_numpy(self.arr(be, vals[0][0], dtype))
+        assert tuple(zero_d.shape) == () and zero_d.tolist() == vals[0][0]
+        if "shares_memory_with_numpy" in be.capabilities:
+            be.setitem(x, (0, 0), vals[0][1])
+            assert out.tolist()[0][0] == vals[0][1], "to_numpy must share memory (capability shares_memory_with_numpy)"
 
     def test_optional_sigmoid(self, be: Backend) -> None:
         self.need_kernel(be, "sigmoid")
