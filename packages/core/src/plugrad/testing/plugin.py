@@ -1,25 +1,12 @@
-"""pytest plugin (entry point ``plugrad`` of group ``pytest11``): the ``--plugrad-backend`` option.
+"""The pytest plugin of plugrad's conformance suite (``--plugrad-backend NAME``).
 
-It only adds the option; it imports no backend and changes nothing unless a test asks
-for it. Run the conformance suite against an installed backend with::
-
-    pytest --pyargs plugrad.testing.conformance --plugrad-backend NAME
-
-or subclass :class:`plugrad.testing.conformance.BackendConformance` in the backend's
-own tests (see ``docs/writing-a-backend.md``).
+The entry point registered with pytest is the top-level module ``_plugrad_pytest``, so
+that pytest's start-up does not import plugrad; this module re-exports its hook for
+code that names ``plugrad.testing.plugin`` (``pytest -p plugrad.testing.plugin``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from _plugrad_pytest import pytest_addoption
 
-
-def pytest_addoption(parser: Any) -> None:
-    group = parser.getgroup("plugrad")
-    group.addoption(
-        "--plugrad-backend",
-        action="store",
-        default=None,
-        metavar="NAME",
-        help="plugrad backend that plugrad.testing.conformance.TestSelectedBackend checks (e.g. numpy, cupy)",
-    )
+__all__ = ["pytest_addoption"]
