@@ -72,8 +72,8 @@ def nn(session: nox.Session) -> None:
 
 @nox.session
 def optim(session: nox.Session) -> None:
-    """plugrad-optim (optimizers, schedulers) on the NumPy backend."""
-    _install(session, CORE, NUMPY, NN, OPTIM)
+    """plugrad-optim (optimizers, schedulers) on the NumPy backend, without plugrad-nn."""
+    _install(session, CORE, NUMPY, OPTIM)
     session.run(*PYTEST, f"{OPTIM}/tests", *session.posargs)
 
 
