@@ -662,9 +662,15 @@ def _finish_general(cls: type[Function], node: BackwardCFunction, args: tuple[An
 
 
 def _forward_ad_hook(cls: type[Function], ctx: Any, args: tuple[Any, ...], out: Any) -> None:
-    from . import forward_ad
+    propagate = _fw_propagate[0]
+    if propagate is None:  # bound on first use (forward_ad imports this module)
+        from .forward_ad import _propagate as propagate
 
-    forward_ad._propagate(cls, ctx, args, out)
+        _fw_propagate[0] = propagate
+    propagate(cls, ctx, args, out)
+
+
+_fw_propagate: list[Callable[..., None] | None] = [None]
 
 
 def _wrap_plain_outputs(out: Any, args: tuple[Any, ...]) -> Any:
