@@ -186,8 +186,22 @@ def _run_tensor_pre_hooks(node: Node, grads: list[Any]) -> list[Any]:
                 continue
             res = fn(g)
             if res is not None:
+                _check_hook_result(fn, g, res)
                 grads[nr] = res
     return grads
+
+
+def _check_hook_result(fn: Any, g: Tensor, res: Any) -> None:
+    """A tensor hook may replace the gradient, but not with another kind, size or dtype (PyTorch's errors)."""
+    if not isinstance(res, _fn._Tensor):
+        raise TypeError(f"expected Tensor, but hook returned '{type(res).__name__}'")
+    name = getattr(fn, "__name__", repr(fn))
+    if res._data.shape != g._data.shape:
+        raise RuntimeError(
+            f"hook '{name}' has changed the size of value (was {list(g._data.shape)}, got {list(res._data.shape)})"
+        )
+    if res._dtype is not g._dtype:
+        raise RuntimeError(f"hook '{name}' has changed the type of value (was {g._dtype!r}, got {res._dtype!r})")
 
 
 def _needed_nodes(deps: dict[Node, int], roots: Sequence[tuple[Node, int, Any]], targets: set[Node]) -> set[Node]:
