@@ -663,11 +663,17 @@ def _finish_general(cls: type[Function], node: BackwardCFunction, args: tuple[An
 
 def _forward_ad_hook(cls: type[Function], ctx: Any, args: tuple[Any, ...], out: Any) -> None:
     propagate = _fw_propagate[0]
-    if propagate is None:  # bound on first use (forward_ad imports this module)
-        from .forward_ad import _propagate as propagate
-
-        _fw_propagate[0] = propagate
+    if propagate is None:
+        propagate = _load_propagate()
     propagate(cls, ctx, args, out)
+
+
+def _load_propagate() -> Callable[..., None]:
+    """Bind forward AD's propagation once (forward_ad imports this module, so not at import)."""
+    from .forward_ad import _propagate
+
+    _fw_propagate[0] = _propagate
+    return _propagate
 
 
 _fw_propagate: list[Callable[..., None] | None] = [None]
