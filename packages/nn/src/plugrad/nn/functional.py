@@ -148,11 +148,13 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
 
 def sigmoid(input: Tensor) -> Tensor:
     """``1 / (1 + exp(-x))``, computed without overflow."""
+    _check_tensor(input, "sigmoid")
     return input.sigmoid()
 
 
 def tanh(input: Tensor) -> Tensor:
     """Hyperbolic tangent."""
+    _check_tensor(input, "tanh")
     return input.tanh()
 
 
@@ -524,6 +526,8 @@ def nll_loss(
     ``ignore_index`` contribute nothing; ``mean`` divides by the total weight of the rest.
     """
     target = _as_target(target, input, "nll_loss")
+    if weight is not None:
+        _check_tensor(weight, "nll_loss", "weight", 3)
     reduction = _reduction_arg(size_average, reduce, reduction)
     x, t, squeeze = _class_indices(input, target)
     onehot, valid = _onehot(x, t, ignore_index)
@@ -552,6 +556,8 @@ def cross_entropy(
     with the uniform distribution: ``(1 - e) y + e / C``.
     """
     target = _as_target(target, input, "cross_entropy")
+    if weight is not None:
+        _check_tensor(weight, "cross_entropy", "weight", 3)
     reduction = _reduction_arg(size_average, reduce, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")

@@ -82,12 +82,16 @@ def _fill(tensor: Tensor, values: Tensor) -> Tensor:
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
     """Fill with samples of ``U(a, b)``."""
+    if not a <= b:  # also refuses NaN bounds
+        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
     u = plugrad.rand(*tensor.shape, dtype=tensor.dtype, device=tensor.device)
     return _fill(tensor, u * (b - a) + a)
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
     """Fill with samples of ``N(mean, std^2)``."""
+    if not std >= 0.0:  # also refuses a NaN std
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
     n = plugrad.randn(*tensor.shape, dtype=tensor.dtype, device=tensor.device)
     return _fill(tensor, n * std + mean)
 

@@ -605,6 +605,7 @@ class Module:
         missing: list[str] = []
         errors: list[str] = []
         expected: set[str] = set()
+        plan: list[tuple[Module, str, Tensor, Tensor, bool]] = []
         for prefix, module in self.named_modules(remove_duplicate=False):
             dot = prefix + "." if prefix else ""
             local: list[tuple[str, Tensor, bool]] = [
@@ -634,21 +635,20 @@ class Module:
                         f"the shape in current model is {current.shape}."
                     )
                     continue
-                try:
+                try:  # convert now; nothing is written until every entry is known to load
                     if assign:
-                        new = value.to(device=current.device)
-                        if is_param:
-                            setattr(module, name, Parameter(new, requires_grad=current.requires_grad))
-                        else:
-                            module._buffers[name] = new
+                        staged = value.to(device=current.device)
+                    elif value.dtype is current.dtype and value.device == current.device:
+                        staged = value
                     else:
-                        with plugrad.no_grad():
-                            current.copy_(value)
+                        staged = value.to(dtype=current.dtype, device=current.device)
                 except Exception as exc:
                     errors.append(
                         f'While copying the parameter named "{key}", whose dimensions in the model are {current.shape} '
                         f"and whose dimensions in the checkpoint are {value.shape}, an exception occurred : {exc.args}."
                     )
+                    continue
+                plan.append((module, name, current, staged, is_param))
         unexpected = [k for k in state_dict if k not in expected]
         if strict:
             if unexpected:
@@ -657,10 +657,19 @@ class Module:
                 )
             if missing:
                 errors.insert(0, "Missing key(s) in state_dict: {}. ".format(", ".join(f'"{k}"' for k in missing)))
-        if errors:
+        if errors:  # raised before anything was written: a failed load leaves the module as it was
             raise RuntimeError(
                 "Error(s) in loading state_dict for {}:\n\t{}".format(self._get_name(), "\n\t".join(errors))
             )
+        for module, name, current, staged, is_param in plan:
+            if assign:
+                if is_param:
+                    setattr(module, name, Parameter(staged, requires_grad=current.requires_grad))
+                else:
+                    module._buffers[name] = staged
+            else:
+                with plugrad.no_grad():
+                    current.copy_(staged)
         return _IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ printing
