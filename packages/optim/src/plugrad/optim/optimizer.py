@@ -26,6 +26,66 @@ class _RequiredParameter:
 required: Any = _RequiredParameter()
 
 
+#: Options that are numbers (a float, an int, or a 0-d floating tensor such as a tensor ``lr``).
+_NUMBER_OPTIONS = frozenset(
+    {"lr", "momentum", "dampening", "weight_decay", "alpha", "eps", "lr_decay", "initial_accumulator_value"}
+)
+_FLAG_OPTIONS = frozenset({"nesterov", "maximize", "amsgrad", "centered", "differentiable"})
+_OPTIONAL_FLAGS = frozenset({"foreach", "fused", "capturable"})
+
+
+def _is_number(v: object) -> bool:
+    if isinstance(v, Tensor):
+        return v.ndim == 0 and v.is_floating_point()
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_options(optimizer: str, group: dict[str, Any]) -> None:
+    """Refuse option values of the wrong kind when a group is added or loaded, not at the next step."""
+    for name, value in group.items():
+        if name in _NUMBER_OPTIONS and not _is_number(value):
+            raise TypeError(f"{optimizer}: option {name!r} must be a number, got {value!r}")
+        if name == "betas" and not (
+            isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_number(b) for b in value)
+        ):
+            raise TypeError(f"{optimizer}: option 'betas' must be a pair of numbers, got {value!r}")
+        if name in _FLAG_OPTIONS and not isinstance(value, bool):
+            raise TypeError(f"{optimizer}: option {name!r} must be a bool, got {value!r}")
+        if name in _OPTIONAL_FLAGS and value is not None and not isinstance(value, bool):
+            raise TypeError(f"{optimizer}: option {name!r} must be a bool or None, got {value!r}")
+
+
+def _check_loaded_state(state: Any, id_map: dict[Any, Tensor]) -> None:
+    """Every per-parameter buffer of a loaded state must fit its parameter (checked before anything changes)."""
+    if not isinstance(state, dict):
+        raise ValueError(f"optimizer state_dict['state'] must be a dict, got {type(state).__name__}")
+    for key, entry in state.items():
+        param = id_map.get(key)
+        if param is None:
+            continue
+        if not isinstance(entry, dict):
+            raise ValueError(f"the loaded state of parameter {key!r} must be a dict, got {type(entry).__name__}")
+        for name, value in entry.items():
+            if name == "step":
+                if not (_is_number(value) or (isinstance(value, Tensor) and value.numel() == 1)):
+                    raise ValueError(f"the loaded 'step' of parameter {key!r} must be a number, got {value!r}")
+                step = value.item() if isinstance(value, Tensor) else value
+                if not 0 <= step < float("inf"):
+                    raise ValueError(f"the loaded 'step' of parameter {key!r} must be a count >= 0, got {step!r}")
+            elif isinstance(value, Tensor):
+                if value.shape != param.shape:
+                    raise ValueError(
+                        f"the loaded {name!r} of parameter {key!r} has shape {list(value.shape)}, "
+                        f"but the parameter has shape {list(param.shape)}"
+                    )
+                if param.is_floating_point() and not value.is_floating_point():
+                    raise ValueError(f"the loaded {name!r} of parameter {key!r} is {value.dtype}, not floating point")
+            elif value is not None:
+                raise ValueError(
+                    f"the loaded {name!r} of parameter {key!r} must be a tensor, got {type(value).__name__}"
+                )
+
+
 def _typename(obj: object) -> str:
     if isinstance(obj, Tensor):
         return f"plugrad.{obj.dtype.to_legacy_type_name()}"
@@ -126,6 +186,7 @@ class Optimizer:
         seen = {id(p) for group in self.param_groups for p in group["params"]}
         if not seen.isdisjoint(ids):
             raise ValueError("some parameters appear in more than one parameter group")
+        _check_options(type(self).__name__, param_group)
         self.param_groups.append(param_group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -189,13 +250,18 @@ class Optimizer:
             raise ValueError(
                 "loaded state dict contains a parameter group that doesn't match the size of optimizer's group"
             )
+        for saved in saved_groups:
+            _check_options(type(self).__name__, saved)
         id_map = dict(
             zip(
                 chain.from_iterable(s["params"] for s in saved_groups), chain.from_iterable(g["params"] for g in groups)
             )
         )
+        _check_loaded_state(state_dict["state"], id_map)
 
         def cast(param: Tensor, value: Any, key: Any = None) -> Any:
+            if key == "step" and _is_number(value) and not isinstance(value, Tensor):
+                return plugrad.tensor(float(value))  # a plain number (an older state dict): a tensor, as saved now
             if isinstance(value, Tensor):
                 if key == "step":
                     return value.clone()
