@@ -35,8 +35,10 @@ def test_default_dtype_can_change() -> None:
 def test_ragged_and_invalid_data() -> None:
     with pytest.raises(ValueError, match=r"expected sequence of length 2 at dim 1 \(got 3\)"):
         torch.tensor([[1, 2], [3, 4, 5]])
-    with pytest.raises(TypeError, match="Could not infer dtype of str"):
+    with pytest.raises(TypeError, match="new\\(\\): invalid data type 'str'"):
         torch.tensor("abc")
+    with pytest.raises(RuntimeError, match="Could not infer dtype of NoneType"):
+        torch.tensor(None)
 
 
 def test_promotion_rules() -> None:

@@ -6,12 +6,14 @@ Every function takes ``dtype=``, ``device=`` and ``requires_grad=`` as PyTorch's
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 from . import _dtype as D
 from ._device import backend_for_device
 from ._ops._util import check_alloc, check_scalar_fits, out_of_memory
+from ._size import Size
 from ._tensor import Tensor, _make
 from .backends import Backend, default_backend, get_registry
 
@@ -27,6 +29,8 @@ __all__ = [
     "rand",
     "randn",
     "randint",
+    "randperm",
+    "eye",
     "manual_seed",
     "zeros_like",
     "ones_like",
@@ -85,60 +89,99 @@ def _finish(t: Tensor, requires_grad: bool) -> Tensor:
     return t
 
 
-def _infer(obj: Any) -> tuple[tuple[int, ...], D.dtype]:
-    """Shape and PyTorch's inferred dtype of nested Python sequences of numbers."""
+def _is_sequence(obj: Any) -> bool:
+    """Whether ``obj`` is read as a sequence of elements (lists, tuples, ranges, any ``len``/``[]`` object)."""
+    if isinstance(obj, (list, tuple)):
+        return True
+    if isinstance(obj, (str, bytes, bytearray, dict, Tensor)):
+        return False
+    return hasattr(obj, "__len__") and hasattr(obj, "__getitem__")
+
+
+def _foreign_scalar(obj: Any) -> bool:
+    """A 0-d number of another library (``numpy.float32(1.5)``, a 0-d array): ``shape == ()`` and ``item()``."""
+    return (
+        type(obj) not in (bool, int, float)
+        and not isinstance(obj, Tensor)
+        and getattr(obj, "shape", None) == ()
+        and callable(getattr(obj, "item", None))
+    )
+
+
+def _leaf_dtype(item: Any) -> D.dtype:
+    """The dtype PyTorch infers for one element of a nested sequence."""
+    if isinstance(item, Tensor):
+        if item._data.ndim:
+            raise ValueError("only one element tensors can be converted to Python scalars")
+        return item._dtype
+    if _foreign_scalar(item) and hasattr(item, "dtype"):
+        return _foreign_dtype(item)
+    if isinstance(item, bool):
+        return D.bool_
+    if isinstance(item, int):
+        return D.int64
+    if isinstance(item, float):
+        return D.get_default_dtype()
+    raise TypeError(f"new(): invalid data type '{type(item).__name__}'")
+
+
+def _infer(obj: Any) -> tuple[tuple[int, ...], D.dtype, bool]:
+    """Shape and PyTorch's inferred dtype of nested sequences of numbers, and whether the values
+    need :func:`_plain` (anything but lists/tuples of Python numbers).
+
+    The dtype is the promotion of the elements' dtypes: Python bools, ints and floats count as
+    ``bool``, ``int64`` and the default float dtype; 0-d tensors and other libraries' scalars
+    (``numpy.float64(1.5)``) as their own dtype.
+    """
     if isinstance(obj, Tensor):
-        return tuple(obj._data.shape), obj._dtype
+        return tuple(obj._data.shape), obj._dtype, False
     if isinstance(obj, (bool, int, float)):
-        return (), D.scalar_dtype(obj)
-    if not isinstance(obj, (list, tuple)):
+        return (), D.scalar_dtype(obj), False
+    if not _is_sequence(obj):
         if hasattr(obj, "__float__") and not hasattr(obj, "__len__"):
-            return (), D.get_default_dtype()
-        raise TypeError(f"Could not infer dtype of {type(obj).__name__}")
+            return (), D.get_default_dtype(), True
+        if isinstance(obj, (str, bytes)):
+            raise TypeError(f"new(): invalid data type '{type(obj).__name__}'")
+        raise RuntimeError(f"Could not infer dtype of {type(obj).__name__}")
     shape: list[int] = []
     level: list[Any] = [obj]
-    cat = -1
+    dt: D.dtype | None = None
     depth = 0
+    plain = not isinstance(obj, (list, tuple))
     while level:
         first = level[0]
-        if isinstance(first, (list, tuple)):
+        if _is_sequence(first):
             n = len(first)
             nxt: list[Any] = []
             for item in level:
-                if not isinstance(item, (list, tuple)):
+                if not _is_sequence(item):
                     raise ValueError(f"expected sequence of length {n} at dim {depth} (got {type(item).__name__})")
                 if len(item) != n:
                     raise ValueError(f"expected sequence of length {n} at dim {depth} (got {len(item)})")
+                plain = plain or not isinstance(item, (list, tuple))
                 nxt.extend(item)
             shape.append(n)
             level = nxt
             depth += 1
             continue
         for item in level:
-            if isinstance(item, (list, tuple)):
+            if _is_sequence(item):
                 raise ValueError(f"expected sequence of length {len(item)} at dim {depth} (got a number)")
-            if isinstance(item, Tensor):
-                if item._data.ndim:
-                    raise ValueError("only one element tensors can be converted to Python scalars")
-                cat = max(cat, item._dtype.category)
-            elif isinstance(item, bool):
-                cat = max(cat, 0)
-            elif isinstance(item, int):
-                cat = max(cat, 1)
-            elif isinstance(item, float):
-                cat = max(cat, 2)
-            else:
-                raise TypeError(f"new(): invalid data type '{type(item).__name__}'")
+            if type(item) not in (bool, int, float):
+                plain = True
+            item_dt = _leaf_dtype(item)
+            dt = item_dt if dt is None else D.promote_types(dt, item_dt)
         break
-    dt = D.get_default_dtype() if cat in (-1, 2) else (D.int64 if cat == 1 else D.bool_)
-    return tuple(shape), dt
+    return tuple(shape), dt or D.get_default_dtype(), plain
 
 
 def _plain(obj: Any) -> Any:
-    """Nested lists with 0-d tensors replaced by Python numbers."""
+    """Nested lists of Python numbers: sequences as lists, 0-d tensors and other libraries' scalars as numbers."""
     if isinstance(obj, Tensor):
         return obj.tolist()
-    if isinstance(obj, (list, tuple)):
+    if _foreign_scalar(obj):
+        return obj.item()
+    if _is_sequence(obj):
         return [_plain(o) for o in obj]
     return obj
 
@@ -157,9 +200,9 @@ def _from_data(obj: Any, dtype: D.dtype | None, backend: Backend, cls: type[Tens
         except Exception:
             data = backend.asarray(_foreign_tolist(obj), backend.native_dtype(dt))
         return _make(cls, data, dt, backend)
-    shape, inferred = _infer(obj)
+    shape, inferred, needs_plain = _infer(obj)
     dt = dtype or inferred
-    values = _plain(obj) if _has_tensor(obj) else obj
+    values = _plain(obj) if needs_plain else obj
     if dt.category != 2:
         _check_integral(values, dt)
     try:
@@ -167,19 +210,6 @@ def _from_data(obj: Any, dtype: D.dtype | None, backend: Backend, cls: type[Tens
     except OverflowError:
         raise RuntimeError(f"value cannot be converted to type {dt.name} without overflow") from None
     return _make(cls, data, dt, backend)
-
-
-def _has_tensor(obj: Any) -> bool:
-    stack = [obj]
-    while stack:
-        o = stack.pop()
-        if isinstance(o, Tensor):
-            return True
-        if isinstance(o, (list, tuple)) and o and isinstance(o[0], (list, tuple, Tensor)):
-            stack.extend(o)
-        elif isinstance(o, (list, tuple)) and any(isinstance(x, Tensor) for x in o):
-            return True
-    return False
 
 
 def _check_integral(values: Any, dt: D.dtype) -> None:
@@ -208,6 +238,12 @@ def _foreign_tolist(obj: Any) -> Any:
     return obj.tolist() if hasattr(obj, "tolist") else list(obj)
 
 
+_COPY_CONSTRUCT_WARNING = (
+    "To copy construct from a tensor, it is recommended to use sourceTensor.detach().clone() or "
+    "sourceTensor.detach().clone().requires_grad_(True), rather than plugrad.tensor(sourceTensor)."
+)
+
+
 def tensor(data: Any, *, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A new tensor copying ``data``; the dtype is inferred as PyTorch does.
 
@@ -216,6 +252,8 @@ def tensor(data: Any, *, dtype: D.dtype | None = None, device: Any = None, requi
     """
     dt = _check_dtype(dtype)
     backend = _backend_for(device)
+    if isinstance(data, Tensor):
+        warnings.warn(_COPY_CONSTRUCT_WARNING, UserWarning, stacklevel=2)
     t = _from_data(data, dt, backend)
     return _finish(t, requires_grad)
 
@@ -340,6 +378,15 @@ def linspace(
     return _finish(_make(Tensor, data, dt, be), requires_grad)
 
 
+def check_generator(generator: Any, fn: str) -> None:
+    """``generator=None`` is accepted (PyTorch's default generator); plugrad has no generator objects."""
+    if generator is not None:
+        raise NotImplementedError(
+            f"{fn}(): plugrad has no Generator objects (got {type(generator).__name__}); pass generator=None and "
+            "seed the default generators with plugrad.manual_seed(seed)"
+        )
+
+
 def _random(kind: str, size: tuple[Any, ...], dtype: Any, device: Any, requires_grad: bool, name: str) -> Tensor:
     shape = _shape_args(size)
     dt = _check_dtype(dtype) or D.get_default_dtype()
@@ -354,24 +401,118 @@ def _random(kind: str, size: tuple[Any, ...], dtype: Any, device: Any, requires_
     return _finish(_make(Tensor, data, dt, be), requires_grad)
 
 
-def rand(*size: Any, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def rand(
+    *size: Any, generator: Any = None, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     """Samples from the uniform distribution on [0, 1)."""
+    check_generator(generator, "rand")
     return _random("random_uniform", size, dtype, device, requires_grad, "check_uniform_bounds")
 
 
-def randn(*size: Any, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def randn(
+    *size: Any, generator: Any = None, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     """Samples from the standard normal distribution N(0, 1)."""
+    check_generator(generator, "randn")
     return _random("random_normal", size, dtype, device, requires_grad, "normal_kernel_cpu")
 
 
-def randint(low: int, high: int | None = None, size: Sequence[int] = (), *, dtype: D.dtype | None = None, device: Any = None) -> Tensor:
-    """Integers drawn uniformly from ``[low, high)``."""
-    if high is None:
-        low, high = 0, low
+_RANDINT_USAGE = (
+    "randint() received an invalid combination of arguments - got ({got}), but expected one of:\n"
+    " * (int high, tuple of ints size, *, plugrad.Generator generator, plugrad.dtype dtype = None, "
+    "plugrad.device device = None, bool requires_grad = False)\n"
+    " * (int low, int high, tuple of ints size, *, plugrad.Generator generator, plugrad.dtype dtype = None, "
+    "plugrad.device device = None, bool requires_grad = False)"
+)
+
+
+def randint(
+    *args: Any,
+    size: Any = None,
+    low: Any = None,
+    high: Any = None,
+    generator: Any = None,
+    dtype: D.dtype | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """Integers drawn uniformly from ``[low, high)``: ``randint(high, size)`` or ``randint(low, high, size)``
+    (``low`` defaults to 0; each argument may also be passed by keyword). ``int64`` unless ``dtype`` says otherwise."""
+    check_generator(generator, "randint")
+    got = ", ".join(type(a).__name__ for a in args) + "".join(
+        f", {k}={type(v).__name__}" for k, v in (("size", size), ("low", low), ("high", high)) if v is not None
+    )
+    positional = list(args)
+    if size is None and positional and isinstance(positional[-1], (tuple, list, Size)):
+        size = positional.pop()
+    if high is None and positional:
+        high = positional.pop()
+    if low is None and positional:
+        low = positional.pop()
+    if low is None:
+        low = 0
+    if positional or high is None or size is None or not isinstance(size, (tuple, list, Size)):
+        raise TypeError(_RANDINT_USAGE.format(got=got.lstrip(", ")))
+    low, high = (v.item() if isinstance(v, Tensor) else v for v in (low, high))
+    for v, arg in ((low, "low"), (high, "high")):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"randint(): argument '{arg}' must be int, not {type(v).__name__}")
     if high <= low:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+    dt = _check_dtype(dtype) or D.int64
     u = rand(*size, dtype=D.float64, device=device)
-    return (u * (high - low) + low).floor().to(_check_dtype(dtype) or D.int64)
+    out = (u * (high - low) + low).floor().to(dt)
+    return _finish(out, requires_grad)
+
+
+def randperm(
+    n: int,
+    *,
+    generator: Any = None,
+    dtype: D.dtype | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """A random permutation of ``0, ..., n - 1`` (``int64`` unless ``dtype`` says otherwise)."""
+    from ._ops import _kernels
+
+    check_generator(generator, "randperm")
+    if isinstance(n, Tensor):
+        n = n.item()
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"randperm(): argument 'n' (position 1) must be int, not {type(n).__name__}")
+    if n < 0:
+        raise RuntimeError(f"Trying to create tensor with negative dimension {n}: [{n}]")
+    dt = _check_dtype(dtype) or D.int64
+    be = _backend_for(device)
+    keys = be.random_uniform((n,), be.native_dtype(D.float64 if D.float64 in be.dtype_to_native else D.float32))
+    perm = _kernels.argsort(be, keys, 0) if n else be.zeros((0,), be.native_dtype(D.int64))
+    if dt is not D.int64:
+        perm = be.astype(perm, be.native_dtype(dt))
+    return _finish(_make(Tensor, perm, dt, be), requires_grad)
+
+
+def eye(
+    n: int, m: int | None = None, *, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
+    """The ``n x m`` matrix (``m = n`` by default) with ones on the main diagonal and zeros elsewhere."""
+    for v, arg, pos in ((n, "n", 1), (m, "m", 2)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+            raise TypeError(f"eye(): argument '{arg}' (position {pos}) must be int, not {type(v).__name__}")
+    if n < 0:
+        raise RuntimeError(f"n must be greater or equal to 0, got {n}")
+    if m is None:
+        m = n
+    if m < 0:
+        raise RuntimeError(f"m must be greater or equal to 0, got {m}")
+    dt = _check_dtype(dtype) or D.get_default_dtype()
+    be = _backend_for(device)
+    check_alloc((n, m), dt)
+    i64 = be.native_dtype(D.int64)
+    rows = be.reshape(be.arange(0, n, 1, i64), (n, 1))
+    cols = be.reshape(be.arange(0, m, 1, i64), (1, m))
+    data = be.astype(be.equal(rows, cols), be.native_dtype(dt))
+    return _finish(_make(Tensor, data, dt, be), requires_grad)
 
 
 def manual_seed(seed: int) -> Any:

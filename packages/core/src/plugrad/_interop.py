@@ -116,3 +116,21 @@ def _little_endian() -> bool:
     import sys
 
     return sys.byteorder == "little"
+
+
+def foreign_index_keys(t: Tensor, key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``key`` with other libraries' arrays (``numpy.array([0, 2])``) as tensors on ``t``'s backend, so they
+    index as integer or boolean tensors do. 0-d foreign numbers (``numpy.int64(1)``) index through
+    ``__index__`` already and stay as they are."""
+    if all(type(k) in (int, slice) or k is None or k is Ellipsis or isinstance(k, Tensor) for k in key):
+        return key
+    from ._creation import _from_data
+
+    def convert(k: Any) -> Any:
+        if isinstance(k, Tensor) or not getattr(k, "ndim", 0):
+            return k
+        if hasattr(k, "__array_interface__") or hasattr(k, "__dlpack__") or hasattr(k, "__cuda_array_interface__"):
+            return _from_data(k, None, t._backend)
+        return k
+
+    return tuple(convert(k) for k in key)

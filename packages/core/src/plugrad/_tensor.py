@@ -31,6 +31,12 @@ _NONLEAF_GRAD_WARNING = (
     "by mistake, make sure you access the leaf Tensor instead."
 )
 
+_T_DEPRECATION = (
+    "The use of `x.T` on tensors of dimension other than 2 to reverse their shape is deprecated and it will throw "
+    "an error in a future release. Consider `x.mT` to transpose batches of matrices or "
+    "`x.permute(*plugrad.arange(x.ndim - 1, -1, -1))` to reverse the dimensions of a tensor."
+)
+
 Scalar = int | float | bool
 TensorOrScalar = "Tensor | int | float | bool"
 
@@ -195,27 +201,28 @@ class Tensor:
         return self._backend.tolist(self._data)
 
     def numpy(self, *, force: bool = False) -> Any:
-        """A NumPy array; shares memory with the tensor on CPU backends whose arrays are NumPy's."""
+        """The values as a NumPy array, from the backend's ``to_numpy`` kernel: on the NumPy
+        backend the tensor's own array (shared memory). ``force=True`` also converts tensors
+        that require grad and copies tensors on other devices to host memory."""
         if self._requires_grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
-        import numpy as np  # only when the user asks for NumPy
-
-        if isinstance(self._data, np.ndarray):
-            return self._data
-        if self._backend.device_type != "cpu" and not force:
+        be = self._backend
+        if be.device_type != "cpu" and not force:
             raise TypeError(
                 f"can't convert {self.device} device type tensor to numpy. Use Tensor.cpu() to copy the tensor to host memory first."
             )
-        try:
-            return np.from_dlpack(self._data)
-        except Exception:
-            return np.asarray(self._backend.tolist(self._data))
+        if not be.has_kernel("to_numpy"):
+            raise TypeError(
+                f"can't convert a tensor of backend {be.name!r} to numpy: the backend has no 'to_numpy' kernel "
+                "(optional in the backend contract); move it to a backend that has one, e.g. tensor.to('cpu').numpy()"
+            )
+        return be.to_numpy(self._data)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> Any:
-        arr = self.detach().numpy(force=True) if self._requires_grad else self.numpy(force=True)
+        arr = self.numpy(force=True)
         if dtype is not None and arr.dtype != dtype:
             return arr.astype(dtype)
-        return arr
+        return arr.copy() if copy else arr
 
     def __dlpack__(self, *, stream: Any = None, max_version: Any = None, dl_device: Any = None, copy: bool | None = None) -> Any:
         """Export the tensor's memory as a DLPack capsule (the consumer shares it)."""
@@ -726,6 +733,263 @@ class Tensor:
         """Set every element to zero."""
         return self.fill_(0)
 
+    def _inplace_op(self, fn: Callable[..., Tensor], *args: Any, binary: builtins.bool = False, **kwargs: Any) -> Tensor:
+        """``self = fn(self, *args, **kwargs)`` in place: the in-place variant of any out-of-place op.
+
+        The result must have ``self``'s shape and a dtype that casts to ``self``'s (for
+        ``binary`` ops, ``args[0]`` being the other operand, checked before computing, as
+        PyTorch does). Under autograd -- ``self`` or a tensor argument requires grad, or
+        forward-mode tangents are involved -- the op runs on a snapshot and ``self`` takes the
+        result's values and history (:meth:`_rebase`), so version counters, leaf checks,
+        views and tangents behave as in :meth:`add_`.
+        """
+        self._check_inplace()
+        if binary:
+            rt = _ew.result_type2(self, args[0])
+            if not D.can_cast(rt, self._dtype):
+                raise RuntimeError(
+                    f"result type {_torch_type_name(rt)} can't be cast to the desired output type {_torch_type_name(self._dtype)}"
+                )
+        tensors = [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
+        if (_grad_state.enabled and (self._requires_grad or any(t._requires_grad for t in tensors))) or (
+            _fn._forward_ad_active[0] and (_has_tangent(self) or any(_has_tangent(t) for t in tensors))
+        ):
+            result = fn(self._snapshot(), *args, **kwargs)
+            self._check_inplace_result(result)
+            return self._rebase(result)
+        result = fn(self, *args, **kwargs)
+        self._check_inplace_result(result)
+        be = self._backend
+        data = result._data if result._dtype is self._dtype else be.astype(result._data, be.dtype_to_native[self._dtype])
+        be.copy_into(self._data, data)
+        self._bump()
+        return self
+
+    def _check_inplace_result(self, result: Tensor) -> None:
+        if result._data.shape != self._data.shape:
+            raise RuntimeError(
+                f"output with shape {list(self._data.shape)} doesn't match the broadcast shape {list(result._data.shape)}"
+            )
+        if not D.can_cast(result._dtype, self._dtype):
+            raise RuntimeError(
+                f"result type {_torch_type_name(result._dtype)} can't be cast to the desired output type {_torch_type_name(self._dtype)}"
+            )
+
+    def _inplace_view(self, fn: Callable[[Tensor], Tensor]) -> Tensor:
+        """Make ``self`` the view ``fn(self)`` of its own storage (``t_``, ``transpose_``)."""
+        self._check_inplace()
+        result = fn(self)
+        self._data = result._data
+        if result._grad_fn is not None:
+            self._grad_fn = result._grad_fn
+            self._output_nr = result._output_nr
+        if self._base is not None and result._extra and "view_fn" in result._extra:
+            self._extra_dict()["view_fn"] = result._extra["view_fn"]
+        self._bump()
+        return self
+
+    # -- in-place variants of the elementwise ops
+    def exp_(self) -> Tensor:
+        return self._inplace_op(_ew.exp)
+
+    def expm1_(self) -> Tensor:
+        return self._inplace_op(_ew.expm1)
+
+    def log_(self) -> Tensor:
+        return self._inplace_op(_ew.log)
+
+    def log2_(self) -> Tensor:
+        return self._inplace_op(_ew.log2)
+
+    def log10_(self) -> Tensor:
+        return self._inplace_op(_ew.log10)
+
+    def log1p_(self) -> Tensor:
+        return self._inplace_op(_ew.log1p)
+
+    def sqrt_(self) -> Tensor:
+        return self._inplace_op(_ew.sqrt)
+
+    def rsqrt_(self) -> Tensor:
+        return self._inplace_op(_ew.rsqrt)
+
+    def reciprocal_(self) -> Tensor:
+        return self._inplace_op(_ew.reciprocal)
+
+    def square_(self) -> Tensor:
+        return self._inplace_op(_ew.square)
+
+    def abs_(self) -> Tensor:
+        return self._inplace_op(_ew.abs)
+
+    absolute_ = abs_
+
+    def neg_(self) -> Tensor:
+        return self._inplace_op(_ew.neg)
+
+    negative_ = neg_
+
+    def sign_(self) -> Tensor:
+        return self._inplace_op(_ew.sign)
+
+    def sin_(self) -> Tensor:
+        return self._inplace_op(_ew.sin)
+
+    def cos_(self) -> Tensor:
+        return self._inplace_op(_ew.cos)
+
+    def tan_(self) -> Tensor:
+        return self._inplace_op(_ew.tan)
+
+    def tanh_(self) -> Tensor:
+        return self._inplace_op(_ew.tanh)
+
+    def sigmoid_(self) -> Tensor:
+        return self._inplace_op(_ew.sigmoid)
+
+    def relu_(self) -> Tensor:
+        return self._inplace_op(_ew.relu)
+
+    def floor_(self) -> Tensor:
+        return self._inplace_op(_ew.floor)
+
+    def ceil_(self) -> Tensor:
+        return self._inplace_op(_ew.ceil)
+
+    def trunc_(self) -> Tensor:
+        return self._inplace_op(_ew.trunc)
+
+    def round_(self, *, decimals: int = 0) -> Tensor:
+        return self._inplace_op(_ew.round, decimals=decimals)
+
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - PyTorch's names
+        return self._inplace_op(_ew.clamp, min, max)
+
+    clip_ = clamp_
+
+    def clamp_min_(self, min: Any) -> Tensor:  # noqa: A002
+        return self._inplace_op(_ew.clamp_min, min)
+
+    def clamp_max_(self, max: Any) -> Tensor:  # noqa: A002
+        return self._inplace_op(_ew.clamp_max, max)
+
+    def pow_(self, exponent: Any) -> Tensor:
+        return self._inplace_op(_ew.pow, exponent, binary=True)
+
+    def remainder_(self, other: Any) -> Tensor:
+        return self._inplace_op(_ew.remainder, other, binary=True)
+
+    def fmod_(self, other: Any) -> Tensor:
+        return self._inplace_op(_ew.fmod, other, binary=True)
+
+    def floor_divide_(self, other: Any) -> Tensor:
+        return self._inplace_op(_ew.floor_divide, other, binary=True)
+
+    def lerp_(self, end: Tensor, weight: Any) -> Tensor:
+        return self._inplace_op(_ew.lerp, end, weight)
+
+    def bitwise_and_(self, other: Any) -> Tensor:
+        return self._inplace_op(_ew.bitwise_and, other, binary=True)
+
+    def bitwise_or_(self, other: Any) -> Tensor:
+        return self._inplace_op(_ew.bitwise_or, other, binary=True)
+
+    def bitwise_xor_(self, other: Any) -> Tensor:
+        return self._inplace_op(_ew.bitwise_xor, other, binary=True)
+
+    def bitwise_not_(self) -> Tensor:
+        return self._inplace_op(_ew.bitwise_not)
+
+    def bitwise_left_shift_(self, other: Any) -> Tensor:
+        return self._inplace_op(_ew.bitwise_left_shift, other, binary=True)
+
+    def bitwise_right_shift_(self, other: Any) -> Tensor:
+        return self._inplace_op(_ew.bitwise_right_shift, other, binary=True)
+
+    def __iand__(self, other: Any) -> Tensor:
+        return self.bitwise_and_(other)
+
+    def __ior__(self, other: Any) -> Tensor:
+        return self.bitwise_or_(other)
+
+    def __ixor__(self, other: Any) -> Tensor:
+        return self.bitwise_xor_(other)
+
+    def __ilshift__(self, other: Any) -> Tensor:
+        return self.bitwise_left_shift_(other)
+
+    def __irshift__(self, other: Any) -> Tensor:
+        return self.bitwise_right_shift_(other)
+
+    def __ipow__(self, other: Any) -> Tensor:
+        return self.pow_(other)
+
+    def __imod__(self, other: Any) -> Tensor:
+        return self.remainder_(other)
+
+    def __ifloordiv__(self, other: Any) -> Tensor:
+        return self.floor_divide_(other)
+
+    # -- in-place variants of the index-driven ops
+    def masked_fill_(self, mask: Tensor, value: Any) -> Tensor:
+        """Write ``value`` where ``mask`` is true, in place."""
+        return self._inplace_op(_scatter.masked_fill, mask, value)
+
+    def index_fill_(self, dim: int, index: Tensor, value: Any) -> Tensor:
+        return self._inplace_op(_scatter.index_fill, dim, index, value)
+
+    def index_add_(self, dim: int, index: Tensor, source: Tensor, *, alpha: Any = 1) -> Tensor:
+        return self._inplace_op(_scatter.index_add, dim, index, source, alpha=alpha)
+
+    def scatter_(self, dim: int, index: Tensor, src: Any = None, *, value: Any = None, reduce: str | None = None) -> Tensor:
+        return self._inplace_op(_scatter.scatter, dim, index, src, value=value, reduce=reduce)
+
+    def scatter_add_(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
+        return self._inplace_op(_scatter.scatter_add, dim, index, src)
+
+    # -- in-place random fills (see plugrad._ops.random)
+    def uniform_(self, from_: float = 0.0, to: float = 1.0, *, generator: Any = None, **kwargs: Any) -> Tensor:
+        """Fill with samples of the uniform distribution on ``[from, to)`` (``from`` may be given by keyword)."""
+        from ._creation import check_generator
+
+        check_generator(generator, "uniform_")
+        return _random.uniform_(self, kwargs.pop("from", from_), to, **kwargs)
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Tensor:
+        """Fill with samples of ``N(mean, std**2)``."""
+        from ._creation import check_generator
+
+        check_generator(generator, "normal_")
+        return _random.normal_(self, mean, std)
+
+    def bernoulli_(self, p: Any = 0.5, *, generator: Any = None) -> Tensor:
+        """Fill with 1 (probability ``p``) or 0."""
+        from ._creation import check_generator
+
+        check_generator(generator, "bernoulli_")
+        return _random.bernoulli_(self, p)
+
+    def random_(self, from_: Any = None, to: Any = None, *, generator: Any = None, **kwargs: Any) -> Tensor:
+        """Fill with integers uniform on ``[from, to)``: ``random_(to)``, ``random_(from, to)`` or ``random_()``."""
+        from ._creation import check_generator
+
+        check_generator(generator, "random_")
+        return _random.random_(self, kwargs.pop("from", from_), to, **kwargs)
+
+    # -- in-place views
+    def t_(self) -> Tensor:
+        """Transpose a tensor of at most 2 dims in place (``self`` becomes ``self.t()``)."""
+        if self._data.ndim > 2:
+            raise RuntimeError(f"t_() expects a tensor with <= 2 dimensions, but self is {self._data.ndim}D")
+        return self._inplace_view(_shape.t)
+
+    def transpose_(self, dim0: int, dim1: int) -> Tensor:
+        """Swap two dims in place (``self`` becomes ``self.transpose(dim0, dim1)``)."""
+        return self._inplace_view(lambda t: _shape.transpose(t, dim0, dim1))
+
+    swapaxes_ = transpose_
+    swapdims_ = transpose_
+
     # ------------------------------------------------------------------ operators
     def __add__(self, other: Any) -> Tensor:
         return _ew.Add.apply(self, other)  # type: ignore[no-any-return]
@@ -788,7 +1052,19 @@ class Tensor:
         return _ew.abs(self)
 
     def __invert__(self) -> Tensor:
-        return _ew.bitwise_not(self)
+        return _ew.invert(self)
+
+    def __lshift__(self, other: Any) -> Tensor:
+        return _ew.bitwise_left_shift(self, other)
+
+    def __rlshift__(self, other: Any) -> Tensor:
+        return _ew.bitwise_left_shift(other, self)
+
+    def __rshift__(self, other: Any) -> Tensor:
+        return _ew.bitwise_right_shift(self, other)
+
+    def __rrshift__(self, other: Any) -> Tensor:
+        return _ew.bitwise_right_shift(other, self)
 
     def __and__(self, other: Any) -> Tensor:
         return _ew.bitwise_and(self, other)
@@ -804,12 +1080,12 @@ class Tensor:
     __rxor__ = __xor__
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        if not isinstance(other, (Tensor, int, float, bool)):
+        if not isinstance(other, (Tensor, int, float, bool)) and not _ew.is_number_like(other):
             return NotImplemented
         return _ew.eq(self, other)
 
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        if not isinstance(other, (Tensor, int, float, bool)):
+        if not isinstance(other, (Tensor, int, float, bool)) and not _ew.is_number_like(other):
             return NotImplemented
         return _ew.ne(self, other)
 
@@ -1106,6 +1382,43 @@ class Tensor:
     def bitwise_not(self) -> Tensor:
         return _ew.bitwise_not(self)
 
+    def bitwise_left_shift(self, other: Any) -> Tensor:
+        return _ew.bitwise_left_shift(self, other)
+
+    def bitwise_right_shift(self, other: Any) -> Tensor:
+        return _ew.bitwise_right_shift(self, other)
+
+    def fmod(self, other: Any) -> Tensor:
+        return _ew.fmod(self, other)
+
+    def isclose(
+        self, other: Tensor, rtol: builtins.float = 1e-05, atol: builtins.float = 1e-08, equal_nan: builtins.bool = False
+    ) -> Tensor:
+        return _comparison.isclose(self, other, rtol, atol, equal_nan)
+
+    def allclose(
+        self, other: Tensor, rtol: builtins.float = 1e-05, atol: builtins.float = 1e-08, equal_nan: builtins.bool = False
+    ) -> builtins.bool:
+        return _comparison.allclose(self, other, rtol, atol, equal_nan)
+
+    def equal(self, other: Tensor) -> builtins.bool:
+        return _comparison.equal(self, other)
+
+    def tril(self, diagonal: int = 0) -> Tensor:
+        return _other.tril(self, diagonal)
+
+    def triu(self, diagonal: int = 0) -> Tensor:
+        return _other.triu(self, diagonal)
+
+    def tril_(self, diagonal: int = 0) -> Tensor:
+        return self._inplace_op(_other.tril, diagonal)
+
+    def triu_(self, diagonal: int = 0) -> Tensor:
+        return self._inplace_op(_other.triu, diagonal)
+
+    def diag(self, diagonal: int = 0) -> Tensor:
+        return _other.diag(self, diagonal)
+
     # -- op catalogue: index-driven ops (see plugrad._ops.scatter)
     def gather(self, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
         return _scatter.gather(self, dim, index)
@@ -1121,6 +1434,15 @@ class Tensor:
 
     def scatter_add(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
         return _scatter.scatter_add(self, dim, index, src)
+
+    def index_add(self, dim: int, index: Tensor, source: Tensor, *, alpha: Any = 1) -> Tensor:
+        return _scatter.index_add(self, dim, index, source, alpha=alpha)
+
+    def index_fill(self, dim: int, index: Tensor, value: Any) -> Tensor:
+        return _scatter.index_fill(self, dim, index, value)
+
+    def masked_select(self, mask: Tensor) -> Tensor:
+        return _scatter.masked_select(self, mask)
 
     # -- op catalogue: shapes (see plugrad._ops.shape)
     def unflatten(self, dim: int, sizes: Sequence[int]) -> Tensor:
@@ -1199,7 +1521,12 @@ class Tensor:
 
     @property
     def T(self) -> Tensor:  # noqa: N802 - PyTorch's name
-        return _shape.permute(self, *reversed(range(self._data.ndim)))
+        nd = self._data.ndim
+        if nd == 0:
+            warnings.warn("Tensor.T is deprecated on 0-D tensors. This function is the identity in these cases.", UserWarning, stacklevel=2)
+        elif nd != 2:
+            warnings.warn(_T_DEPRECATION, UserWarning, stacklevel=2)
+        return _shape.permute(self, *reversed(range(nd)))
 
     @property
     def mT(self) -> Tensor:  # noqa: N802
@@ -1365,4 +1692,7 @@ from ._ops import linalg as _linalg  # noqa: E402
 from ._ops import reduction as _reduction  # noqa: E402
 from ._ops import scatter as _scatter  # noqa: E402
 from ._ops import shape as _shape  # noqa: E402
+from ._ops import comparison as _comparison  # noqa: E402
+from ._ops import other as _other  # noqa: E402
+from ._ops import random as _random  # noqa: E402
 from ._ops import sorting as _sorting  # noqa: E402

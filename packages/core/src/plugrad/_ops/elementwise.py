@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from .. import _dtype as D
 from .._tensor import Tensor, _make
 from ..autograd.function import _NO_CTX, Function
+from . import _kernels as _k
 from ._util import broadcast_shapes, check_same_backend, check_scalar_fits, result_type
 
 _FLOAT = 2
@@ -38,6 +39,22 @@ def _check_scalar(value: Any, op: str) -> None:
         raise TypeError(f"{op}(): argument 'other' must be Tensor or Number, not {type(value).__name__}")
 
 
+def is_number_like(value: Any) -> bool:
+    """A 0-d number of another library (``numpy.float32(2)``, a 0-d array): ``shape == ()`` and ``item()``."""
+    return (
+        not isinstance(value, Tensor) and getattr(value, "shape", None) == () and callable(getattr(value, "item", None))
+    )
+
+
+def as_number(value: Any) -> Any:
+    """``value`` as a Python number when it is another library's 0-d number (PyTorch takes
+    ``t * numpy.float32(2)`` as a scalar); anything else unchanged. Imports no array library."""
+    if type(value) in (int, float, bool) or not is_number_like(value):
+        return value
+    item = value.item()
+    return item if isinstance(item, (bool, int, float)) else value
+
+
 def operand(a: Tensor, b: Any) -> tuple[Any, D.dtype | None]:
     """``b``'s raw value for a kernel call next to ``a`` (array or Python scalar), and its dtype."""
     if isinstance(b, Tensor):
@@ -46,6 +63,7 @@ def operand(a: Tensor, b: Any) -> tuple[Any, D.dtype | None]:
 
             check_same_backend(a, b)
         return b._data, b._dtype
+    b = as_number(b)
     _check_scalar(b, "operation")
     if type(b) is int:
         check_scalar_fits(b, a._dtype)
@@ -55,7 +73,7 @@ def operand(a: Tensor, b: Any) -> tuple[Any, D.dtype | None]:
 def result_type2(a: Any, b: Any) -> D.dtype:
     if isinstance(a, Tensor) and isinstance(b, Tensor) and a._dtype is b._dtype:
         return a._dtype
-    return result_type(a, b)
+    return result_type(as_number(a), as_number(b))
 
 
 def prep(a: Any, b: Any, op: str) -> tuple[Any, Any, D.dtype, Any]:
@@ -79,6 +97,7 @@ def prep(a: Any, b: Any, op: str) -> tuple[Any, Any, D.dtype, Any]:
         dt = a._dtype
         if type(b) is float and dt.category == _FLOAT:  # the most common scalar case
             return a._data, b, dt, be
+        b = as_number(b)
         _check_scalar(b, op)
         if D.category_of_scalar(b) > dt.category:
             dt = result_type(a, b)
@@ -477,6 +496,57 @@ class Remainder(Function, backward_name="RemainderBackward0", builtin=True):
 
 class RemainderTensor(Remainder, backward_name="RemainderBackward1", builtin=True):
     pass
+
+
+class Fmod(Function, backward_name="FmodBackward0", builtin=True):
+    """C's ``fmod``: the remainder of ``a / b`` with the sign of ``a``, ``sign(a) * (|a| mod |b|)``.
+
+    Gradients: ``grad`` for ``a``; ``-grad * trunc(a / b)`` for a tensor ``b``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, a: Tensor, b: Any) -> Tensor:
+        x, y, dt, be = prep(a, b, "fmod")
+        if dt is D.bool_:
+            raise NotImplementedError("\"fmod_cpu\" not implemented for 'Bool'")
+        if dt.category != _FLOAT and (
+            (isinstance(b, Tensor) and bool(be.tolist(be.any(be.equal(y, 0), None, False))))
+            or (not isinstance(b, Tensor) and b == 0)
+        ):
+            raise RuntimeError("ZeroDivisionError")
+        ay = be.abs(y) if isinstance(b, Tensor) else builtins_abs(y) if isinstance(y, int) else abs_float(y)
+        out = be.multiply(be.sign(x), _call(be.remainder, be.abs(x), ay, a, b))
+        b_rg = isinstance(b, Tensor) and b._requires_grad
+        ctx.save_for_backward(a if b_rg else None, b if b_rg else None)
+        return _make(Tensor, out, dt, be)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
+        a, b = ctx.saved_tensors
+        gb = -g * trunc(a / b) if b is not None and ctx.needs_input_grad[1] else None
+        return g, gb
+
+
+class FmodTensor(Fmod, backward_name="FmodBackward1", builtin=True):
+    pass
+
+
+def abs_float(v: float) -> float:
+    return v if v >= 0 else -v
+
+
+def fmod(input: Tensor, other: Any) -> Tensor:
+    """``input`` modulo ``other`` with the sign of ``input`` (C's ``fmod``; ``remainder`` takes ``other``'s sign).
+
+    Gradients: ``grad`` for ``input`` and ``-grad * trunc(input / other)`` for a tensor ``other``.
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"fmod(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+    if isinstance(other, Tensor):
+        return FmodTensor.apply(input, other)  # type: ignore[no-any-return]
+    other = as_number(other)
+    _check_scalar(other, "fmod")
+    return Fmod.apply(input, other)  # type: ignore[no-any-return]
 
 
 def pow(input: Any, exponent: Any) -> Tensor:
@@ -1023,39 +1093,116 @@ def lerp(input: Tensor, end: Tensor, weight: Any) -> Tensor:
     return Lerp.apply(input, end, weight)  # type: ignore[no-any-return]
 
 
-# -------------------------------------------------------- bitwise ops (bool only)
-def _bitwise(a: Any, b: Any, op: str, logical: Callable[[Any, Any], Tensor]) -> Tensor:
-    if isinstance(a, Tensor) and isinstance(b, Tensor) and a._backend is not b._backend:
-        from ._util import check_same_backend
+# ------------------------------------------------------------ bitwise ops and shifts
+# Integer (and bool) tensors only, never differentiable. On bools ``&``, ``|``, ``^``, ``~``
+# are the logical ops. The kernels are optional in the contract (``_kernels`` falls back to
+# Python); shifts are composed from multiply/floor_divide by powers of two.
 
-        check_same_backend(a, b)
-    for v in (a, b):
-        ok = (isinstance(v, Tensor) and v._dtype is D.bool_) or isinstance(v, bool)
-        if not ok:
-            raise NotImplementedError(
-                f"{op}: plugrad supports the bitwise operators `&`, `|`, `^`, `~` on bool tensors only "
-                f"(got {v.dtype if isinstance(v, Tensor) else type(v).__name__}); use logical_and/logical_or/logical_xor"
-            )
-    return logical(a, b)
+
+def _bitwise_operands(a: Any, b: Any, op: str, label: str) -> tuple[Any, Any, D.dtype, Any]:
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError(f"{op}(): argument 'input' (position 1) must be Tensor, not {type(a).__name__}")
+    x, y, dt, be = prep(a, b, op)
+    if dt.category == _FLOAT:
+        raise NotImplementedError(f"\"{label}_cpu\" not implemented for '{_type_name(dt)}'")
+    return x, y, dt, be
+
+
+def _bitwise(a: Any, b: Any, op: str, logical: str) -> Tensor:
+    x, y, dt, be = _bitwise_operands(a, b, op, op)
+    if dt is D.bool_:
+        x = bool(x) if isinstance(x, (bool, int)) else x
+        y = bool(y) if isinstance(y, (bool, int)) else y
+        return _make(Tensor, _call(getattr(be, logical), x, y, a, b), dt, be)
+    return _make(Tensor, _call(lambda p, q: _k.bitwise_binary(be, op, p, q), x, y, a, b), dt, be)
 
 
 def bitwise_and(input: Any, other: Any) -> Tensor:
-    """``input & other`` for bool tensors (logical and)."""
-    return _bitwise(input, other, "bitwise_and", _logical_and)
+    """``input & other``: bitwise and of integer tensors (logical and of bools), with type promotion."""
+    return _bitwise(input, other, "bitwise_and", "logical_and")
 
 
 def bitwise_or(input: Any, other: Any) -> Tensor:
-    """``input | other`` for bool tensors (logical or)."""
-    return _bitwise(input, other, "bitwise_or", _logical_or)
+    """``input | other``: bitwise or of integer tensors (logical or of bools)."""
+    return _bitwise(input, other, "bitwise_or", "logical_or")
 
 
 def bitwise_xor(input: Any, other: Any) -> Tensor:
-    """``input ^ other`` for bool tensors (logical xor)."""
-    return _bitwise(input, other, "bitwise_xor", _logical_xor)
+    """``input ^ other``: bitwise exclusive or of integer tensors (logical xor of bools)."""
+    return _bitwise(input, other, "bitwise_xor", "logical_xor")
 
 
 def bitwise_not(input: Tensor) -> Tensor:
-    """``~input`` for bool tensors (logical not)."""
-    if not isinstance(input, Tensor) or input._dtype is not D.bool_:
-        raise NotImplementedError("bitwise_not: plugrad supports `~` on bool tensors only; use logical_not")
-    return logical_not(input)
+    """``~input``: bitwise not of an integer tensor (``-x - 1`` for signed ones), logical not of a bool tensor."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"bitwise_not(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+    if input._dtype is D.bool_:
+        return logical_not(input)
+    if input._dtype.category == _FLOAT:
+        raise NotImplementedError(f"\"bitwise_not_cpu\" not implemented for '{_type_name(input._dtype)}'")
+    be = input._backend
+    return _make(Tensor, _k.bitwise_invert(be, input._data), input._dtype, be)
+
+
+def invert(input: Tensor) -> Tensor:
+    """The ``~`` operator: :func:`bitwise_not`, with PyTorch's ``TypeError`` for floating tensors."""
+    if input._dtype.category == _FLOAT:
+        raise TypeError("~ (operator.invert) is only implemented on integer and Boolean-type tensors")
+    return bitwise_not(input)
+
+
+def _shift(a: Any, b: Any, op: str, label: str, left: bool) -> Tensor:
+    """``a << b`` (``left``) or ``a >> b`` on integer tensors, as C++ does it on two's complement values.
+
+    ``a << s`` is ``a * 2**s`` wrapped to the dtype; ``a >> s`` is ``floor(a / 2**s)``
+    (arithmetic for signed dtypes). Shift counts outside ``[0, bits)`` give 0 (or -1 for
+    negative ``a >> s``), as PyTorch's.
+    """
+    x, y, dt, be = _bitwise_operands(a, b, op, label)
+    if dt is D.bool_:
+        raise NotImplementedError(f"\"{label}_cpu\" not implemented for 'Bool'")
+    native = be.native_dtype(dt)
+    bits = dt.itemsize * 8
+    signed = dt is not D.uint8
+    if isinstance(x, (bool, int)):  # ``2 >> t``: the number as an array shaped like the counts
+        x = be.full(tuple(y.shape), int(x), native)
+    shape = broadcast_shapes(tuple(x.shape), tuple(getattr(y, "shape", ())))
+
+    def pow2(s: int) -> int:
+        v = 1 << s
+        return v - (1 << bits) if signed and v >= 1 << (bits - 1) else v  # wrapped into the dtype
+
+    def sign_fill() -> Any:  # -1 where x < 0, else 0
+        return be.negative(be.astype(be.less(x, 0), native)) if signed else be.zeros(tuple(x.shape), native)
+
+    if isinstance(y, (bool, int)):
+        s = int(y)
+        if left:
+            out = be.multiply(x, pow2(s)) if 0 <= s < bits else be.zeros(tuple(x.shape), native)
+        elif 0 <= s < bits - (1 if signed else 0):
+            out = be.floor_divide(x, pow2(s))
+        else:
+            out = sign_fill()
+        return _make(Tensor, be.copy(out) if out is x else out, dt, be)
+    i64 = be.native_dtype(D.int64)
+    s64 = be.astype(y, i64)
+    top = bits - 1 if left or not signed else bits - 2
+    powers = be.astype(be.pow(2, be.clip(s64, 0, top)), native)  # wraps to the dtype, as pow2 does
+    valid = be.logical_and(be.greater_equal(s64, 0), be.less(s64, top + 1))
+    if left:
+        out = be.where(valid, be.multiply(x, powers), be.zeros((), native))
+    else:
+        out = be.where(valid, be.floor_divide(x, powers), sign_fill())
+    if tuple(out.shape) != shape:
+        out = be.copy(be.broadcast_to(out, shape))
+    return _make(Tensor, out, dt, be)
+
+
+def bitwise_left_shift(input: Any, other: Any) -> Tensor:
+    """``input << other`` for integer tensors: ``input * 2**other`` wrapped to the dtype."""
+    return _shift(input, other, "bitwise_left_shift", "lshift", True)
+
+
+def bitwise_right_shift(input: Any, other: Any) -> Tensor:
+    """``input >> other`` for integer tensors: ``floor(input / 2**other)`` (arithmetic shift)."""
+    return _shift(input, other, "bitwise_right_shift", "rshift", False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _dtype as D
+from .._interop import foreign_index_keys
 from .._tensor import Tensor, _make
 from ..autograd.function import Function
 from ..autograd.grad_mode import _state as _grad_state
@@ -26,6 +27,7 @@ def convert_key(t: Tensor, key: Any) -> tuple[Any, bool]:
         key = tuple(key)  # PyTorch (and old NumPy) read such a list as a tuple of indices
     if not isinstance(key, tuple):
         key = (key,)
+    key = foreign_index_keys(t, key)  # numpy arrays index as tensors (t[np.array([0, 2])])
     be = t._backend
     shape = t._data.shape
     out: list[Any] = []

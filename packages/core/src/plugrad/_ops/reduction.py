@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import warnings
 from typing import Any
 
 from .. import _dtype as D
@@ -524,7 +525,29 @@ def _var_std(
         unbiased, dim = dim, None
     if input._dtype.category != _FLOAT:
         raise RuntimeError("std and var only support floating point and complex dtypes")
-    return input, _axes(input, dim), _correction(unbiased, correction)
+    axes, c = _axes(input, dim), _correction(unbiased, correction)
+    if _count(input._data.shape, axes) - c <= 0:
+        warnings.warn(
+            f"{op}(): degrees of freedom is <= 0. Correction should be strictly less than the reduction factor "
+            "(input numel divided by output numel).",
+            UserWarning,
+            stacklevel=_caller_level(),
+        )
+    return input, axes, c
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of the first frame outside plugrad (a warning points at the user's line)."""
+    import os
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(root):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
 
 
 def var(

@@ -436,3 +436,214 @@ def nonzero(input: Tensor, *, as_tuple: bool = False) -> Any:
     if as_tuple:
         return tuple(_make(Tensor, c, D.int64, be) for c in cols)
     return _make(Tensor, be.stack(cols, 1), D.int64, be)
+
+
+# ------------------------------------------------------------ index_add, index_fill
+def _index_vector(input: Tensor, index: Tensor, op: str, dim: int) -> Any:
+    """``index`` as a 1-D int64 backend array, checked against ``input``'s size along ``dim``."""
+    if index._dtype not in (D.int64, D.int32):
+        raise RuntimeError(f"{op}(): Expected dtype int32/int64 for index but got: {D.scalar_type_name(index._dtype)}")
+    if index._data.ndim > 1:
+        raise IndexError(
+            f"{op}(): Index is supposed to be a vector, but got dim: {index._data.ndim} with type: "
+            f"{D.scalar_type_name(index._dtype)} and size: {list(index._data.shape)}"
+        )
+    be = input._backend
+    idx = _as_index(index, op)
+    if index._data.ndim == 0:
+        idx = be.reshape(idx, (1,))
+    size = input._data.shape[dim] if input._data.ndim else 1
+    _index_bounds(be, idx, size, dim, False)
+    return idx
+
+
+def _dim_key(ndim: int, dim: int, idx: Any) -> tuple[Any, ...]:
+    return (*(slice(None),) * dim, idx) if ndim else ()
+
+
+class IndexAdd(Function, backward_name="IndexAddBackward0", builtin=True):
+    """``input`` with ``alpha * source`` added at ``index`` along ``dim`` (repeated indices accumulate).
+
+    Gradients: ``grad_input = grad``, ``grad_source = alpha * grad.index_select(dim, index)``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, dim: int, index: Tensor, source: Tensor, idx: Any, alpha: Any) -> Tensor:
+        be = x._backend
+        out = be.copy(x._data)
+        v = source._data if alpha == 1 else be.multiply(source._data, alpha)
+        if x._data.ndim == 0:
+            v = be.reshape(v, (1,)) if v.ndim == 0 else v
+            acc = be.reshape(out, (1,))
+            be.index_add(acc, (idx,), v)
+            out = be.reshape(acc, ())
+        elif _numel(tuple(idx.shape)):
+            if source._data.ndim == 0:
+                v = be.reshape(v, (1,))
+            be.index_add(out, _dim_key(x._data.ndim, dim, idx), v)
+        ctx.meta = (dim, alpha, tuple(source._data.shape))
+        ctx.save_for_backward(index)
+        return _make(Tensor, out, x._dtype, be)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, None, None, Any, None, None]:
+        dim, alpha, src_shape = ctx.meta
+        (index,) = ctx.saved_tensors
+        gs = None
+        if ctx.needs_input_grad[3]:
+            gs = index_select(g, dim, index).reshape(src_shape)
+            if alpha != 1:
+                gs = gs * alpha
+        return g, None, None, gs, None, None
+
+
+def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha: Any = 1) -> Tensor:
+    """A copy of ``input`` with ``alpha * source`` added at the positions ``index`` (1-D) along ``dim``:
+    ``out[index[i]] += alpha * source[i]`` for ``dim=0``; repeated indices accumulate."""
+    _check_tensor(input, "index_add", "input", 1)
+    _check_tensor(index, "index_add", "index", 3)
+    _check_tensor(source, "index_add", "source", 4)
+    _same_backend(input, index, source)
+    n = input._data.ndim
+    d = canon_dim(dim, n)
+    idx = _index_vector(input, index, "index_add_", d)
+    if source._dtype is not input._dtype:
+        raise RuntimeError(
+            f"index_add_(): self ({D.scalar_type_name(input._dtype)}) and source "
+            f"({D.scalar_type_name(source._dtype)}) must have the same scalar type"
+        )
+    ss, xs = tuple(source._data.shape), tuple(input._data.shape)
+    n_idx = int(idx.shape[0])
+    src_len = ss[d] if ss else 1
+    if n_idx != src_len:
+        raise RuntimeError(
+            f"index_add_(): Number of indices ({n_idx}) should be equal to source.size(dim): ({src_len}), for dim: {d}"
+        )
+    if (
+        len(ss) > 0
+        and len(xs) > 0
+        and (len(ss) != len(xs) or any(a != b for k, (a, b) in enumerate(zip(ss, xs)) if k != d))
+    ):
+        raise RuntimeError(
+            "source tensor shape must match self tensor shape, excluding the specified dimension. "
+            f"Got self.shape = {list(xs)} source.shape = {list(ss)}"
+        )
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+        raise TypeError(f"index_add(): argument 'alpha' must be Number, not {type(alpha).__name__}")
+    if input._dtype.category != 2:
+        alpha = int(alpha)  # PyTorch truncates a float alpha for integer tensors
+    return IndexAdd.apply(input, d, index, source, idx, alpha)  # type: ignore[no-any-return]
+
+
+class IndexFill(Function, backward_name="IndexFillBackward0", builtin=True):
+    """``input`` with ``value`` written at the positions ``index`` along ``dim``.
+
+    Gradients: ``grad_input = grad.index_fill(dim, index, 0)``; for a tensor ``value``, the sum
+    of ``grad`` over the filled positions, ``(grad - grad.index_fill(dim, index, 0)).sum()``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, dim: int, index: Tensor, value: Any, idx: Any) -> Tensor:
+        be = x._backend
+        native = be.native_dtype(x._dtype)
+        out = be.copy(x._data)
+        if isinstance(value, Tensor):
+            v = value._data if value._dtype is x._dtype else be.astype(value._data, native)
+        else:
+            v = be.full((), value, native)  # converts as PyTorch's fill does (2.7 -> 2 for ints)
+        if x._data.ndim == 0:
+            if _numel(tuple(idx.shape)):
+                be.copy_into(out, v)
+        elif _numel(tuple(idx.shape)):
+            be.setitem(out, _dim_key(x._data.ndim, dim, idx), v)
+        ctx.dim = dim
+        ctx.save_for_backward(index)
+        return _make(Tensor, out, x._dtype, be)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, None, None, Any, None]:
+        (index,) = ctx.saved_tensors
+        outside = index_fill(g, ctx.dim, index, 0)
+        # the value's gradient: grad summed over the filled positions (each counted once, however often indexed)
+        gv = (g - outside).sum() if ctx.needs_input_grad[3] else None
+        return (outside if ctx.needs_input_grad[0] else None), None, None, gv, None
+
+
+class IndexFillTensor(IndexFill, backward_name="IndexFillBackward1", builtin=True):
+    pass
+
+
+def index_fill(input: Tensor, dim: int, index: Tensor, value: Any) -> Tensor:
+    """A copy of ``input`` with ``value`` (a number or 0-d tensor) at the positions ``index`` along ``dim``."""
+    _check_tensor(input, "index_fill", "input", 1)
+    _check_tensor(index, "index_fill", "index", 3)
+    _same_backend(input, index, value)
+    n = input._data.ndim
+    d = canon_dim(dim, n)
+    if index._dtype is not D.int64:
+        raise IndexError("index_fill_(): Expected dtype int64 for index.")
+    if index._data.ndim > 1:
+        raise RuntimeError("Index has to be a vector/scalar")
+    be = input._backend
+    idx = be.reshape(index._data, (-1,))
+    size = input._data.shape[d] if n else 1
+    try:
+        _index_bounds(be, idx, size, d, True, None)
+    except RuntimeError as exc:
+        raise IndexError(str(exc)) from None
+    if _numel(tuple(idx.shape)):
+        idx = be.where(be.less(idx, 0), be.add(idx, size), idx)
+    if isinstance(value, Tensor):
+        if value._data.ndim != 0:
+            raise RuntimeError(
+                f"index_fill_ only supports a 0-dimensional value tensor, but got tensor with {value._data.ndim} dimension(s)."
+            )
+        return IndexFillTensor.apply(input, d, index, value, idx)  # type: ignore[no-any-return]
+    if not isinstance(value, (bool, int, float)):
+        raise TypeError(f"index_fill(): argument 'value' must be Number, not {type(value).__name__}")
+    from ._util import check_scalar_fits
+
+    check_scalar_fits(value, input._dtype)
+    return IndexFill.apply(input, d, index, value, idx)  # type: ignore[no-any-return]
+
+
+# -------------------------------------------------------------------- masked_select
+class MaskedSelect(Function, backward_name="MaskedSelectBackward0", builtin=True):
+    """The elements of ``input`` where ``mask`` is true (both broadcast), as a 1-D tensor.
+
+    Gradient: ``grad`` put back at the selected positions of a zero tensor (summed over broadcasting).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, mask: Tensor) -> Tensor:
+        be = x._backend
+        shape = broadcast_shapes(x._data.shape, mask._data.shape)
+        data = x._data if tuple(x._data.shape) == shape else be.broadcast_to(x._data, shape)
+        m = mask._data if tuple(mask._data.shape) == shape else be.broadcast_to(mask._data, shape)
+        if not shape:
+            data, m = be.reshape(data, (1,)), be.reshape(m, (1,))
+        ctx.meta = shape
+        ctx.save_for_backward(mask)
+        return _make(Tensor, be.getitem(data, (m,)), x._dtype, be)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
+        from .indexing import IndexPutZeros
+
+        shape = ctx.meta
+        (mask,) = ctx.saved_tensors
+        m = mask.expand(shape) if tuple(mask._data.shape) != shape else mask
+        if not shape:
+            return IndexPutZeros.apply(g, (1,), (m.reshape(1)._data,), False).reshape(()), None
+        return IndexPutZeros.apply(g, shape, (m._data,), False), None  # the engine sums broadcast dims back
+
+
+def masked_select(input: Tensor, mask: Tensor) -> Tensor:
+    """The elements of ``input`` where the bool ``mask`` is true (broadcasting both), as a new 1-D tensor."""
+    _check_tensor(input, "masked_select", "input", 1)
+    _check_tensor(mask, "masked_select", "mask", 2)
+    _same_backend(input, mask)
+    if mask._dtype is not D.bool_:
+        raise RuntimeError("masked_select: expected BoolTensor for mask")
+    broadcast_shapes(input._data.shape, mask._data.shape)
+    return MaskedSelect.apply(input, mask)  # type: ignore[no-any-return]
