@@ -645,5 +645,5 @@ def masked_select(input: Tensor, mask: Tensor) -> Tensor:
     _same_backend(input, mask)
     if mask._dtype is not D.bool_:
         raise RuntimeError("masked_select: expected BoolTensor for mask")
-    broadcast_shapes(input._data.shape, mask._data.shape)
+    broadcast_shapes(mask._data.shape, input._data.shape)
     return MaskedSelect.apply(input, mask)  # type: ignore[no-any-return]
