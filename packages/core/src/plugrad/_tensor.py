@@ -862,15 +862,15 @@ class Tensor:
     def round_(self, *, decimals: int = 0) -> Tensor:
         return self._inplace_op(_ew.round, decimals=decimals)
 
-    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - PyTorch's names
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
         return self._inplace_op(_ew.clamp, min, max)
 
     clip_ = clamp_
 
-    def clamp_min_(self, min: Any) -> Tensor:  # noqa: A002
+    def clamp_min_(self, min: Any) -> Tensor:
         return self._inplace_op(_ew.clamp_min, min)
 
-    def clamp_max_(self, max: Any) -> Tensor:  # noqa: A002
+    def clamp_max_(self, max: Any) -> Tensor:
         return self._inplace_op(_ew.clamp_max, max)
 
     def pow_(self, exponent: Any) -> Tensor:

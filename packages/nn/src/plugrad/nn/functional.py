@@ -37,6 +37,10 @@ __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "erf",
+    "silu",
+    "one_hot",
+    "pad",
+    "normalize",
 ]
 
 
@@ -709,3 +713,164 @@ def binary_cross_entropy_with_logits(
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
+
+
+# ------------------------------------------------------------ silu, one_hot, pad, normalize
+class _Silu(Function, backward_name="SiluBackward0"):
+    """``silu(x) = x * sigmoid(x)``; gradient ``grad * s * (1 + x * (1 - s))`` with ``s = sigmoid(x)``."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        ctx.save_for_backward(x)
+        return x * x.sigmoid()
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        s = x.sigmoid()
+        return g * s * (1 + x * (1 - s))
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """Sigmoid linear unit (swish): ``x * sigmoid(x)``, one ``SiluBackward0`` node."""
+    _check_tensor(input, "silu")
+    if not input.is_floating_point():
+        raise NotImplementedError(f"\"silu_cpu\" not implemented for '{_dtype_name(input)}'")
+    out: Tensor = _Silu.apply(input)
+    if inplace:
+        return input.copy_(out)
+    return out
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """``int64`` one-hot encoding: shape ``(*tensor.shape, num_classes)``, 1 at each class index.
+
+    ``num_classes=-1`` takes one more than the largest index.
+    """
+    _check_tensor(tensor, "one_hot", "tensor")
+    if tensor.dtype is not plugrad.int64:
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    if tensor.numel() == 0:
+        if num_classes == -1:
+            raise RuntimeError("Can not infer total number of classes from empty tensor.")
+    else:
+        if int(tensor.min().item()) < 0:
+            raise RuntimeError("Class values must be non-negative.")
+        top = int(tensor.max().item())
+        if num_classes == -1:
+            num_classes = top + 1
+        elif top >= num_classes:
+            raise RuntimeError("Class values must be smaller than num_classes.")
+    if num_classes < 0:
+        raise RuntimeError("Class values must be smaller than num_classes.")
+    classes = plugrad.arange(num_classes, device=tensor.device)
+    return (tensor.unsqueeze(-1) == classes).long()
+
+
+class _ConstantPad(Function, backward_name="ConstantPadNdBackward0"):
+    """``x`` with ``pad = (left_last, right_last, left_second_last, ...)`` elements of ``value`` added
+    (negative amounts crop); the gradient is ``grad`` with the negated padding."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, pad: tuple[int, ...], value: Any) -> Tensor:
+        ctx.pad = pad
+        shape = list(x.shape)
+        nd = len(shape)
+        src: list[slice] = [slice(None)] * nd
+        dst: list[slice] = [slice(None)] * nd
+        empty = False
+        for k in range(len(pad) // 2):
+            d = nd - 1 - k
+            left, right = pad[2 * k], pad[2 * k + 1]
+            size = shape[d]
+            new = size + left + right
+            if new < 0:
+                raise RuntimeError("narrow(): length must be non-negative.")
+            s0, s1 = max(0, -left), size - max(0, -right)
+            if s1 <= s0:
+                empty = True
+            else:
+                src[d] = slice(s0, s1)
+                dst[d] = slice(max(0, left), max(0, left) + (s1 - s0))
+            shape[d] = new
+        out = plugrad.full(tuple(shape), value, dtype=x.dtype, device=x.device)
+        if not empty and x.numel():
+            out[tuple(dst)] = x.detach()[tuple(src)]
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None]:
+        return _ConstantPad.apply(g, tuple(-p for p in ctx.pad), 0), None, None
+
+
+_PAD_SUPPORT = (
+    "Supported combinations for non-constant padding:\n"
+    "  - 2D or 3D input: padding size = 2 (pads last dimension)\n"
+    "  - 3D or 4D input: padding size = 4 (pads last 2 dimensions)\n"
+    "  - 4D or 5D input: padding size = 6 (pads last 3 dimensions)"
+)
+
+
+def _pad_indices(mode: str, size: int, left: int, right: int) -> list[int]:
+    """The source positions of each output position along one padded dim."""
+    middle = list(range(size))
+    if mode == "reflect":
+        return [left - i for i in range(left)] + middle + [size - 2 - i for i in range(right)]
+    if mode == "replicate":
+        return [0] * left + middle + [size - 1] * right
+    return [(i - left) % size for i in range(left)] + middle + [i % size for i in range(right)]  # circular
+
+
+def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = None) -> Tensor:
+    """Pad the last ``len(pad) // 2`` dims; ``pad = (left, right)`` for the last dim, then the
+    second-to-last, ... (PyTorch's order). ``mode``: ``"constant"`` (``value``, 0 by default;
+    negative amounts crop), ``"reflect"``, ``"replicate"`` or ``"circular"``."""
+    _check_tensor(input, "pad")
+    amounts = tuple(int(p) for p in pad)
+    if len(amounts) % 2:
+        raise RuntimeError("Padding length must be divisible by 2")
+    nd = input.ndim
+    if len(amounts) // 2 > nd:
+        raise RuntimeError(
+            "Padding length should be less than or equal to two times the input dimension but got padding length "
+            f"{len(amounts)} and input of dimension {nd}"
+        )
+    if mode == "constant":
+        return _ConstantPad.apply(input, amounts, 0 if value is None else value)  # type: ignore[no-any-return]
+    if mode not in ("reflect", "replicate", "circular"):
+        raise NotImplementedError(f"Unrecognised padding mode {mode}")
+    if value is not None and value != 0:
+        raise RuntimeError(f'Padding mode "{mode}" doesn\'t take in value argument')
+    k = len(amounts) // 2
+    if k not in (1, 2, 3) or nd not in (k + 1, k + 2):
+        raise NotImplementedError(
+            f"Padding size {len(amounts)} is not supported for {nd}D input tensor.\n{_PAD_SUPPORT}"
+        )
+    out = input
+    for j in range(k):
+        d = nd - 1 - j
+        left, right = amounts[2 * j], amounts[2 * j + 1]
+        size = input.shape[d]
+        if mode == "reflect" and (left >= size or right >= size):
+            raise RuntimeError(
+                f"Argument #4: Padding size should be less than the corresponding input dimension, but got: padding "
+                f"({left}, {right}) at dimension {d} of input {list(input.shape)}"
+            )
+        if mode == "circular" and (left > size or right > size):
+            raise RuntimeError("Padding value causes wrapping around more than once.")
+        if min(left, right) < 0:
+            raise RuntimeError(f"negative padding is only supported in constant mode, got {(left, right)}")
+        index = plugrad.tensor(_pad_indices(mode, size, left, right), dtype=plugrad.int64, device=input.device)
+        out = out.index_select(d, index)
+    return out
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out: Tensor | None = None) -> Tensor:
+    """``input / max(||input||_p, eps)`` along ``dim`` (rows are scaled to unit ``p``-norm)."""
+    _check_tensor(input, "normalize")
+    denom = input.norm(p, dim, keepdim=True).clamp_min(eps).expand_as(input)
+    result = input / denom
+    if out is not None:
+        out.copy_(result)
+        return out
+    return result

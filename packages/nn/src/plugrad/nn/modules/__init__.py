@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .activation import GELU, Dropout, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .activation import GELU, Dropout, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh
 from .container import ModuleDict, ModuleList, Sequential
 from .linear import Flatten, Identity, Linear
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss
@@ -21,6 +21,7 @@ __all__ = [
     "Sigmoid",
     "Tanh",
     "GELU",
+    "SiLU",
     "Softmax",
     "LogSoftmax",
     "Dropout",
