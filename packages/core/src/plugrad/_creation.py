@@ -164,12 +164,19 @@ def _infer(obj: Any) -> tuple[tuple[int, ...], D.dtype, bool]:
             level = nxt
             depth += 1
             continue
+        seen: set[type] = set()
         for item in level:
+            t = type(item)
+            if t is float or t is int or t is bool:  # the common case, without per-element promotion
+                seen.add(t)
+                continue
             if _is_sequence(item):
                 raise ValueError(f"expected sequence of length {len(item)} at dim {depth} (got a number)")
-            if type(item) not in (bool, int, float):
-                plain = True
+            plain = True
             item_dt = _leaf_dtype(item)
+            dt = item_dt if dt is None else D.promote_types(dt, item_dt)
+        for t in seen:
+            item_dt = D.get_default_dtype() if t is float else D.int64 if t is int else D.bool_
             dt = item_dt if dt is None else D.promote_types(dt, item_dt)
         break
     return tuple(shape), dt or D.get_default_dtype(), plain
