@@ -2,7 +2,8 @@
 
 ``nox`` runs the default sessions: one per package (installing that package and what
 it declares, from this tree), ``lint`` and ``typecheck``. Optional sessions run by
-name: ``nox -s oracle`` (compare with PyTorch), ``nox -s bench`` (benchmarks).
+name: ``nox -s oracle`` (compare with PyTorch), ``nox -s bench`` (benchmarks),
+``nox -s attack`` (the full attack suite, docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -100,6 +101,31 @@ def typecheck(session: nox.Session) -> None:
     session.install("mypy>=1.10", "pytest>=7", CORE, NUMPY, NN, OPTIM)
     session.run("mypy", "--strict", f"{CORE}/src/plugrad", "--exclude", "plugrad/(nn|optim)/")
     session.run("mypy", f"{NN}/src/plugrad/nn", f"{OPTIM}/src/plugrad/optim", f"{NUMPY}/src/plugrad_numpy")
+
+
+ATTACK_TESTS = [f"{CORE}/tests/attack", f"{NN}/tests/test_attack_nn.py", f"{OPTIM}/tests/test_attack_optim.py"]
+
+
+@nox.session
+def attack(session: nox.Session) -> None:
+    """The attack suite at full size (docs/reliability.md), then every test with checked kernels.
+
+    ``PLUGRAD_ATTACK=1`` selects the large sizes and the tests marked ``slow`` (the default
+    sessions run the small sizes and skip those). The second run repeats the packages'
+    tests with ``PLUGRAD_CHECK_KERNELS=1``: correct kernels must never trip the checks
+    (test_registry.py is left out: it asserts the raw, unwrapped kernel table).
+    """
+    _install(session, CORE, NUMPY, NN, OPTIM)
+    session.run(*PYTEST, "-rs", *ATTACK_TESTS, *session.posargs, env={"PLUGRAD_ATTACK": "1"})
+    session.run(
+        *PYTEST,
+        f"{CORE}/tests",
+        f"{NUMPY}/tests",
+        f"{NN}/tests",
+        f"{OPTIM}/tests",
+        f"--ignore={CORE}/tests/test_registry.py",
+        env={"PLUGRAD_CHECK_KERNELS": "1"},
+    )
 
 
 @nox.session(venv_backend="virtualenv")  # pip, not uv: it finds the on-disk PyTorch wheel
