@@ -207,7 +207,7 @@ def _from_data(obj: Any, dtype: D.dtype | None, backend: Backend, cls: type[Tens
         except Exception:
             data = backend.asarray(_foreign_tolist(obj), backend.native_dtype(dt))
         return _make(cls, data, dt, backend)
-    shape, inferred, needs_plain = _infer(obj)
+    _shape, inferred, needs_plain = _infer(obj)
     dt = dtype or inferred
     values = _plain(obj) if needs_plain else obj
     if dt.category != 2:
@@ -317,7 +317,14 @@ def empty(*size: Any, dtype: D.dtype | None = None, device: Any = None, requires
     return _filled("empty", size, dtype, device, requires_grad)
 
 
-def full(size: Sequence[int], fill_value: Any, *, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def full(
+    size: Sequence[int],
+    fill_value: Any,
+    *,
+    dtype: D.dtype | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """A tensor of ``size`` filled with ``fill_value``; the dtype follows the value when not given."""
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
@@ -333,7 +340,13 @@ def _check_number(value: Any, fn: str, arg: str) -> None:
 
 
 def arange(
-    start: Any, end: Any = None, step: Any = 1, *, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False
+    start: Any,
+    end: Any = None,
+    step: Any = 1,
+    *,
+    dtype: D.dtype | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
     """Values from ``start`` to ``end`` (exclusive) by ``step``; ``int64`` for integer arguments."""
     if end is None:
@@ -347,14 +360,15 @@ def arange(
     if step == 0:
         raise RuntimeError("step must be nonzero")
     if (end - start) * step < 0 and end != start:
-        raise RuntimeError(
-            "upper bound and larger bound inconsistent with step sign"
-        )
+        raise RuntimeError("upper bound and larger bound inconsistent with step sign")
     dt = _check_dtype(dtype)
     if dt is None:
         dt = D.int64 if all(isinstance(v, int) for v in vals) else D.get_default_dtype()
     be = _backend_for(device)
-    n = max(0, math.ceil((end - start) / step))
+    count = (end - start) / step
+    if not count < 2**62:  # also catches an infinite count (a tiny step over a huge range)
+        raise RuntimeError(f"arange: the range {start} -> {end} with step {step} has too many elements ({count:g})")
+    n = max(0, math.ceil(count))
     if dt.category == 2:
         data = be.add(be.multiply(be.arange(0, n, 1, be.native_dtype(D.float64)), step), start)
         data = be.astype(data, be.native_dtype(dt))
@@ -367,7 +381,13 @@ def arange(
 
 
 def linspace(
-    start: float, end: float, steps: int, *, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False
+    start: float,
+    end: float,
+    steps: int,
+    *,
+    dtype: D.dtype | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
     if not isinstance(steps, int) or steps < 0:
@@ -398,7 +418,7 @@ def _random(kind: str, size: tuple[Any, ...], dtype: Any, device: Any, requires_
     shape = _shape_args(size)
     dt = _check_dtype(dtype) or D.get_default_dtype()
     if dt.category != 2:
-        raise RuntimeError(f'"{name}" not implemented for \'{dt.name.capitalize()}\'')
+        raise RuntimeError(f"\"{name}\" not implemented for '{dt.name.capitalize()}'")
     be = _backend_for(device)
     check_alloc(shape, dt)
     try:
@@ -539,22 +559,30 @@ def _like(t: Tensor, dtype: Any, device: Any) -> tuple[D.dtype, Backend]:
     return dt, be
 
 
-def zeros_like(input: Tensor, *, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def zeros_like(
+    input: Tensor, *, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     dt, be = _like(input, dtype, device)
     return _finish(_make(Tensor, be.zeros(input._data.shape, be.native_dtype(dt)), dt, be), requires_grad)
 
 
-def ones_like(input: Tensor, *, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def ones_like(
+    input: Tensor, *, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     dt, be = _like(input, dtype, device)
     return _finish(_make(Tensor, be.ones(input._data.shape, be.native_dtype(dt)), dt, be), requires_grad)
 
 
-def empty_like(input: Tensor, *, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def empty_like(
+    input: Tensor, *, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     dt, be = _like(input, dtype, device)
     return _finish(_make(Tensor, be.empty(input._data.shape, be.native_dtype(dt)), dt, be), requires_grad)
 
 
-def full_like(input: Tensor, fill_value: Any, *, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def full_like(
+    input: Tensor, fill_value: Any, *, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     dt, be = _like(input, dtype, device)
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
@@ -563,11 +591,15 @@ def full_like(input: Tensor, fill_value: Any, *, dtype: D.dtype | None = None, d
     return _finish(_make(Tensor, be.full(input._data.shape, fill_value, be.native_dtype(dt)), dt, be), requires_grad)
 
 
-def rand_like(input: Tensor, *, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def rand_like(
+    input: Tensor, *, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     dt, be = _like(input, dtype, device)
     return rand(*input._data.shape, dtype=dt, device=be, requires_grad=requires_grad)
 
 
-def randn_like(input: Tensor, *, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def randn_like(
+    input: Tensor, *, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     dt, be = _like(input, dtype, device)
     return randn(*input._data.shape, dtype=dt, device=be, requires_grad=requires_grad)

@@ -857,6 +857,16 @@ def test_regressions_found_by_the_attack() -> None:
             continue
         failures.append(f"no error, got {got!r} (expected {exc_type.__name__} with {match!r})")
     assert not failures, "\n".join(failures)
+    cases2: list[tuple[Callable[[], Any], type[BaseException], str]] = [
+        (lambda: plugrad.arange(0, 2**70, 1e-300), RuntimeError, "too many elements"),
+    ]
+    for make, exc_type, match in cases2:
+        with pytest.raises(exc_type, match=match):
+            make()
+    # true division of integers converts each operand to float from its own dtype: this
+    # gave 1/255 (the int32 -1 went through uint8 first), a silently wrong result
+    assert (t([1], dtype=plugrad.uint8) / t(-1, dtype=plugrad.int32)).tolist() == [-1.0]
+    assert (t([200], dtype=plugrad.uint8) / t([-1], dtype=plugrad.int8)).tolist() == [-200.0]
     # and the valid neighbours of those calls still work
     assert plugrad.linspace(0, math.inf, 1).tolist() == [0.0]
     assert plugrad.movedim(t(4), 0, -1).item() == 4

@@ -228,8 +228,10 @@ class Div(Function, backward_name="DivBackward0", builtin=True):
         if dt.category != _FLOAT:
             dt = D.get_default_dtype()
             nd = be.dtype_to_native[dt]
-            x = be.astype(x, nd) if isinstance(a, Tensor) else x
-            y = be.astype(y, nd) if isinstance(b, Tensor) else y
+            # each integer operand goes to float from its own dtype, not through the common
+            # integer dtype (uint8 / int32(-1) is -1.0, not 1/255), as PyTorch divides
+            x = be.astype(a._data, nd) if isinstance(a, Tensor) else x
+            y = be.astype(b._data, nd) if isinstance(b, Tensor) else y
         b_rg = isinstance(b, Tensor) and b._requires_grad  # a is read only for b's gradient
         ctx.save_for_backward(a if isinstance(a, Tensor) and b_rg else None, b if isinstance(b, Tensor) else None)
         ctx.scalars = (a if not isinstance(a, Tensor) else None, b if not isinstance(b, Tensor) else None)
@@ -1051,7 +1053,9 @@ class Lerp(Function, backward_name="LerpBackward0", builtin=True):
         y = end._data if end._dtype is dt else be.astype(end._data, be.dtype_to_native[dt])
         out = be.add(x, be.multiply(w, be.subtract(y, x)))
         w_rg = isinstance(weight, Tensor) and weight._requires_grad  # start and end are read only for its gradient
-        ctx.save_for_backward(start if w_rg else None, end if w_rg else None, weight if isinstance(weight, Tensor) else None)
+        ctx.save_for_backward(
+            start if w_rg else None, end if w_rg else None, weight if isinstance(weight, Tensor) else None
+        )
         ctx.weight = weight if not isinstance(weight, Tensor) else None
         return _make(Tensor, out, dt, be)
 
