@@ -26,10 +26,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import numpy as np  # noqa: E402
-import workloads as W  # noqa: E402
-
-import plugrad  # noqa: E402
+import numpy as np
+import plugrad
+import workloads as W
 
 
 def blas_info() -> str:
@@ -136,9 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         per = work.per
         print(f"{work.name}  (time per {work.unit})")
         for impl, t in med.items():
-            ratios = "".join(
-                f"   {t / med[o]:5.2f}x {o}" for o in med if o != impl and impl == "plugrad"
-            )
+            ratios = "".join(f"   {t / med[o]:5.2f}x {o}" for o in med if o != impl and impl == "plugrad")
             print(f"  {impl:8s} {fmt_time(t / per)}{ratios}")
         entry = {impl: t / per for impl, t in med.items()}
         for other, limit in work.targets.items():

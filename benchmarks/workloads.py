@@ -7,6 +7,7 @@ The runner times the callables interleaved; nothing here measures time itself.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -195,7 +196,7 @@ class MLPStep(Workload):
         self.x = rng.standard_normal((batch, sizes[0])).astype(F32)
         self.labels = rng.integers(0, sizes[-1], batch)
         self.params = []
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        for fan_in, fan_out in itertools.pairwise(sizes):
             bound = 1 / np.sqrt(fan_in)
             self.params.append(
                 (

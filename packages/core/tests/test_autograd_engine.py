@@ -8,9 +8,8 @@ import threading
 import warnings
 import weakref
 
-import pytest
-
 import plugrad as torch
+import pytest
 from plugrad.autograd import Function
 
 
@@ -292,7 +291,10 @@ def test_custom_function_node_name_and_gradient() -> None:
 
 def test_custom_function_invalid_gradient_shape() -> None:
     x = torch.ones(3, requires_grad=True)
-    with pytest.raises(RuntimeError, match=r"Function _BadShapeBackward returned an invalid gradient at index 0 - got \[2\] but expected shape compatible with \[3\]"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"Function _BadShapeBackward returned an invalid gradient at index 0 - got \[2\] but expected shape compatible with \[3\]",
+    ):
         _BadShape.apply(x).sum().backward()
 
 

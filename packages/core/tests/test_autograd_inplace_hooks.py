@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-
 import plugrad as torch
+import pytest
 from plugrad.autograd import Function, once_differentiable
 
 
@@ -18,7 +17,10 @@ def num_grad(f, x: list[float], eps: float = 1e-6) -> list[float]:  # type: igno
         lo = list(x)
         hi[i] += eps
         lo[i] -= eps
-        out.append((f(torch.tensor(hi, dtype=torch.float64)).item() - f(torch.tensor(lo, dtype=torch.float64)).item()) / (2 * eps))
+        out.append(
+            (f(torch.tensor(hi, dtype=torch.float64)).item() - f(torch.tensor(lo, dtype=torch.float64)).item())
+            / (2 * eps)
+        )
     return out
 
 
@@ -29,9 +31,13 @@ def close(a: list[float], b: list[float], tol: float = 1e-6) -> bool:
 # ------------------------------------------------------------------------ in place
 def test_leaf_requiring_grad_cannot_change_in_place() -> None:
     x = torch.tensor([1.0], requires_grad=True)
-    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place operation."):
+    with pytest.raises(
+        RuntimeError, match="a leaf Variable that requires grad is being used in an in-place operation."
+    ):
         x.add_(1)
-    with pytest.raises(RuntimeError, match="a view of a leaf Variable that requires grad is being used in an in-place operation."):
+    with pytest.raises(
+        RuntimeError, match="a view of a leaf Variable that requires grad is being used in an in-place operation."
+    ):
         x[0] = 5.0
     with torch.no_grad():
         x.add_(1)
@@ -109,7 +115,9 @@ def test_views_share_storage_and_version() -> None:
 
 def test_view_of_leaf_in_place_is_an_error() -> None:
     x = torch.ones(3, requires_grad=True)
-    with pytest.raises(RuntimeError, match="a view of a leaf Variable that requires grad is being used in an in-place operation."):
+    with pytest.raises(
+        RuntimeError, match="a view of a leaf Variable that requires grad is being used in an in-place operation."
+    ):
         x[0:2].mul_(2)
 
 
@@ -285,7 +293,10 @@ def test_non_differentiable_outputs_dirty_inputs_and_materialize() -> None:
 
 def test_custom_function_wrong_gradient_count() -> None:
     x = torch.ones(2, requires_grad=True)
-    with pytest.raises(RuntimeError, match=r"function _WrongCountBackward returned an incorrect number of gradients \(expected 2, got 1\)"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"function _WrongCountBackward returned an incorrect number of gradients \(expected 2, got 1\)",
+    ):
         _WrongCount.apply(x, x).sum().backward()
 
 
@@ -322,7 +333,9 @@ def test_detect_anomaly_names_the_forward_op() -> None:
     x = torch.tensor([0.0, 1.0], requires_grad=True)
     with torch.autograd.detect_anomaly():
         y = x.sqrt()  # d sqrt(x) at 0 is inf; times 0 gives nan
-        with pytest.raises(RuntimeError, match=r"Function 'SqrtBackward0' returned nan values in its 0th output") as info:
+        with pytest.raises(
+            RuntimeError, match=r"Function 'SqrtBackward0' returned nan values in its 0th output"
+        ) as info:
             (y * 0).sum().backward()
     assert "x.sqrt()" in str(info.value)
 

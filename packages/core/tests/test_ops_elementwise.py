@@ -272,7 +272,11 @@ def test_integer_results_keep_integer_dtypes() -> None:
             NotImplementedError,
             "not implemented for 'Long'",
         ),
-        (lambda: plugrad.ones(2) & plugrad.ones(2), NotImplementedError, "\"bitwise_and_cpu\" not implemented for 'Float'"),
+        (
+            lambda: plugrad.ones(2) & plugrad.ones(2),
+            NotImplementedError,
+            "\"bitwise_and_cpu\" not implemented for 'Float'",
+        ),
     ],
 )
 def test_errors(fn, exc, msg) -> None:  # type: ignore[no-untyped-def]

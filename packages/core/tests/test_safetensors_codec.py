@@ -13,9 +13,10 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -77,8 +78,7 @@ def _same(a: object, b: object) -> bool:
     if isinstance(a, dict):
         assert isinstance(b, dict)
         return len(a) == len(b) and all(
-            _same(ka, kb) and _same(va, vb)
-            for (ka, va), (kb, vb) in zip(a.items(), b.items())
+            _same(ka, kb) and _same(va, vb) for (ka, va), (kb, vb) in zip(a.items(), b.items())
         )
     if isinstance(a, RawTensor):
         assert isinstance(b, RawTensor)
@@ -102,8 +102,16 @@ def test_roundtrip_each_dtype(dtype: str) -> None:
 
 def test_required_dtypes_present() -> None:
     for code, size in {
-        "F16": 2, "F32": 4, "F64": 8, "BF16": 2, "I8": 1, "I16": 2,
-        "I32": 4, "I64": 8, "U8": 1, "BOOL": 1,
+        "F16": 2,
+        "F32": 4,
+        "F64": 8,
+        "BF16": 2,
+        "I8": 1,
+        "I16": 2,
+        "I32": 4,
+        "I64": 8,
+        "U8": 1,
+        "BOOL": 1,
     }.items():
         assert st.ITEMSIZE[code] == size
 
@@ -320,37 +328,137 @@ DAMAGED: list[tuple[str, bytes, str]] = [
     ("array header", _file([1, 2]), r"header must be a JSON object, got a JSON array"),
     ("string header", _file("x"), r"header must be a JSON object, got a JSON string"),
     ("entry not object", _file({"a": 5}), r"tensor 'a': entry must be a JSON object"),
-    ("missing dtype", _file({"a": {"shape": [1], "data_offsets": [0, 4]}}, b"\0" * 4), r"tensor 'a': entry is missing field\(s\) 'dtype'"),
-    ("missing offsets", _file({"a": {"shape": [1], "dtype": "F32"}}, b"\0" * 4), r"tensor 'a': .*missing.*'data_offsets'"),
-    ("unknown field", _file({"a": {**_OK4, "extra": 1}}, b"\0" * 4), r"tensor 'a': entry has unknown field\(s\) 'extra'"),
-    ("dtype not string", _file({"a": _entry(7, [1], [0, 4])}, b"\0" * 4), r"tensor 'a': field 'dtype' must be a string"),
+    (
+        "missing dtype",
+        _file({"a": {"shape": [1], "data_offsets": [0, 4]}}, b"\0" * 4),
+        r"tensor 'a': entry is missing field\(s\) 'dtype'",
+    ),
+    (
+        "missing offsets",
+        _file({"a": {"shape": [1], "dtype": "F32"}}, b"\0" * 4),
+        r"tensor 'a': .*missing.*'data_offsets'",
+    ),
+    (
+        "unknown field",
+        _file({"a": {**_OK4, "extra": 1}}, b"\0" * 4),
+        r"tensor 'a': entry has unknown field\(s\) 'extra'",
+    ),
+    (
+        "dtype not string",
+        _file({"a": _entry(7, [1], [0, 4])}, b"\0" * 4),
+        r"tensor 'a': field 'dtype' must be a string",
+    ),
     ("unknown dtype", _file({"a": _entry("F128", [1], [0, 16])}, b"\0" * 16), r"tensor 'a': unknown dtype 'F128'"),
-    ("shape not list", _file({"a": _entry("F32", "1", [0, 4])}, b"\0" * 4), r"tensor 'a': field 'shape' must be a list of integers"),
-    ("float dim", _file({"a": _entry("F32", [1.0], [0, 4])}, b"\0" * 4), r"tensor 'a': field 'shape' must be a list of integers"),
-    ("bool dim", _file({"a": _entry("F32", [True], [0, 4])}, b"\0" * 4), r"tensor 'a': field 'shape' must be a list of integers"),
+    (
+        "shape not list",
+        _file({"a": _entry("F32", "1", [0, 4])}, b"\0" * 4),
+        r"tensor 'a': field 'shape' must be a list of integers",
+    ),
+    (
+        "float dim",
+        _file({"a": _entry("F32", [1.0], [0, 4])}, b"\0" * 4),
+        r"tensor 'a': field 'shape' must be a list of integers",
+    ),
+    (
+        "bool dim",
+        _file({"a": _entry("F32", [True], [0, 4])}, b"\0" * 4),
+        r"tensor 'a': field 'shape' must be a list of integers",
+    ),
     ("negative dim", _file({"a": _entry("F32", [-1], [0, 4])}, b"\0" * 4), r"tensor 'a': negative dimension -1"),
-    ("one offset", _file({"a": _entry("F32", [1], [4])}, b"\0" * 4), r"tensor 'a': field 'data_offsets' must be a list of two integers"),
-    ("three offsets", _file({"a": _entry("F32", [1], [0, 4, 8])}, b"\0" * 8), r"tensor 'a': field 'data_offsets' must be a list of two integers"),
-    ("string offsets", _file({"a": _entry("F32", [1], ["0", "4"])}, b"\0" * 4), r"tensor 'a': field 'data_offsets' must be a list of two integers"),
-    ("float offsets", _file({"a": _entry("F32", [1], [0, 4.0])}, b"\0" * 4), r"tensor 'a': field 'data_offsets' must be a list of two integers"),
-    ("offsets object", _file({"a": _entry("F32", [1], {"b": 0})}, b"\0" * 4), r"tensor 'a': field 'data_offsets' must be a list of two integers"),
-    ("negative begin", _file({"a": _entry("F32", [1], [-4, 0])}, b"\0" * 4), r"tensor 'a': negative data_offsets begin -4"),
-    ("begin > end", _file({"a": _entry("F32", [1], [8, 4])}, b"\0" * 8), r"tensor 'a': data_offsets begin 8 is greater than end 4"),
-    ("end past buffer", _file({"a": _entry("F32", [2], [0, 8])}, b"\0" * 4), r"tensor 'a': data_offsets end 8 is past the end of the data buffer \(4 bytes\)"),
-    ("huge end", _file({"a": _entry("F32", [1], [0, 2**70])}, b"\0" * 4), r"tensor 'a': data_offsets end 1180591620717411303424 is past the end"),
-    ("byte count", _file({"a": _entry("F32", [2], [0, 4])}, b"\0" * 4), r"tensor 'a': data_offsets span 4 bytes but shape \[2\] of F32 needs 8 bytes"),
-    ("huge shape", _file({"a": _entry("F32", [10**30, 10**30], [0, 4])}, b"\0" * 4), r"tensor 'a': data_offsets span 4 bytes but shape .* needs more than"),
-    ("overlap", _file({"a": _OK4, "b": _entry("F32", [1], [2, 6])}, b"\0" * 8), r"tensor 'b' \(data_offsets \[2, 6\]\) overlaps tensor 'a'"),
-    ("empty inside other", _file({"a": _entry("F32", [2], [0, 8]), "b": _entry("F32", [0], [4, 4])}, b"\0" * 8), r"tensor 'b' .*overlaps tensor 'a'"),
-    ("gap between", _file({"a": _OK4, "b": _entry("F32", [1], [8, 12])}, b"\0" * 12), r"gap of 4 unused bytes .* after tensor 'a' .*before tensor 'b'"),
-    ("gap at start", _file({"a": _entry("F32", [1], [4, 8])}, b"\0" * 8), r"gap of 4 unused bytes .*at the start of the buffer"),
+    (
+        "one offset",
+        _file({"a": _entry("F32", [1], [4])}, b"\0" * 4),
+        r"tensor 'a': field 'data_offsets' must be a list of two integers",
+    ),
+    (
+        "three offsets",
+        _file({"a": _entry("F32", [1], [0, 4, 8])}, b"\0" * 8),
+        r"tensor 'a': field 'data_offsets' must be a list of two integers",
+    ),
+    (
+        "string offsets",
+        _file({"a": _entry("F32", [1], ["0", "4"])}, b"\0" * 4),
+        r"tensor 'a': field 'data_offsets' must be a list of two integers",
+    ),
+    (
+        "float offsets",
+        _file({"a": _entry("F32", [1], [0, 4.0])}, b"\0" * 4),
+        r"tensor 'a': field 'data_offsets' must be a list of two integers",
+    ),
+    (
+        "offsets object",
+        _file({"a": _entry("F32", [1], {"b": 0})}, b"\0" * 4),
+        r"tensor 'a': field 'data_offsets' must be a list of two integers",
+    ),
+    (
+        "negative begin",
+        _file({"a": _entry("F32", [1], [-4, 0])}, b"\0" * 4),
+        r"tensor 'a': negative data_offsets begin -4",
+    ),
+    (
+        "begin > end",
+        _file({"a": _entry("F32", [1], [8, 4])}, b"\0" * 8),
+        r"tensor 'a': data_offsets begin 8 is greater than end 4",
+    ),
+    (
+        "end past buffer",
+        _file({"a": _entry("F32", [2], [0, 8])}, b"\0" * 4),
+        r"tensor 'a': data_offsets end 8 is past the end of the data buffer \(4 bytes\)",
+    ),
+    (
+        "huge end",
+        _file({"a": _entry("F32", [1], [0, 2**70])}, b"\0" * 4),
+        r"tensor 'a': data_offsets end 1180591620717411303424 is past the end",
+    ),
+    (
+        "byte count",
+        _file({"a": _entry("F32", [2], [0, 4])}, b"\0" * 4),
+        r"tensor 'a': data_offsets span 4 bytes but shape \[2\] of F32 needs 8 bytes",
+    ),
+    (
+        "huge shape",
+        _file({"a": _entry("F32", [10**30, 10**30], [0, 4])}, b"\0" * 4),
+        r"tensor 'a': data_offsets span 4 bytes but shape .* needs more than",
+    ),
+    (
+        "overlap",
+        _file({"a": _OK4, "b": _entry("F32", [1], [2, 6])}, b"\0" * 8),
+        r"tensor 'b' \(data_offsets \[2, 6\]\) overlaps tensor 'a'",
+    ),
+    (
+        "empty inside other",
+        _file({"a": _entry("F32", [2], [0, 8]), "b": _entry("F32", [0], [4, 4])}, b"\0" * 8),
+        r"tensor 'b' .*overlaps tensor 'a'",
+    ),
+    (
+        "gap between",
+        _file({"a": _OK4, "b": _entry("F32", [1], [8, 12])}, b"\0" * 12),
+        r"gap of 4 unused bytes .* after tensor 'a' .*before tensor 'b'",
+    ),
+    (
+        "gap at start",
+        _file({"a": _entry("F32", [1], [4, 8])}, b"\0" * 8),
+        r"gap of 4 unused bytes .*at the start of the buffer",
+    ),
     ("trailing bytes", _file({"a": _OK4}, b"\0" * 9), r"5 trailing bytes not covered by any tensor"),
     ("data without tensors", _file({}, b"\0"), r"1 trailing bytes"),
     ("metadata not object", _file({"__metadata__": ["a"]}), r"'__metadata__' must be a JSON object, got a JSON array"),
-    ("metadata int value", _file({"__metadata__": {"k": 1}}), r"metadata value for key 'k' is not a string \(got a JSON number\)"),
+    (
+        "metadata int value",
+        _file({"__metadata__": {"k": 1}}),
+        r"metadata value for key 'k' is not a string \(got a JSON number\)",
+    ),
     ("metadata null value", _file({"__metadata__": {"k": None}}), r"metadata value for key 'k' is not a string"),
-    ("duplicate tensor", _file(b'{"a":' + json.dumps(_OK4).encode() + b',"a":' + json.dumps(_OK4).encode() + b"}", b"\0" * 4), r"duplicate key 'a' in header"),
-    ("duplicate field", _file(b'{"a":{"dtype":"F32","dtype":"F32","shape":[1],"data_offsets":[0,4]}}', b"\0" * 4), r"duplicate key 'dtype' in header"),
+    (
+        "duplicate tensor",
+        _file(b'{"a":' + json.dumps(_OK4).encode() + b',"a":' + json.dumps(_OK4).encode() + b"}", b"\0" * 4),
+        r"duplicate key 'a' in header",
+    ),
+    (
+        "duplicate field",
+        _file(b'{"a":{"dtype":"F32","dtype":"F32","shape":[1],"data_offsets":[0,4]}}', b"\0" * 4),
+        r"duplicate key 'dtype' in header",
+    ),
     ("duplicate metadata", _file(b'{"__metadata__":{"k":"1","k":"2"}}'), r"duplicate key 'k' in header"),
     ("lone surrogate name", _file(b'{"\\ud800":' + json.dumps(_OK4).encode() + b"}", b"\0" * 4), r"not valid Unicode"),
 ]
@@ -557,7 +665,11 @@ BAD_STRUCTURES: list[tuple[str, dict[str, str], str]] = [
     ("int type", _structure({"int": 5}), r"'int' value must be a hex string"),
     ("tuple type", _structure({"tuple": 5}), r"'tuple' value must be an array"),
     ("dup json key", {st.STRUCTURE_KEY: '{"version":1,"version":1,"root":1}'}, r"duplicate key 'version'"),
-    ("deep", {st.STRUCTURE_KEY: '{"version":1,"root":' + "[" * 100000 + "]" * 100000 + "}"}, r"not valid JSON|too deeply nested"),
+    (
+        "deep",
+        {st.STRUCTURE_KEY: '{"version":1,"root":' + "[" * 100000 + "]" * 100000 + "}"},
+        r"not valid JSON|too deeply nested",
+    ),
 ]
 
 
@@ -583,7 +695,9 @@ def test_unreferenced_tensor_is_an_error() -> None:
 def raw_tensors(draw: Callable[..., Any]) -> Any:
     dtype = draw(hs.sampled_from(ALL_DTYPES))
     shape = tuple(draw(hs.lists(hs.integers(0, 3), max_size=3)))
-    data = draw(hs.binary(min_size=math.prod(shape) * st.ITEMSIZE[dtype], max_size=math.prod(shape) * st.ITEMSIZE[dtype]))
+    data = draw(
+        hs.binary(min_size=math.prod(shape) * st.ITEMSIZE[dtype], max_size=math.prod(shape) * st.ITEMSIZE[dtype])
+    )
     return RawTensor(dtype, shape, data)
 
 
@@ -598,9 +712,11 @@ _leaves = (
 )
 _trees = hs.recursive(
     _leaves,
-    lambda kids: hs.lists(kids, max_size=4)
-    | hs.lists(kids, max_size=4).map(tuple)
-    | hs.dictionaries(hs.text(max_size=6) | hs.integers(-(2**70), 2**70), kids, max_size=4),
+    lambda kids: (
+        hs.lists(kids, max_size=4)
+        | hs.lists(kids, max_size=4).map(tuple)
+        | hs.dictionaries(hs.text(max_size=6) | hs.integers(-(2**70), 2**70), kids, max_size=4)
+    ),
     max_leaves=25,
 )
 
@@ -703,9 +819,18 @@ def test_mutations_through_load_file(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------
 
 _NP_DTYPES = {
-    "F16": "float16", "F32": "float32", "F64": "float64", "I8": "int8", "I16": "int16",
-    "I32": "int32", "I64": "int64", "U8": "uint8", "U16": "uint16", "U32": "uint32",
-    "U64": "uint64", "BOOL": "bool",
+    "F16": "float16",
+    "F32": "float32",
+    "F64": "float64",
+    "I8": "int8",
+    "I16": "int16",
+    "I32": "int32",
+    "I64": "int64",
+    "U8": "uint8",
+    "U16": "uint16",
+    "U32": "uint32",
+    "U64": "uint64",
+    "BOOL": "bool",
 }
 
 
@@ -715,7 +840,7 @@ def test_interop_with_reference_safetensors(tmp_path: Path) -> None:
     safetensors = pytest.importorskip("safetensors")
 
     ours: dict[str, Any] = {}
-    for i, (code, npname) in enumerate(_NP_DTYPES.items()):
+    for i, code in enumerate(_NP_DTYPES):
         for shape in [(2, 3), (), (0, 2)]:
             if code == "BOOL":
                 n = math.prod(shape)

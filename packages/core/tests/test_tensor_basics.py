@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 import plugrad as torch
+import pytest
 
 
 def test_dtype_inference_as_pytorch() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .kernels import KERNELS, DTYPES
+from .kernels import DTYPES, KERNELS
 
 __all__ = ["KERNELS", "DTYPES"]
 __version__ = "0.1.0"

@@ -260,7 +260,7 @@ def where(condition: _Array, x1: Any, x2: Any) -> _Array:
     return _arr(np.where(condition, x1, x2))
 
 
-def clip(x: _Array, min: Any = None, max: Any = None) -> _Array:  # noqa: A002 - standard's names
+def clip(x: _Array, min: Any = None, max: Any = None) -> _Array:
     if min is None and max is None:
         return x.copy()
     if min is None:

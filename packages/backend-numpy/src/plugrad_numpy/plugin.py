@@ -6,7 +6,6 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
-
 from plugrad.backends import CONTRACT_VERSION, BackendSpec, hookimpl
 
 from .kernels import DTYPES, KERNELS
@@ -15,7 +14,9 @@ from .kernels import DTYPES, KERNELS
 # inf/nan silently. Silence these warnings for calls made by plugrad's own modules
 # only: the user's direct NumPy calls keep NumPy's behaviour, and no per-call
 # ``np.errstate`` (about 1 µs) sits on the hot path.
-warnings.filterwarnings("ignore", message=r".*encountered in", category=RuntimeWarning, module=r"plugrad(_numpy)?(\.|$)")
+warnings.filterwarnings(
+    "ignore", message=r".*encountered in", category=RuntimeWarning, module=r"plugrad(_numpy)?(\.|$)"
+)
 
 
 @hookimpl

@@ -14,8 +14,8 @@ from pkgutil import extend_path
 # plugrad.nn and plugrad.optim ship from their own distributions into this package.
 __path__ = extend_path(__path__, __name__)
 
-from . import autograd, backends, cuda, linalg, return_types  # noqa: E402
-from ._creation import (  # noqa: E402
+from . import autograd, backends, cuda, linalg, return_types
+from ._creation import (
     arange,
     as_tensor,
     empty,
@@ -39,10 +39,11 @@ from ._creation import (  # noqa: E402
     zeros,
     zeros_like,
 )
-from ._device import device  # noqa: E402
-from ._interop import from_dlpack, from_numpy  # noqa: E402
-from ._dtype import (  # noqa: E402
-    bool_ as bool,  # noqa: A004 - PyTorch's name
+from ._device import device
+from ._dtype import (
+    bool_ as bool,
+)
+from ._dtype import (
     dtype,
     float16,
     float32,
@@ -56,8 +57,10 @@ from ._dtype import (  # noqa: E402
     set_default_dtype,
     uint8,
 )
-from ._ops.elementwise import (  # noqa: E402
-    abs,  # noqa: A004
+from ._interop import from_dlpack, from_numpy
+from ._ops.comparison import allclose, equal, isclose
+from ._ops.elementwise import (
+    abs,
     add,
     bitwise_and,
     bitwise_left_shift,
@@ -101,11 +104,11 @@ from ._ops.elementwise import (  # noqa: E402
     mul,
     ne,
     neg,
-    pow,  # noqa: A004
+    pow,
     reciprocal,
     relu,
     remainder,
-    round,  # noqa: A004
+    round,
     rsqrt,
     sigmoid,
     sign,
@@ -118,12 +121,13 @@ from ._ops.elementwise import (  # noqa: E402
     trunc,
     where,
 )
-from ._ops.linalg import bmm, dot, matmul, mm, mv, outer  # noqa: E402
-from ._ops.reduction import (  # noqa: E402
-    all,  # noqa: A004
+from ._ops.linalg import bmm, dot, matmul, mm, mv, outer
+from ._ops.other import diag, tril, triu
+from ._ops.reduction import (
+    all,
     amax,
     amin,
-    any,  # noqa: A004
+    any,
     argmax,
     argmin,
     count_nonzero,
@@ -131,21 +135,19 @@ from ._ops.reduction import (  # noqa: E402
     cumsum,
     log_softmax,
     logsumexp,
-    max,  # noqa: A004
+    max,
     mean,
-    min,  # noqa: A004
+    min,
     norm,
     prod,
     softmax,
     std,
     std_mean,
-    sum,  # noqa: A004
+    sum,
     var,
     var_mean,
 )
-from ._ops.comparison import allclose, equal, isclose  # noqa: E402
-from ._ops.other import diag, tril, triu  # noqa: E402
-from ._ops.scatter import (  # noqa: E402
+from ._ops.scatter import (
     gather,
     index_add,
     index_fill,
@@ -157,7 +159,7 @@ from ._ops.scatter import (  # noqa: E402
     scatter_add,
     take_along_dim,
 )
-from ._ops.shape import (  # noqa: E402
+from ._ops.shape import (
     broadcast_to,
     cat,
     chunk,
@@ -181,19 +183,19 @@ from ._ops.shape import (  # noqa: E402
     unflatten,
     unsqueeze,
 )
-from ._ops.sorting import argsort, kthvalue, median, msort, sort, topk  # noqa: E402
-from ._size import Size  # noqa: E402
-from ._tensor import Tensor  # noqa: E402
-from ._tensor_str import set_printoptions  # noqa: E402
-from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
-from .autograd.grad_mode import is_inference_mode_enabled  # noqa: E402
-from .serialization import load, save  # noqa: E402
+from ._ops.sorting import argsort, kthvalue, median, msort, sort, topk
+from ._size import Size
+from ._tensor import Tensor
+from ._tensor_str import set_printoptions
+from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from .autograd.grad_mode import is_inference_mode_enabled
+from .serialization import load, save
 
-float = float32  # noqa: A001 - PyTorch's alias
+float = float32
 double = float64
 half = float16
 long = int64
-int = int32  # noqa: A001
+int = int32
 short = int16
 
 multiply = mul
@@ -226,8 +228,6 @@ def is_floating_point(input: Tensor) -> _builtins.bool:
     return input.is_floating_point()
 
 
-
-
 def _legacy_ctor(dtype_: dtype, name: str) -> object:
     from ._creation import _backend_for, _from_data
     from ._tensor import _make
@@ -236,9 +236,11 @@ def _legacy_ctor(dtype_: dtype, name: str) -> object:
         def __instancecheck__(cls, obj: object) -> _builtins.bool:
             return isinstance(obj, Tensor) and obj.dtype is dtype_
 
-    def __new__(cls: type, *args: object, device: object = None) -> Tensor:  # noqa: N807
+    def __new__(cls: type, *args: object, device: object = None) -> Tensor:
         be = _backend_for(device)
-        if len(args) == 1 and isinstance(args[0], (list, tuple, Tensor)) or (len(args) == 1 and isinstance(args[0], _builtins.float)):
+        if (len(args) == 1 and isinstance(args[0], (list, tuple, Tensor))) or (
+            len(args) == 1 and isinstance(args[0], _builtins.float)
+        ):
             return _from_data(args[0], dtype_, be)
         if _builtins.all(isinstance(a, _builtins.int) and not isinstance(a, _builtins.bool) for a in args):
             return _make(Tensor, be.empty(tuple(args), be.native_dtype(dtype_)), dtype_, be)

@@ -35,7 +35,7 @@ __all__ = [
 _BOOL, _INT, _FLOAT = 0, 1, 2
 
 
-class dtype:  # noqa: N801 - PyTorch's name
+class dtype:
     """A tensor element type, such as ``plugrad.float32``."""
 
     __slots__ = ("name", "itemsize", "category", "is_signed", "_torch_name", "__weakref__")

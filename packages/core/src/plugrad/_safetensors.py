@@ -89,8 +89,9 @@ import operator
 import os
 import secrets
 import struct
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, Any, Callable, Mapping, NoReturn, Sequence, Tuple
+from typing import IO, Any, NoReturn
 
 __all__ = [
     "ITEMSIZE",
@@ -212,16 +213,11 @@ class RawTensor:
             else:
                 view = mv.tobytes()
         else:
-            raise TypeError(
-                f"data must be bytes or memoryview, got {type(data).__name__}"
-            )
+            raise TypeError(f"data must be bytes or memoryview, got {type(data).__name__}")
         nbytes = len(view)
         expected = math.prod(shape) * ITEMSIZE[dtype]
         if nbytes != expected:
-            _fail(
-                f"data has {nbytes} bytes but shape {shape} of {dtype} "
-                f"needs {expected} bytes"
-            )
+            _fail(f"data has {nbytes} bytes but shape {shape} of {dtype} needs {expected} bytes")
         object.__setattr__(self, "shape", shape)
         object.__setattr__(self, "data", view)
 
@@ -242,7 +238,7 @@ class RawTensor:
 #: Values of the tensor table produced by :func:`flatten_state`.
 Leaf = RawTensor
 
-_Entry = Tuple[str, str, Tuple[int, ...], int, int]  # name, dtype, shape, begin, end
+_Entry = tuple[str, str, tuple[int, ...], int, int]  # name, dtype, shape, begin, end
 
 
 # --------------------------------------------------------------------------
@@ -327,13 +323,7 @@ def _fsync_dir(directory: str) -> None:
 
 
 def _open_temp(directory: str, base: str) -> tuple[int, str]:
-    flags = (
-        os.O_WRONLY
-        | os.O_CREAT
-        | os.O_EXCL
-        | getattr(os, "O_BINARY", 0)
-        | getattr(os, "O_CLOEXEC", 0)
-    )
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
     stem = base[:100]
     for _ in range(100):
         tmp = os.path.join(directory, f".{stem}.{secrets.token_hex(6)}.tmp")
@@ -423,9 +413,7 @@ def _reject_constant(name: str) -> NoReturn:
 
 def _parse_json(text: str, where: str) -> Any:
     try:
-        return json.loads(
-            text, object_pairs_hook=_no_duplicates(where), parse_constant=_reject_constant
-        )
+        return json.loads(text, object_pairs_hook=_no_duplicates(where), parse_constant=_reject_constant)
     except SafetensorsError as e:
         raise SafetensorsError(f"{where} is invalid: {e}") from None
     except (ValueError, RecursionError) as e:
@@ -436,10 +424,7 @@ def _check_header_len(n: int, available: int) -> None:
     if n > MAX_HEADER_SIZE:
         _fail(f"header length {n} is absurd (limit is {MAX_HEADER_SIZE} bytes)")
     if n > available:
-        _fail(
-            f"header length {n} is larger than the file: only {available} bytes "
-            f"follow the 8-byte length prefix"
-        )
+        _fail(f"header length {n} is larger than the file: only {available} bytes follow the 8-byte length prefix")
 
 
 def _parse_header(raw: bytes, buffer_len: int) -> tuple[list[_Entry], dict[str, str]]:
@@ -474,10 +459,7 @@ def _parse_header(raw: bytes, buffer_len: int) -> tuple[list[_Entry], dict[str, 
     prev: str | None = None
     for name, _dtype, _shape, begin, end in sorted(entries, key=lambda e: (e[3], e[4])):
         if begin < cursor:
-            _fail(
-                f"tensor {name!r} (data_offsets [{begin}, {end}]) overlaps "
-                f"tensor {prev!r}, which ends at {cursor}"
-            )
+            _fail(f"tensor {name!r} (data_offsets [{begin}, {end}]) overlaps tensor {prev!r}, which ends at {cursor}")
         if begin > cursor:
             after = f"after tensor {prev!r}" if prev is not None else "at the start of the buffer"
             _fail(
@@ -527,10 +509,7 @@ def _parse_entry(name: str, info: object, buffer_len: int) -> _Entry:
     if begin > end:
         _fail(f"{where}: data_offsets begin {begin} is greater than end {end}")
     if end > buffer_len:
-        _fail(
-            f"{where}: data_offsets end {end} is past the end of the data buffer "
-            f"({buffer_len} bytes)"
-        )
+        _fail(f"{where}: data_offsets end {end} is past the end of the data buffer ({buffer_len} bytes)")
     span = end - begin
     itemsize = ITEMSIZE[dtype]
     numel = _numel_capped(shape, buffer_len)
@@ -540,18 +519,12 @@ def _parse_entry(name: str, info: object, buffer_len: int) -> _Entry:
             f"more than {buffer_len * itemsize} bytes"
         )
     if span != numel * itemsize:
-        _fail(
-            f"{where}: data_offsets span {span} bytes but shape {shape} of {dtype} "
-            f"needs {numel * itemsize} bytes"
-        )
+        _fail(f"{where}: data_offsets span {span} bytes but shape {shape} of {dtype} needs {numel * itemsize} bytes")
     return name, dtype, tuple(shape), begin, end
 
 
 def _build(entries: list[_Entry], data: memoryview) -> dict[str, RawTensor]:
-    return {
-        name: RawTensor(dtype, shape, data[begin:end])
-        for name, dtype, shape, begin, end in entries
-    }
+    return {name: RawTensor(dtype, shape, data[begin:end]) for name, dtype, shape, begin, end in entries}
 
 
 def _byte_view(buf: bytes | bytearray | memoryview) -> memoryview:
@@ -688,8 +661,7 @@ def flatten_state(
                             key = _encode_int(k)
                         else:
                             raise TypeError(
-                                f"dict key {k!r} at {_join(path)} must be str or int, "
-                                f"not {type(k).__name__}"
+                                f"dict key {k!r} at {_join(path)} must be str or int, not {type(k).__name__}"
                             )
                         pairs.append([key, enc(v, [*path, str(k)])])
                     return {"dict": pairs}

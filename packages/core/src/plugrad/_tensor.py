@@ -17,10 +17,10 @@ from .autograd import engine as _engine
 from .autograd import function as _fn
 from .autograd.function import AccumulateGrad, Node, _RemovableHandle
 from .autograd.grad_mode import _state as _grad_state
-from .backends import Backend, default_backend
+from .backends import Backend
 
 if TYPE_CHECKING:
-    from ._ops.reduction import MinMaxResult
+    pass
 
 __all__ = ["Tensor"]
 
@@ -224,7 +224,9 @@ class Tensor:
             return arr.astype(dtype)
         return arr.copy() if copy else arr
 
-    def __dlpack__(self, *, stream: Any = None, max_version: Any = None, dl_device: Any = None, copy: bool | None = None) -> Any:
+    def __dlpack__(
+        self, *, stream: Any = None, max_version: Any = None, dl_device: Any = None, copy: bool | None = None
+    ) -> Any:
         """Export the tensor's memory as a DLPack capsule (the consumer shares it)."""
         if self._requires_grad:
             raise RuntimeError("Can't export tensors that require gradient, use tensor.detach()")
@@ -295,9 +297,7 @@ class Tensor:
         tensors behave like other Python values in the standard library.
         """
         if self._grad_fn is not None:
-            raise RuntimeError(
-                "Can't pickle a Tensor that is not a leaf of the autograd graph; call .detach() first."
-            )
+            raise RuntimeError("Can't pickle a Tensor that is not a leaf of the autograd graph; call .detach() first.")
         raw = self._backend.to_bytes(self._data)
         return (_rebuild, (raw, self._dtype.name, tuple(self._data.shape), self._backend.name, self._requires_grad))
 
@@ -324,7 +324,9 @@ class Tensor:
         if dev.type != "cpu":
             suffixes.append(f"device='{dev}'")
         dt = self._dtype
-        if not (dt is D.get_default_dtype() or dt is D.int64 or dt is D.bool_) or (self.numel() == 0 and dt is not D.get_default_dtype()):
+        if not (dt is D.get_default_dtype() or dt is D.int64 or dt is D.bool_) or (
+            self.numel() == 0 and dt is not D.get_default_dtype()
+        ):
             # PyTorch states the dtype of an empty tensor unless it is the default float.
             suffixes.append(f"dtype={dt!r}")
         if self._grad_fn is not None:
@@ -382,7 +384,9 @@ class Tensor:
     def grad(self, value: Tensor | None) -> None:
         if value is not None:
             if not isinstance(value, Tensor):
-                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type {type(value).__name__}")
+                raise TypeError(
+                    f"assigned grad expected to be a Tensor or None but got grad of type {type(value).__name__}"
+                )
             if value._dtype is not self._dtype:
                 raise RuntimeError("assigned grad has data of a different type")
             if value._data.shape != self._data.shape:
@@ -618,7 +622,9 @@ class Tensor:
         if name == "div":
             result_dt = result_dt if result_dt.category == 2 else D.get_default_dtype()
         if not D.can_cast(result_dt, self._dtype):  # before the autograd path too: never a silent truncation
-            raise RuntimeError(f"result type {_torch_type_name(result_dt)} can't be cast to the desired output type {_torch_type_name(self._dtype)}")
+            raise RuntimeError(
+                f"result type {_torch_type_name(result_dt)} can't be cast to the desired output type {_torch_type_name(self._dtype)}"
+            )
         if (_grad_state.enabled and (self._requires_grad or (isinstance(other, Tensor) and other._requires_grad))) or (
             _fn._forward_ad_active[0] and (_has_tangent(self) or _has_tangent(other))
         ):
@@ -733,7 +739,9 @@ class Tensor:
         """Set every element to zero."""
         return self.fill_(0)
 
-    def _inplace_op(self, fn: Callable[..., Tensor], *args: Any, binary: builtins.bool = False, **kwargs: Any) -> Tensor:
+    def _inplace_op(
+        self, fn: Callable[..., Tensor], *args: Any, binary: builtins.bool = False, **kwargs: Any
+    ) -> Tensor:
         """``self = fn(self, *args, **kwargs)`` in place: the in-place variant of any out-of-place op.
 
         The result must have ``self``'s shape and a dtype that casts to ``self``'s (for
@@ -760,7 +768,9 @@ class Tensor:
         result = fn(self, *args, **kwargs)
         self._check_inplace_result(result)
         be = self._backend
-        data = result._data if result._dtype is self._dtype else be.astype(result._data, be.dtype_to_native[self._dtype])
+        data = (
+            result._data if result._dtype is self._dtype else be.astype(result._data, be.dtype_to_native[self._dtype])
+        )
         be.copy_into(self._data, data)
         self._bump()
         return self
@@ -941,7 +951,9 @@ class Tensor:
     def index_add_(self, dim: int, index: Tensor, source: Tensor, *, alpha: Any = 1) -> Tensor:
         return self._inplace_op(_scatter.index_add, dim, index, source, alpha=alpha)
 
-    def scatter_(self, dim: int, index: Tensor, src: Any = None, *, value: Any = None, reduce: str | None = None) -> Tensor:
+    def scatter_(
+        self, dim: int, index: Tensor, src: Any = None, *, value: Any = None, reduce: str | None = None
+    ) -> Tensor:
         return self._inplace_op(_scatter.scatter, dim, index, src, value=value, reduce=reduce)
 
     def scatter_add_(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
@@ -1297,10 +1309,14 @@ class Tensor:
     def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         return _reduction.argmin(self, dim, keepdim)
 
-    def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: float | None = None) -> Tensor:
+    def var(
+        self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: float | None = None
+    ) -> Tensor:
         return _reduction.var(self, dim, unbiased, keepdim, correction=correction)
 
-    def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: float | None = None) -> Tensor:
+    def std(
+        self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: float | None = None
+    ) -> Tensor:
         return _reduction.std(self, dim, unbiased, keepdim, correction=correction)
 
     def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: D.dtype | None = None) -> Tensor:
@@ -1347,15 +1363,15 @@ class Tensor:
         return _reduction.log_softmax(self, dim, dtype)
 
     # -- op catalogue: elementwise extras (see plugrad._ops.elementwise)
-    def clamp(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - PyTorch's names
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:
         return _ew.clamp(self, min, max)
 
     clip = clamp
 
-    def clamp_min(self, min: Any) -> Tensor:  # noqa: A002
+    def clamp_min(self, min: Any) -> Tensor:
         return _ew.clamp_min(self, min)
 
-    def clamp_max(self, max: Any) -> Tensor:  # noqa: A002
+    def clamp_max(self, max: Any) -> Tensor:
         return _ew.clamp_max(self, max)
 
     def lerp(self, end: Tensor, weight: Any) -> Tensor:
@@ -1392,12 +1408,20 @@ class Tensor:
         return _ew.fmod(self, other)
 
     def isclose(
-        self, other: Tensor, rtol: builtins.float = 1e-05, atol: builtins.float = 1e-08, equal_nan: builtins.bool = False
+        self,
+        other: Tensor,
+        rtol: builtins.float = 1e-05,
+        atol: builtins.float = 1e-08,
+        equal_nan: builtins.bool = False,
     ) -> Tensor:
         return _comparison.isclose(self, other, rtol, atol, equal_nan)
 
     def allclose(
-        self, other: Tensor, rtol: builtins.float = 1e-05, atol: builtins.float = 1e-08, equal_nan: builtins.bool = False
+        self,
+        other: Tensor,
+        rtol: builtins.float = 1e-05,
+        atol: builtins.float = 1e-08,
+        equal_nan: builtins.bool = False,
     ) -> builtins.bool:
         return _comparison.allclose(self, other, rtol, atol, equal_nan)
 
@@ -1429,7 +1453,9 @@ class Tensor:
     def index_select(self, dim: int, index: Tensor) -> Tensor:
         return _scatter.index_select(self, dim, index)
 
-    def scatter(self, dim: int, index: Tensor, src: Any = None, *, value: Any = None, reduce: str | None = None) -> Tensor:
+    def scatter(
+        self, dim: int, index: Tensor, src: Any = None, *, value: Any = None, reduce: str | None = None
+    ) -> Tensor:
         return _scatter.scatter(self, dim, index, src, value=value, reduce=reduce)
 
     def scatter_add(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
@@ -1520,18 +1546,24 @@ class Tensor:
         return _shape.t(self)
 
     @property
-    def T(self) -> Tensor:  # noqa: N802 - PyTorch's name
+    def T(self) -> Tensor:
         nd = self._data.ndim
         if nd == 0:
-            warnings.warn("Tensor.T is deprecated on 0-D tensors. This function is the identity in these cases.", UserWarning, stacklevel=2)
+            warnings.warn(
+                "Tensor.T is deprecated on 0-D tensors. This function is the identity in these cases.",
+                UserWarning,
+                stacklevel=2,
+            )
         elif nd != 2:
             warnings.warn(_T_DEPRECATION, UserWarning, stacklevel=2)
         return _shape.permute(self, *reversed(range(nd)))
 
     @property
-    def mT(self) -> Tensor:  # noqa: N802
+    def mT(self) -> Tensor:
         if self._data.ndim < 2:
-            raise RuntimeError(f"tensor.mT is only supported on matrices or batches of matrices. Got {self._data.ndim}-D tensor.")
+            raise RuntimeError(
+                f"tensor.mT is only supported on matrices or batches of matrices. Got {self._data.ndim}-D tensor."
+            )
         return _shape.transpose(self, -2, -1)
 
     def expand(self, *sizes: Any) -> Tensor:
@@ -1633,7 +1665,9 @@ class Tensor:
 
         return ones(*size, dtype=dtype or self._dtype, device=self._backend, requires_grad=requires_grad)
 
-    def new_full(self, size: Any, fill_value: Any, *, dtype: D.dtype | None = None, requires_grad: builtins.bool = False) -> Tensor:
+    def new_full(
+        self, size: Any, fill_value: Any, *, dtype: D.dtype | None = None, requires_grad: builtins.bool = False
+    ) -> Tensor:
         from ._creation import full
 
         return full(size, fill_value, dtype=dtype or self._dtype, device=self._backend, requires_grad=requires_grad)
@@ -1686,13 +1720,13 @@ from ._ops import _util as _ops_util  # noqa: E402 - the ops need Tensor defined
 
 _ops_util._Tensor = Tensor
 
+from ._ops import comparison as _comparison  # noqa: E402
 from ._ops import elementwise as _ew  # noqa: E402
 from ._ops import indexing as _indexing  # noqa: E402
 from ._ops import linalg as _linalg  # noqa: E402
+from ._ops import other as _other  # noqa: E402
+from ._ops import random as _random  # noqa: E402
 from ._ops import reduction as _reduction  # noqa: E402
 from ._ops import scatter as _scatter  # noqa: E402
 from ._ops import shape as _shape  # noqa: E402
-from ._ops import comparison as _comparison  # noqa: E402
-from ._ops import other as _other  # noqa: E402
-from ._ops import random as _random  # noqa: E402
 from ._ops import sorting as _sorting  # noqa: E402

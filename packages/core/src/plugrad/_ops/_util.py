@@ -60,7 +60,7 @@ def broadcast_shapes(*shapes: Sequence[int]) -> tuple[int, ...]:
     """The broadcast of ``shapes``; PyTorch's message names the first mismatch."""
     ndim = max(len(s) for s in shapes)
     out = [1] * ndim
-    for k, shape in enumerate(shapes):
+    for shape in shapes:
         offset = ndim - len(shape)
         for i, s in enumerate(shape):
             j = offset + i
@@ -75,7 +75,9 @@ def broadcast_shapes(*shapes: Sequence[int]) -> tuple[int, ...]:
                         f"The size of tensor a ({sa}) must match the size of tensor b ({sb}) "
                         f"at non-singleton dimension {j}"
                     )
-                raise RuntimeError(f"Shape mismatch: objects cannot be broadcast to a single shape: {[list(s) for s in shapes]}")
+                raise RuntimeError(
+                    f"Shape mismatch: objects cannot be broadcast to a single shape: {[list(s) for s in shapes]}"
+                )
     return tuple(out)
 
 

@@ -21,8 +21,10 @@ def convert_key(t: Tensor, key: Any) -> tuple[Any, bool]:
 
     :returns: ``(backend key, is_basic)``; basic keys (ints, slices, None, ...) make views.
     """
-    if isinstance(key, list) and len(key) < 32 and any(
-        isinstance(k, (list, tuple, slice, Tensor)) or k is None or k is Ellipsis for k in key
+    if (
+        isinstance(key, list)
+        and len(key) < 32
+        and any(isinstance(k, (list, tuple, slice, Tensor)) or k is None or k is Ellipsis for k in key)
     ):
         key = tuple(key)  # PyTorch (and old NumPy) read such a list as a tuple of indices
     if not isinstance(key, tuple):
@@ -45,7 +47,7 @@ def convert_key(t: Tensor, key: Any) -> tuple[Any, bool]:
     if n_consuming > len(shape):
         raise IndexError(f"too many indices for tensor of dimension {len(shape)}")
     dim = 0
-    for pos, k in enumerate(key):
+    for k in key:
         if k is None:
             out.append(None)
             continue
@@ -78,7 +80,7 @@ def convert_key(t: Tensor, key: Any) -> tuple[Any, bool]:
             out.append(slice(*(v.item() if isinstance(v, Tensor) else v for v in (k.start, k.stop, k.step))))
             dim += 1
             continue
-        if _is_int(k) or hasattr(k, "__index__") and not isinstance(k, (bool, float)):
+        if _is_int(k) or (hasattr(k, "__index__") and not isinstance(k, (bool, float))):
             i = int(k.__index__())
             size = shape[dim]
             if i < -size or i >= size:
@@ -97,7 +99,9 @@ def convert_key(t: Tensor, key: Any) -> tuple[Any, bool]:
                 try:
                     arr = be.asarray(_to_index_list(k), be.dtype_to_native[D.int64])
                 except (TypeError, ValueError):
-                    raise IndexError(f"only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are valid indices (got {type(k).__name__})") from None
+                    raise IndexError(
+                        f"only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are valid indices (got {type(k).__name__})"
+                    ) from None
             out.append(arr)
             basic = False
             dim += 1
@@ -335,7 +339,7 @@ def setitem(t: Tensor, key: Any, value: Any) -> None:
             raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
         setitem(getitem(t, split[0]), split[1], value)
         return
-    k, basic = convert_key(t, key)
+    k, _basic = convert_key(t, key)
     if not isinstance(value, (Tensor, int, float, bool)):
         from .elementwise import as_tensor_like
 
@@ -404,9 +408,7 @@ def rebase_view(view: Tensor, result: Tensor) -> Tensor:
     fn = view._extra["view_fn"]
     root = view._base
     if root._requires_grad and root._grad_fn is None:
-        raise RuntimeError(
-            "a view of a leaf Variable that requires grad is being used in an in-place operation."
-        )
+        raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
     if result._dtype is not view._dtype:
         result = result.to(view._dtype)
     prev = _make(Tensor, root._data, root._dtype, root._backend)

@@ -28,7 +28,9 @@ class MM(Function, backward_name="MmBackward0", builtin=True):
 
     @staticmethod
     def forward(ctx: Any, a: Tensor, b: Tensor) -> Tensor:
-        ctx.save_for_backward(a if b._requires_grad else None, b if a._requires_grad else None)  # only what backward reads
+        ctx.save_for_backward(
+            a if b._requires_grad else None, b if a._requires_grad else None
+        )  # only what backward reads
         return _make(Tensor, a._backend.matmul(a._data, b._data), a._dtype, a._backend)
 
     @staticmethod
@@ -50,7 +52,9 @@ class Dot(Function, backward_name="DotBackward0", builtin=True):
 
     @staticmethod
     def forward(ctx: Any, a: Tensor, b: Tensor) -> Tensor:
-        ctx.save_for_backward(a if b._requires_grad else None, b if a._requires_grad else None)  # only what backward reads
+        ctx.save_for_backward(
+            a if b._requires_grad else None, b if a._requires_grad else None
+        )  # only what backward reads
         return _make(Tensor, a._backend.matmul(a._data, b._data), a._dtype, a._backend)
 
     @staticmethod
@@ -65,7 +69,9 @@ class MV(Function, backward_name="MvBackward0", builtin=True):
 
     @staticmethod
     def forward(ctx: Any, m: Tensor, v: Tensor) -> Tensor:
-        ctx.save_for_backward(m if v._requires_grad else None, v if m._requires_grad else None)  # only what backward reads
+        ctx.save_for_backward(
+            m if v._requires_grad else None, v if m._requires_grad else None
+        )  # only what backward reads
         return _make(Tensor, m._backend.matmul(m._data, v._data), m._dtype, m._backend)
 
     @staticmethod

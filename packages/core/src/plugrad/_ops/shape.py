@@ -666,7 +666,9 @@ def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Te
     total = 0
     for s in sizes:
         if s < 0:
-            raise RuntimeError(f"split_with_sizes expects split_sizes have only non-negative entries, but got split_sizes={list(sizes)}")
+            raise RuntimeError(
+                f"split_with_sizes expects split_sizes have only non-negative entries, but got split_sizes={list(sizes)}"
+            )
         total += s
     if total != n:
         raise RuntimeError(
@@ -728,7 +730,9 @@ def select(input: Tensor, dim: int, index: int) -> Tensor:
     d = canon_dim(dim, n_dim)
     size = input._data.shape[d]
     if index < -size or index >= size:
-        raise IndexError(f"select(): index {index} out of range for tensor of size {shape_str(input._data.shape)} at dimension {d}")
+        raise IndexError(
+            f"select(): index {index} out of range for tensor of size {shape_str(input._data.shape)} at dimension {d}"
+        )
     from .indexing import Select
 
     return Select.apply(input, (*(slice(None),) * d, index), True)  # type: ignore[no-any-return]

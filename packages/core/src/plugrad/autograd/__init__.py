@@ -13,8 +13,15 @@ from . import forward_ad, functional, graph  # submodules, as torch.autograd.for
 from . import function as _function
 from .engine import run_backward
 from .function import AccumulateGrad, BackwardCFunction, Function, FunctionCtx, Node, once_differentiable
-from .grad_mode import enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled
-from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402 - the function shadows its module, as in torch
+from .grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 
 if TYPE_CHECKING:
     from .._tensor import Tensor
@@ -44,7 +51,7 @@ __all__ = [
 ]
 
 
-def Variable(data: Any, requires_grad: bool = False, volatile: bool = False) -> Tensor:  # noqa: N802 - legacy API
+def Variable(data: Any, requires_grad: bool = False, volatile: bool = False) -> Tensor:
     """The legacy wrapper: returns ``data`` as a tensor (sharing it) with ``requires_grad`` set."""
     from .._tensor import Tensor
 
@@ -73,13 +80,18 @@ def _as_tensors(x: Any, name: str) -> tuple[Any, ...]:
         raise TypeError(f"{name} must be a Tensor or a sequence of Tensors, got {type(x).__name__}") from None
 
 
-def _make_roots(outputs: tuple[Any, ...], grad_outputs: tuple[Any, ...], create_graph: bool) -> list[tuple[Node, int, Any]]:
+def _make_roots(
+    outputs: tuple[Any, ...], grad_outputs: tuple[Any, ...], create_graph: bool
+) -> list[tuple[Node, int, Any]]:
     from .. import _creation
     from .._tensor import Tensor
 
     if grad_outputs and len(grad_outputs) != len(outputs):
-        raise RuntimeError(f"grad can be implicitly created only for scalar outputs" if not grad_outputs else
-                           f"Mismatch in number of gradients and outputs: got {len(grad_outputs)} gradients for {len(outputs)} outputs")
+        raise RuntimeError(
+            "grad can be implicitly created only for scalar outputs"
+            if not grad_outputs
+            else f"Mismatch in number of gradients and outputs: got {len(grad_outputs)} gradients for {len(outputs)} outputs"
+        )
     roots: list[tuple[Node, int, Any]] = []
     for i, out in enumerate(outputs):
         if not isinstance(out, Tensor):
@@ -91,7 +103,9 @@ def _make_roots(outputs: tuple[Any, ...], grad_outputs: tuple[Any, ...], create_
             if out.numel() != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
             if out._dtype.category != 2:
-                raise RuntimeError(f"grad can be implicitly created only for real scalar outputs but got {out._dtype!r}")
+                raise RuntimeError(
+                    f"grad can be implicitly created only for real scalar outputs but got {out._dtype!r}"
+                )
             g = _creation.ones_like(out)
         else:
             if not isinstance(g, Tensor):
@@ -117,7 +131,7 @@ def _input_edges(inputs: tuple[Any, ...]) -> list[tuple[Node, int]]:
         if not isinstance(t, Tensor):
             raise TypeError(f"inputs must be Tensors, got {type(t).__name__} at index {i}")
         if not t._requires_grad:
-            raise RuntimeError(f"One of the differentiated Tensors does not require grad")
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
         edges.append((t._grad_fn, t._output_nr) if t._grad_fn is not None else (t._get_accumulator(), 0))
     return edges
 
@@ -184,7 +198,7 @@ def grad(
     edges = _input_edges(ins)
     captured = run_backward(roots, retain_graph=retain_graph, create_graph=create_graph, inputs=edges, accumulate=False)
     result: list[Tensor | None] = []
-    for i, (t, g) in enumerate(zip(ins, captured)):
+    for t, g in zip(ins, captured):
         if g is None:
             if not allow_unused:
                 raise RuntimeError(
@@ -209,7 +223,7 @@ def is_anomaly_enabled() -> bool:
     return _function.anomaly.enabled
 
 
-class detect_anomaly:  # noqa: N801
+class detect_anomaly:
     """Context manager enabling anomaly detection (see :func:`set_detect_anomaly`)."""
 
     def __init__(self, check_nan: bool = True) -> None:

@@ -322,7 +322,9 @@ class BackwardCFunction(FunctionCtx, Node):
             for i, g in enumerate(grad_outputs):
                 if g is None:
                     shape, dtype, backend = self._output_meta[i]
-                    grad_outputs[i] = _Tensor._make(backend.zeros(shape, backend.dtype_to_native[dtype]), dtype, backend)
+                    grad_outputs[i] = _Tensor._make(
+                        backend.zeros(shape, backend.dtype_to_native[dtype]), dtype, backend
+                    )
         result = fcls.backward(self, *grad_outputs)
         if type(result) is not tuple:
             result = (result,) if not isinstance(result, list) else tuple(result)
@@ -358,7 +360,9 @@ class BackwardCFunction(FunctionCtx, Node):
         return grads
 
 
-def _raise_modified(dtype: Any, shape: tuple[int, ...], version: int, expected: int, node: Any, output_nr: int, is_output: bool) -> None:
+def _raise_modified(
+    dtype: Any, shape: tuple[int, ...], version: int, expected: int, node: Any, output_nr: int, is_output: bool
+) -> None:
     legacy = dtype.to_legacy_type_name()
     dims = ", ".join(str(s) for s in shape)
     where = f", which is output {output_nr} of {node.name()}," if is_output and node is not None else ""
@@ -462,14 +466,18 @@ class Function:
     @staticmethod
     def backward(ctx: Any, *grad_outputs: Any) -> Any:
         """Gradients of the inputs from gradients of the outputs (vector-Jacobian product)."""
-        raise NotImplementedError("You must implement either the backward or vjp method for your custom autograd.Function to use it with backward mode AD.")
+        raise NotImplementedError(
+            "You must implement either the backward or vjp method for your custom autograd.Function to use it with backward mode AD."
+        )
 
     vjp = backward
 
     @staticmethod
     def jvp(ctx: Any, *grad_inputs: Any) -> Any:
         """Forward-mode derivative: output tangents from input tangents."""
-        raise NotImplementedError("You must implement the jvp function for custom autograd.Function to use it with forward mode AD.")
+        raise NotImplementedError(
+            "You must implement the jvp function for custom autograd.Function to use it with forward mode AD."
+        )
 
     @classmethod
     def apply(cls, *args: Any) -> Any:
@@ -736,7 +744,9 @@ def _apply_with_graph(cls: type[Function], args: tuple[Any, ...]) -> Any:
             result: Any = _finish_outputs(node, (out,), args)[0]
         else:
             result = out
-            if out._dtype.category == 2 and not (node.non_differentiable and any(out is d for d in node.non_differentiable)):
+            if out._dtype.category == 2 and not (
+                node.non_differentiable and any(out is d for d in node.non_differentiable)
+            ):
                 out._requires_grad = True
                 out._grad_fn = node
         single = True
@@ -843,7 +853,8 @@ def once_differentiable(fn: Callable[..., Any]) -> Callable[..., Any]:
         single = not isinstance(outputs, tuple)
         outs = (outputs,) if single else outputs
         wrapped = tuple(
-            _DelayedError.apply(o, *[a for a in args if isinstance(a, _Tensor)]) if isinstance(o, _Tensor) else o for o in outs
+            _DelayedError.apply(o, *[a for a in args if isinstance(a, _Tensor)]) if isinstance(o, _Tensor) else o
+            for o in outs
         )
         return wrapped[0] if single else wrapped
 

@@ -78,11 +78,13 @@ class _DecoratorContextManager:
     def __enter__(self) -> None:
         raise NotImplementedError
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         raise NotImplementedError
 
 
-class no_grad(_DecoratorContextManager):  # noqa: N801 - PyTorch's name
+class no_grad(_DecoratorContextManager):
     """Disable gradient recording in this thread (context manager or decorator).
 
     Results computed inside have ``requires_grad=False`` even when inputs require grad.
@@ -95,11 +97,13 @@ class no_grad(_DecoratorContextManager):  # noqa: N801 - PyTorch's name
         self.prev = _state.enabled
         _state.enabled = False
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         _state.enabled = self.prev
 
 
-class enable_grad(_DecoratorContextManager):  # noqa: N801
+class enable_grad(_DecoratorContextManager):
     """Enable gradient recording in this thread, also inside :class:`no_grad`."""
 
     def __init__(self) -> None:
@@ -109,11 +113,13 @@ class enable_grad(_DecoratorContextManager):  # noqa: N801
         self.prev = _state.enabled
         _state.enabled = True
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         _state.enabled = self.prev
 
 
-class set_grad_enabled(_DecoratorContextManager):  # noqa: N801
+class set_grad_enabled(_DecoratorContextManager):
     """Set grad mode to ``mode``. Takes effect immediately, so it also works as a plain call."""
 
     def __init__(self, mode: bool) -> None:
@@ -126,7 +132,9 @@ class set_grad_enabled(_DecoratorContextManager):  # noqa: N801
     def __enter__(self) -> None:
         _state.enabled = self.mode
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         _state.enabled = self.prev
 
     def clone(self) -> set_grad_enabled:
@@ -136,7 +144,7 @@ class set_grad_enabled(_DecoratorContextManager):  # noqa: N801
         return obj
 
 
-class inference_mode(_DecoratorContextManager):  # noqa: N801
+class inference_mode(_DecoratorContextManager):
     """Like :class:`no_grad`, and tensors made inside are marked as inference tensors.
 
     ``inference_mode(False)`` is a no-op, as in PyTorch.
@@ -157,7 +165,9 @@ class inference_mode(_DecoratorContextManager):  # noqa: N801
             _state.enabled = False
             _state.inference = True
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         _state.enabled, _state.inference = self.prev
 
     def clone(self) -> inference_mode:
