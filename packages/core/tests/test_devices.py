@@ -6,40 +6,21 @@ with ``get_registry().add_plugin`` for the module and removed afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import plugrad
 import pytest
-from plugrad.backends import CONTRACT_VERSION, BackendSpec, get_backend, get_registry, hookimpl
+from plugrad.backends import get_registry
+from plugrad.testing import twin_backend
 
 np = pytest.importorskip("numpy")
 
 
-class SecondCPU:
-    @hookimpl
-    def plugrad_backends(self) -> Sequence[BackendSpec]:
-        base = get_backend("numpy").spec
-        return [
-            BackendSpec(
-                name="numpy2",
-                device_type="cpu",
-                contract_version=CONTRACT_VERSION,
-                kernels=base.kernels,
-                dtypes=base.dtypes,
-                capabilities=base.capabilities,
-                array_types=base.array_types,
-                priority=-1,
-            )
-        ]
-
-
 @pytest.fixture(scope="module", autouse=True)
 def second_backend() -> Iterator[None]:
-    reg = get_registry()
-    reg.add_plugin(SecondCPU(), "test-second-cpu")
-    yield
-    reg.remove_plugin("test-second-cpu")
+    with twin_backend("numpy2", priority=-1):
+        yield
 
 
 # ------------------------------------------------------------------ naming

@@ -33,7 +33,7 @@ import pytest
 from attack_util import ATTACK, check_error, count, size, snapshot, tensors_in
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from plugrad.backends import CONTRACT_VERSION, BackendSpec, get_backend, get_registry, hookimpl
+from plugrad.testing import twin_backend
 
 EXAMPLES = size(4, 150)
 SETTINGS = settings(
@@ -46,30 +46,10 @@ SETTINGS = settings(
 
 
 # ---------------------------------------------------------------------------- second backend
-class SecondBackend:
-    @hookimpl
-    def plugrad_backends(self) -> Sequence[BackendSpec]:
-        base = get_backend("numpy").spec
-        return [
-            BackendSpec(
-                name="attack2",
-                device_type="cpu",
-                contract_version=CONTRACT_VERSION,
-                kernels=base.kernels,
-                dtypes=base.dtypes,
-                capabilities=base.capabilities,
-                array_types=base.array_types,
-                priority=-5,
-            )
-        ]
-
-
 @pytest.fixture(scope="module", autouse=True)
 def second_backend() -> Iterator[None]:
-    reg = get_registry()
-    reg.add_plugin(SecondBackend(), "attack-second-backend")
-    yield
-    reg.remove_plugin("attack-second-backend")
+    with twin_backend("attack2", priority=-5):
+        yield
 
 
 # ---------------------------------------------------------------------------- placeholders

@@ -12,4 +12,6 @@ Importing this package imports neither pytest nor any backend.
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from ._twin import twin_backend
+
+__all__ = ["twin_backend"]
