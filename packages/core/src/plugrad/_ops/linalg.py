@@ -47,15 +47,8 @@ class BMM(MM, backward_name="BmmBackward0", builtin=True):
     """Batched ``A @ B`` over equal leading dims (``matmul`` expands them first)."""
 
 
-class Dot(Function, backward_name="DotBackward0", builtin=True):
-    """``sum(a * b)`` of two vectors; ``da = g b``, ``db = g a``."""
-
-    @staticmethod
-    def forward(ctx: Any, a: Tensor, b: Tensor) -> Tensor:
-        ctx.save_for_backward(
-            a if b._requires_grad else None, b if a._requires_grad else None
-        )  # only what backward reads
-        return _make(Tensor, a._backend.matmul(a._data, b._data), a._dtype, a._backend)
+class Dot(MM, backward_name="DotBackward0", builtin=True):
+    """``sum(a * b)`` of two vectors (the kernel's ``matmul``); ``da = g b``, ``db = g a``."""
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
@@ -64,15 +57,8 @@ class Dot(Function, backward_name="DotBackward0", builtin=True):
         return (g * b if na else None), (g * a if nb else None)
 
 
-class MV(Function, backward_name="MvBackward0", builtin=True):
-    """``M @ v``; ``dM = outer(g, v)``, ``dv = M^T @ g``."""
-
-    @staticmethod
-    def forward(ctx: Any, m: Tensor, v: Tensor) -> Tensor:
-        ctx.save_for_backward(
-            m if v._requires_grad else None, v if m._requires_grad else None
-        )  # only what backward reads
-        return _make(Tensor, m._backend.matmul(m._data, v._data), m._dtype, m._backend)
+class MV(MM, backward_name="MvBackward0", builtin=True):
+    """``M @ v`` (the kernel's ``matmul``); ``dM = outer(g, v)``, ``dv = M^T @ g``."""
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
