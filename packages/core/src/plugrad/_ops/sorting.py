@@ -83,7 +83,28 @@ def _selection_backward(g: Tensor, indices: Tensor, dim: int, shape: tuple[int, 
 
 
 # --------------------------------------------------------------------------- sort
-class Sort(Function, backward_name="SortBackward0", builtin=True):
+class _Selection(Function, builtin=True):
+    """Base of the ops that pick values along ``dim`` (sort, topk, kthvalue, median):
+    outputs ``(values, indices)``; the gradient goes back to the picked positions."""
+
+    @staticmethod
+    def outputs(ctx: Any, x: Tensor, vals: Any, idx: Any, dim: int, keepdim: bool) -> tuple[Tensor, Tensor]:
+        be = x._backend
+        values = _make(Tensor, vals, x._dtype, be)
+        indices = _make(Tensor, idx, D.int64, be)
+        ctx.mark_non_differentiable(indices)
+        ctx.meta = (tuple(x._data.shape), dim, keepdim)
+        ctx.save_for_backward(indices)
+        return values, indices
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor, _gi: Any) -> tuple[Tensor, None, None, None]:
+        shape, dim, keepdim = ctx.meta
+        (indices,) = ctx.saved_tensors
+        return _selection_backward(g, indices, dim, shape, keepdim), None, None, None
+
+
+class Sort(_Selection, backward_name="SortBackward0", builtin=True):
     """``(values, indices)`` of ``x`` sorted along ``dim``; the gradient is scattered back by ``indices``."""
 
     @staticmethod
@@ -95,18 +116,7 @@ class Sort(Function, backward_name="SortBackward0", builtin=True):
         else:
             idx = K.argsort(be, _sortable(x), dim, descending, stable)
             vals = _take(be, x._data, idx, dim)
-        values = _make(Tensor, vals, x._dtype, be)
-        indices = _make(Tensor, idx, D.int64, be)
-        ctx.mark_non_differentiable(indices)
-        ctx.meta = (tuple(x._data.shape), dim)
-        ctx.save_for_backward(indices)
-        return values, indices
-
-    @staticmethod
-    def backward(ctx: Any, g: Tensor, _gi: Any) -> tuple[Tensor, None, None, None]:
-        shape, dim = ctx.meta
-        (indices,) = ctx.saved_tensors
-        return _selection_backward(g, indices, dim, shape, True), None, None, None
+        return _Selection.outputs(ctx, x, vals, idx, dim, True)
 
 
 class SortStable(Sort, backward_name="SortBackward1", builtin=True):
@@ -147,7 +157,7 @@ def msort(input: Tensor) -> Tensor:
 
 
 # --------------------------------------------------------------------------- topk
-class Topk(Function, backward_name="TopkBackward0", builtin=True):
+class Topk(_Selection, backward_name="TopkBackward0", builtin=True):
     """The ``k`` largest (or smallest) values along ``dim``, sorted, with their indices."""
 
     @staticmethod
@@ -161,18 +171,7 @@ class Topk(Function, backward_name="TopkBackward0", builtin=True):
             order = K.argsort(be, _sortable(x), dim, largest, True)
             idx = be.copy(be.getitem(order, _narrow_key(x._data.ndim, dim, 0, k)))
             vals = _take(be, x._data, idx, dim)
-        values = _make(Tensor, vals, x._dtype, be)
-        indices = _make(Tensor, idx, D.int64, be)
-        ctx.mark_non_differentiable(indices)
-        ctx.meta = (tuple(x._data.shape), dim)
-        ctx.save_for_backward(indices)
-        return values, indices
-
-    @staticmethod
-    def backward(ctx: Any, g: Tensor, _gi: Any) -> tuple[Tensor, None, None, None]:
-        shape, dim = ctx.meta
-        (indices,) = ctx.saved_tensors
-        return _selection_backward(g, indices, dim, shape, True), None, None, None
+        return _Selection.outputs(ctx, x, vals, idx, dim, True)
 
 
 def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
@@ -191,7 +190,7 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
 
 
 # ----------------------------------------------------------------------- kthvalue
-class Kthvalue(Function, backward_name="KthvalueBackward0", builtin=True):
+class Kthvalue(_Selection, backward_name="KthvalueBackward0", builtin=True):
     """The ``k``-th smallest value along ``dim`` (``k`` from 1) and its index.
 
     ``k`` is an int (the same for every line) or, for :func:`median`, an int64 array of
@@ -213,18 +212,7 @@ class Kthvalue(Function, backward_name="KthvalueBackward0", builtin=True):
             vals = _take(be, x._data, idx, dim)
             if not keepdim:
                 idx, vals = _drop_dim(be, idx, dim), _drop_dim(be, vals, dim)
-        values = _make(Tensor, vals, x._dtype, be)
-        indices = _make(Tensor, idx, D.int64, be)
-        ctx.mark_non_differentiable(indices)
-        ctx.meta = (tuple(x._data.shape), dim, keepdim)
-        ctx.save_for_backward(indices)
-        return values, indices
-
-    @staticmethod
-    def backward(ctx: Any, g: Tensor, _gi: Any) -> tuple[Tensor, None, None, None]:
-        shape, dim, keepdim = ctx.meta
-        (indices,) = ctx.saved_tensors
-        return _selection_backward(g, indices, dim, shape, keepdim), None, None, None
+        return _Selection.outputs(ctx, x, vals, idx, dim, keepdim)
 
 
 class MedianDim(Kthvalue, backward_name="MedianBackward1", builtin=True):
