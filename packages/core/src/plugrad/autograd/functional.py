@@ -221,6 +221,27 @@ def _basis(t: Tensor) -> list[Tensor]:
 
 
 # ------------------------------------------------------------------- public API
+def _product(
+    outputs: tuple[Tensor, ...],
+    is_outputs_tuple: bool,
+    ys: Any,
+    xs: Any,
+    vs: Any,
+    like: tuple[Tensor, ...],
+    is_result_tuple: bool,
+    create_graph: bool,
+    strict: bool,
+    stage: str,
+) -> tuple[Any, Any]:
+    """The tail every vector-product function shares: ``(func's outputs, d ys / d xs . vs)``,
+    unused inputs filled with zeros (or an error under ``strict``), packed as PyTorch packs them."""
+    with set_grad_enabled(True if create_graph else is_grad_enabled()):
+        res = _fill_in_zeros(_grad(ys, xs, vs, create_graph), like, strict, create_graph, stage)
+    return _unpack(_postprocess(outputs, create_graph), is_outputs_tuple), _unpack(
+        _postprocess(res, create_graph), is_result_tuple
+    )
+
+
 def vjp(
     func: Callable[..., Any],
     inputs: TensorOrTensors,
@@ -248,10 +269,8 @@ def vjp(
             raise RuntimeError(
                 "The vector v can only be None if the user-provided function returns a single Tensor with a single element."
             )
-    with set_grad_enabled(True if create_graph else is_grad_enabled()):
-        res = _fill_in_zeros(_grad(outputs, inputs, vs, create_graph), inputs, strict, create_graph, "back")
-    return _unpack(_postprocess(outputs, create_graph), is_outputs_tuple), _unpack(
-        _postprocess(res, create_graph), is_inputs_tuple
+    return _product(
+        outputs, is_outputs_tuple, outputs, inputs, vs, inputs, is_inputs_tuple, create_graph, strict, "back"
     )
 
 
@@ -329,10 +348,8 @@ def _jvp_double_backward(
         us = tuple(_creation.zeros_like(o).requires_grad_(True) for o in outputs)
         grad_inputs = _grad(outputs, inputs, us, create_graph=True)
         _check_requires_grad(grad_inputs, "grad_inputs", strict)
-    with set_grad_enabled(True if create_graph else is_grad_enabled()):
-        res = _fill_in_zeros(_grad(grad_inputs, us, vs, create_graph), outputs, strict, create_graph, "back_trick")
-    return _unpack(_postprocess(outputs, create_graph), is_outputs_tuple), _unpack(
-        _postprocess(res, create_graph), is_outputs_tuple
+    return _product(
+        outputs, is_outputs_tuple, grad_inputs, us, vs, outputs, is_outputs_tuple, create_graph, strict, "back_trick"
     )
 
 
@@ -539,10 +556,8 @@ def vhp(
         is_outputs_tuple, outputs = _scalar_output(func, inputs, "vhp", strict)
         jac = _grad(outputs, inputs, create_graph=True)
         _check_requires_grad(jac, "jacobian", strict)
-    with set_grad_enabled(True if create_graph else is_grad_enabled()):
-        res = _fill_in_zeros(_grad(jac, inputs, vs, create_graph), inputs, strict, create_graph, "double_back")
-    return _unpack(_postprocess(outputs, create_graph), is_outputs_tuple), _unpack(
-        _postprocess(res, create_graph), is_inputs_tuple
+    return _product(
+        outputs, is_outputs_tuple, jac, inputs, vs, inputs, is_inputs_tuple, create_graph, strict, "double_back"
     )
 
 
@@ -604,10 +619,15 @@ def _hvp_double_backward(
         _check_requires_grad(jac, "jacobian", strict)
         us = tuple(_creation.zeros_like(x).requires_grad_(True) for x in inputs)
         double_back = _grad(jac, inputs, us, create_graph=True)
-    with set_grad_enabled(True if create_graph else is_grad_enabled()):
-        res = _fill_in_zeros(
-            _grad(double_back, us, vs, create_graph), inputs, strict, create_graph, "double_back_trick"
-        )
-    return _unpack(_postprocess(outputs, create_graph), is_outputs_tuple), _unpack(
-        _postprocess(res, create_graph), is_inputs_tuple
+    return _product(
+        outputs,
+        is_outputs_tuple,
+        double_back,
+        us,
+        vs,
+        inputs,
+        is_inputs_tuple,
+        create_graph,
+        strict,
+        "double_back_trick",
     )
