@@ -43,6 +43,7 @@ __all__ = [
     "BackendInfo",
     "OverrideInfo",
     "PluginWarning",
+    "ProcessGroupBackendInfo",
     "Registry",
     "get_registry",
     "get_backend",
@@ -194,6 +195,24 @@ class BackendInfo:
     priority: int = 0
 
 
+@dataclass
+class ProcessGroupBackendInfo:
+    """One communication backend offered through ``plugrad_process_group_backends``.
+
+    ``record`` is the plugin's record (a :class:`plugrad.distributed.ProcessGroupBackendSpec`
+    or an object with the same attributes); ``available`` is false with ``reason`` set when
+    the plugin declared it unusable here or plugrad rejected it (a name offered twice).
+    """
+
+    name: str
+    plugin: str
+    record: Any
+    available: bool
+    reason: str | None
+    version: str = ""
+    device_types: tuple[str, ...] = ()
+
+
 class _Conflict(Exception):
     pass
 
@@ -218,6 +237,9 @@ class Registry:
         #: plugin name -> "distribution version" it came from (entry points only)
         self.plugin_dists: dict[str, str] = {}
         self.overrides: list[OverrideInfo] = []
+        #: communication backends (``plugrad_process_group_backends``), collected on first use
+        self.process_group_backends: dict[str, ProcessGroupBackendInfo] = {}
+        self._pg_collected = False
         self.generation = 0
         self._loaded = False
         self._loading = False
@@ -451,6 +473,60 @@ class Registry:
             finally:
                 self._loading = False
             self._loaded = True
+
+    # -- communication backends ----------------------------------------------------
+    def process_group_backend_infos(self) -> dict[str, ProcessGroupBackendInfo]:
+        """The communication backends every plugin offers, by name (hooks called once).
+
+        A hook that raises or returns a malformed record is warned about and skipped; a
+        name offered by two plugins is unavailable, with a reason naming both.
+        """
+        self.ensure_loaded()
+        with self._lock:
+            if not self._pg_collected:
+                self._pg_collected = True
+                self._collect_process_group_backends()
+        return self.process_group_backends
+
+    def _collect_process_group_backends(self) -> None:
+        by_name: dict[str, list[tuple[str, Any]]] = {}
+        for impl in self.pm.hook.plugrad_process_group_backends.get_hookimpls():
+            pname = self._name_of(impl.plugin)
+            try:
+                result = impl.function()
+                records = None if isinstance(result, (str, bytes)) or not isinstance(result, Iterable) else list(result)
+            except (Exception, SystemExit) as exc:
+                self._warn(pname, f"hook plugrad_process_group_backends raised {type(exc).__name__}: {exc}")
+                continue
+            if records is None:
+                self._warn(pname, f"hook plugrad_process_group_backends returned {result!r} instead of a sequence")
+                continue
+            for rec in records:
+                name = getattr(rec, "name", None)
+                reason = getattr(rec, "unavailable_reason", None)
+                if not isinstance(name, str) or not name.isidentifier():
+                    self._warn(pname, f"process-group backend record {rec!r} has no identifier name")
+                elif reason is not None and not isinstance(reason, str):
+                    self._warn(pname, f"process-group backend {name!r} has a malformed unavailable_reason {reason!r}")
+                elif reason is None and not callable(getattr(rec, "create", None)):
+                    self._warn(pname, f"process-group backend {name!r} has no callable 'create'")
+                else:
+                    by_name.setdefault(name, []).append((pname, rec))
+        for name, entries in by_name.items():
+            pname, rec = entries[0]
+            reason = getattr(rec, "unavailable_reason", None)
+            if len(entries) > 1:
+                plugins = " and ".join(repr(p) for p, _ in entries)
+                reason = f"process-group backend {name!r} is offered twice: by plugin {plugins}; uninstall one of them"
+                for p, _ in entries[1:]:
+                    self._warn(p, reason)
+            try:
+                devices = tuple(str(d) for d in getattr(rec, "device_types", ()))
+            except Exception:  # a hostile record: its device list cannot be read
+                devices = ()
+            self.process_group_backends[name] = ProcessGroupBackendInfo(
+                name, pname, rec, reason is None, reason, str(getattr(rec, "version", "") or ""), devices
+            )
 
     # -- changes after discovery -------------------------------------------------
     def add_plugin(self, plugin: object, name: str) -> None:

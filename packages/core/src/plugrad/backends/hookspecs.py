@@ -15,7 +15,7 @@ operation.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -57,5 +57,29 @@ def plugrad_kernel_overrides(backend: BackendSpec) -> Sequence[KernelOverride]:
         priority are an error naming both plugins.
 
     Called once per backend, after every plugin's :func:`plugrad_backends` ran.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def plugrad_process_group_backends() -> Sequence[Any]:
+    """Return the communication backends (for process groups) this plugin provides.
+
+    :returns: a sequence of records, one per backend, each with at least the attributes
+        ``name`` (an identifier, what ``init_process_group(backend=NAME)`` takes),
+        ``create`` (the factory of a process group; see
+        :class:`plugrad.distributed.ProcessGroupBackendSpec`, the record type to use),
+        ``device_types`` (the plugrad device types whose tensors it moves, e.g.
+        ``("cpu",)``, ``("cuda",)``), ``version`` (the library under it) and
+        ``unavailable_reason`` (``None``, or why it cannot run here: ``"mpi4py is not
+        installed: pip install plugrad-distributed[mpi]"``). A backend that cannot run
+        here still returns its record, with the reason, so that ``python -m plugrad
+        info`` can say why.
+
+    Called once per process, the first time a process group (or ``plugrad info``) asks
+    for the communication backends; results of all plugins are collected (not
+    ``firstresult``). A hook that raises or returns malformed records is reported with a
+    :class:`plugrad.backends.PluginWarning` and skipped; two plugins offering one name
+    make that name unavailable, naming both plugins.
     """
     raise NotImplementedError
