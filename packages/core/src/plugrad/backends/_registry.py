@@ -193,6 +193,9 @@ class BackendInfo:
     dtypes: tuple[str, ...] = ()
     contract_version: str = ""
     priority: int = 0
+    #: the plugin itself declared the backend unavailable on this machine
+    #: (``BackendSpec.unavailable_reason``, e.g. no GPU), as opposed to a record plugrad rejected
+    declared_unavailable: bool = False
 
 
 @dataclass
@@ -372,6 +375,7 @@ class Registry:
         )
         self.infos[spec.name] = info
         if spec.unavailable_reason is not None:
+            info.declared_unavailable = True
             return
         problem = check_contract_version(spec.contract_version)
         if problem is None:
