@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from plugrad.backends import CONTRACT_VERSION, BackendSpec, hookimpl
+from plugrad.plugins import CONTRACT_VERSION, BackendSpec, hookimpl
 from plugrad.backends.array_api import dtypes_from_namespace, kernels_from_namespace
 
 NAME = "arraystrict"

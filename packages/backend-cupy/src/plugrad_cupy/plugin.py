@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from plugrad.backends import CONTRACT_VERSION, BackendSpec, hookimpl
+from plugrad.plugins import CONTRACT_VERSION, BackendSpec, hookimpl
 
 NAME = "cupy"
 

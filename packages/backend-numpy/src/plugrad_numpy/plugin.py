@@ -6,7 +6,7 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
-from plugrad.backends import CONTRACT_VERSION, BackendSpec, hookimpl
+from plugrad.plugins import CONTRACT_VERSION, BackendSpec, hookimpl
 
 from .kernels import DTYPES, KERNELS
 

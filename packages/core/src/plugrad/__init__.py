@@ -257,6 +257,18 @@ BoolTensor = _legacy_ctor(bool, "BoolTensor")
 
 __version__ = "0.1.0"
 
+from . import _lazy
+
+
+def __getattr__(name: str) -> object:
+    """Subpackages (``plugrad.nn``, ``plugrad.optim``, ``plugrad.utils``, ...) and a few names, loaded on first use."""
+    return _lazy.load(name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_lazy.names()))
+
+
 # The public API (also what type checkers treat as re-exported).
 __all__ = [
     "BoolTensor",
