@@ -25,7 +25,7 @@ from typing import Any
 
 import plugrad
 import pytest
-from plugrad.backends import (
+from plugrad.plugins import (
     CONTRACT_VERSION,
     BackendError,
     BackendSpec,
@@ -53,7 +53,7 @@ def run_pytest(tmp_path: Path, source: str, *args: str) -> subprocess.CompletedP
 
 
 _SUITES = """
-from plugrad.backends import CONTRACT_VERSION, BackendSpec, get_backend, get_registry, hookimpl
+from plugrad.plugins import CONTRACT_VERSION, BackendSpec, get_backend, get_registry, hookimpl
 from plugrad.testing.conformance import BackendConformance
 
 np_spec = get_backend("numpy").spec
@@ -148,3 +148,102 @@ def test_pyargs_run_with_misspelled_backend_fails(tmp_path: Path) -> None:
         timeout=300,
     )
     assert proc.returncode == 1 and "--plugrad-backend NAME" in proc.stdout, proc.stdout
+
+
+# ------------------------------------------------------------------ override ties: one rule
+class _Backends:
+    def __init__(self, *specs: BackendSpec) -> None:
+        self.specs = list(specs)
+
+    @hookimpl
+    def plugrad_backends(self) -> Sequence[BackendSpec]:
+        return self.specs
+
+
+class _Overrides:
+    def __init__(self, target: str, *records: KernelOverride) -> None:
+        self.target, self.records = target, list(records)
+
+    @hookimpl
+    def plugrad_kernel_overrides(self, backend: BackendSpec) -> Sequence[KernelOverride]:
+        return self.records if backend.name == self.target else []
+
+
+def _spec(name: str, priority: int = 0) -> BackendSpec:
+    base = get_backend("numpy").spec
+    return BackendSpec(name, "cpu", CONTRACT_VERSION, base.kernels, base.dtypes, priority=priority, version="t 1")
+
+
+def _add_a(x: Any, y: Any) -> str:
+    return "a"
+
+
+def _add_b(x: Any, y: Any) -> str:
+    return "b"
+
+
+def _add_c(x: Any, y: Any) -> str:
+    return "c"
+
+
+def _registry(*plugins: tuple[str, object]) -> Registry:
+    reg = Registry(autoload=False)
+    for name, plugin in plugins:
+        reg.register_plugin(plugin, name)
+    reg.ensure_loaded()
+    return reg
+
+
+def test_tie_at_discovery_keeps_the_backend_and_names_both_plugins() -> None:
+    with pytest.warns(PluginWarning) as rec:
+        reg = _registry(
+            ("base", _Backends(_spec("base", priority=10), _spec("spare", priority=1))),
+            ("p1", _Overrides("base", KernelOverride("add", _add_a, 3))),
+            ("p2", _Overrides("base", KernelOverride("add", _add_b, 3))),
+        )
+    msgs = [str(w.message) for w in rec]
+    assert len(msgs) == 1, msgs
+    msg = msgs[0]
+    assert "'p1'" in msg and "'p2'" in msg and "kernel 'add' of backend 'base'" in msg and "priority 3" in msg
+    assert "PLUGRAD_PLUGINS" in msg and "uninstall" in msg  # how to resolve it
+    assert "was skipped" not in msg  # nobody is blamed as broken
+    be = reg.get("base")  # the victim stays available, and stays the default
+    assert be.add is get_backend("numpy").spec.kernels["add"] and be.kernel_sources["add"] == "base"
+    assert reg.default() is be
+    assert "base" not in reg.failed_plugins and reg.conflicts == [msg]
+
+
+def test_tie_below_a_higher_override_is_no_conflict_and_lower_one_stands_in() -> None:
+    with pytest.warns(PluginWarning, match="'p1' and 'p2'"):
+        reg = _registry(
+            ("base", _Backends(_spec("base"))),
+            ("p1", _Overrides("base", KernelOverride("add", _add_a, 3))),
+            ("p2", _Overrides("base", KernelOverride("add", _add_b, 3))),
+            ("p3", _Overrides("base", KernelOverride("add", _add_c, 1))),
+        )
+    assert reg.get("base").add(1, 2) == "c"  # the tied pair is set aside, the next one down is used
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reg2 = _registry(
+            ("base", _Backends(_spec("base"))),
+            ("p1", _Overrides("base", KernelOverride("add", _add_a, 3))),
+            ("p2", _Overrides("base", KernelOverride("add", _add_b, 3))),
+            ("p3", _Overrides("base", KernelOverride("add", _add_c, 7))),
+        )
+    assert reg2.get("base").add(1, 2) == "c" and reg2.conflicts == []
+
+
+def test_tie_through_add_plugin_follows_the_same_rule() -> None:
+    reg = _registry(("base", _Backends(_spec("base"))))
+    be = reg.get("base")
+    reg.add_plugin(_Overrides("base", KernelOverride("add", _add_a, 2)), "late")
+    assert be.add(1, 2) == "a"
+    with pytest.warns(PluginWarning, match=r"'late' and 'tie' both override kernel 'add' of backend 'base'"):
+        reg.add_plugin(_Overrides("base", KernelOverride("add", _add_b, 2)), "tie")
+    # same outcome as if both had been installed: the plugin is in, neither tied kernel is used
+    assert reg.pm.has_plugin("tie") and reg.get("base") is be
+    assert be.add is get_backend("numpy").spec.kernels["add"]
+    reg.remove_plugin("tie")  # resolving the tie brings the other override back
+    assert be.add(1, 2) == "a" and reg.conflicts == []

@@ -11,10 +11,14 @@ Rules (documented for users in ``docs/writing-a-backend.md``):
 - A plugin that fails to import, raises in a hook, returns malformed records, or offers a
   backend without the required kernels or dtypes is reported with a :class:`PluginWarning`
   naming the plugin and the problem, and skipped; the other backends keep working.
-- Two plugins offering a backend of one name, or overriding one kernel of a backend with
-  the same priority, are errors naming both plugins: at discovery the backend becomes
-  unavailable with that reason (and a warning), in :meth:`Registry.add_plugin` a
-  :class:`BackendError` is raised.
+- Two plugins offering a backend of one name are an error naming both plugins: at
+  discovery the backend becomes unavailable with that reason (and a warning), in
+  :meth:`Registry.add_plugin` a :class:`BackendError` is raised.
+- Overrides of one kernel tied at the top priority follow one rule, at discovery and in
+  :meth:`Registry.add_plugin` alike: all tied overrides are set aside (the next lower
+  priority supplies the kernel, in the end the backend's own), the backend stays
+  available and keeps its devices, and one :class:`PluginWarning` names both plugins, the
+  backend, the kernel and how to resolve it (:attr:`Registry.conflicts`).
 - The registry records which plugin supplies each kernel (:attr:`Backend.kernel_sources`).
 - With ``PLUGRAD_CHECK_KERNELS=1`` set when a backend is registered, every kernel of its
   table checks its results against the contract (shape, dtype) and a broken one raises a
@@ -216,10 +220,6 @@ class ProcessGroupBackendInfo:
     device_types: tuple[str, ...] = ()
 
 
-class _Conflict(Exception):
-    pass
-
-
 class Registry:
     """Collects backends from plugins once and hands out their kernel tables.
 
@@ -240,6 +240,9 @@ class Registry:
         #: plugin name -> "distribution version" it came from (entry points only)
         self.plugin_dists: dict[str, str] = {}
         self.overrides: list[OverrideInfo] = []
+        #: override ties in effect (each message names the plugins, backend, kernel and fixes)
+        self.conflicts: list[str] = []
+        self._warned_conflicts: set[str] = set()
         #: communication backends (``plugrad_process_group_backends``), collected on first use
         self.process_group_backends: dict[str, ProcessGroupBackendInfo] = {}
         self._pg_collected = False
@@ -254,6 +257,20 @@ class Registry:
         prev = self.failed_plugins.get(plugin)
         self.failed_plugins[plugin] = why if prev is None else f"{prev}; {why}"
         warnings.warn(f"plugrad plugin {plugin!r} was skipped: {why}", PluginWarning, stacklevel=4)
+
+    def _conflict(self, backend: str, op: str, priority: int, plugins: list[str]) -> None:
+        names = " and ".join(repr(p) for p in sorted(plugins))
+        msg = (
+            f"plugrad: plugins {names} both override kernel {op!r} of backend {backend!r} with priority {priority}; "
+            f"neither override is used (the next lower priority supplies {op!r}, in the end the backend's own "
+            f"kernel). To resolve it: uninstall one of them, load only one (PLUGRAD_DISABLE_PLUGIN_AUTOLOAD=1 and "
+            f"PLUGRAD_PLUGINS naming the plugins to load), or ask their authors for distinct priorities"
+        )
+        if msg not in self.conflicts:
+            self.conflicts.append(msg)
+        if msg not in self._warned_conflicts:  # once per tie, not again when tables are re-resolved
+            self._warned_conflicts.add(msg)
+            warnings.warn(msg, PluginWarning, stacklevel=4)
 
     # -- discovery -------------------------------------------------------------
     @staticmethod
@@ -392,12 +409,7 @@ class Registry:
             info.reason = f"backend {spec.name!r} {problem}"
             self._warn(pname, info.reason)
             return
-        try:
-            kernels, sources, overrides = self._resolve(spec, pname)
-        except _Conflict as exc:
-            info.reason = str(exc)
-            self._warn(pname, info.reason)
-            return
+        kernels, sources, overrides = self._resolve(spec, pname)
         self.backends[spec.name] = _make_backend(spec, pname, kernels, sources)
         self.overrides.extend(overrides)
         info.available = True
@@ -410,9 +422,10 @@ class Registry:
         """The kernel table of ``spec`` after every plugin's overrides.
 
         The backend's own kernels have priority 0; the highest positive priority wins;
-        two overrides of one kernel with the same priority raise :class:`_Conflict`.
+        overrides tied at the top are set aside with a warning (:meth:`_conflict`).
         """
         chosen: dict[str, tuple[int, str, Callable[..., Any]]] = {}
+        offers: dict[str, list[tuple[int, str, Callable[..., Any]]]] = {}
         for impl in self.pm.hook.plugrad_kernel_overrides.get_hookimpls():
             oname = self._name_of(impl.plugin)
             args = {"backend": spec}
@@ -440,14 +453,19 @@ class Registry:
                 if problem is not None:
                     self._warn(oname, problem)
                     continue
-                prev = chosen.get(rec.op)
-                if prev is not None and prev[0] == rec.priority:
-                    raise _Conflict(
-                        f"ambiguous override of kernel {rec.op!r} of backend {spec.name!r}: plugins {prev[1]!r} "
-                        f"and {oname!r} both use priority {rec.priority}; one of them must use another priority"
-                    )
-                if prev is None or rec.priority > prev[0]:
-                    chosen[rec.op] = (rec.priority, oname, rec.kernel)
+                offers.setdefault(rec.op, []).append((rec.priority, oname, rec.kernel))
+        # The one rule for ties, at discovery and in add_plugin alike: overrides tied at the
+        # top priority of a kernel are all set aside (the next priority down supplies it, in
+        # the end the backend's own kernel); nothing is disabled, and a warning names them.
+        for op, offered in offers.items():
+            while offered:
+                top = max(o[0] for o in offered)
+                tied = [o for o in offered if o[0] == top]
+                if len(tied) == 1:
+                    chosen[op] = tied[0]
+                    break
+                self._conflict(spec.name, op, top, [o[1] for o in tied])
+                offered = [o for o in offered if o[0] != top]
         kernels: dict[str, Callable[..., Any]] = dict(spec.kernels)
         sources = {k: pname for k in kernels}
         records = []
@@ -538,8 +556,11 @@ class Registry:
 
         Its backends are added (problems with its records are warned, as at discovery);
         its kernel overrides are applied, in place, to the backends already registered
-        and to its own. A backend name that is already taken, or an override tie, raises
-        :class:`BackendError` naming both plugins, and the plugin is not added.
+        and to its own. A backend name that is already taken raises :class:`BackendError`
+        naming both plugins, and the plugin is not added. An override tie follows the
+        rule of discovery: the plugin is added, the tied overrides are set aside, and a
+        :class:`PluginWarning` names the plugins (the result does not depend on the order
+        in which plugins arrive).
         """
         self.ensure_loaded()
         with self._lock:
@@ -561,12 +582,8 @@ class Registry:
                             f"{self.infos[spec.name].plugin!r} and by plugin {name!r}"
                         )
                 # re-resolve the existing backends with the new plugin's overrides
-                updates = []
-                for be in self.backends.values():
-                    try:
-                        updates.append((be, *self._resolve(be.spec, be.plugin)))
-                    except _Conflict as exc:
-                        raise BackendError(str(exc)) from None
+                self.conflicts = []
+                updates = [(be, *self._resolve(be.spec, be.plugin)) for be in self.backends.values()]
             except BaseException:
                 self.pm.unregister(plugin)
                 raise
@@ -588,12 +605,9 @@ class Registry:
                     if be is not None and self._default is be:
                         self._default = None
             self.failed_plugins.pop(name, None)
-            updates = []
-            for be in self.backends.values():
-                try:
-                    updates.append((be, *self._resolve(be.spec, be.plugin)))
-                except _Conflict:  # cannot get worse by removing a plugin
-                    continue
+            self.conflicts = []
+            updates = [(be, *self._resolve(be.spec, be.plugin)) for be in self.backends.values()]
+            self._warned_conflicts &= set(self.conflicts)  # a tie that comes back is warned again
             self._apply_updates(updates)
             self.generation += 1
 
