@@ -23,15 +23,22 @@ __all__ = [
     "BackendSpec",
     "KernelOverride",
     "KERNELS",
+    "KERNEL_KINDS",
+    "KINDS",
+    "kernels_of_kind",
     "REQUIRED_KERNELS",
     "OPTIONAL_KERNELS",
+    "SPECIAL_KERNELS",
 ]
 
 #: The version of the backend contract this plugrad-core implements, ``"MAJOR.MINOR"``.
 #: A backend states the version it was written for. plugrad-core accepts a backend
 #: written for the same major version and a minor version up to its own: minor versions
 #: only add optional kernels, major versions change or remove required ones.
-CONTRACT_VERSION = "1.1"
+#: 1.1 added sort/argsort, the bitwise kernels and to_numpy; 1.2 the special functions
+#: (:data:`SPECIAL_KERNELS`: erf, erfc, erfinv, lgamma, digamma, hypot, logaddexp,
+#: logaddexp2, copysign, xlogy).
+CONTRACT_VERSION = "1.2"
 
 #: Capability flags a backend may declare in :attr:`BackendSpec.capabilities`, and what
 #: each promises. Dtype support is not a capability: it is the dtype table itself.
@@ -183,10 +190,28 @@ KERNELS: dict[str, str] = {
     "to_dlpack": "(x, **kwargs) -> capsule; x.__dlpack__(**kwargs) (optional)",
     # optional: fused elementwise kernels (plugrad composes them from the kernels above when absent)
     "sigmoid": "(x) -> array; 1 / (1 + exp(-x)) for floating x, without overflow for large |x| (optional)",
+    # optional (contract 1.2): special functions of floating x; plugrad.ops._special computes each from
+    # required kernels when absent (docs/writing-a-backend.md gives the method and the cost)
+    "erf": _UNARY + "; the error function 2/sqrt(pi) * integral_0^x exp(-t**2) dt (optional)",
+    "erfc": _UNARY + "; 1 - erf(x), accurate where erf(x) is close to 1 (optional)",
+    "erfinv": _UNARY + "; the inverse of erf on [-1, 1]: +-inf at +-1, nan outside (optional)",
+    "lgamma": _UNARY + "; log|gamma(x)|: +inf at 0 and the negative integers (optional)",
+    "digamma": _UNARY + "; d/dx lgamma(x): -inf at 0, nan at the negative integers (PyTorch's values) (optional)",
+    "hypot": _BINARY + "; sqrt(x1**2 + x2**2) without overflow or underflow; inf if either is inf (optional)",
+    "logaddexp": _BINARY + "; log(exp(x1) + exp(x2)) without overflow (optional)",
+    "logaddexp2": _BINARY + "; log2(2**x1 + 2**x2) without overflow (optional)",
+    "copysign": _BINARY + "; |x1| with the sign (bit) of x2 (optional)",
+    "xlogy": _BINARY + "; x1 * log(x2), and 0 where x1 == 0 unless x2 is nan (SciPy's xlogy) (optional)",
 }
 
+#: The special functions of contract 1.2: optional, with fallbacks in core built from required kernels.
+SPECIAL_KERNELS: frozenset[str] = frozenset(
+    {"erf", "erfc", "erfinv", "lgamma", "digamma", "hypot", "logaddexp", "logaddexp2", "copysign", "xlogy"}
+)
+
 #: Kernels a backend may leave out: plugrad composes them from others (or, for
-#: DLPack, reports the capability as missing).
+#: DLPack, reports the capability as missing). A backend written for an older minor
+#: version of the contract simply lacks the optional kernels added since.
 OPTIONAL_KERNELS: frozenset[str] = frozenset(
     {
         "from_dlpack",
@@ -200,9 +225,64 @@ OPTIONAL_KERNELS: frozenset[str] = frozenset(
         "bitwise_invert",
         "to_numpy",
     }
+    | SPECIAL_KERNELS
 )
 
 REQUIRED_KERNELS: frozenset[str] = frozenset(KERNELS) - OPTIONAL_KERNELS
+
+#: What each kind of kernel takes and returns; the checked-kernel rules
+#: (``PLUGRAD_CHECK_KERNELS``), the conformance suite and the array-API adapter read the
+#: kind of a kernel from :data:`KERNEL_KINDS` instead of listing kernel names again.
+KINDS: dict[str, str] = {
+    "unary": "elementwise (x) -> array of x's dtype and shape",
+    "predicate": "elementwise (x) -> array of bool, x's shape",
+    "binary": "elementwise (x1, x2) -> array of the operands' dtype, broadcast shape",
+    "comparison": "elementwise (x1, x2) -> array of bool, broadcast shape",
+    "reduction": "(x, axis, keepdims) -> array of x's dtype",
+    "accumulating_reduction": "(x, axis, keepdims) -> floats keep their dtype, integers and bools give int64",
+    "boolean_reduction": "(x, axis, keepdims) -> array of bool",
+    "index_reduction": "(x, axis, keepdims) -> array of int64",
+    "scan": "(x, axis) -> array of x's shape; dtype as accumulating_reduction",
+    "creation": "(shape, ..., dtype) -> array of that shape and dtype",
+    "in_place": "(x, ...) -> None; writes into x, never changing its shape or dtype",
+    "other": "its own signature (see KERNELS)",
+}
+
+_KIND_MEMBERS: dict[str, tuple[str, ...]] = {
+    "unary": (
+        "negative", "abs", "sign", "exp", "expm1", "log", "log2", "log10", "log1p", "sqrt", "sin", "cos", "tan",
+        "tanh", "floor", "ceil", "round", "trunc", "sigmoid", "bitwise_invert",
+        "erf", "erfc", "erfinv", "lgamma", "digamma",
+    ),
+    "predicate": ("isnan", "isinf", "isfinite", "logical_not"),
+    "binary": (
+        "add", "subtract", "multiply", "divide", "pow", "floor_divide", "remainder", "maximum", "minimum",
+        "bitwise_and", "bitwise_or", "bitwise_xor", "hypot", "logaddexp", "logaddexp2", "copysign", "xlogy",
+    ),
+    "comparison": (
+        "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_and", "logical_or",
+        "logical_xor",
+    ),
+    "reduction": ("mean", "max", "min"),
+    "accumulating_reduction": ("sum", "prod"),
+    "boolean_reduction": ("all", "any"),
+    "index_reduction": ("argmax", "argmin"),
+    "scan": ("cumulative_sum", "cumulative_prod"),
+    "creation": ("zeros", "ones", "full", "empty", "random_uniform", "random_normal"),
+    "in_place": ("setitem", "index_add", "copy_into"),
+}  # fmt: skip
+
+#: kernel name -> its kind (a key of :data:`KINDS`); every kernel of :data:`KERNELS` has one.
+KERNEL_KINDS: dict[str, str] = {
+    name: next((kind for kind, members in _KIND_MEMBERS.items() if name in members), "other") for name in KERNELS
+}
+
+
+def kernels_of_kind(kind: str) -> tuple[str, ...]:
+    """The kernels of one kind (a key of :data:`KINDS`), in catalogue order."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown kernel kind {kind!r}; expected one of {sorted(KINDS)}")
+    return tuple(name for name, k in KERNEL_KINDS.items() if k == kind)
 
 
 @dataclass(frozen=True)

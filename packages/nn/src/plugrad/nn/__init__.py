@@ -16,6 +16,14 @@ from __future__ import annotations
 from . import functional, init, utils
 from .modules import (
     GELU,
+    GRU,
+    LSTM,
+    RNN,
+    GRUCell,
+    LSTMCell,
+    RNNBase,
+    RNNCell,
+    RNNCellBase,
     BCELoss,
     BCEWithLogitsLoss,
     CrossEntropyLoss,
@@ -71,4 +79,12 @@ __all__ = [
     "NLLLoss",
     "BCELoss",
     "BCEWithLogitsLoss",
+    "RNNBase",
+    "RNN",
+    "LSTM",
+    "GRU",
+    "RNNCellBase",
+    "RNNCell",
+    "LSTMCell",
+    "GRUCell",
 ]

@@ -1,0 +1,638 @@
+"""Recurrent layers: ``RNN``, ``LSTM``, ``GRU`` and their single-step ``Cell`` forms.
+
+Parameter names, shapes, gate order and initialisation are PyTorch's, so a PyTorch
+``state_dict`` loads unchanged. For layer ``k`` (suffix ``_reverse`` for the backward
+direction of a bidirectional layer)::
+
+    weight_ih_l{k}  (G * hidden_size, layer input size)
+    weight_hh_l{k}  (G * hidden_size, hidden_size or proj_size)
+    bias_ih_l{k}, bias_hh_l{k}  (G * hidden_size,)
+    weight_hr_l{k}  (proj_size, hidden_size)       LSTM with proj_size > 0 only
+
+with ``G = 1`` (RNN), ``4`` (LSTM, gates ``i, f, g, o``) or ``3`` (GRU, gates ``r, z, n``).
+Every parameter starts as ``U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))``.
+
+The input-to-hidden products of a whole layer are one matrix product over all time
+steps; only the hidden-to-hidden product runs step by step. Packed input
+(:class:`~plugrad.nn.utils.rnn.PackedSequence`) shrinks the batch as sequences end, so
+each sequence stops at its own length.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from typing import Any
+
+import plugrad
+from plugrad import Tensor
+
+from .. import functional as F
+from .. import init
+from ..parameter import Parameter
+from ..utils.rnn import PackedSequence
+from .module import Module
+
+__all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
+
+_GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
+
+
+# --------------------------------------------------------------------------- one step
+# Each step function takes the input-side pre-activation ``xp`` (``x W_ih^T + b_ih``, plus
+# ``b_hh`` where it may be folded in), the previous state and the hidden-side weights.
+def _rnn_step(xp: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None, relu: bool) -> Tensor:
+    """``h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)``."""
+    pre = xp + F.linear(h, w_hh, b_hh)
+    return pre.relu() if relu else pre.tanh()
+
+
+def _lstm_step(
+    xp: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_hr: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """``i, f, g, o`` gates; ``c' = f c + i g``, ``h' = o tanh(c')`` (then ``h' W_hr^T`` with a projection)."""
+    gates = xp + F.linear(h, w_hh, b_hh)
+    i, f, g, o = gates.chunk(4, -1)
+    c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+    h = o.sigmoid() * c.tanh()
+    if w_hr is not None:
+        h = F.linear(h, w_hr)
+    return h, c
+
+
+def _gru_step(xp: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> Tensor:
+    """``r = s(x_r + h_r)``, ``z = s(x_z + h_z)``, ``n = tanh(x_n + r * (h W_hn^T + b_hn))``, ``h' = n + z (h - n)``."""
+    hp = F.linear(h, w_hh, b_hh)
+    x_r, x_z, x_n = xp.chunk(3, -1)
+    h_r, h_z, h_n = hp.chunk(3, -1)
+    r = (x_r + h_r).sigmoid()
+    z = (x_z + h_z).sigmoid()
+    n = (x_n + r * h_n).tanh()
+    return n + z * (h - n)
+
+
+class RNNBase(Module):
+    """The shared machinery of :class:`RNN`, :class:`LSTM` and :class:`GRU`.
+
+    :param mode: ``"LSTM"``, ``"GRU"``, ``"RNN_TANH"`` or ``"RNN_RELU"``.
+    :param input_size: features per input step.
+    :param hidden_size: features of the hidden state.
+    :param num_layers: stacked layers; layer ``k > 0`` reads layer ``k - 1``'s output.
+    :param bias: whether the layers have ``bias_ih``/``bias_hh``.
+    :param batch_first: input and output are ``(batch, seq, feature)`` instead of ``(seq, batch, feature)``.
+    :param dropout: dropout probability on every layer's output except the last (training mode).
+    :param bidirectional: run a second pass from the last step to the first and concatenate both.
+    :param proj_size: LSTM only: project the hidden state to this size (``weight_hr``).
+    """
+
+    _flat_weights_names: list[str]
+    _all_weights: list[list[str]]
+
+    def __init__(
+        self,
+        mode: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        if mode not in _GATES:
+            raise ValueError(f"Unrecognized RNN mode: {mode}")
+        if (
+            not isinstance(dropout, numbers.Number) or isinstance(dropout, bool) or not 0 <= float(dropout) <= 1  # type: ignore[arg-type]
+        ):
+            raise ValueError(
+                "dropout should be a number in range [0, 1] representing the probability of an element being zeroed"
+            )
+        if dropout > 0 and num_layers == 1:  # type: ignore[operator]
+            warnings.warn(
+                "dropout option adds dropout after all but last recurrent layer, so non-zero dropout expects "
+                f"num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}",
+                UserWarning,
+                stacklevel=3,
+            )
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"{name} should be of type int, got: {type(value).__name__}")
+        if not isinstance(proj_size, int) or isinstance(proj_size, bool):
+            raise TypeError(f"proj_size should be of type int, got: {type(proj_size).__name__}")
+        if hidden_size <= 0:
+            raise ValueError("hidden_size must be greater than zero")
+        if num_layers <= 0:
+            raise ValueError("num_layers must be greater than zero")
+        if proj_size < 0:
+            raise ValueError("proj_size should be a positive integer or zero to disable projections")
+        if proj_size >= hidden_size:
+            raise ValueError("proj_size has to be smaller than hidden_size")
+        if proj_size and mode != "LSTM":
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+        self.mode = mode
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = float(dropout)  # type: ignore[arg-type]
+        self.bidirectional = bidirectional
+        self.proj_size = proj_size
+        num_directions = 2 if bidirectional else 1
+        gate_size = _GATES[mode] * hidden_size
+        real_hidden = proj_size if proj_size > 0 else hidden_size
+        self._flat_weights_names = []
+        self._all_weights = []
+        for layer in range(num_layers):
+            for direction in range(num_directions):
+                layer_input = input_size if layer == 0 else real_hidden * num_directions
+                suffix = "_reverse" if direction == 1 else ""
+                shapes = [(f"weight_ih_l{layer}{suffix}", (gate_size, layer_input))]
+                shapes.append((f"weight_hh_l{layer}{suffix}", (gate_size, real_hidden)))
+                if bias:
+                    shapes.append((f"bias_ih_l{layer}{suffix}", (gate_size,)))
+                    shapes.append((f"bias_hh_l{layer}{suffix}", (gate_size,)))
+                if proj_size > 0:
+                    shapes.append((f"weight_hr_l{layer}{suffix}", (proj_size, hidden_size)))
+                for name, shape in shapes:
+                    setattr(self, name, Parameter(plugrad.empty(*shape, device=device, dtype=dtype)))
+                names = [name for name, _ in shapes]
+                self._flat_weights_names.extend(names)
+                self._all_weights.append(names)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Draw every weight and bias from ``U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))``."""
+        stdv = 1.0 / math.sqrt(self.hidden_size)
+        for weight in self.parameters():
+            init.uniform_(weight, -stdv, stdv)
+
+    def flatten_parameters(self) -> None:
+        """Accepted for compatibility; plugrad keeps no fused weight buffer, so there is nothing to do."""
+
+    @property
+    def _flat_weights(self) -> list[Parameter | None]:
+        return [getattr(self, name, None) for name in self._flat_weights_names]
+
+    @property
+    def all_weights(self) -> list[list[Parameter]]:
+        """The parameters grouped per layer and direction, in PyTorch's order."""
+        return [[getattr(self, name) for name in names] for names in self._all_weights]
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size != 0:
+            s += f", proj_size={self.proj_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if self.bias is not True:
+            s += f", bias={self.bias}"
+        if self.batch_first is not False:
+            s += f", batch_first={self.batch_first}"
+        if self.dropout != 0:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional is not False:
+            s += f", bidirectional={self.bidirectional}"
+        return s
+
+    # ---------------------------------------------------------------- forward
+    def _input_error_name(self) -> str:
+        return "RNN"
+
+    def _prepare(self, input: Any) -> tuple[Tensor, list[int] | None, bool, int, Tensor | None, Tensor | None]:
+        """Return ``(x, batch_sizes, batched, batch, sorted_indices, unsorted_indices)``; ``x`` is seq-first."""
+        if isinstance(input, PackedSequence):
+            sizes = [int(v) for v in input.batch_sizes.tolist()]
+            x = input.data
+            if x.ndim != 2:
+                raise ValueError(f"{self._input_error_name()}: packed data must be 2-D, got {x.ndim}D")
+            return x, sizes, True, sizes[0] if sizes else 0, input.sorted_indices, input.unsorted_indices
+        if not isinstance(input, Tensor):
+            raise TypeError(
+                f"{type(self).__name__}.forward(): input must be a Tensor or PackedSequence, not {type(input).__name__}"
+            )
+        if input.ndim not in (2, 3):
+            raise ValueError(self._dim_error(input.ndim))
+        batched = input.ndim == 3
+        if not batched:
+            input = input.unsqueeze(1)
+        elif self.batch_first:
+            input = input.transpose(0, 1)
+        return input, None, batched, input.shape[1], None, None
+
+    def _dim_error(self, ndim: int) -> str:
+        return f"{self._input_error_name()}: Expected input to be 2D or 3D, got {ndim}D tensor instead"
+
+    def _check_input(self, x: Tensor) -> None:
+        if x.shape[-1] != self.input_size:
+            raise RuntimeError(
+                f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got {x.shape[-1]}"
+            )
+        if not x.is_floating_point():
+            raise RuntimeError(f"{type(self).__name__}: expected a floating-point input, got {x.dtype}")
+
+    def _check_hidden(
+        self, hx: Any, batched: bool, expected: tuple[int, ...], msg: str = "Expected hidden size {}, got {}"
+    ) -> Tensor:
+        if not isinstance(hx, Tensor):
+            raise TypeError(f"{type(self).__name__}.forward(): hx must be a Tensor, not {type(hx).__name__}")
+        if batched and hx.ndim != 3:
+            raise RuntimeError(f"For batched 3-D input, hx should also be 3-D but got {hx.ndim}-D tensor")
+        if not batched and hx.ndim != 2:
+            raise RuntimeError(f"For unbatched 2-D input, hx should also be 2-D but got {hx.ndim}-D tensor")
+        if not batched:
+            hx = hx.unsqueeze(1)
+        if tuple(hx.shape) != expected:
+            raise RuntimeError(msg.format(expected, list(hx.shape)))
+        return hx
+
+    def _layer_weights(self, layer: int, direction: int) -> list[Tensor | None]:
+        names = self._all_weights[layer * (2 if self.bidirectional else 1) + direction]
+        w_ih, w_hh = getattr(self, names[0]), getattr(self, names[1])
+        b_ih = getattr(self, names[2]) if self.bias else None
+        b_hh = getattr(self, names[3]) if self.bias else None
+        w_hr = getattr(self, names[-1]) if self.proj_size > 0 else None
+        return [w_ih, w_hh, b_ih, b_hh, w_hr]
+
+    def _run(
+        self, x: Tensor, sizes: list[int] | None, h0: Tensor, c0: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """All layers over seq-first ``x`` (or packed data with ``sizes``); returns ``(output, h_n, c_n)``."""
+        num_directions = 2 if self.bidirectional else 1
+        h_out: list[Tensor] = []
+        c_out: list[Tensor] = []
+        layer_input = x
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(num_directions):
+                idx = layer * num_directions + direction
+                out, h, c = self._run_direction(
+                    layer_input, sizes, h0[idx], None if c0 is None else c0[idx], layer, direction
+                )
+                outputs.append(out)
+                h_out.append(h)
+                if c is not None:
+                    c_out.append(c)
+            layer_input = outputs[0] if num_directions == 1 else plugrad.cat(outputs, -1)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                layer_input = F.dropout(layer_input, self.dropout, True)
+        return layer_input, plugrad.stack(h_out, 0), plugrad.stack(c_out, 0) if c_out else None
+
+    def _run_direction(
+        self, x: Tensor, sizes: list[int] | None, h: Tensor, c: Tensor | None, layer: int, direction: int
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        w_ih, w_hh, b_ih, b_hh, w_hr = self._layer_weights(layer, direction)
+        mode = self.mode
+        fold = mode != "GRU" and b_hh is not None  # GRU keeps b_hn inside r * (...)
+        xp = F.linear(x, w_ih, b_ih)
+        if fold:
+            xp = xp + b_hh
+            b_step = None
+        else:
+            b_step = b_hh
+        if sizes is None:
+            steps = list(xp.unbind(0))
+            full = [x.shape[1]] * len(steps)
+        else:
+            steps = list(plugrad.split(xp, sizes, 0)) if sizes else []
+            full = sizes
+        n = len(steps)
+        order = range(n - 1, -1, -1) if direction == 1 else range(n)
+        outs: list[Tensor | None] = [None] * n
+        h0, c0 = h, c
+        cur = h.shape[0]
+        if direction == 1 and n and full[n - 1] != cur:  # packed, reverse: start with the longest rows only
+            cur = full[n - 1]
+            h = h0[:cur]
+            c = None if c0 is None else c0[:cur]
+        # packed sequences: finished rows leave the batch (forward) or join it (reverse)
+        h_final: list[Tensor] = []
+        c_final: list[Tensor] = []
+        for t in order:
+            bs = full[t]
+            if bs != cur:
+                if direction == 0:  # rows bs..cur end at the previous step: keep their last state
+                    h_final.append(h[bs:])
+                    h = h[:bs]
+                    if c is not None:
+                        c_final.append(c[bs:])
+                        c = c[:bs]
+                else:  # rows cur..bs start here, from the initial state
+                    h = plugrad.cat([h, h0[cur:bs]], 0)
+                    if c is not None and c0 is not None:
+                        c = plugrad.cat([c, c0[cur:bs]], 0)
+                cur = bs
+            if mode == "LSTM":
+                h, c = _lstm_step(steps[t], h, c, w_hh, b_step, w_hr)  # type: ignore[arg-type]
+            elif mode == "GRU":
+                h = _gru_step(steps[t], h, w_hh, b_step)
+            else:
+                h = _rnn_step(steps[t], h, w_hh, b_step, mode == "RNN_RELU")
+            outs[t] = h
+        if sizes is None:
+            out = plugrad.stack(outs, 0)  # type: ignore[arg-type]
+        else:
+            out = plugrad.cat(outs, 0) if outs else x.new_zeros((0, h.shape[-1]))  # type: ignore[arg-type]
+        if h_final:
+            h = plugrad.cat([h, *reversed(h_final)], 0)
+            if c is not None:
+                c = plugrad.cat([c, *reversed(c_final)], 0)
+        return out, h, c
+
+    def _forward_common(self, input: Any, hx: Any) -> tuple[Any, Any]:
+        x, sizes, batched, batch, sorted_idx, unsorted_idx = self._prepare(input)
+        self._check_input(x)
+        num_directions = 2 if self.bidirectional else 1
+        real_hidden = self.proj_size if self.proj_size > 0 else self.hidden_size
+        h_shape = (self.num_layers * num_directions, batch, real_hidden)
+        c_shape = (self.num_layers * num_directions, batch, self.hidden_size)
+        lstm = self.mode == "LSTM"
+        if hx is None:
+            h0 = plugrad.zeros(*h_shape, dtype=x.dtype, device=x.device)
+            c0 = plugrad.zeros(*c_shape, dtype=x.dtype, device=x.device) if lstm else None
+        elif lstm:
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise TypeError("LSTM.forward(): hx must be a tuple (h_0, c_0) of two Tensors")
+            h0 = self._check_hidden(hx[0], batched, h_shape, "Expected hidden[0] size {}, got {}")
+            c0 = self._check_hidden(hx[1], batched, c_shape, "Expected hidden[1] size {}, got {}")
+        else:
+            h0 = self._check_hidden(hx, batched, h_shape)
+            c0 = None
+        if sorted_idx is not None:
+            h0 = h0.index_select(1, sorted_idx)
+            c0 = None if c0 is None else c0.index_select(1, sorted_idx)
+        out, h_n, c_n = self._run(x, sizes, h0, c0)
+        if isinstance(input, PackedSequence):
+            result: Any = PackedSequence(out, input.batch_sizes, sorted_idx, unsorted_idx)
+            if unsorted_idx is not None:
+                h_n = h_n.index_select(1, unsorted_idx)
+                c_n = None if c_n is None else c_n.index_select(1, unsorted_idx)
+        elif not batched:
+            result = out.squeeze(1)
+            h_n = h_n.squeeze(1)
+            c_n = None if c_n is None else c_n.squeeze(1)
+        else:
+            result = out.transpose(0, 1) if self.batch_first else out
+        return result, (h_n, c_n) if lstm else h_n
+
+
+class RNN(RNNBase):
+    """Elman RNN: ``h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)`` with ``act`` tanh or ReLU.
+
+    Input ``(L, N, H_in)`` (``(N, L, H_in)`` with ``batch_first``; ``(L, H_in)`` unbatched) or a
+    :class:`~plugrad.nn.utils.rnn.PackedSequence`; ``h_0`` ``(D * num_layers, N, H_out)``, zeros
+    when omitted. Returns ``(output, h_n)``: every step's last-layer state ``(L, N, D * H_out)`` and
+    the final state of every layer and direction (``D = 2`` if bidirectional).
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        if nonlinearity == "tanh":
+            mode = "RNN_TANH"
+        elif nonlinearity == "relu":
+            mode = "RNN_RELU"
+        else:
+            raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
+        super().__init__(
+            mode, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0, device, dtype
+        )
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input: Tensor | PackedSequence, hx: Tensor | None = None) -> tuple[Any, Tensor]:
+        return self._forward_common(input, hx)  # type: ignore[return-value]
+
+
+class LSTM(RNNBase):
+    """Long short-term memory. Per step, with ``s`` the sigmoid::
+
+        i = s(W_ii x + b_ii + W_hi h + b_hi)    f = s(W_if x + b_if + W_hf h + b_hf)
+        g = tanh(W_ig x + b_ig + W_hg h + b_hg) o = s(W_io x + b_io + W_ho h + b_ho)
+        c' = f * c + i * g                      h' = o * tanh(c')   (then h' W_hr^T if proj_size > 0)
+
+    ``forward(input, (h_0, c_0))`` returns ``(output, (h_n, c_n))``; shapes as :class:`RNN`, with
+    ``h`` of size ``proj_size`` when projecting and ``c`` always of size ``hidden_size``.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(
+            "LSTM",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            proj_size,
+            device,
+            dtype,
+        )
+
+    def _input_error_name(self) -> str:
+        return "LSTM"
+
+    def _dim_error(self, ndim: int) -> str:
+        return f"LSTM: Expected input to be 2D or 3D, got {ndim}D instead"
+
+    def forward(
+        self, input: Tensor | PackedSequence, hx: tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Any, tuple[Tensor, Tensor]]:
+        return self._forward_common(input, hx)  # type: ignore[return-value]
+
+
+class GRU(RNNBase):
+    """Gated recurrent unit. Per step, with ``s`` the sigmoid::
+
+        r = s(W_ir x + b_ir + W_hr h + b_hr)    z = s(W_iz x + b_iz + W_hz h + b_hz)
+        n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+        h' = (1 - z) * n + z * h
+
+    ``forward(input, h_0)`` returns ``(output, h_n)``; shapes as :class:`RNN`.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(
+            "GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0, device, dtype
+        )
+
+    def _input_error_name(self) -> str:
+        return "GRU"
+
+    def forward(self, input: Tensor | PackedSequence, hx: Tensor | None = None) -> tuple[Any, Tensor]:
+        return self._forward_common(input, hx)  # type: ignore[return-value]
+
+
+# ------------------------------------------------------------------------------ cells
+class RNNCellBase(Module):
+    """Parameters of a single-step cell: ``weight_ih (G*H, in)``, ``weight_hh (G*H, H)``, ``bias_ih``, ``bias_hh (G*H,)``."""
+
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool, num_chunks: int, device: Any = None, dtype: Any = None
+    ) -> None:
+        super().__init__()
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"{name} should be of type int, got: {type(value).__name__}")
+            if value < 0 or (name == "hidden_size" and value == 0):
+                raise ValueError(f"{name} must be greater than zero")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.bias = bias
+        self.weight_ih = Parameter(plugrad.empty(num_chunks * hidden_size, input_size, device=device, dtype=dtype))
+        self.weight_hh = Parameter(plugrad.empty(num_chunks * hidden_size, hidden_size, device=device, dtype=dtype))
+        if bias:
+            self.bias_ih = Parameter(plugrad.empty(num_chunks * hidden_size, device=device, dtype=dtype))
+            self.bias_hh = Parameter(plugrad.empty(num_chunks * hidden_size, device=device, dtype=dtype))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Draw every parameter from ``U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))``."""
+        stdv = 1.0 / math.sqrt(self.hidden_size)
+        for weight in self.parameters():
+            init.uniform_(weight, -stdv, stdv)
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.bias is not True:
+            s += f", bias={self.bias}"
+        nonlinearity = getattr(self, "nonlinearity", "tanh")
+        if nonlinearity != "tanh":
+            s += f", nonlinearity={nonlinearity}"
+        return s
+
+    def _prepare(self, input: Any) -> tuple[Tensor, bool]:
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{type(self).__name__}.forward(): input must be a Tensor, not {type(input).__name__}")
+        if input.ndim not in (1, 2):
+            raise ValueError(f"{type(self).__name__}: Expected input to be 1D or 2D, got {input.ndim}D instead")
+        if input.shape[-1] != self.input_size:
+            raise RuntimeError(f"input has inconsistent input_size: got {input.shape[-1]} expected {self.input_size}")
+        batched = input.ndim == 2
+        return (input if batched else input.unsqueeze(0)), batched
+
+    def _state(self, x: Tensor, hx: Any, batched: bool, which: int) -> Tensor:
+        if hx is None:
+            return plugrad.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
+        if not isinstance(hx, Tensor):
+            raise TypeError(f"{type(self).__name__}.forward(): hx must be a Tensor, not {type(hx).__name__}")
+        if hx.ndim != (2 if batched else 1):
+            kind = "batched 2-D" if batched else "unbatched 1-D"
+            raise RuntimeError(
+                f"{type(self).__name__}: Expected hidden to be {2 if batched else 1}D for {kind} input, got {hx.ndim}D instead"
+            )
+        if not batched:
+            hx = hx.unsqueeze(0)
+        if hx.shape[0] != x.shape[0]:
+            raise RuntimeError(f"Input batch size {x.shape[0]} doesn't match hidden{which} batch size {hx.shape[0]}")
+        if hx.shape[1] != self.hidden_size:
+            raise RuntimeError(
+                f"hidden{which} has inconsistent hidden_size: got {hx.shape[1]}, expected {self.hidden_size}"
+            )
+        return hx
+
+
+class RNNCell(RNNCellBase):
+    """One Elman step: ``h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)``, ``act`` tanh or ReLU.
+
+    ``forward(input (N, in) or (in,), hx (N, H) or (H,) = zeros)`` returns ``h'``.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        nonlinearity: str = "tanh",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"Unknown nonlinearity: {nonlinearity}")
+        super().__init__(input_size, hidden_size, bias, 1, device, dtype)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        x, batched = self._prepare(input)
+        h = self._state(x, hx, batched, 0)
+        h = _rnn_step(
+            F.linear(x, self.weight_ih, self.bias_ih), h, self.weight_hh, self.bias_hh, self.nonlinearity == "relu"
+        )
+        return h if batched else h.squeeze(0)
+
+
+class LSTMCell(RNNCellBase):
+    """One LSTM step (gates ``i, f, g, o`` as in :class:`LSTM`); ``forward(input, (h, c))`` returns ``(h', c')``."""
+
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, device: Any = None, dtype: Any = None
+    ) -> None:
+        super().__init__(input_size, hidden_size, bias, 4, device, dtype)
+
+    def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        x, batched = self._prepare(input)
+        if hx is None:
+            h = c = self._state(x, None, batched, 0)
+        else:
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise TypeError("LSTMCell.forward(): hx must be a tuple (h, c) of two Tensors")
+            h = self._state(x, hx[0], batched, 0)
+            c = self._state(x, hx[1], batched, 1)
+        h, c = _lstm_step(F.linear(x, self.weight_ih, self.bias_ih), h, c, self.weight_hh, self.bias_hh, None)
+        return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
+
+
+class GRUCell(RNNCellBase):
+    """One GRU step (gates ``r, z, n`` as in :class:`GRU`); ``forward(input, hx)`` returns ``h'``."""
+
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, device: Any = None, dtype: Any = None
+    ) -> None:
+        super().__init__(input_size, hidden_size, bias, 3, device, dtype)
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        x, batched = self._prepare(input)
+        h = self._state(x, hx, batched, 0)
+        h = _gru_step(F.linear(x, self.weight_ih, self.bias_ih), h, self.weight_hh, self.bias_hh)
+        return h if batched else h.squeeze(0)
