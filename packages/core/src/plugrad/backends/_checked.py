@@ -21,6 +21,8 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ._spec import KERNEL_KINDS
+
 __all__ = ["ENV", "enabled", "wrap_kernels"]
 
 #: The environment variable that turns the checks on (anything but empty or ``0``).
@@ -208,67 +210,53 @@ def _rules(native: Mapping[str, Any]) -> dict[str, Callable[..., Expect]]:
     def asarray(obj: Any, dtype: Any) -> Expect:
         return (_shape(obj) if hasattr(obj, "shape") else None), dtype
 
-    rules: dict[str, Callable[..., Expect]] = {
-        "zeros": created,
-        "ones": created,
-        "empty": created,
-        "full": created,
-        "random_uniform": created,
-        "random_normal": created,
-        "arange": arange,
-        "linspace": linspace,
-        "asarray": asarray,
-        "where": where,
-        "clip": clip,
-        "sum": reduce_acc,
-        "prod": reduce_acc,
-        "mean": reduce_same,
-        "max": reduce_same,
-        "min": reduce_same,
-        "argmax": reduce_arg,
-        "argmin": reduce_arg,
-        "all": reduce_bool,
-        "any": reduce_bool,
-        "cumulative_sum": cumulative,
-        "cumulative_prod": cumulative,
-        "matmul": matmul,
-        "reshape": reshape,
-        "permute_dims": permute_dims,
-        "broadcast_to": broadcast_to,
-        "concat": concat,
-        "stack": stack,
-        "flip": same_shape,
-        "roll": same_shape,
-        "tile": tile,
-        "astype": astype,
-        "copy": same_shape,
-        "getitem": getitem,
-        "take_along_axis": take_along_axis,
-        "from_bytes": from_bytes,
-        "sigmoid": unary,
-        "sort": same_shape,
-        "argsort": lambda x, **kw: (_shape(x), i64),
-        "bitwise_invert": unary,
+    # one rule per kind of kernel (the kinds come from the catalogue, _spec.KERNEL_KINDS) ...
+    by_kind: dict[str, Callable[..., Expect]] = {
+        "unary": unary,
+        "predicate": predicate,
+        "binary": binary,
+        "comparison": compare,
+        "reduction": reduce_same,
+        "accumulating_reduction": reduce_acc,
+        "boolean_reduction": reduce_bool,
+        "index_reduction": reduce_arg,
+        "scan": cumulative,
+        "creation": created,
     }
-    for n in ("bitwise_and", "bitwise_or", "bitwise_xor"):
-        rules[n] = binary
-    for n in ("add", "subtract", "multiply", "divide", "pow", "floor_divide", "remainder", "maximum", "minimum"):
-        rules[n] = binary
-    for n in ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal"):
-        rules[n] = compare
-    for n in ("logical_and", "logical_or", "logical_xor"):
-        rules[n] = compare
-    for n in ("negative", "abs", "sign", "exp", "expm1", "log", "log2", "log10", "log1p", "sqrt"):
-        rules[n] = unary
-    for n in ("sin", "cos", "tan", "tanh", "floor", "ceil", "round", "trunc"):
-        rules[n] = unary
-    for n in ("isnan", "isinf", "isfinite", "logical_not"):
-        rules[n] = predicate
+    rules: dict[str, Callable[..., Expect]] = {
+        name: by_kind[kind] for name, kind in KERNEL_KINDS.items() if kind in by_kind
+    }
+    # ... and the kernels with a signature of their own
+    rules.update(
+        {
+            "arange": arange,
+            "linspace": linspace,
+            "asarray": asarray,
+            "where": where,
+            "clip": clip,
+            "matmul": matmul,
+            "reshape": reshape,
+            "permute_dims": permute_dims,
+            "broadcast_to": broadcast_to,
+            "concat": concat,
+            "stack": stack,
+            "flip": same_shape,
+            "roll": same_shape,
+            "tile": tile,
+            "astype": astype,
+            "copy": same_shape,
+            "getitem": getitem,
+            "take_along_axis": take_along_axis,
+            "from_bytes": from_bytes,
+            "sort": same_shape,
+            "argsort": lambda x, **kw: (_shape(x), i64),
+        }
+    )
     return rules
 
 
 #: Kernels that write into their first argument and return ``None``.
-_IN_PLACE = ("setitem", "index_add", "copy_into")
+_IN_PLACE = frozenset(name for name, kind in KERNEL_KINDS.items() if kind == "in_place")
 
 
 # ---------------------------------------------------------------------------- wrapping
