@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import numpy as np
 import plugrad
+import op_kinds
 import workloads as W
 
 
@@ -72,6 +73,7 @@ def time_impls(work: W.Workload, rounds: int, min_time: float) -> dict[str, floa
 _MEM_CHILD = r"""
 import gc, resource, sys
 sys.path.insert(0, {bench_dir!r})
+import op_kinds
 import workloads as W
 impl = {impl!r}
 work = W.MLPStep(batch={batch})
@@ -126,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if W.pnn is not None:
         all_work += [W.MLPStep(), W.OptimizerStep()]
+    all_work += op_kinds.workloads()  # one row per kind of op: the worst case is what users meet
     results: dict[str, Any] = {"blas": blas_info(), "workloads": {}}
     failed: list[str] = []
     for work in all_work:
@@ -165,6 +168,21 @@ def main(argv: list[str] | None = None) -> int:
             if not ok:
                 failed.append("memory")
         results["memory_bytes"] = mem
+
+    kinds = {k: v for k, v in results["workloads"].items() if k.startswith("op kind ")}
+    if kinds:
+        print("per-op cost by kind (forward + backward, per op)")
+        print(f"  {'kind':10s} {'numpy':>11s} {'plugrad':>11s} {'torch':>11s}  plugrad/torch  plugrad/numpy")
+        for k, v in kinds.items():
+            tv = fmt_time(v["torch"]) if "torch" in v else "          -"
+            rt = f"{v['plugrad'] / v['torch']:12.2f}x" if "torch" in v else "            -"
+            print(
+                f"  {k[8:]:10s} {fmt_time(v['numpy'])} {fmt_time(v['plugrad'])} {tv} {rt} {v['plugrad'] / v['numpy']:13.2f}x"
+            )
+        if all("torch" in v for v in kinds.values()):
+            worst = max(kinds, key=lambda k: kinds[k]["plugrad"] / kinds[k]["torch"])
+            print(f"  worst kind vs torch: {worst[8:]} {kinds[worst]['plugrad'] / kinds[worst]['torch']:.2f}x")
+        print()
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))
