@@ -27,8 +27,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 import numpy as np
-import plugrad
 import op_kinds
+import plugrad
 import workloads as W
 
 
