@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-__all__ = ["ATTRIBUTES", "SUBMODULES", "load", "load_submodule", "names"]
+__all__ = ["ATTRIBUTES", "SUBMODULES", "lazy_module", "load", "load_submodule", "names"]
 
 #: Attribute name -> the distribution that ships ``plugrad.<name>`` (``None``: plugrad-core).
 SUBMODULES: dict[str, str | None] = {
@@ -42,6 +42,8 @@ SUBMODULES: dict[str, str | None] = {
 #: modules kept out of ``import plugrad``'s path.
 ATTRIBUTES: dict[str, tuple[str, str]] = {
     "autocast": ("plugrad.amp", "autocast"),
+    "is_autocast_enabled": ("plugrad.amp", "is_autocast_enabled"),
+    "get_autocast_dtype": ("plugrad.amp", "get_autocast_dtype"),
     "set_float32_matmul_precision": ("plugrad.backends._flags", "set_float32_matmul_precision"),
     "get_float32_matmul_precision": ("plugrad.backends._flags", "get_float32_matmul_precision"),
     "compile": ("plugrad._compile", "compile"),
@@ -88,3 +90,31 @@ def load_submodule(name: str) -> ModuleType:
             f"module 'plugrad' has no attribute '{name}': {full} ships in the distribution {dist!r}, "
             f"which is not installed; install it with `pip install {dist}`"
         ) from None
+
+
+class _LazyModule(ModuleType):
+    """A module registered in ``sys.modules`` whose contents are filled on first attribute access."""
+
+    def __getattr__(self, attr: str) -> object:
+        filler = self.__dict__.pop("_plugrad_filler", None)
+        if filler is not None:
+            importlib.import_module(filler).fill(self)
+            return getattr(self, attr)
+        raise AttributeError(f"module {self.__name__!r} has no attribute {attr!r}")
+
+
+def lazy_module(name: str, filler: str) -> ModuleType:
+    """Register the module ``name`` (``import name`` works at once); ``filler.fill(module)`` runs on first use.
+
+    Used for ``plugrad.cuda.amp`` and ``plugrad.cpu.amp``, which live in plain modules'
+    namespaces, without importing :mod:`plugrad.amp` at ``import plugrad``.
+    """
+    import sys
+
+    found = sys.modules.get(name)
+    if found is not None:
+        return found
+    mod = _LazyModule(name)
+    mod.__dict__["_plugrad_filler"] = filler
+    sys.modules[name] = mod
+    return mod

@@ -52,3 +52,8 @@ def manual_seed(seed: int) -> None:
 
 
 manual_seed_all = manual_seed
+
+from ._lazy import lazy_module as _lazy_module  # noqa: E402
+
+#: ``plugrad.cuda.amp.autocast`` / ``GradScaler``: PyTorch's deprecated spellings of :mod:`plugrad.amp`.
+amp = _lazy_module(__name__ + ".amp", "plugrad.amp._legacy")
