@@ -247,3 +247,45 @@ def test_tie_through_add_plugin_follows_the_same_rule() -> None:
     assert be.add is get_backend("numpy").spec.kernels["add"]
     reg.remove_plugin("tie")  # resolving the tie brings the other override back
     assert be.add(1, 2) == "a" and reg.conflicts == []
+
+
+# ------------------------------------------------------------------ info: every plugin's provenance
+_FASTADD = """
+from plugrad.plugins import KernelOverride, hookimpl
+
+def add(x1, x2):
+    return x1 + x2
+
+@hookimpl
+def plugrad_kernel_overrides(backend):
+    return [KernelOverride("add", add, 5)] if backend.name == "numpy" else []
+"""
+
+_BROKEN = "raise ImportError('needs libfoo')\n"
+
+
+def _distribution(root: Path, dist: str, version: str, entry: str, module: str, source: str) -> None:
+    info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[plugrad]\n{entry} = {module}\n")
+    (root / f"{module}.py").write_text(source)
+
+
+def test_info_shows_distribution_and_registrations_of_every_plugin(tmp_path: Path) -> None:
+    _distribution(tmp_path, "plugrad-override-fastadd", "2.3.1", "fastadd", "fastadd_plugin", _FASTADD)
+    _distribution(tmp_path, "plugrad-backend-broken", "0.4", "broken", "broken_plugin", _BROKEN)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLUGRAD_")}
+    env["PYTHONPATH"] = str(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "plugrad", "info"], capture_output=True, text=True, env=env, timeout=120
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, proc.stderr
+    plugins = out.split("plugins:\n", 1)[1]
+    lines = {ln.split()[0]: ln for ln in plugins.splitlines() if ln.startswith("  ") and ln.split()}
+    assert "plugrad-override-fastadd 2.3.1" in lines["fastadd"]
+    assert "overrides numpy.add (priority 5)" in lines["fastadd"]
+    assert "plugrad-backend-numpy" in lines["numpy"] and "backend numpy" in lines["numpy"]
+    assert "plugrad-backend-broken 0.4" in lines["broken"]
+    assert "skipped: import of 'broken_plugin' failed: ImportError: needs libfoo" in lines["broken"]

@@ -35,7 +35,7 @@ def _version(dist: str) -> str:
 def collect_info() -> dict[str, Any]:
     """Everything ``plugrad info`` reports, as plain data."""
     from . import __version__
-    from .backends import CONTRACT_VERSION, BackendError, get_registry
+    from .plugins import CONTRACT_VERSION, BackendError, get_registry
     from .backends._registry import _AUTOLOAD_ENV, _PLUGINS_ENV, Registry
 
     reg = get_registry()
@@ -95,7 +95,47 @@ def collect_info() -> dict[str, Any]:
         "overrides": [
             {"backend": o.backend, "kernel": o.op, "plugin": o.plugin, "priority": o.priority} for o in reg.overrides
         ],
+        "override_conflicts": list(getattr(reg, "conflicts", [])),
+        "plugins": _plugins(reg),
     }
+
+
+def _plugins(reg: Any) -> list[dict[str, Any]]:
+    """Every plugin, of every kind: its distribution and version, what it registered, why it was skipped."""
+    names: list[str] = []
+    for name, _plugin in reg.pm.list_name_plugin():
+        if name is not None and not name.startswith("plugrad-testing-"):
+            names.append(name)
+    for name in (*reg.failed_plugins, *reg.skipped_entry_points):
+        if name not in names:
+            names.append(name)
+    registered: dict[str, list[str]] = {n: [] for n in names}
+
+    def add(plugin: str, what: str) -> None:
+        registered.setdefault(plugin, []).append(what)
+
+    for info in sorted(reg.infos.values(), key=lambda i: i.name):
+        add(info.plugin, f"backend {info.name}" + ("" if info.available else " (unavailable)"))
+    for o in reg.overrides:
+        add(o.plugin, f"overrides {o.backend}.{o.op} (priority {o.priority})")
+    for pg in getattr(reg, "process_group_backends", {}).values():
+        add(pg.plugin, f"communication backend {pg.name}" + ("" if pg.available else " (unavailable)"))
+    for kind in ("compilers",):  # other plugin kinds the registry collects, when present
+        for rec in getattr(reg, kind, {}).values():
+            add(getattr(rec, "plugin", "?"), f"{kind[:-1]} {getattr(rec, 'name', '?')}")
+    out = []
+    for name, what in registered.items():
+        problems = [why for p, why in reg.failed_plugins.items() if p == name]
+        problems += [why for p, why in reg.skipped_entry_points.items() if p == name]
+        out.append(
+            {
+                "name": name,
+                "distribution": reg.plugin_dists.get(name, ""),
+                "registered": what,
+                "skipped": "; ".join(problems) or None,
+            }
+        )
+    return out
 
 
 def _table(rows: list[list[str]]) -> list[str]:
@@ -158,6 +198,18 @@ def format_info(data: dict[str, Any], *, kernels: bool = False) -> str:
         )
     else:
         out.append("kernel overrides in effect: none")
+    for c in data.get("override_conflicts", []):
+        out.append(f"  conflict: {c}")
+    if data.get("plugins"):
+        out.append("")
+        out.append("plugins:")
+        rows = [["name", "distribution", "registered"]]
+        for p in data["plugins"]:
+            what = ", ".join(p["registered"]) or "nothing"
+            if p["skipped"]:
+                what = (what + "; " if p["registered"] else "") + f"skipped: {p['skipped']}"
+            rows.append([p["name"], p["distribution"] or "(not from an installed distribution)", what])
+        out.extend(_table(rows))
     if kernels:
         for b in data["backends"]:
             if b["kernel_sources"]:
