@@ -289,3 +289,84 @@ def test_info_shows_distribution_and_registrations_of_every_plugin(tmp_path: Pat
     assert "plugrad-backend-numpy" in lines["numpy"] and "backend numpy" in lines["numpy"]
     assert "plugrad-backend-broken 0.4" in lines["broken"]
     assert "skipped: import of 'broken_plugin' failed: ImportError: needs libfoo" in lines["broken"]
+
+
+# ------------------------------------------------------------------ PLUGRAD_BACKEND does not rebind "cpu"
+_TWIN = """
+from plugrad.plugins import CONTRACT_VERSION, BackendSpec, hookimpl
+import plugrad_numpy.kernels as k
+
+@hookimpl
+def plugrad_backends():
+    return [BackendSpec("twinnp", "cpu", CONTRACT_VERSION, k.KERNELS, k.DTYPES, priority=-5, version="twin 1")]
+"""
+
+
+def test_plugrad_backend_sets_the_default_but_cpu_stays_the_cpu_backend(tmp_path: Path) -> None:
+    _distribution(tmp_path, "plugrad-backend-twinnp", "1.0", "twinnp", "twinnp_plugin", _TWIN)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLUGRAD_")}
+    env.update(PYTHONPATH=str(tmp_path), PLUGRAD_BACKEND="twinnp")
+    code = textwrap.dedent(
+        """
+        import plugrad
+        a = plugrad.ones(2)
+        b = plugrad.ones(2, device="cpu")
+        print(a._backend.name, repr(a.device), repr(a))
+        print(b._backend.name, repr(b.device), repr(b))
+        print(plugrad.get_default_device())
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    first, second, default = proc.stdout.splitlines()
+    assert first == "twinnp device(type='twinnp') tensor([1., 1.], device='twinnp')"
+    assert second == "numpy device(type='cpu') tensor([1., 1.])"
+    assert default == "twinnp"
+    info = subprocess.run([sys.executable, "-m", "plugrad", "info"], capture_output=True, text=True, env=env)
+    assert "default backend: twinnp (PLUGRAD_BACKEND=twinnp)" in info.stdout
+    assert "device 'cpu': numpy" in info.stdout
+
+
+# ------------------------------------------------------------------ arrays of a backend's own library
+@pytest.fixture()
+def arraystrict() -> Any:
+    """The example array-api-strict backend, registered for one test (its arrays' dtypes print as
+    ``array_api_strict.float32``: plugrad must ask the backend, not guess from the name)."""
+    xp = pytest.importorskip("array_api_strict")
+    import importlib
+
+    src = str(Path(__file__).resolve().parents[3] / "examples" / "third_party_backend" / "src")
+    sys.path.insert(0, src)
+    try:
+        plugin = importlib.import_module("plugrad_arraystrict.plugin")
+    finally:
+        sys.path.remove(src)
+    reg = get_registry()
+    reg.add_plugin(plugin, "hardening-arraystrict")
+    try:
+        yield xp
+    finally:
+        reg.remove_plugin("hardening-arraystrict")
+
+
+def test_tensor_from_the_backends_own_array_asks_the_backend_for_the_dtype(arraystrict: Any) -> None:
+    xp = arraystrict
+    for xdt, dt in ((xp.float32, plugrad.float32), (xp.int64, plugrad.int64), (xp.bool, plugrad.bool)):
+        x = xp.asarray([1, 0, 1], dtype=xdt)
+        t = plugrad.tensor(x, device="arraystrict")
+        assert t.dtype is dt and t.device == plugrad.device("arraystrict") and t.tolist() == [1, 0, 1]
+
+
+def test_as_tensor_and_from_dlpack_wrap_without_copy(arraystrict: Any) -> None:
+    xp = arraystrict
+    x = xp.asarray([1.0, 2.0, 3.0], dtype=xp.float32)
+    t = plugrad.as_tensor(x)  # device=None: the backend whose array it is
+    u = plugrad.from_dlpack(x, device="arraystrict")
+    assert t._data is x and t.device == plugrad.device("arraystrict")
+    x[0] = 7.0
+    assert t.tolist()[0] == 7.0 and u.tolist()[0] == 7.0
+    # a NumPy array does not belong to arraystrict: as_tensor copies it there, as tensor() does
+    n = plugrad.ones(3)
+    assert plugrad.as_tensor(n, device="arraystrict").tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(TypeError, match="invalid combination|must be a plugrad.dtype"):
+        plugrad.as_tensor(x, dtype="float32")

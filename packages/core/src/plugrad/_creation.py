@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import _dtype as D
+from . import _generator as _gen
 from ._device import backend_for_device
+from ._generator import check_generator
 from ._ops._util import check_alloc, check_scalar_fits, out_of_memory
 from ._size import Size
 from ._tensor import Tensor, _make
@@ -32,6 +34,11 @@ __all__ = [
     "randperm",
     "eye",
     "manual_seed",
+    "seed",
+    "initial_seed",
+    "get_rng_state",
+    "set_rng_state",
+    "randint_like",
     "zeros_like",
     "ones_like",
     "full_like",
@@ -201,7 +208,7 @@ def _from_data(obj: Any, dtype: D.dtype | None, backend: Backend, cls: type[Tens
         data = backend.astype(src._data, backend.native_dtype(dt)) if dt is not src._dtype else backend.copy(src._data)
         return _make(cls, data, dt, backend)
     if hasattr(obj, "__array_interface__") or hasattr(obj, "__dlpack__") or hasattr(obj, "__cuda_array_interface__"):
-        dt = dtype or _foreign_dtype(obj)
+        dt = dtype or _foreign_dtype(obj, backend)
         try:
             data = backend.asarray(obj, backend.native_dtype(dt))
         except Exception:
@@ -229,14 +236,25 @@ def _check_integral(values: Any, dt: D.dtype) -> None:
             raise RuntimeError(f"value cannot be converted to type {dt.name} without overflow")
 
 
-def _foreign_dtype(obj: Any) -> D.dtype:
-    name = str(getattr(obj, "dtype", ""))
+def _foreign_dtype(obj: Any, backend: Backend | None = None) -> D.dtype:
+    """The plugrad dtype of another library's array: the backend's dtype table first (its own
+    arrays, whatever their dtype objects print as), else the dtype's name (NumPy's)."""
+    native = getattr(obj, "dtype", None)
+    if backend is not None:
+        try:
+            found = backend.native_to_dtype.get(native)
+        except TypeError:  # an unhashable dtype object
+            found = None
+        if found is not None:
+            return found
+    name = str(native if native is not None else "")
     name = {"bool_": "bool"}.get(name, name)
     dt = D.BY_NAME.get(name)
     if dt is None:
+        where = f" (backend {backend.name!r} maps none of its dtypes to it)" if backend is not None else ""
         raise TypeError(
-            f"can't convert array of type {name}. The only supported types are: float64, float32, float16, int64, "
-            "int32, int16, int8, uint8, and bool."
+            f"can't convert array of type {name}{where}. The only supported types are: float64, float32, float16, "
+            "int64, int32, int16, int8, uint8, and bool."
         )
     return dt
 
@@ -266,13 +284,43 @@ def tensor(data: Any, *, dtype: D.dtype | None = None, device: Any = None, requi
 
 
 def as_tensor(data: Any, dtype: D.dtype | None = None, device: Any = None) -> Tensor:
-    """``data`` itself when it already is a tensor of that dtype/device, else a new tensor."""
+    """``data`` as a tensor, sharing memory where it can (PyTorch's ``as_tensor``).
+
+    A tensor of that dtype and device is returned as is. An array of a backend's own
+    library (a ``numpy.ndarray`` on the NumPy backend, a CuPy array on the CuPy one, any
+    instance of the backend's ``array_types``) is wrapped without a copy when ``dtype`` is
+    ``None`` or its own dtype; ``device=None`` picks the backend whose array it is. Anything
+    else is copied as :func:`tensor` copies it.
+    """
+    dt = _check_dtype(dtype)
     if isinstance(data, Tensor):
-        dt = _check_dtype(dtype)
         if (dt is None or dt is data._dtype) and (device is None or backend_for_device(device) is data._backend):
             return data
         return data.to(device=device, dtype=dt)
+    be = _owning_backend(data, device)
+    if be is not None:
+        try:
+            own = be.native_to_dtype.get(data.dtype)
+        except TypeError:
+            own = None
+        if own is not None and (dt is None or dt is own):
+            return _make(Tensor, data, own, be)
     return tensor(data, dtype=dtype, device=device)
+
+
+def _owning_backend(data: Any, device: Any) -> Backend | None:
+    """The backend whose own array ``data`` is: the one ``device`` names, or (``None``) the default or any."""
+    if not hasattr(data, "dtype") or not hasattr(data, "shape"):
+        return None
+    if device is not None:
+        be = backend_for_device(device)
+        return be if be.spec.array_types and isinstance(data, be.spec.array_types) else None
+    default = _backend_for(None)
+    candidates = [default, *(b for b in get_registry().backends.values() if b is not default)]
+    for be in candidates:
+        if be.spec.array_types and isinstance(data, be.spec.array_types):
+            return be
+    return None
 
 
 def _shape_args(size: tuple[Any, ...]) -> tuple[int, ...]:
@@ -405,24 +453,18 @@ def linspace(
     return _finish(_make(Tensor, data, dt, be), requires_grad)
 
 
-def check_generator(generator: Any, fn: str) -> None:
-    """``generator=None`` is accepted (PyTorch's default generator); plugrad has no generator objects."""
-    if generator is not None:
-        raise NotImplementedError(
-            f"{fn}(): plugrad has no Generator objects (got {type(generator).__name__}); pass generator=None and "
-            "seed the default generators with plugrad.manual_seed(seed)"
-        )
-
-
-def _random(kind: str, size: tuple[Any, ...], dtype: Any, device: Any, requires_grad: bool, name: str) -> Tensor:
+def _random(
+    kind: str, size: tuple[Any, ...], dtype: Any, device: Any, requires_grad: bool, name: str, generator: Any, fn: str
+) -> Tensor:
     shape = _shape_args(size)
     dt = _check_dtype(dtype) or D.get_default_dtype()
     if dt.category != 2:
         raise RuntimeError(f"\"{name}\" not implemented for '{dt.name.capitalize()}'")
     be = _backend_for(device)
     check_alloc(shape, dt)
+    draw = _gen.uniform if kind == "random_uniform" else _gen.normal
     try:
-        data = getattr(be, kind)(shape, be.native_dtype(dt))
+        data = draw(be, shape, be.native_dtype(dt), generator, fn)
     except MemoryError:
         raise out_of_memory(shape, dt) from None
     return _finish(_make(Tensor, data, dt, be), requires_grad)
@@ -431,17 +473,17 @@ def _random(kind: str, size: tuple[Any, ...], dtype: Any, device: Any, requires_
 def rand(
     *size: Any, generator: Any = None, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False
 ) -> Tensor:
-    """Samples from the uniform distribution on [0, 1)."""
-    check_generator(generator, "rand")
-    return _random("random_uniform", size, dtype, device, requires_grad, "check_uniform_bounds")
+    """Samples from the uniform distribution on [0, 1) (drawn from ``generator``, a :class:`plugrad.Generator`)."""
+    g = check_generator(generator, "rand")
+    return _random("random_uniform", size, dtype, device, requires_grad, "check_uniform_bounds", g, "rand")
 
 
 def randn(
     *size: Any, generator: Any = None, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False
 ) -> Tensor:
-    """Samples from the standard normal distribution N(0, 1)."""
-    check_generator(generator, "randn")
-    return _random("random_normal", size, dtype, device, requires_grad, "normal_kernel_cpu")
+    """Samples from the standard normal distribution N(0, 1) (drawn from ``generator``, a :class:`plugrad.Generator`)."""
+    g = check_generator(generator, "randn")
+    return _random("random_normal", size, dtype, device, requires_grad, "normal_kernel_cpu", g, "randn")
 
 
 _RANDINT_USAGE = (
@@ -487,7 +529,7 @@ def randint(
     if high <= low:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
     dt = _check_dtype(dtype) or D.int64
-    u = rand(*size, dtype=D.float64, device=device)
+    u = rand(*size, dtype=D.float64, device=device, generator=generator)
     out = (u * (high - low) + low).floor().to(dt)
     return _finish(out, requires_grad)
 
@@ -503,7 +545,7 @@ def randperm(
     """A random permutation of ``0, ..., n - 1`` (``int64`` unless ``dtype`` says otherwise)."""
     from ._ops import _kernels
 
-    check_generator(generator, "randperm")
+    g = check_generator(generator, "randperm")
     if isinstance(n, Tensor):
         n = n.item()
     if isinstance(n, bool) or not isinstance(n, int):
@@ -512,7 +554,9 @@ def randperm(
         raise RuntimeError(f"Trying to create tensor with negative dimension {n}: [{n}]")
     dt = _check_dtype(dtype) or D.int64
     be = _backend_for(device)
-    keys = be.random_uniform((n,), be.native_dtype(D.float64 if D.float64 in be.dtype_to_native else D.float32))
+    keys = _gen.uniform(
+        be, (n,), be.native_dtype(D.float64 if D.float64 in be.dtype_to_native else D.float32), g, "randperm"
+    )
     perm = _kernels.argsort(be, keys, 0) if n else be.zeros((0,), be.native_dtype(D.int64))
     if dt is not D.int64:
         perm = be.astype(perm, be.native_dtype(dt))
@@ -542,15 +586,39 @@ def eye(
     return _finish(_make(Tensor, data, dt, be), requires_grad)
 
 
-def manual_seed(seed: int) -> Any:
-    """Seed the random generators of every available backend."""
-    if not isinstance(seed, int):
-        raise TypeError(f"manual_seed expected an int, got {type(seed).__name__}")
+def manual_seed(seed: int) -> _gen.Generator:
+    """Seed the default random generators of every available backend; returns ``plugrad.default_generator``.
+
+    ``seed`` is any integer in ``[-2**63, 2**64)`` (negative ones count modulo ``2**64``)."""
+    s = _gen.normalize_seed(seed)
     reg = get_registry()
     reg.ensure_loaded()
     for be in reg.backends.values():
-        be.random_seed(seed)
-    return None
+        be.random_seed(s)
+    _gen.default_generator._initial_seed = s
+    return _gen.default_generator
+
+
+def seed() -> int:
+    """Seed the default generators from a non-deterministic source; returns the seed."""
+    s = _gen._nondeterministic_seed()
+    manual_seed(s)
+    return s
+
+
+def initial_seed() -> int:
+    """The seed of the default CPU generator (``plugrad.default_generator.initial_seed()``)."""
+    return _gen.default_generator.initial_seed()
+
+
+def get_rng_state() -> Tensor:
+    """The state of the default CPU generator, a ``uint8`` tensor."""
+    return _gen.default_generator.get_state()  # type: ignore[no-any-return]
+
+
+def set_rng_state(new_state: Tensor) -> None:
+    """Restore the default CPU generator's state from :func:`get_rng_state`."""
+    _gen.default_generator.set_state(new_state)
 
 
 def _like(t: Tensor, dtype: Any, device: Any) -> tuple[D.dtype, Backend]:
@@ -592,14 +660,45 @@ def full_like(
 
 
 def rand_like(
-    input: Tensor, *, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False
+    input: Tensor,
+    *,
+    generator: Any = None,
+    dtype: D.dtype | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
+    """``rand`` with ``input``'s shape (and its dtype and device unless given)."""
     dt, be = _like(input, dtype, device)
-    return rand(*input._data.shape, dtype=dt, device=be, requires_grad=requires_grad)
+    return rand(*input._data.shape, generator=generator, dtype=dt, device=be, requires_grad=requires_grad)
 
 
 def randn_like(
-    input: Tensor, *, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False
+    input: Tensor,
+    *,
+    generator: Any = None,
+    dtype: D.dtype | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
+    """``randn`` with ``input``'s shape (and its dtype and device unless given)."""
     dt, be = _like(input, dtype, device)
-    return randn(*input._data.shape, dtype=dt, device=be, requires_grad=requires_grad)
+    return randn(*input._data.shape, generator=generator, dtype=dt, device=be, requires_grad=requires_grad)
+
+
+def randint_like(
+    input: Tensor,
+    low: Any = 0,
+    high: Any = None,
+    *,
+    generator: Any = None,
+    dtype: D.dtype | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """``randint`` with ``input``'s shape: ``randint_like(input, high)`` or ``randint_like(input, low, high)``."""
+    if high is None:
+        low, high = 0, low
+    dt, be = _like(input, dtype, device)
+    return randint(
+        low, high, tuple(input._data.shape), generator=generator, dtype=dt, device=be, requires_grad=requires_grad
+    )

@@ -1,7 +1,9 @@
 """``plugrad.device``: where a tensor lives, named as PyTorch names devices.
 
-``"cpu"`` is the default CPU backend and ``"cuda"`` (``"cuda:0"``) the default GPU one;
-any backend's own name is also a device (``plugrad.device("numpy")``).
+``"cpu"`` is the CPU backend with the highest priority and ``"cuda"`` (``"cuda:0"``) the
+GPU one with the highest priority; any backend's own name is also a device
+(``plugrad.device("numpy")``). ``PLUGRAD_BACKEND=NAME`` makes backend ``NAME`` the default
+for new tensors without rebinding ``"cpu"``: tensors on it print ``device='NAME'``.
 """
 
 from __future__ import annotations
@@ -112,23 +114,21 @@ _DEVICE_CACHE: dict[Any, device] = {}
 
 
 def _backend_for_type(reg: Any, device_type: str) -> Backend:
-    """The backend a bare device type stands for: the default backend if it has that type, else the best one."""
-    if device_type == "cpu" or (reg._default is not None and reg._default.device_type == device_type):
-        try:
-            default = reg.default()
-        except Exception:
-            default = None
-        if default is not None and default.device_type == device_type:
-            return default  # type: ignore[no-any-return]
+    """The backend a bare device type stands for: the available backend of that type with the highest priority.
+
+    ``PLUGRAD_BACKEND`` does not change it: ``"cpu"`` keeps meaning the CPU backend (as a
+    PyTorch user expects), while ``PLUGRAD_BACKEND`` only picks where new tensors go by default.
+    """
     return reg.for_device_type(device_type)  # type: ignore[no-any-return]
 
 
 def backend_for_device(dev: Any) -> Backend:
     """The backend a device (or device string, or backend name) stands for.
 
-    ``"cpu"`` is the default backend when it is a CPU one (``PLUGRAD_BACKEND``, else the
-    CPU backend with the highest priority); ``"cuda"``/``"cuda:0"`` the GPU backend with the
-    highest priority; a backend's name is that backend. Raises
+    ``"cpu"`` is the available CPU backend with the highest priority (NumPy's, when
+    installed), ``"cuda"``/``"cuda:0"`` the GPU backend with the highest priority, whatever
+    ``PLUGRAD_BACKEND`` says (it only sets the default for new tensors); a backend's name
+    is that backend. Raises
     :class:`plugrad.backends.BackendError` (a ``RuntimeError``) saying why when none fits.
     """
     from .backends import Backend, get_registry

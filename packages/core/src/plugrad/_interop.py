@@ -12,6 +12,7 @@ import warnings
 from typing import Any
 
 from . import _dtype as D
+from ._device import backend_for_device
 from ._tensor import Tensor, _make
 from .backends import Backend, BackendError, get_registry
 
@@ -47,19 +48,31 @@ def _wrap(data: Any, be: Backend, what: str) -> Tensor:
     return _make(Tensor, data, dt, be)
 
 
-def from_dlpack(ext_tensor: Any) -> Tensor:
+def from_dlpack(ext_tensor: Any, *, device: Any = None) -> Tensor:
     """A tensor sharing memory with ``ext_tensor``, any object with ``__dlpack__`` and ``__dlpack_device__``.
 
-    The tensor lives on the backend that the object's device type names (``"cpu"`` or
-    ``"cuda"``); writes through either side are seen by the other. A plugrad tensor
-    gives a detached tensor on the same memory.
+    Without ``device`` the tensor lives on the backend that the object's device type
+    names (``"cpu"`` or ``"cuda"``); ``device="mybackend"`` puts it on that backend, through
+    its ``from_dlpack`` kernel (the zero-copy way to wrap an array of the backend's own
+    library, or of any library whose memory the backend can see). Writes through either
+    side are seen by the other. A plugrad tensor on that backend gives a detached tensor
+    on the same memory.
     """
-    if isinstance(ext_tensor, Tensor):
+    if isinstance(ext_tensor, Tensor) and (device is None or backend_for_device(device) is ext_tensor._backend):
         return ext_tensor.detach()
     if not hasattr(ext_tensor, "__dlpack__") or not hasattr(ext_tensor, "__dlpack_device__"):
         raise TypeError(
             f"from_dlpack() expects an object implementing __dlpack__ and __dlpack_device__, got {type(ext_tensor).__name__}"
         )
+    if device is not None:
+        target = backend_for_device(device)
+        if not target.has_kernel("from_dlpack"):
+            raise BackendError(
+                f"from_dlpack(): backend {target.name!r} has no from_dlpack kernel, so it cannot share memory; "
+                f"copy the data with plugrad.tensor(..., device={target.name!r}) instead"
+            )
+        source = ext_tensor._data if isinstance(ext_tensor, Tensor) else ext_tensor
+        return _wrap(target.from_dlpack(source), target, "from_dlpack()")
     code, index = ext_tensor.__dlpack_device__()
     device_type = _DLPACK_DEVICE_TYPES.get(int(code))
     if device_type is None:

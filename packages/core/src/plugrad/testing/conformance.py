@@ -1156,6 +1156,35 @@ class BackendConformance:
         assert t.to(plugrad.int64).tolist() == [[1, 2], [3, 4]]
         assert (t @ t).tolist() == [[7.0, 10.0], [15.0, 22.0]]
 
+    @pytest.mark.parametrize("dtype", ["bool", "uint8", "int32", "int64", "float16", "float32", "float64"])
+    def test_tensor_from_backend_arrays(self, be: Backend, dtype: str) -> None:
+        """``plugrad.tensor(array)`` of the backend's own array: dtype from the backend's table, a copy."""
+        vals: list[Any] = [True, False, True] if dtype == "bool" else [1, 2, 3]
+        if dtype in FLOATS:
+            vals = [1.5, -2.0, 0.25]
+        x = self.arr(be, vals, dtype)
+        t = plugrad.tensor(x, device=be.name)
+        assert t._backend is be and t.dtype is D.BY_NAME[dtype] and t.tolist() == vals
+        be.setitem(x, (0,), vals[1])
+        assert t.tolist() == vals, "plugrad.tensor() must copy"
+        if dtype in FLOATS:
+            assert plugrad.tensor(x, dtype=plugrad.float32, device=be.name).dtype is plugrad.float32
+
+    def test_as_tensor_and_from_dlpack_share_memory(self, be: Backend) -> None:
+        """``as_tensor(array, device=)`` and ``from_dlpack(array, device=)`` wrap the backend's array without a copy."""
+        x = self.arr(be, [1.0, 2.0, 3.0], "float32")
+        t = plugrad.as_tensor(x, device=be.name)
+        assert t._backend is be and t.dtype is plugrad.float32
+        be.setitem(x, (0,), 10.0)
+        assert t.tolist() == [10.0, 2.0, 3.0], "as_tensor() of the backend's own array must not copy"
+        assert plugrad.as_tensor(x, dtype=plugrad.float64, device=be.name).tolist() == [10.0, 2.0, 3.0]
+        if not be.has_kernel("from_dlpack"):
+            return
+        u = plugrad.from_dlpack(x, device=be.name)
+        assert u._backend is be
+        be.setitem(x, (1,), 20.0)
+        assert u.tolist() == [10.0, 20.0, 3.0], "from_dlpack() must share memory"
+
     def test_tensor_device_moves(self, be: Backend) -> None:
         reg = get_registry()
         others = [b for b in reg.backends.values() if b is not be]
