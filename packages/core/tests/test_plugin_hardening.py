@@ -370,3 +370,20 @@ def test_as_tensor_and_from_dlpack_wrap_without_copy(arraystrict: Any) -> None:
     assert plugrad.as_tensor(n, device="arraystrict").tolist() == [1.0, 1.0, 1.0]
     with pytest.raises(TypeError, match="invalid combination|must be a plugrad.dtype"):
         plugrad.as_tensor(x, dtype="float32")
+
+
+# ------------------------------------------------------------------ small ones
+def test_dtype_support_is_the_dtype_table_not_a_capability() -> None:
+    from plugrad import _dtype
+
+    reg = get_registry()
+    reg.ensure_loaded()
+    assert reg.backends
+    for be in reg.backends.values():
+        assert not set(be.capabilities) & set(_dtype.BY_NAME), (be.name, sorted(be.capabilities))
+
+
+def test_library_version_convention_is_name_then_version() -> None:
+    from importlib import metadata
+
+    assert get_backend("numpy").spec.version == f"numpy {metadata.version('numpy')}"

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 from plugrad.plugins import CONTRACT_VERSION, BackendSpec, hookimpl
 
+from ._random import random_generator
 from .kernels import DTYPES, KERNELS
 
 # NumPy warns about floating-point events (log(0), 0/0, overflow); PyTorch returns
@@ -26,11 +27,11 @@ def plugrad_backends() -> Sequence[BackendSpec]:
             name="numpy",
             device_type="cpu",
             contract_version=CONTRACT_VERSION,
-            kernels=KERNELS,
+            kernels={**KERNELS, "random_generator": random_generator},
             dtypes=DTYPES,
             array_types=(np.ndarray,),
-            capabilities=frozenset({"dlpack", "views", "float16", "float64", "shares_memory_with_numpy"}),
+            capabilities=frozenset({"dlpack", "views", "shares_memory_with_numpy"}),  # dtypes: the DTYPES table
             priority=10,
-            version=np.__version__,
+            version=f"numpy {np.__version__}",  # "<library> <version>", as every backend reports it
         )
     ]
