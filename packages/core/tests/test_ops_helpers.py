@@ -90,7 +90,7 @@ def test_randint_overloads() -> None:
 )
 def test_generator_keyword(make: Any) -> None:
     assert make(None).shape == (2,) or make(None).shape == (3,)
-    with pytest.raises(NotImplementedError, match=r"plugrad has no Generator objects .*plugrad\.manual_seed"):
+    with pytest.raises(TypeError, match=r"argument 'generator' must be plugrad\.Generator, not object"):
         make(object())
 
 

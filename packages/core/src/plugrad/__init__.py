@@ -184,6 +184,9 @@ from ._ops.shape import (
     unsqueeze,
 )
 from ._ops.sorting import argsort, kthvalue, median, msort, sort, topk
+from ._generator import Generator, default_generator
+from ._ops.random import bernoulli, multinomial, normal, poisson
+from ._creation import get_rng_state, initial_seed, randint_like, seed, set_rng_state
 from ._size import Size
 from ._tensor import Tensor
 from ._tensor_str import set_printoptions
@@ -393,6 +396,17 @@ __all__ = [
     "long",
     "lt",
     "manual_seed",
+    "Generator",
+    "default_generator",
+    "bernoulli",
+    "multinomial",
+    "normal",
+    "poisson",
+    "seed",
+    "initial_seed",
+    "get_rng_state",
+    "set_rng_state",
+    "randint_like",
     "masked_fill",
     "masked_select",
     "matmul",

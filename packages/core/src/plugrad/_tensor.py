@@ -962,31 +962,31 @@ class Tensor:
     # -- in-place random fills (see plugrad._ops.random)
     def uniform_(self, from_: float = 0.0, to: float = 1.0, *, generator: Any = None, **kwargs: Any) -> Tensor:
         """Fill with samples of the uniform distribution on ``[from, to)`` (``from`` may be given by keyword)."""
-        from ._creation import check_generator
-
-        check_generator(generator, "uniform_")
-        return _random.uniform_(self, kwargs.pop("from", from_), to, **kwargs)
+        return _random.uniform_(self, kwargs.pop("from", from_), to, generator=generator, **kwargs)
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Tensor:
         """Fill with samples of ``N(mean, std**2)``."""
-        from ._creation import check_generator
-
-        check_generator(generator, "normal_")
-        return _random.normal_(self, mean, std)
+        return _random.normal_(self, mean, std, generator=generator)
 
     def bernoulli_(self, p: Any = 0.5, *, generator: Any = None) -> Tensor:
         """Fill with 1 (probability ``p``) or 0."""
-        from ._creation import check_generator
-
-        check_generator(generator, "bernoulli_")
-        return _random.bernoulli_(self, p)
+        return _random.bernoulli_(self, p, generator=generator)
 
     def random_(self, from_: Any = None, to: Any = None, *, generator: Any = None, **kwargs: Any) -> Tensor:
         """Fill with integers uniform on ``[from, to)``: ``random_(to)``, ``random_(from, to)`` or ``random_()``."""
-        from ._creation import check_generator
+        return _random.random_(self, kwargs.pop("from", from_), to, generator=generator, **kwargs)
 
-        check_generator(generator, "random_")
-        return _random.random_(self, kwargs.pop("from", from_), to, **kwargs)
+    def exponential_(self, lambd: float = 1.0, *, generator: Any = None) -> Tensor:
+        """Fill with samples of the exponential distribution of rate ``lambd``."""
+        return _random.exponential_(self, lambd, generator=generator)
+
+    def bernoulli(self, p: Any = None, *, generator: Any = None) -> Tensor:
+        """``plugrad.bernoulli(self, p, generator=generator)``."""
+        return _random.bernoulli(self, p, generator=generator)
+
+    def multinomial(self, num_samples: int, replacement: bool = False, *, generator: Any = None) -> Tensor:
+        """``plugrad.multinomial(self, num_samples, replacement, generator=generator)``."""
+        return _random.multinomial(self, num_samples, replacement, generator=generator)
 
     # -- in-place views
     def t_(self) -> Tensor:

@@ -190,6 +190,13 @@ KERNELS: dict[str, str] = {
     "to_dlpack": "(x, **kwargs) -> capsule; x.__dlpack__(**kwargs) (optional)",
     # optional: fused elementwise kernels (plugrad composes them from the kernels above when absent)
     "sigmoid": "(x) -> array; 1 / (1 + exp(-x)) for floating x, without overflow for large |x| (optional)",
+    # optional (contract 1.2): independent RNG streams for plugrad.Generator (plugrad draws in Python when absent)
+    "random_generator": "(seed: int | None) -> stream; seed None: the backend's default stream (the one random_uniform, "
+    "random_normal and random_seed use); an int (0 <= seed < 2**64): a new stream independent of every other, drawing "
+    "after random_generator(s) what the default stream draws after random_seed(s). A stream has methods "
+    "uniform(shape, dtype) and normal(shape, dtype) (as random_uniform/random_normal), seed(seed: int) -> None, "
+    "get_state() -> bytes and set_state(state: bytes) -> None (ValueError for bytes get_state cannot have given) "
+    "(optional)",
     # optional (contract 1.2): special functions of floating x; plugrad.ops._special computes each from
     # required kernels when absent (docs/writing-a-backend.md gives the method and the cost)
     "erf": _UNARY + "; the error function 2/sqrt(pi) * integral_0^x exp(-t**2) dt (optional)",
@@ -224,6 +231,7 @@ OPTIONAL_KERNELS: frozenset[str] = frozenset(
         "bitwise_xor",
         "bitwise_invert",
         "to_numpy",
+        "random_generator",
     }
     | SPECIAL_KERNELS
 )

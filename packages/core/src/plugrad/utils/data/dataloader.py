@@ -469,7 +469,7 @@ class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
 
     def _fail(self, exc: BaseException) -> BaseException:
         self._failure = exc
-        self._shutdown_workers()
+        self._shutdown_workers(grace=0.0)  # a broken epoch: no batch in progress is wanted
         return exc
 
     def _check_alive(self, ready: list[Any] | None = None) -> None:
@@ -568,7 +568,8 @@ class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
 
     # -- the end --
 
-    def _shutdown_workers(self) -> None:
+    def _shutdown_workers(self, grace: float = _SHUTDOWN_GRACE) -> None:
+        """Ask the workers to stop, give them ``grace`` seconds, then terminate those still running."""
         if self._shutdown:
             return
         self._shutdown = True
@@ -579,7 +580,7 @@ class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
                 pass
         for conn in self._result_conns:
             conn.close()  # a worker blocked writing to us gets an error and exits
-        deadline = time.monotonic() + _SHUTDOWN_GRACE
+        deadline = time.monotonic() + grace
         for proc in self._workers:
             proc.join(timeout=max(0.0, deadline - time.monotonic()))
         for proc in self._workers:
