@@ -1,6 +1,20 @@
-"""``plugrad.save`` and ``plugrad.load``: checkpoints in the safetensors format, never pickle.
+"""``plugrad.save`` and ``plugrad.load``: PyTorch's ``.pt`` format and safetensors.
 
-A checkpoint is any nest of dicts (``str`` or ``int`` keys), lists and tuples whose
+Two formats, chosen by :func:`save` and told apart by :func:`load` from the file's first bytes:
+
+- **PyTorch's ``.pt`` format** (a zip archive holding a pickle and the raw storages; see
+  :mod:`plugrad._pt_format`): what ``torch.save`` writes, so real PyTorch loads plugrad's
+  files and plugrad loads PyTorch's. :func:`save` writes it for ``.pt``/``.pth``/``.bin``/
+  ``.ckpt``/``.tar``/``.pkl`` paths, for file objects, and for any object safetensors cannot
+  hold (a NumPy array, a whole ``nn.Module``). :func:`load` reads it with
+  ``weights_only=True`` by default: a restricted unpickler that imports nothing and calls
+  only allow-listed functions (extend the list with :func:`add_safe_globals` or
+  :func:`safe_globals`); ``weights_only=False`` loads anything, running the file's code, as
+  PyTorch does, for files you trust.
+- **safetensors** (never pickle), for ``.safetensors`` paths, when ``metadata`` is given, or
+  ``format="safetensors"``; other paths keep it too when the object fits (below).
+
+A safetensors checkpoint is any nest of dicts (``str`` or ``int`` keys), lists and tuples whose
 leaves are tensors, ``None``, bools, ints, floats and strings: a tensor, a model's
 ``state_dict()``, an optimizer's ``state_dict()`` (integer keys, tuples of betas), or a
 dict holding several of them with an epoch number. Tensors go into the file's tensor
@@ -17,10 +31,14 @@ from __future__ import annotations
 
 import json
 import os
-from typing import IO, Any
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from typing import IO, Any, Literal
 
 from . import _dtype as D
+from . import _pt_format
 from ._device import backend_for_device, device_of_backend
+from ._pt_format import UnpicklingError, add_safe_globals, clear_safe_globals, get_safe_globals
 from ._safetensors import (
     RawTensor,
     SafetensorsError,
@@ -33,7 +51,31 @@ from ._safetensors import (
 )
 from ._tensor import Tensor, _make
 
-__all__ = ["save", "load", "SafetensorsError"]
+__all__ = [
+    "save",
+    "load",
+    "SafetensorsError",
+    "UnpicklingError",
+    "add_safe_globals",
+    "clear_safe_globals",
+    "get_safe_globals",
+    "safe_globals",
+    "DEFAULT_PROTOCOL",
+]
+
+#: The pickle protocol of ``.pt`` files (PyTorch's default).
+DEFAULT_PROTOCOL = 2
+
+#: Path suffixes that always get PyTorch's format.
+PT_SUFFIXES = frozenset({".pt", ".pth", ".bin", ".ckpt", ".tar", ".pkl", ".pickle"})
+#: Path suffixes that always get safetensors.
+SAFETENSORS_SUFFIXES = frozenset({".safetensors", ".st"})
+
+
+def safe_globals(safe_globals: Iterable[Any]) -> AbstractContextManager[None]:
+    """Allow-list classes and functions for ``plugrad.load(weights_only=True)`` inside a ``with`` block."""
+    return _pt_format.safe_globals(safe_globals)
+
 
 #: plugrad dtype -> safetensors dtype code
 DTYPE_CODES: dict[D.dtype, str] = {
@@ -67,17 +109,71 @@ def _encode(obj: object) -> RawTensor | None:
     return RawTensor(code, tuple(obj._data.shape), obj._backend.to_bytes(obj._data))
 
 
-def save(obj: Any, f: str | os.PathLike[str] | IO[bytes], metadata: dict[str, str] | None = None) -> None:
-    """Save ``obj`` (tensors in nested dicts/lists/tuples with Python scalars) to ``f``.
+def _storable(obj: Any) -> bool:
+    """Whether safetensors can hold ``obj`` (tensors and scalars in dicts, lists and tuples)."""
+    try:
+        flatten_state(obj, encode=lambda x: RawTensor("U8", (0,), b"") if isinstance(x, Tensor) else None)
+    except (TypeError, ValueError):
+        return False
+    return True
 
-    :param obj: a tensor, a ``state_dict()``, an optimizer ``state_dict()``, or any nest of
-        dicts, lists and tuples of tensors, ``None``, ``bool``, ``int``, ``float``, ``str``.
+
+def _choose_format(obj: Any, f: object, metadata: object) -> str:
+    if metadata is not None:
+        return "safetensors"
+    if isinstance(f, (str, os.PathLike)):
+        suffix = os.path.splitext(os.fspath(f))[1].lower()
+        if suffix in SAFETENSORS_SUFFIXES:
+            return "safetensors"
+        if suffix in PT_SUFFIXES:
+            return "pt"
+        return "safetensors" if _storable(obj) else "pt"
+    name = getattr(f, "name", None)
+    if isinstance(name, str) and os.path.splitext(name)[1].lower() in SAFETENSORS_SUFFIXES:
+        return "safetensors"
+    return "pt"
+
+
+def save(
+    obj: Any,
+    f: str | os.PathLike[str] | IO[bytes],
+    pickle_module: Any = None,
+    pickle_protocol: int = DEFAULT_PROTOCOL,
+    _use_new_zipfile_serialization: bool = True,
+    _disable_byteorder_record: bool = False,
+    *,
+    metadata: dict[str, str] | None = None,
+    format: Literal["pt", "safetensors"] | None = None,
+) -> None:
+    """Save ``obj`` to ``f`` in PyTorch's ``.pt`` format or in safetensors.
+
+    :param obj: anything picklable for the ``.pt`` format (tensors, state dicts, optimizer
+        state, nested containers, a NumPy array, a whole module); for safetensors a tensor
+        or a nest of dicts, lists and tuples of tensors, ``None``, ``bool``, ``int``,
+        ``float``, ``str``.
     :param f: a path (written atomically) or a binary file object.
-    :param metadata: extra string metadata for the file header (keys must not start
-        with ``"plugrad."``).
+    :param pickle_module: accepted for PyTorch's signature; only the standard ``pickle`` is used.
+    :param pickle_protocol: the pickle protocol of ``data.pkl`` (2, as PyTorch, by default).
+    :param metadata: extra string metadata for a safetensors header (keys must not start
+        with ``"plugrad."``); giving it selects safetensors.
+    :param format: ``"pt"`` or ``"safetensors"`` to choose explicitly. Otherwise: safetensors
+        for ``.safetensors``/``.st`` paths and when ``metadata`` is given; ``.pt`` for
+        ``.pt``/``.pth``/``.bin``/``.ckpt``/``.tar``/``.pkl`` paths and for file objects; for
+        other paths safetensors when the object fits it, else ``.pt``.
 
     Tensors shared between several places are stored once and come back shared.
     """
+    if format is None:
+        format = _choose_format(obj, f, metadata)  # type: ignore[assignment]
+    if format == "pt":
+        if metadata is not None:
+            raise ValueError("metadata is only stored by the safetensors format")
+        if not _use_new_zipfile_serialization:
+            raise ValueError("plugrad.save writes only PyTorch's zip format (_use_new_zipfile_serialization=True)")
+        _pt_format.save(obj, f, pickle_protocol)
+        return
+    if format != "safetensors":
+        raise ValueError(f"format must be 'pt' or 'safetensors', got {format!r}")
     raw_devices: dict[int, str] = {}
 
     def encode(x: object) -> RawTensor | None:
@@ -104,16 +200,54 @@ def save(obj: Any, f: str | os.PathLike[str] | IO[bytes], metadata: dict[str, st
         f.write(dumps(tensors, meta))
 
 
-def load(f: str | os.PathLike[str] | IO[bytes], map_location: Any = None, *, weights_only: bool = True) -> Any:
-    """Load what :func:`save` stored (or any safetensors file, as a flat ``{name: tensor}`` dict).
+def _head(f: str | os.PathLike[str] | IO[bytes]) -> bytes:
+    if isinstance(f, (str, os.PathLike)):
+        with open(f, "rb") as fh:
+            return fh.read(4)
+    try:
+        pos = f.tell()
+        head = f.read(4)
+        f.seek(pos)
+    except (AttributeError, OSError, ValueError):
+        return b""
+    return head if isinstance(head, bytes) else b""
+
+
+def load(
+    f: str | os.PathLike[str] | IO[bytes],
+    map_location: Any = None,
+    pickle_module: Any = None,
+    *,
+    weights_only: bool | None = None,
+    mmap: bool | None = None,
+    **pickle_load_args: Any,
+) -> Any:
+    """Load what :func:`save` or ``torch.save`` wrote (or any safetensors file, as a flat ``{name: tensor}`` dict).
 
     :param f: a path or a binary file object.
-    :param map_location: a device (``"cpu"``, ``"cuda"``, a backend name) for all tensors;
-        by default each goes back to the device it was saved from (CPU for files written
-        by other tools).
-    :param weights_only: accepted for compatibility; loading never runs code either way.
-    :raises SafetensorsError: the file is damaged or not a safetensors file.
+    :param map_location: where tensors go: a device (``"cpu"``, ``"cuda"``, a backend name, a
+        :class:`plugrad.device`), a dict mapping saved locations to new ones
+        (``{"cuda:0": "cpu"}``), or a callable ``(storage, location) -> storage`` given each
+        storage on the CPU. By default each tensor goes back to the device it was saved
+        from (an unavailable CUDA device raises, as PyTorch).
+    :param weights_only: ``True`` (the default, as PyTorch since 2.6) reads ``.pt`` files
+        through a restricted unpickler that imports and calls nothing outside its
+        allow-list; ``False`` runs whatever the file asks: only for files you trust.
+        Safetensors files never run code either way.
+    :param mmap: memory-map a ``.pt`` file given by path instead of reading it whole.
+    :raises UnpicklingError: a ``.pt`` file needs something outside the allow-list.
+    :raises RuntimeError: a damaged ``.pt`` archive.
+    :raises SafetensorsError: a damaged safetensors file.
     """
+    wo = True if weights_only is None else bool(weights_only)
+    if pickle_module is not None and wo:
+        raise RuntimeError(
+            "Can not safely load weights when explicit pickle_module is specified; pass weights_only=False"
+        )
+    if pickle_load_args and set(pickle_load_args) - {"encoding"}:
+        raise TypeError(f"load() got unexpected keyword argument(s) {sorted(pickle_load_args)}")
+    if _pt_format.is_pt_file(_head(f)):
+        return _pt_format.load(f, map_location, weights_only=wo, mmap=bool(mmap))
     if isinstance(f, (str, os.PathLike)):
         raw_tensors, metadata = load_file(f)
     else:

@@ -89,7 +89,7 @@ def _checkpoint(seed: int) -> Any:
 
 def _dumps(obj: Any, **kw: Any) -> bytes:
     buf = io.BytesIO()
-    plugrad.save(obj, buf, **kw)
+    plugrad.save(obj, buf, format="safetensors", **kw)  # file objects default to the .pt format
     return buf.getvalue()
 
 
