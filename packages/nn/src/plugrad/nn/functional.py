@@ -17,7 +17,12 @@ import plugrad
 from plugrad import Tensor
 from plugrad.autograd import Function
 
+from ._functional_attention import multi_head_attention_forward as multi_head_attention_forward
+from ._functional_attention import scaled_dot_product_attention as scaled_dot_product_attention
+
 __all__ = [
+    "scaled_dot_product_attention",
+    "multi_head_attention_forward",
     "linear",
     "relu",
     "relu_",

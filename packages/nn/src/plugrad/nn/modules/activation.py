@@ -5,9 +5,21 @@ from __future__ import annotations
 from plugrad import Tensor
 
 from .. import functional as F
+from ._attention import MultiheadAttention
 from .module import Module
 
-__all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "SiLU", "Softmax", "LogSoftmax", "Dropout"]
+__all__ = [
+    "ReLU",
+    "LeakyReLU",
+    "Sigmoid",
+    "Tanh",
+    "GELU",
+    "SiLU",
+    "Softmax",
+    "LogSoftmax",
+    "Dropout",
+    "MultiheadAttention",  # defined in ._attention; PyTorch keeps it in this module
+]
 
 
 class ReLU(Module):
