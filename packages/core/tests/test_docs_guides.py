@@ -28,9 +28,7 @@ GUIDES = sorted(p.name for p in DOCS.glob("*.md") if p.name != "autograd.md") if
 
 def blocks(doc: Path, lang: str = "python") -> list[tuple[int, str]]:
     text = doc.read_text(encoding="utf-8")
-    return [
-        (text.count("\n", 0, m.start()) + 1, m.group(2)) for m in FENCE.finditer(text) if m.group(1) == lang
-    ]
+    return [(text.count("\n", 0, m.start()) + 1, m.group(2)) for m in FENCE.finditer(text) if m.group(1) == lang]
 
 
 @pytest.mark.skipif(not DOCS.exists(), reason="docs/ is not next to this checkout")

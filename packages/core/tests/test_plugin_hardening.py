@@ -27,7 +27,6 @@ import plugrad
 import pytest
 from plugrad.plugins import (
     CONTRACT_VERSION,
-    BackendError,
     BackendSpec,
     KernelOverride,
     PluginWarning,
@@ -387,3 +386,38 @@ def test_library_version_convention_is_name_then_version() -> None:
     from importlib import metadata
 
     assert get_backend("numpy").spec.version == f"numpy {metadata.version('numpy')}"
+
+
+def test_moves_between_backends_go_through_dlpack_when_both_have_it() -> None:
+    base = get_backend("numpy").spec
+
+    def no_bytes(*args: Any) -> Any:
+        raise AssertionError("moved through bytes although both backends have DLPack")
+
+    kernels = {**base.kernels, "to_bytes": no_bytes, "from_bytes": no_bytes}
+
+    class Twin:
+        @hookimpl
+        def plugrad_backends(self) -> Sequence[BackendSpec]:
+            return [
+                BackendSpec(
+                    "dlpacktwin",
+                    "cpu",
+                    CONTRACT_VERSION,
+                    kernels,
+                    base.dtypes,
+                    capabilities=base.capabilities,
+                    priority=-5,
+                )
+            ]
+
+    reg = get_registry()
+    reg.add_plugin(Twin(), "hardening-dlpacktwin")
+    try:
+        t = plugrad.tensor([1.0, 2.0])
+        moved = t.to("dlpacktwin")
+        assert moved.device == plugrad.device("dlpacktwin") and moved.tolist() == [1.0, 2.0]
+        moved.add_(1.0)  # .to() gives its own memory, as PyTorch's does
+        assert t.tolist() == [1.0, 2.0] and moved.to("cpu").tolist() == [2.0, 3.0]
+    finally:
+        reg.remove_plugin("hardening-dlpacktwin")

@@ -35,8 +35,8 @@ def _version(dist: str) -> str:
 def collect_info() -> dict[str, Any]:
     """Everything ``plugrad info`` reports, as plain data."""
     from . import __version__
-    from .plugins import CONTRACT_VERSION, BackendError, get_registry
     from .backends._registry import _AUTOLOAD_ENV, _PLUGINS_ENV, Registry
+    from .plugins import CONTRACT_VERSION, BackendError, get_registry
 
     reg = get_registry()
     with warnings.catch_warnings():
