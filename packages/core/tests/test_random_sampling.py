@@ -218,16 +218,36 @@ def test_multinomial_edge_cases() -> None:
 @pytest.mark.parametrize(
     ("args", "err", "msg"),
     [
-        ((plugrad.tensor([0.0, 0.0]), 1), RuntimeError, r"invalid multinomial distribution \(sum of probabilities <= 0\)"),
-        ((plugrad.tensor([1.0, 1.0]), 3), RuntimeError, "cannot sample n_sample > prob_dist.size\\(-1\\) samples without"),
-        ((plugrad.tensor([1.0, -1.0]), 1), RuntimeError, "probability tensor contains either `inf`, `nan` or element < 0"),
+        (
+            (plugrad.tensor([0.0, 0.0]), 1),
+            RuntimeError,
+            r"invalid multinomial distribution \(sum of probabilities <= 0\)",
+        ),
+        (
+            (plugrad.tensor([1.0, 1.0]), 3),
+            RuntimeError,
+            "cannot sample n_sample > prob_dist.size\\(-1\\) samples without",
+        ),
+        (
+            (plugrad.tensor([1.0, -1.0]), 1),
+            RuntimeError,
+            "probability tensor contains either `inf`, `nan` or element < 0",
+        ),
         ((plugrad.tensor([1.0, math.inf]), 1), RuntimeError, "probability tensor contains either `inf`, `nan`"),
         ((plugrad.tensor([1.0, math.nan]), 1), RuntimeError, "probability tensor contains either `inf`, `nan`"),
         ((plugrad.ones(1, 1, 1), 1), RuntimeError, "prob_dist must be 1 or 2 dim"),
         ((plugrad.tensor(1.0), 1), RuntimeError, "prob_dist must be 1 or 2 dim"),
-        ((plugrad.tensor([1, 2]), 1), RuntimeError, "multinomial only supports floating-point dtypes for input, got: Long"),
+        (
+            (plugrad.tensor([1, 2]), 1),
+            RuntimeError,
+            "multinomial only supports floating-point dtypes for input, got: Long",
+        ),
         ((plugrad.tensor([1.0, 2.0]), 0), RuntimeError, "cannot sample n_sample <= 0 samples"),
-        ((plugrad.tensor([1.0, 2.0]), 2.0), TypeError, "argument 'num_samples' \\(position 2\\) must be int, not float"),
+        (
+            (plugrad.tensor([1.0, 2.0]), 2.0),
+            TypeError,
+            "argument 'num_samples' \\(position 2\\) must be int, not float",
+        ),
         ((plugrad.tensor([[1.0, 2.0], [0.0, 0.0]]), 1), RuntimeError, "invalid multinomial distribution"),
         (([0.5, 0.5], 1), TypeError, "argument 'input' \\(position 1\\) must be Tensor, not list"),
     ],
@@ -287,7 +307,9 @@ def test_normal_errors() -> None:
         plugrad.normal(plugrad.zeros(2), math.nan)
     with pytest.raises(RuntimeError, match="normal expects all elements of std >= 0.0"):
         plugrad.normal(0.0, plugrad.tensor([-1.0, 1.0]))
-    with pytest.raises(TypeError, match="normal\\(\\) received an invalid combination of arguments - got \\(int, int\\)"):
+    with pytest.raises(
+        TypeError, match="normal\\(\\) received an invalid combination of arguments - got \\(int, int\\)"
+    ):
         plugrad.normal(0, 1)
     with pytest.raises(NotImplementedError, match="\"normal_kernel_cpu\" not implemented for 'Long'"):
         plugrad.normal(plugrad.tensor([1, 2]), 1.0)

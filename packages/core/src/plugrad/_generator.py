@@ -81,7 +81,7 @@ class _PythonStream:
         self._rng.seed(seed)
 
     def get_state(self) -> bytes:
-        version, words, cached = self._rng.getstate()
+        _version, words, cached = self._rng.getstate()
         return self._STATE.pack(*words, cached is not None, 0.0 if cached is None else cached)
 
     def set_state(self, state: bytes) -> None:

@@ -292,9 +292,7 @@ def bernoulli(input: Tensor, p: Any = None, *, generator: Any = None) -> Tensor:
         out = _make(Tensor, x._backend.copy(x._data), x._dtype, x._backend)
         return bernoulli_(out, _check_number(p, "bernoulli", "p"), generator=g)
     if x._dtype.category != 2:
-        raise NotImplementedError(
-            f"\"bernoulli_tensor_cpu_p_\" not implemented for '{D.scalar_type_name(x._dtype)}'"
-        )
+        raise NotImplementedError(f"\"bernoulli_tensor_cpu_p_\" not implemented for '{D.scalar_type_name(x._dtype)}'")
     be = x._backend
     pd = x._data
     if not bool(be.all(be.logical_and(be.greater_equal(pd, 0.0), be.less_equal(pd, 1.0)), None, False)):
