@@ -24,6 +24,8 @@ from ._creation import (
     full,
     full_like,
     get_default_device,
+    get_rng_state,
+    initial_seed,
     linspace,
     manual_seed,
     ones,
@@ -31,10 +33,13 @@ from ._creation import (
     rand,
     rand_like,
     randint,
+    randint_like,
     randn,
     randn_like,
     randperm,
+    seed,
     set_default_device,
+    set_rng_state,
     tensor,
     zeros,
     zeros_like,
@@ -57,10 +62,11 @@ from ._dtype import (
     set_default_dtype,
     uint8,
 )
+from ._generator import Generator, default_generator
 from ._interop import from_dlpack, from_numpy
+from ._ops._derive import FUNCTIONS as _CATALOGUE_FUNCTIONS
 from ._ops.comparison import allclose, equal, isclose
 from ._ops.elementwise import (
-    abs,
     add,
     bitwise_and,
     bitwise_left_shift,
@@ -68,34 +74,21 @@ from ._ops.elementwise import (
     bitwise_or,
     bitwise_right_shift,
     bitwise_xor,
-    ceil,
     clamp,
     clamp_max,
     clamp_min,
     clip,
-    cos,
     div,
     eq,
-    exp,
-    expm1,
-    floor,
     floor_divide,
     fmax,
     fmin,
     fmod,
     ge,
     gt,
-    isfinite,
-    isinf,
-    isnan,
     le,
     lerp,
-    log,
-    log1p,
-    log2,
-    log10,
     logical_and,
-    logical_not,
     logical_or,
     logical_xor,
     lt,
@@ -103,26 +96,15 @@ from ._ops.elementwise import (
     minimum,
     mul,
     ne,
-    neg,
     pow,
-    reciprocal,
-    relu,
     remainder,
     round,
-    rsqrt,
-    sigmoid,
-    sign,
-    sin,
-    sqrt,
-    square,
     sub,
-    tan,
-    tanh,
-    trunc,
     where,
 )
 from ._ops.linalg import bmm, dot, matmul, mm, mv, outer
 from ._ops.other import diag, tril, triu
+from ._ops.random import bernoulli, multinomial, normal, poisson
 from ._ops.reduction import (
     all,
     amax,
@@ -184,15 +166,15 @@ from ._ops.shape import (
     unsqueeze,
 )
 from ._ops.sorting import argsort, kthvalue, median, msort, sort, topk
-from ._generator import Generator, default_generator
-from ._ops.random import bernoulli, multinomial, normal, poisson
-from ._creation import get_rng_state, initial_seed, randint_like, seed, set_rng_state
 from ._size import Size
 from ._tensor import Tensor
 from ._tensor_str import set_printoptions
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .autograd.grad_mode import is_inference_mode_enabled
 from .serialization import load, save
+
+# the op catalogue's functions (plugrad.exp, plugrad.erf, ..., with out=): one row each in _ops/catalogue.py
+globals().update(_CATALOGUE_FUNCTIONS)
 
 float = float32
 double = float64
@@ -204,12 +186,10 @@ short = int16
 multiply = mul
 subtract = sub
 divide = div
-negative = neg
 true_divide = div
 swapaxes = transpose
 swapdims = transpose
 moveaxis = movedim
-absolute = abs
 not_equal = ne
 less = lt
 less_equal = le
@@ -281,8 +261,6 @@ __all__ = [
     "LongTensor",
     "Size",
     "Tensor",
-    "abs",
-    "absolute",
     "add",
     "all",
     "allclose",
@@ -306,7 +284,6 @@ __all__ = [
     "bool",
     "broadcast_to",
     "cat",
-    "ceil",
     "chunk",
     "clamp",
     "clamp_max",
@@ -315,7 +292,6 @@ __all__ = [
     "clone",
     "concat",
     "concatenate",
-    "cos",
     "count_nonzero",
     "cuda",
     "cumprod",
@@ -332,8 +308,6 @@ __all__ = [
     "enable_grad",
     "eq",
     "equal",
-    "exp",
-    "expm1",
     "eye",
     "flatten",
     "flip",
@@ -341,7 +315,6 @@ __all__ = [
     "float16",
     "float32",
     "float64",
-    "floor",
     "floor_divide",
     "fmax",
     "fmin",
@@ -372,9 +345,6 @@ __all__ = [
     "is_inference_mode_enabled",
     "is_tensor",
     "isclose",
-    "isfinite",
-    "isinf",
-    "isnan",
     "kthvalue",
     "le",
     "lerp",
@@ -383,13 +353,8 @@ __all__ = [
     "linalg",
     "linspace",
     "load",
-    "log",
-    "log10",
-    "log1p",
-    "log2",
     "log_softmax",
     "logical_and",
-    "logical_not",
     "logical_or",
     "logical_xor",
     "logsumexp",
@@ -425,8 +390,6 @@ __all__ = [
     "mv",
     "narrow",
     "ne",
-    "neg",
-    "negative",
     "no_grad",
     "nonzero",
     "norm",
@@ -445,14 +408,11 @@ __all__ = [
     "randn",
     "randn_like",
     "randperm",
-    "reciprocal",
-    "relu",
     "remainder",
     "reshape",
     "return_types",
     "roll",
     "round",
-    "rsqrt",
     "save",
     "scatter",
     "scatter_add",
@@ -463,14 +423,9 @@ __all__ = [
     "set_grad_enabled",
     "set_printoptions",
     "short",
-    "sigmoid",
-    "sign",
-    "sin",
     "softmax",
     "sort",
     "split",
-    "sqrt",
-    "square",
     "squeeze",
     "stack",
     "std",
@@ -482,15 +437,12 @@ __all__ = [
     "swapdims",
     "t",
     "take_along_dim",
-    "tan",
-    "tanh",
     "tensor",
     "topk",
     "transpose",
     "tril",
     "triu",
     "true_divide",
-    "trunc",
     "uint8",
     "unbind",
     "unflatten",
@@ -501,3 +453,4 @@ __all__ = [
     "zeros",
     "zeros_like",
 ]
+__all__ += sorted(_CATALOGUE_FUNCTIONS)

@@ -12,6 +12,7 @@ as the default dtype, a Python int as ``int64``.
 
 from __future__ import annotations
 
+import enum
 from typing import Final
 
 __all__ = [
@@ -32,7 +33,16 @@ __all__ = [
     "ALL_DTYPES",
 ]
 
-_BOOL, _INT, _FLOAT = 0, 1, 2
+
+class Category(enum.IntEnum):
+    """A dtype's kind, ordered as promotion ranks them: bool < integer < floating."""
+
+    BOOL = 0
+    INTEGER = 1
+    FLOATING = 2
+
+
+_BOOL, _INT, _FLOAT = Category.BOOL, Category.INTEGER, Category.FLOATING
 
 
 class dtype:
@@ -43,7 +53,7 @@ class dtype:
     def __init__(self, name: str, itemsize: int, category: int, is_signed: bool, torch_name: str) -> None:
         self.name = name
         self.itemsize = itemsize
-        self.category = category
+        self.category = Category(category)
         self.is_signed = is_signed
         self._torch_name = torch_name
 

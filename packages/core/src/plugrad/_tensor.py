@@ -115,6 +115,13 @@ class Tensor:
 
     _make = classmethod(_make)
 
+    if TYPE_CHECKING:
+        # The op catalogue's methods (x.exp(), x.erf_(), ...) are attached when the ops load
+        # (plugrad._ops._derive.attach); type checkers see them through this, as Any.
+        def __getattr__(self, name: str) -> Any: ...
+        def __neg__(self) -> Tensor: ...
+        def __abs__(self) -> Tensor: ...
+
     def __new__(cls, *args: Any, device: Any = None) -> Tensor:
         from . import _creation
 
@@ -799,75 +806,6 @@ class Tensor:
         return self
 
     # -- in-place variants of the elementwise ops
-    def exp_(self) -> Tensor:
-        return self._inplace_op(_ew.exp)
-
-    def expm1_(self) -> Tensor:
-        return self._inplace_op(_ew.expm1)
-
-    def log_(self) -> Tensor:
-        return self._inplace_op(_ew.log)
-
-    def log2_(self) -> Tensor:
-        return self._inplace_op(_ew.log2)
-
-    def log10_(self) -> Tensor:
-        return self._inplace_op(_ew.log10)
-
-    def log1p_(self) -> Tensor:
-        return self._inplace_op(_ew.log1p)
-
-    def sqrt_(self) -> Tensor:
-        return self._inplace_op(_ew.sqrt)
-
-    def rsqrt_(self) -> Tensor:
-        return self._inplace_op(_ew.rsqrt)
-
-    def reciprocal_(self) -> Tensor:
-        return self._inplace_op(_ew.reciprocal)
-
-    def square_(self) -> Tensor:
-        return self._inplace_op(_ew.square)
-
-    def abs_(self) -> Tensor:
-        return self._inplace_op(_ew.abs)
-
-    absolute_ = abs_
-
-    def neg_(self) -> Tensor:
-        return self._inplace_op(_ew.neg)
-
-    negative_ = neg_
-
-    def sign_(self) -> Tensor:
-        return self._inplace_op(_ew.sign)
-
-    def sin_(self) -> Tensor:
-        return self._inplace_op(_ew.sin)
-
-    def cos_(self) -> Tensor:
-        return self._inplace_op(_ew.cos)
-
-    def tan_(self) -> Tensor:
-        return self._inplace_op(_ew.tan)
-
-    def tanh_(self) -> Tensor:
-        return self._inplace_op(_ew.tanh)
-
-    def sigmoid_(self) -> Tensor:
-        return self._inplace_op(_ew.sigmoid)
-
-    def relu_(self) -> Tensor:
-        return self._inplace_op(_ew.relu)
-
-    def floor_(self) -> Tensor:
-        return self._inplace_op(_ew.floor)
-
-    def ceil_(self) -> Tensor:
-        return self._inplace_op(_ew.ceil)
-
-    def trunc_(self) -> Tensor:
-        return self._inplace_op(_ew.trunc)
 
     def round_(self, *, decimals: int = 0) -> Tensor:
         return self._inplace_op(_ew.round, decimals=decimals)
@@ -1028,7 +966,7 @@ class Tensor:
         if isinstance(other, Tensor):
             return _ew.Div.apply(other, self)  # type: ignore[no-any-return]
         # ``2 / t`` is ``reciprocal(t) * 2`` in PyTorch (same rounding, MulBackward0)
-        return _ew.Mul.apply(_ew.reciprocal(self), other)  # type: ignore[no-any-return]
+        return _ew.Mul.apply(self.reciprocal(), other)  # type: ignore[no-any-return]
 
     def __floordiv__(self, other: Any) -> Tensor:
         return _ew.floor_divide(self, other)
@@ -1054,14 +992,8 @@ class Tensor:
     def __rmatmul__(self, other: Any) -> Tensor:
         return _linalg.matmul(other, self)
 
-    def __neg__(self) -> Tensor:
-        return _ew.neg(self)
-
     def __pos__(self) -> Tensor:
         return self
-
-    def __abs__(self) -> Tensor:
-        return _ew.abs(self)
 
     def __invert__(self) -> Tensor:
         return _ew.invert(self)
@@ -1187,89 +1119,8 @@ class Tensor:
     def logical_xor(self, other: Any) -> Tensor:
         return _ew.logical_xor(self, other)
 
-    def logical_not(self) -> Tensor:
-        return _ew.logical_not(self)
-
-    def neg(self) -> Tensor:
-        return _ew.neg(self)
-
-    negative = neg
-    absolute = abs
-
-    def abs(self) -> Tensor:
-        return _ew.abs(self)
-
-    def sign(self) -> Tensor:
-        return _ew.sign(self)
-
-    def exp(self) -> Tensor:
-        return _ew.exp(self)
-
-    def expm1(self) -> Tensor:
-        return _ew.expm1(self)
-
-    def log(self) -> Tensor:
-        return _ew.log(self)
-
-    def log2(self) -> Tensor:
-        return _ew.log2(self)
-
-    def log10(self) -> Tensor:
-        return _ew.log10(self)
-
-    def log1p(self) -> Tensor:
-        return _ew.log1p(self)
-
-    def sqrt(self) -> Tensor:
-        return _ew.sqrt(self)
-
-    def rsqrt(self) -> Tensor:
-        return _ew.rsqrt(self)
-
-    def reciprocal(self) -> Tensor:
-        return _ew.reciprocal(self)
-
-    def square(self) -> Tensor:
-        return _ew.square(self)
-
-    def sin(self) -> Tensor:
-        return _ew.sin(self)
-
-    def cos(self) -> Tensor:
-        return _ew.cos(self)
-
-    def tan(self) -> Tensor:
-        return _ew.tan(self)
-
-    def tanh(self) -> Tensor:
-        return _ew.tanh(self)
-
-    def sigmoid(self) -> Tensor:
-        return _ew.sigmoid(self)
-
-    def relu(self) -> Tensor:
-        return _ew.relu(self)
-
-    def floor(self) -> Tensor:
-        return _ew.floor(self)
-
-    def ceil(self) -> Tensor:
-        return _ew.ceil(self)
-
     def round(self, *, decimals: int = 0) -> Tensor:
         return _ew.round(self, decimals=decimals)
-
-    def trunc(self) -> Tensor:
-        return _ew.trunc(self)
-
-    def isnan(self) -> Tensor:
-        return _ew.isnan(self)
-
-    def isinf(self) -> Tensor:
-        return _ew.isinf(self)
-
-    def isfinite(self) -> Tensor:
-        return _ew.isfinite(self)
 
     def masked_fill(self, mask: Tensor, value: Any) -> Tensor:
         """``value`` where ``mask`` is true, else ``self``."""
@@ -1720,6 +1571,7 @@ from ._ops import _util as _ops_util  # noqa: E402 - the ops need Tensor defined
 
 _ops_util._Tensor = Tensor
 
+from ._ops import _derive  # noqa: E402, F401 - attaches the op catalogue's methods to Tensor
 from ._ops import comparison as _comparison  # noqa: E402
 from ._ops import elementwise as _ew  # noqa: E402
 from ._ops import indexing as _indexing  # noqa: E402

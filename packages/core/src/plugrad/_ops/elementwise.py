@@ -8,9 +8,8 @@ every gradient back to its input's shape in one place.
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 from .. import _dtype as D
 from .._tensor import Tensor, _make
@@ -456,7 +455,8 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
             q = be.add(q, be.astype(fix, be.dtype_to_native[dt]))
         return _make(Tensor, q, dt, be)
     q = Div.apply(input, other)
-    return trunc(q) if rounding_mode == "trunc" else floor(q)
+    rounded: Tensor = q.trunc() if rounding_mode == "trunc" else q.floor()
+    return rounded
 
 
 def floor_divide(input: Any, other: Any) -> Tensor:
@@ -492,7 +492,7 @@ class Remainder(Function, backward_name="RemainderBackward0", builtin=True):
         gb = None
         if b is not None and ctx.needs_input_grad[1]:
             num = a if a is not None else sa
-            gb = -g * floor(num / b)
+            gb = -g * (num / b).floor()
         return g, gb
 
 
@@ -525,7 +525,7 @@ class Fmod(Function, backward_name="FmodBackward0", builtin=True):
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
         a, b = ctx.saved_tensors
-        gb = -g * trunc(a / b) if b is not None and ctx.needs_input_grad[1] else None
+        gb = -g * (a / b).trunc() if b is not None and ctx.needs_input_grad[1] else None
         return g, gb
 
 
@@ -591,221 +591,7 @@ def fmin(input: Tensor, other: Tensor) -> Tensor:
     return where(input.isnan(), other, where(other.isnan(), input, minimum(input, other)))
 
 
-# ---------------------------------------------------------------------- unary ops
-# One row per op:  name -> (backward node name, kernel or forward, derivative, policy)
-#
-# A derivative is a function of (x, result, grad) -> input gradient, written with
-# tensor ops; `x` is the input, `result` the forward output.
-# The policy says which dtypes the op takes:
-#   "float":  integer and bool inputs are promoted to the default float dtype
-#   "keep":   the result keeps the input dtype (integer in, integer out)
-#   "nograd": the result keeps the input dtype and is never differentiable
-# Ops whose derivative is zero almost everywhere (floor, sign, ...) use ZERO; PyTorch
-# still records a node for them, so they have one here too.
-
-
-class UnaryRow(NamedTuple):
-    node: str
-    kernel: str | Callable[[Any, Any], Any]
-    derivative: Callable[[Tensor, Tensor, Tensor], Tensor] | None
-    policy: str
-    saves: str  # which of x/result backward needs: "x", "result", "both", "" (none)
-
-
-def ZERO(x: Tensor, result: Tensor, g: Tensor) -> Tensor:
-    return g * 0
-
-
-def _sigmoid_kernel(be: Any, x: Any) -> Any:
-    if be.has_kernel("sigmoid"):  # a backend's fused kernel (optional in the contract)
-        return be.sigmoid(x)
-    # exp(-|x|) never overflows: sigmoid(x) = 1/(1+e) for x >= 0, e/(1+e) otherwise
-    e = be.exp(be.negative(be.abs(x)))
-    return be.where(be.greater_equal(x, 0), be.divide(1, be.add(1, e)), be.divide(e, be.add(1, e)))
-
-
-def _relu_kernel(be: Any, x: Any) -> Any:
-    return be.maximum(x, 0)
-
-
-def _rsqrt_kernel(be: Any, x: Any) -> Any:
-    return be.divide(1, be.sqrt(x))
-
-
-def _reciprocal_kernel(be: Any, x: Any) -> Any:
-    return be.divide(1, x)
-
-
-def _square_kernel(be: Any, x: Any) -> Any:
-    return be.multiply(x, x)
-
-
-UNARY: dict[str, UnaryRow] = {
-    "neg": UnaryRow("NegBackward0", "negative", lambda x, r, g: -g, "keep", ""),
-    "abs": UnaryRow("AbsBackward0", "abs", lambda x, r, g: g * x.sign(), "keep", "x"),
-    "sign": UnaryRow("SignBackward0", "sign", ZERO, "keep", ""),
-    "exp": UnaryRow("ExpBackward0", "exp", lambda x, r, g: g * r, "float", "result"),
-    "expm1": UnaryRow("Expm1Backward0", "expm1", lambda x, r, g: g * (r + 1), "float", "result"),
-    "log": UnaryRow("LogBackward0", "log", lambda x, r, g: g / x, "float", "x"),
-    "log2": UnaryRow("Log2Backward0", "log2", lambda x, r, g: g / (x * math.log(2.0)), "float", "x"),
-    "log10": UnaryRow("Log10Backward0", "log10", lambda x, r, g: g / (x * math.log(10.0)), "float", "x"),
-    "log1p": UnaryRow("Log1PBackward0", "log1p", lambda x, r, g: g / (x + 1), "float", "x"),
-    "sqrt": UnaryRow("SqrtBackward0", "sqrt", lambda x, r, g: g / (2 * r), "float", "result"),
-    "rsqrt": UnaryRow("RsqrtBackward0", _rsqrt_kernel, lambda x, r, g: -0.5 * g * r * r * r, "float", "result"),
-    "reciprocal": UnaryRow("ReciprocalBackward0", _reciprocal_kernel, lambda x, r, g: -g * r * r, "float", "result"),
-    "square": UnaryRow("PowBackward0", _square_kernel, lambda x, r, g: 2 * g * x, "keep", "x"),
-    "sin": UnaryRow("SinBackward0", "sin", lambda x, r, g: g * x.cos(), "float", "x"),
-    "cos": UnaryRow("CosBackward0", "cos", lambda x, r, g: -g * x.sin(), "float", "x"),
-    "tan": UnaryRow("TanBackward0", "tan", lambda x, r, g: g * (1 + r * r), "float", "result"),
-    "tanh": UnaryRow("TanhBackward0", "tanh", lambda x, r, g: g * (1 - r * r), "float", "result"),
-    "sigmoid": UnaryRow("SigmoidBackward0", _sigmoid_kernel, lambda x, r, g: g * r * (1 - r), "float", "result"),
-    "relu": UnaryRow("ReluBackward0", _relu_kernel, lambda x, r, g: g * (r > 0).to(g.dtype), "keep", "result"),
-    "floor": UnaryRow("FloorBackward0", "floor", ZERO, "keep", ""),
-    "ceil": UnaryRow("CeilBackward0", "ceil", ZERO, "keep", ""),
-    "round": UnaryRow("RoundBackward0", "round", ZERO, "keep", ""),
-    "trunc": UnaryRow("TruncBackward0", "trunc", ZERO, "keep", ""),
-    "isnan": UnaryRow("", "isnan", None, "bool", ""),
-    "isinf": UnaryRow("", "isinf", None, "bool", ""),
-    "isfinite": UnaryRow("", "isfinite", None, "bool", ""),
-    "logical_not": UnaryRow("", "logical_not", None, "bool", ""),
-}
-
-_INT_IDENTITY = {"floor", "ceil", "round", "trunc"}
-
-# What the "keep" ops do with bool input (PyTorch's behaviour)
-_BOOL_RULES: dict[str, Any] = {
-    "neg": RuntimeError(
-        "Negation, the `-` operator, on a bool tensor is not supported. "
-        "If you are trying to invert a mask, use the `~` or `logical_not()` operator instead."
-    ),
-    "abs": NotImplementedError("\"abs_cpu\" not implemented for 'Bool'"),
-    "relu": RuntimeError("Boolean inputs not supported for relu"),
-    "sign": "copy",
-    "square": "int64",
-}
-
-
-def _make_unary(name: str, row: UnaryRow) -> Callable[[Tensor], Tensor]:
-    kernel = row.kernel
-    policy = row.policy
-    # resolved once: a table kernel name becomes a C-level attribute getter
-    call: Callable[[Any, Any], Any]
-    if callable(kernel):
-        call = kernel
-    else:
-        get = operator.attrgetter(kernel)
-
-        def call(be: Any, data: Any) -> Any:
-            return get(be)(data)
-
-    to_bool = policy == "bool"
-
-    def compute(x: Tensor) -> tuple[Any, D.dtype]:
-        be = x._backend
-        data, dt = x._data, x._dtype
-        if to_bool:
-            return call(be, data), D.bool_
-        if dt.category == _FLOAT:  # the common case first
-            return call(be, data), dt
-        # integer and bool inputs
-        if policy == "float":
-            dt = D.get_default_dtype()
-            data = be.astype(data, be.dtype_to_native[dt])
-        elif name in _INT_IDENTITY:
-            if dt is D.bool_:
-                raise NotImplementedError(f"\"{name}_vml_cpu\" not implemented for 'Bool'")
-            return be.copy(data), dt
-        elif dt is D.bool_ and name in _BOOL_RULES:
-            rule = _BOOL_RULES[name]
-            if isinstance(rule, BaseException):
-                raise type(rule)(*rule.args)
-            if rule == "copy":
-                return be.copy(data), dt
-            # "int64": computed on int64 (``square`` of a bool is ``pow(b, 2)``: int64)
-            dt = D.int64
-            data = be.astype(data, be.dtype_to_native[dt])
-        return call(be, data), dt
-
-    if row.derivative is None:
-
-        def nondiff(input: Tensor) -> Tensor:
-            if not isinstance(input, Tensor):
-                raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
-            out, dt = compute(input)
-            return _make(Tensor, out, dt, input._backend)
-
-        nondiff.__name__ = name
-        return nondiff
-
-    derivative = row.derivative
-    saves = row.saves
-
-    class _Unary(Function, backward_name=row.node, builtin=True):
-        @staticmethod
-        def forward(ctx: Any, x: Tensor) -> Tensor:
-            out, dt = compute(x)
-            result = _make(Tensor, out, dt, x._backend)
-            if saves == "x":
-                ctx.save_for_backward(x)
-            elif saves == "result":
-                ctx.save_for_backward(result)
-            elif saves == "both":
-                ctx.save_for_backward(x, result)
-            return result
-
-        @staticmethod
-        def backward(ctx: Any, g: Tensor) -> Tensor:
-            saved = ctx.saved_tensors
-            x = r = None
-            if saves == "x":
-                (x,) = saved
-            elif saves == "result":
-                (r,) = saved
-            elif saves == "both":
-                x, r = saved
-            return derivative(x, r, g)  # type: ignore[arg-type]
-
-    _Unary.__name__ = _Unary.__qualname__ = name.capitalize()
-    apply = _Unary.apply
-
-    def op(input: Tensor) -> Tensor:
-        if not isinstance(input, Tensor):
-            raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
-        return apply(input)  # type: ignore[no-any-return]
-
-    op.__name__ = name
-    op.__doc__ = f"Elementwise ``{name}``; gradient node ``{row.node}``."
-    op.Function = _Unary  # type: ignore[attr-defined]
-    return op
-
-
-_UNARY_OPS = {name: _make_unary(name, row) for name, row in UNARY.items()}
-neg = _UNARY_OPS["neg"]
-abs = _UNARY_OPS["abs"]
-sign = _UNARY_OPS["sign"]
-exp = _UNARY_OPS["exp"]
-expm1 = _UNARY_OPS["expm1"]
-log = _UNARY_OPS["log"]
-log2 = _UNARY_OPS["log2"]
-log10 = _UNARY_OPS["log10"]
-log1p = _UNARY_OPS["log1p"]
-sqrt = _UNARY_OPS["sqrt"]
-rsqrt = _UNARY_OPS["rsqrt"]
-reciprocal = _UNARY_OPS["reciprocal"]
-square = _UNARY_OPS["square"]
-sin = _UNARY_OPS["sin"]
-cos = _UNARY_OPS["cos"]
-tan = _UNARY_OPS["tan"]
-tanh = _UNARY_OPS["tanh"]
-sigmoid = _UNARY_OPS["sigmoid"]
-relu = _UNARY_OPS["relu"]
-floor = _UNARY_OPS["floor"]
-ceil = _UNARY_OPS["ceil"]
-trunc = _UNARY_OPS["trunc"]
-isnan = _UNARY_OPS["isnan"]
-isinf = _UNARY_OPS["isinf"]
-isfinite = _UNARY_OPS["isfinite"]
-logical_not = _UNARY_OPS["logical_not"]
+# Unary elementwise ops are rows of the op catalogue (catalogue.py); _derive.py builds them.
 
 
 # --------------------------------------------------------------- where and friends
@@ -862,7 +648,6 @@ _type_name = D.scalar_type_name
 
 
 # ------------------------------------------------------------------ round(decimals)
-_round_half_even = _UNARY_OPS["round"]  # round() below adds ``decimals``
 
 
 class RoundDecimals(Function, backward_name="RoundBackward1", builtin=True):
@@ -886,7 +671,9 @@ class RoundDecimals(Function, backward_name="RoundBackward1", builtin=True):
 def round(input: Tensor, *, decimals: int = 0) -> Tensor:
     """Round to the nearest integer (half to even), or to ``decimals`` decimal places."""
     if decimals == 0:
-        return _round_half_even(input)
+        from ._derive import OPS  # the catalogue's row (RoundBackward0); this adds ``decimals``
+
+        return OPS["round"](input)
     if not isinstance(input, Tensor):
         raise TypeError(f"round(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
     if input._dtype.category != _FLOAT:
@@ -1141,7 +928,8 @@ def bitwise_not(input: Tensor) -> Tensor:
     if not isinstance(input, Tensor):
         raise TypeError(f"bitwise_not(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
     if input._dtype is D.bool_:
-        return logical_not(input)
+        inverted: Tensor = input.logical_not()
+        return inverted
     if input._dtype.category == _FLOAT:
         raise NotImplementedError(f"\"bitwise_not_cpu\" not implemented for '{_type_name(input._dtype)}'")
     be = input._backend

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .._ops import _derive, catalogue
 from .._ops import elementwise as ew
 from .._ops import indexing as ix
 from .._ops import linalg as la
@@ -127,7 +128,7 @@ def _remainder_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) 
     # a % b = a - floor(a/b) b
     a, b = args
     ta, tb = tangents
-    return _add(ta, -tb * ew.floor(a / b) if tb is not None else None)
+    return _add(ta, -tb * (a / b).floor() if tb is not None else None)
 
 
 def _where_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
@@ -201,9 +202,24 @@ def _identity_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -
     return tangents[0]
 
 
-def _unary_rule(derivative: Callable[[Tensor, Tensor, Tensor], Tensor]) -> Rule:
+def _unary_rule(derivative: Callable[..., Tensor]) -> Rule:
+    """A catalogue row's ``grad`` applied to the tangent (an elementwise Jacobian is diagonal)."""
+
     def rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
-        return derivative(args[0], out, tangents[0])
+        return derivative(args[0], out, tangents[0], *args[1:])
+
+    return rule
+
+
+def _binary_rule(grad_a: Callable[..., Tensor], grad_b: Callable[..., Tensor]) -> Rule:
+    """``∂f/∂a · ta + ∂f/∂b · tb`` from a binary catalogue row's two formulas."""
+
+    def rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+        a, b = (v if isinstance(v, Tensor) else ew.as_tensor_like(v, out, out.dtype) for v in args)
+        ta, tb = tangents
+        return _add(
+            grad_a(a, b, out, ta) if ta is not None else None, grad_b(a, b, out, tb) if tb is not None else None
+        )
 
     return rule
 
@@ -264,6 +280,10 @@ for _cls in (
 # view()/reshape() hand Reshape the primal's reshaped array; the tangent is reshaped afresh
 RULES[sh.Reshape] = lambda args, tangents, out: sh.Reshape.apply(tangents[0], args[1])
 
-for _name, _row in ew.UNARY.items():
-    if _row.derivative is not None:
-        RULES[ew._UNARY_OPS[_name].Function] = _unary_rule(_row.derivative)  # type: ignore[attr-defined]
+# the catalogue's rows (subclasses, such as a row's scalar-operand node, inherit the rule below)
+for _name, _urow in catalogue.UNARY.items():
+    if _urow.grad is not None:
+        RULES[_derive.FUNCTION_CLASSES[_name]] = _unary_rule(_urow.grad)
+for _name, _brow in catalogue.BINARY.items():
+    if _brow.grad is not None:
+        RULES[_derive.FUNCTION_CLASSES[_name]] = _binary_rule(*_brow.grad)

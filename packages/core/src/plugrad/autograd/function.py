@@ -310,6 +310,33 @@ class BackwardCFunction(FunctionCtx, Node):
             out.append(item)
         return tuple(out)
 
+    def _saved_arrays(self, dtype: Any) -> list[Any] | None:
+        """The saved tensors' backend arrays, for a backward that computes on arrays.
+
+        ``None`` (take :attr:`saved_tensors` instead) unless every saved tensor has
+        ``dtype`` and is unmodified since it was saved: the slow path then raises
+        the in-place error or computes with the dtypes mixed.
+        """
+        versions = self._saved_versions
+        if versions is None:
+            return None
+        out: list[Any] = []
+        i = -1
+        for item in self.to_save:
+            i += 1
+            if item is None:
+                out.append(None)
+            elif type(item) is _SavedOutput:
+                if item.dtype is not dtype or item.vc[0] != item.expected:
+                    return None
+                out.append(item.data)
+            else:
+                vc = item._vc
+                if item._dtype is not dtype or (vc is not None and vc[0] != versions[i]):
+                    return None
+                out.append(item._data)
+        return out
+
     def _release(self) -> None:
         if self._saved_versions is not None:
             self.to_save = ()
