@@ -184,6 +184,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  worst kind vs torch: {worst[8:]} {kinds[worst]['plugrad'] / kinds[worst]['torch']:.2f}x")
         print()
 
+    if not args.only or "dataloader" in args.only:  # plugrad.utils.data (benchmarks/dataloader.py)
+        import dataloader
+
+        results["dataloader"] = dataloader.run(rounds)
+        failed += [
+            f"dataloader {k} vs torch"
+            for k, v in results["dataloader"].items()
+            if v.get("ratio_vs_torch", 0) > dataloader.TARGET
+        ]
+        print()
+
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))
     print(f"\nresults written to {args.json}")
