@@ -57,28 +57,19 @@ class _SDPA(Function, backward_name="ScaledDotProductAttentionBackward0"):
     def forward(
         ctx: Any, q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None, scale: float, keep: Tensor | None
     ) -> Tensor:
-        s = q @ k.transpose(-2, -1)
-        s = s * scale
-        if bias is not None:
-            s = s + bias
-        m = s.amax(-1, keepdim=True)
-        if bias is not None:  # a fully masked row has max -inf: shift by 0 instead, giving exp(-inf) = 0
-            m = m.masked_fill(m == _NEG_INF, 0.0)
-        e = (s - m).exp()
-        z = e.sum(-1, keepdim=True)
-        if bias is not None:
-            z = z.masked_fill(z == 0, 1.0)
-        p = e / z
+        p = _probs(q, k, bias, scale)
         pd = p if keep is None else p * keep
-        ctx.save_for_backward(q, k, v, p, keep)
+        ctx.save_for_backward(q, k, v, p, keep, bias)
         ctx.scale = scale
-        ctx.bias_shape = None if bias is None else tuple(bias.shape)
         return pd @ v
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
-        q, k, v, p, keep = ctx.saved_tensors
+        q, k, v, p, keep, bias = ctx.saved_tensors
         need_q, need_k, need_v, need_bias, _, _ = ctx.needs_input_grad
+        scale = ctx.scale
+        if plugrad.is_grad_enabled():  # create_graph: recompute P with a graph, for higher derivatives
+            p = _probs(q, k, bias, scale)
         pd = p if keep is None else p * keep
         dq = dk = dv = dbias = None
         if need_v:
@@ -89,12 +80,27 @@ class _SDPA(Function, backward_name="ScaledDotProductAttentionBackward0"):
                 dp = dp * keep
             ds = p * (dp - (dp * p).sum(-1, keepdim=True))
             if need_bias:
-                dbias = _sum_to(ds, ctx.bias_shape)
+                dbias = _sum_to(ds, tuple(bias.shape))
             if need_q:
-                dq = _sum_to((ds @ k) * ctx.scale, tuple(q.shape))
+                dq = _sum_to((ds @ k) * scale, tuple(q.shape))
             if need_k:
-                dk = _sum_to((ds.transpose(-2, -1) @ q) * ctx.scale, tuple(k.shape))
+                dk = _sum_to((ds.transpose(-2, -1) @ q) * scale, tuple(k.shape))
         return dq, dk, dv, dbias, None, None
+
+
+def _probs(q: Tensor, k: Tensor, bias: Tensor | None, scale: float) -> Tensor:
+    """``softmax(q k^T * scale + bias)`` over the last dimension; a row of only ``-inf`` gives zeros."""
+    s = (q @ k.transpose(-2, -1)) * scale
+    if bias is not None:
+        s = s + bias
+    m = s.amax(-1, keepdim=True).detach()
+    if bias is not None:  # a fully masked row has max -inf: shift by 0 instead, so exp gives 0, not nan
+        m = m.masked_fill(m == _NEG_INF, 0.0)
+    e = (s - m).exp()
+    z = e.sum(-1, keepdim=True)
+    if bias is not None:
+        z = z.masked_fill(z == 0, 1.0)
+    return e / z
 
 
 def _broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
