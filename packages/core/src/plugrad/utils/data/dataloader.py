@@ -28,7 +28,6 @@ from typing import Any, Generic, TypeVar
 
 import plugrad
 
-from . import _random
 from ._collate import default_collate, default_convert
 from ._fetch import create_fetcher
 from ._worker import (
@@ -39,7 +38,7 @@ from ._worker import (
     get_worker_info,
 )
 from .dataset import Dataset, IterableDataset
-from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
+from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler, _draw_seed
 
 __all__ = ["DataLoader", "default_collate", "default_convert", "get_worker_info"]
 
@@ -317,7 +316,7 @@ class _BaseDataLoaderIter:
         self._timeout = loader.timeout
         self._collate_fn = loader.collate_fn
         self._sampler_iter: Iterator[Any] = iter(self._index_sampler)
-        self._base_seed = _random.draw_seed(loader.generator)
+        self._base_seed = _draw_seed(loader.generator)
         self._persistent_workers = loader.persistent_workers
         self._num_yielded = 0
 

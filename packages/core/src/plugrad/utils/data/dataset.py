@@ -19,8 +19,6 @@ from typing import Any, Generic, TypeVar
 import plugrad
 from plugrad import Tensor
 
-from . import _random
-
 __all__ = [
     "ChainDataset",
     "ConcatDataset",
@@ -281,6 +279,6 @@ def random_split(dataset: Dataset[T], lengths: Sequence[int | float], generator:
     sizes = _split_lengths(n, lengths)
     if sum(sizes) != n:
         raise ValueError("Sum of input lengths does not equal the length of the input dataset!")
-    perm = _random.randperm(n, generator)
+    perm: list[int] = plugrad.randperm(n, generator=generator).tolist()
     ends = list(itertools.accumulate(sizes))
     return [Subset(dataset, perm[end - size : end]) for end, size in zip(ends, sizes)]

@@ -7,7 +7,8 @@ import math
 from collections.abc import Iterator
 from typing import Any, TypeVar
 
-from . import _random
+import plugrad
+
 from .sampler import Sampler
 
 __all__ = ["DistributedSampler"]
@@ -81,7 +82,8 @@ class DistributedSampler(Sampler[T_co]):
     def __iter__(self) -> Iterator[T_co]:
         n = len(self.dataset)
         if self.shuffle:
-            indices = _random.randperm(n, _random.seeded_generator(self.seed + self.epoch))
+            gen = plugrad.Generator().manual_seed(self.seed + self.epoch)
+            indices: list[Any] = plugrad.randperm(n, generator=gen).tolist()
         else:
             indices = list(range(n))
         if self.drop_last:
@@ -92,7 +94,7 @@ class DistributedSampler(Sampler[T_co]):
                 raise ValueError("DistributedSampler: cannot pad an empty dataset to give every replica a sample")
             indices += (indices * math.ceil(pad / max(len(indices), 1)))[:pad]
         mine = indices[self.rank : self.total_size : self.num_replicas]
-        return iter(mine)  # type: ignore[arg-type]
+        return iter(mine)
 
     def __len__(self) -> int:
         return self.num_samples

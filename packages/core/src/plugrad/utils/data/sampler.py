@@ -12,8 +12,6 @@ from typing import Any, Generic, TypeVar
 
 import plugrad
 
-from . import _random
-
 __all__ = [
     "BatchSampler",
     "RandomSampler",
@@ -24,6 +22,12 @@ __all__ = [
 ]
 
 T_co = TypeVar("T_co", covariant=True)
+
+
+def _draw_seed(generator: Any) -> int:
+    """A non-negative 63-bit integer from ``generator`` (``None``: the default generator),
+    drawn as PyTorch draws seeds for private generators and loader workers."""
+    return int(plugrad.empty((), dtype=plugrad.int64).random_(generator=generator).item())
 
 
 class Sampler(Generic[T_co]):
@@ -79,28 +83,22 @@ class RandomSampler(Sampler[int]):
             return len(self.data_source)
         return self._num_samples
 
-    def _stream(self) -> Any:
-        if self.generator is not None:
-            return self.generator
-        if _random.has_generator_class():
-            # PyTorch's way: a private generator seeded from the default one, so that other
-            # random calls made while the epoch runs do not change the remaining order
-            return _random.seeded_generator(_random.draw_seed(None))
-        return None  # plugrad has no Generator objects yet: draw from the default generator
-
     def __iter__(self) -> Iterator[int]:
         n = len(self.data_source)
-        gen = self._stream()
+        gen = self.generator
+        if gen is None:
+            # as PyTorch: a private generator seeded from the default one, so that other random
+            # calls made while the epoch runs do not change the rest of its order
+            gen = plugrad.Generator().manual_seed(_draw_seed(None))
         total = self.num_samples
         if self.replacement:
-            for _ in range(total // 32):
-                yield from _random.randint(n, 32, gen)
-            yield from _random.randint(n, total % 32, gen)
+            for size in [32] * (total // 32) + [total % 32]:
+                yield from plugrad.randint(high=n, size=(size,), dtype=plugrad.int64, generator=gen).tolist()
         else:
             for _ in range(total // n):
-                yield from _random.randperm(n, gen)
+                yield from plugrad.randperm(n, generator=gen).tolist()
             if total % n:
-                yield from _random.randperm(n, gen)[: total % n]
+                yield from plugrad.randperm(n, generator=gen).tolist()[: total % n]
 
     def __len__(self) -> int:
         return self.num_samples
@@ -116,7 +114,7 @@ class SubsetRandomSampler(Sampler[int]):
         self.generator = generator
 
     def __iter__(self) -> Iterator[int]:
-        for i in _random.randperm(len(self.indices), self.generator):
+        for i in plugrad.randperm(len(self.indices), generator=self.generator).tolist():
             yield self.indices[i]
 
     def __len__(self) -> int:
@@ -148,7 +146,8 @@ class WeightedRandomSampler(Sampler[int]):
         self.generator = generator
 
     def __iter__(self) -> Iterator[int]:
-        yield from _random.multinomial(self.weights, self.num_samples, self.replacement, self.generator)
+        draws = plugrad.multinomial(self.weights, self.num_samples, self.replacement, generator=self.generator)
+        yield from draws.tolist()
 
     def __len__(self) -> int:
         return self.num_samples
