@@ -448,6 +448,17 @@ def test_tensor_dataset_fast_path_equals_per_sample_collation() -> None:
     assert dy.tolist() == [0, 2] and plugrad.equal(dx, x[:2] * 2)
 
 
+def test_fast_path_index_types_and_errors() -> None:
+    np = pytest.importorskip("numpy")
+    ds = TensorDataset(plugrad.arange(10.0) * 2, plugrad.arange(10))
+    x, y = next(iter(DataLoader(ds, batch_size=3, sampler=np.array([9, -1, 2]))))
+    assert y.tolist() == [9, 9, 2] and x.tolist() == [18.0, 18.0, 4.0]
+    ((x, y),) = DataLoader(Subset(ds, plugrad.arange(5, 8)), batch_size=3)
+    assert y.tolist() == [5, 6, 7] and x.tolist() == [10.0, 12.0, 14.0]
+    with pytest.raises(IndexError, match="index 30 is out of bounds for dimension 0 with size 10"):
+        list(DataLoader(ds, batch_size=3, sampler=[1, 2, 30]))
+
+
 def test_fast_path_keeps_the_graph() -> None:
     w = plugrad.ones(6, 2, requires_grad=True)
     (xb,) = next(iter(DataLoader(TensorDataset(w), batch_size=3, sampler=[4, 1, 4])))

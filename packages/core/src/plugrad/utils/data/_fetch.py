@@ -10,6 +10,7 @@ fancy-index per tensor, which gives what ``default_collate`` of the samples woul
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,8 +20,23 @@ from .dataset import Subset, TensorDataset
 __all__ = ["IterableDatasetFetcher", "MapDatasetFetcher", "gather_fn"]
 
 
-def _is_int_list(indices: Any) -> bool:
-    return type(indices) is list and all(type(i) is int for i in indices)
+def _int_indices(indices: Any) -> list[int] | None:
+    """``indices`` as a list of Python ints (NumPy integers and one-element integer tensors
+    convert through ``__index__``), or ``None`` where one is something else (a float, a
+    bool, a slice, a key), which the general path handles as the dataset would."""
+    if type(indices) is not list:
+        return None
+    if all(type(i) is int for i in indices):
+        return indices
+    out = []
+    for i in indices:
+        if isinstance(i, bool) or not hasattr(type(i), "__index__"):
+            return None
+        try:
+            out.append(operator.index(i))
+        except TypeError:
+            return None
+    return out
 
 
 def gather_fn(dataset: Any) -> Callable[[list[int]], Any] | None:
@@ -38,8 +54,8 @@ def gather_fn(dataset: Any) -> Callable[[list[int]], Any] | None:
         idx = dataset.indices
 
         def gather(indices: list[int]) -> Any:
-            mapped = [idx[i] for i in indices]
-            if not _is_int_list(mapped):
+            mapped = _int_indices([idx[i] for i in indices])
+            if mapped is None:
                 raise _NoFastPath
             return inner(mapped)
 
@@ -64,11 +80,13 @@ class MapDatasetFetcher:
     def fetch(self, index: Any) -> Any:
         if not self.auto_collation:
             return self.collate_fn(self.dataset[index])
-        if self.fast is not None and index and _is_int_list(index):
-            try:
-                return self.fast(index)
-            except _NoFastPath:
-                pass
+        if self.fast is not None and index:
+            ints = _int_indices(index)
+            if ints is not None:
+                try:
+                    return self.fast(ints)
+                except _NoFastPath:
+                    pass
         getitems = getattr(self.dataset, "__getitems__", None)
         data = getitems(index) if getitems else [self.dataset[i] for i in index]
         return self.collate_fn(data)
