@@ -581,3 +581,21 @@ def markdown_table() -> str:
             f"| `{name}` | {row.doc} | {node} | {row.policy.value} | {', '.join(forms) or '(internal)'} | {aliases} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _write_docs(path: str) -> None:
+    """Put :func:`markdown_table` between the catalogue markers of ``path`` (docs/ops.md)."""
+    from pathlib import Path
+
+    doc = Path(path)
+    text = doc.read_text(encoding="utf-8")
+    start, end = "<!-- catalogue:start -->\n", "<!-- catalogue:end -->"
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    doc.write_text(head + start + markdown_table() + end + tail, encoding="utf-8")
+
+
+if __name__ == "__main__":  # python -m plugrad._ops._derive docs/ops.md
+    import sys
+
+    _write_docs(sys.argv[1])
