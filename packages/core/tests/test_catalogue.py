@@ -17,9 +17,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import plugrad
+import pytest
 from plugrad._ops import _derive
 from plugrad._ops import catalogue as C
 from plugrad.autograd import forward_ad as fwAD

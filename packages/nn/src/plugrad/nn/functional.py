@@ -879,3 +879,49 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, o
         out.copy_(result)
         return out
     return result
+
+
+# ---- convolution, pooling, normalisation, embedding (issue 15)
+from ._functional_conv import adaptive_avg_pool1d as adaptive_avg_pool1d  # noqa: E402
+from ._functional_conv import adaptive_avg_pool2d as adaptive_avg_pool2d  # noqa: E402
+from ._functional_conv import avg_pool1d as avg_pool1d  # noqa: E402
+from ._functional_conv import avg_pool2d as avg_pool2d  # noqa: E402
+from ._functional_conv import conv1d as conv1d  # noqa: E402
+from ._functional_conv import conv2d as conv2d  # noqa: E402
+from ._functional_conv import conv_transpose2d as conv_transpose2d  # noqa: E402
+from ._functional_conv import fold as fold  # noqa: E402
+from ._functional_conv import interpolate as interpolate  # noqa: E402
+from ._functional_conv import max_pool1d as max_pool1d  # noqa: E402
+from ._functional_conv import max_pool2d as max_pool2d  # noqa: E402
+from ._functional_conv import unfold as unfold  # noqa: E402
+from ._functional_conv import upsample as upsample  # noqa: E402
+from ._functional_embedding import embedding as embedding  # noqa: E402
+from ._functional_embedding import embedding_bag as embedding_bag  # noqa: E402
+from ._functional_norm import batch_norm as batch_norm  # noqa: E402
+from ._functional_norm import group_norm as group_norm  # noqa: E402
+from ._functional_norm import instance_norm as instance_norm  # noqa: E402
+from ._functional_norm import layer_norm as layer_norm  # noqa: E402
+from ._functional_norm import rms_norm as rms_norm  # noqa: E402
+
+__all__ += [
+    "conv1d",
+    "conv2d",
+    "conv_transpose2d",
+    "unfold",
+    "fold",
+    "max_pool1d",
+    "max_pool2d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "interpolate",
+    "upsample",
+    "embedding",
+    "embedding_bag",
+    "layer_norm",
+    "rms_norm",
+    "group_norm",
+    "batch_norm",
+    "instance_norm",
+]
