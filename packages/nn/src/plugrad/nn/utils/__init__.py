@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from . import rnn
+from . import parametrize, rnn
 from .clip_grad import clip_grad_norm_, clip_grad_value_
+from .convert_parameters import parameters_to_vector, vector_to_parameters
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "rnn"]
+__all__ = [
+    "clip_grad_norm_",
+    "clip_grad_value_",
+    "parameters_to_vector",
+    "parametrize",
+    "rnn",
+    "vector_to_parameters",
+]
