@@ -69,7 +69,22 @@ class _NumpyAsCupy:
     def sort(a: Any, axis: int = -1) -> Any:
         return np.sort(a, axis=axis, kind="stable")
 
+    @staticmethod
+    def reshape(a: Any, newshape: Any, order: str = "C") -> Any:
+        return np.reshape(a, newshape, order=order)  # CuPy's reshape takes no copy=
+
+    @staticmethod
+    def asarray(a: Any, dtype: Any = None, order: Any = None) -> Any:
+        return np.asarray(a, dtype=dtype, order=order)  # nor does its asarray
+
+    #: the array API names CuPy 13 does not have (it has the classic NumPy names: transpose, concatenate, ...)
+    _NOT_IN_CUPY = frozenset(
+        {"permute_dims", "concat", "astype", "pow", "bitwise_invert", "cumulative_sum", "cumulative_prod"}
+    )
+
     def __getattr__(self, name: str) -> Any:
+        if name in self._NOT_IN_CUPY:
+            raise AttributeError(f"module 'cupy' has no attribute {name!r} (stand-in)")
         attr = getattr(np, name)
         if callable(attr) and not isinstance(attr, type):
             return lambda *args, **kwargs: _as_array(attr(*args, **kwargs))

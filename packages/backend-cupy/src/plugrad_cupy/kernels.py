@@ -1,4 +1,9 @@
-"""The kernel table: CuPy functions under the array API standard's names.
+"""The kernel table: :func:`plugrad.backends.array_api.kernels_from_namespace` over CuPy, plus fast paths.
+
+The generic array-API kernels come first (so a contract fix in the adapter reaches this
+backend too: e.g. ``reshape(x, shape, copy=False)``, which CuPy's ``reshape`` cannot be
+asked for, raises there when no view is possible); the CuPy fast paths listed in
+:func:`make_kernels` then replace the kernels where CuPy does better on the device.
 
 :func:`make_kernels` takes the ``cupy`` module (and ``cupyx``) as arguments, so the same
 table can be checked on machines without a GPU over a NumPy stand-in (see the tests).
@@ -10,6 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+from plugrad.backends._spec import KERNEL_KINDS
+from plugrad.backends.array_api import kernels_from_namespace
 
 DTYPE_NAMES = ("bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64")
 
@@ -40,13 +48,6 @@ def make_kernels(cp: Any, cupyx: Any) -> dict[str, Callable[..., Any]]:
     def random_seed(seed: int) -> None:
         state["rng"] = cp.random.RandomState(seed)
 
-    def accumulating(fn: Callable[..., Any]) -> Callable[..., Any]:
-        def kernel(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-            dt = int64 if x.dtype.kind in "biu" else None
-            return fn(x, axis=axis, keepdims=keepdims, dtype=dt)
-
-        return kernel
-
     def arg(fn: Callable[..., Any]) -> Callable[..., Any]:
         def kernel(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
             r = fn(x, axis=axis)
@@ -55,22 +56,6 @@ def make_kernels(cp: Any, cupyx: Any) -> dict[str, Callable[..., Any]]:
             return r.astype(int64, copy=False)
 
         return kernel
-
-    def scan(fn: Callable[..., Any]) -> Callable[..., Any]:
-        def kernel(x: Any, axis: int) -> Any:
-            dt = int64 if x.dtype.kind in "biu" else None
-            return fn(x, axis=axis, dtype=dt)
-
-        return kernel
-
-    def clip(x: Any, min: Any = None, max: Any = None) -> Any:
-        if min is None and max is None:
-            return x.copy()
-        if min is None:
-            return cp.minimum(x, max)
-        if max is None:
-            return cp.maximum(x, min)
-        return cp.minimum(cp.maximum(x, min), max)
 
     def getitem(x: Any, key: Any) -> Any:
         return x[key]
@@ -94,19 +79,6 @@ def make_kernels(cp: Any, cupyx: Any) -> dict[str, Callable[..., Any]]:
         dt = cp.dtype(dtype)
         return cp.frombuffer(buf, dtype=dt.newbyteorder("<")).astype(dt).reshape(shape)
 
-    def argsort(x: Any, *, axis: int = -1, descending: bool = False, stable: bool = True) -> Any:
-        # CuPy's sorts are stable and put NaN last; descending: sort the reversed array, reverse back
-        if not descending:
-            return cp.argsort(x, axis=axis).astype(int64, copy=False)
-        n = x.shape[axis]
-        idx = cp.argsort(cp.flip(x, axis=axis), axis=axis).astype(int64, copy=False)
-        return (n - 1) - cp.flip(idx, axis=axis)
-
-    def sort(x: Any, *, axis: int = -1, descending: bool = False, stable: bool = True) -> Any:
-        if not descending:
-            return cp.sort(x, axis=axis)
-        return cp.take_along_axis(x, argsort(x, axis=axis, descending=True), axis=axis)
-
     def to_numpy(x: Any) -> Any:
         return cp.asnumpy(x)  # a copy in host memory
 
@@ -118,69 +90,73 @@ def make_kernels(cp: Any, cupyx: Any) -> dict[str, Callable[..., Any]]:
             return sigmoid_kernel(x.astype(float32)).astype(x.dtype)
         return sigmoid_kernel(x)
 
-    kernels: dict[str, Callable[..., Any]] = {
-        "asarray": lambda obj, dtype: cp.array(obj, dtype=dtype, copy=True),
-        "zeros": lambda shape, dtype: cp.zeros(shape, dtype=dtype),
-        "ones": lambda shape, dtype: cp.ones(shape, dtype=dtype),
-        "full": lambda shape, fill_value, dtype: cp.full(shape, fill_value, dtype=dtype),
-        "empty": lambda shape, dtype: cp.empty(shape, dtype=dtype),
-        "arange": lambda start, stop, step, dtype: cp.arange(start, stop, step, dtype=dtype),
-        "linspace": lambda start, stop, num, dtype: cp.linspace(start, stop, num, dtype=dtype),
-        "random_uniform": random_uniform,
-        "random_normal": random_normal,
-        "random_seed": random_seed,
-        "where": cp.where,
-        "clip": clip,
-        "sum": accumulating(cp.sum),
-        "prod": accumulating(cp.prod),
-        "mean": lambda x, axis=None, keepdims=False: cp.mean(x, axis=axis, keepdims=keepdims),
-        "max": lambda x, axis=None, keepdims=False: cp.max(x, axis=axis, keepdims=keepdims),
-        "min": lambda x, axis=None, keepdims=False: cp.min(x, axis=axis, keepdims=keepdims),
-        "argmax": arg(cp.argmax),
-        "argmin": arg(cp.argmin),
-        "all": lambda x, axis=None, keepdims=False: cp.all(x, axis=axis, keepdims=keepdims),
-        "any": lambda x, axis=None, keepdims=False: cp.any(x, axis=axis, keepdims=keepdims),
-        "cumulative_sum": scan(cp.cumsum),
-        "cumulative_prod": scan(cp.cumprod),
-        "matmul": cp.matmul,
-        "reshape": lambda x, shape: x.reshape(shape),
-        "permute_dims": lambda x, axes: x.transpose(axes),
-        "broadcast_to": cp.broadcast_to,
-        "concat": lambda arrays, axis: cp.concatenate(arrays, axis=axis),
-        "stack": lambda arrays, axis: cp.stack(arrays, axis=axis),
-        "flip": lambda x, axis: cp.flip(x, axis=axis),
-        "roll": lambda x, shift, axis: cp.roll(x, shift, axis=axis),
-        "tile": cp.tile,
-        "astype": lambda x, dtype: x.astype(dtype),
-        "copy": lambda x: cp.array(x, copy=True, order="C"),
-        "getitem": getitem,
-        "setitem": setitem,
-        "take_along_axis": lambda x, indices, axis: cp.take_along_axis(x, indices, axis=axis),
-        "index_add": index_add,
-        "copy_into": copy_into,
-        "tolist": lambda x: x.tolist(),
-        "to_bytes": to_bytes,
-        "from_bytes": from_bytes,
-        "from_dlpack": cp.from_dlpack,
-        "to_dlpack": lambda x, **kwargs: x.__dlpack__(**kwargs),
-        "sigmoid": sigmoid,
-        "sort": sort,
-        "argsort": argsort,
-        "bitwise_and": cp.bitwise_and,
-        "bitwise_or": cp.bitwise_or,
-        "bitwise_xor": cp.bitwise_xor,
-        "bitwise_invert": cp.invert,
-        "to_numpy": to_numpy,
-        "round": cp.rint,
-        "divide": cp.true_divide,
-        "pow": cp.power,
-        "abs": cp.absolute,
-    }
-    for name in (
-        "add", "subtract", "multiply", "floor_divide", "remainder", "maximum", "minimum", "equal", "not_equal",
-        "less", "less_equal", "greater", "greater_equal", "logical_and", "logical_or", "logical_xor", "negative",
-        "sign", "exp", "expm1", "log", "log2", "log10", "log1p", "sqrt", "sin", "cos", "tan", "tanh", "floor",
-        "ceil", "trunc", "isnan", "isinf", "isfinite", "logical_not",
-    ):  # fmt: skip
-        kernels[name] = getattr(cp, name)
+    def copy(x: Any) -> Any:
+        return cp.array(x, copy=True, order="C")
+
+    kernels = kernels_from_namespace(cp, to_numpy=to_numpy)
+    # CuPy fast paths over the adapter's kernels (each: what it wins)
+    kernels.update(elementwise(cp))  # CuPy's ufuncs take Python scalars and give 0-d arrays: no wrapper, no allocation
+    kernels.update(
+        {
+            # the device's generator instead of Python's random (which would draw on the host, element by element)
+            "random_uniform": random_uniform,
+            "random_normal": random_normal,
+            "random_seed": random_seed,
+            # native indexing and cupyx.scatter_add instead of the adapter's flat positions and one-hot scatter
+            "getitem": getitem,
+            "setitem": setitem,
+            "index_add": index_add,
+            "copy_into": copy_into,  # one cupy.copyto (cast and broadcast) instead of three calls
+            # CuPy's asarray takes no copy=; array(copy=True) is one call without the adapter's retry
+            "asarray": lambda obj, dtype: cp.array(obj, dtype=dtype, copy=True),
+            "copy": copy,  # one C-ordered copy instead of two reshapes
+            # CuPy's argmax/argmin take no keepdims before v13.4: reshape here
+            "argmax": arg(cp.argmax),
+            "argmin": arg(cp.argmin),
+            # one host transfer instead of per-element Python scalars
+            "tolist": lambda x: x.tolist(),
+            "to_bytes": to_bytes,
+            "from_bytes": from_bytes,
+            "sigmoid": sigmoid,  # one fused launch instead of exp/negative/abs/add/divide/where
+        }
+    )
+    kernels.update(special_kernels(cupyx))  # erf, erfc, erfinv, lgamma, digamma, xlogy from cupyx.scipy.special
     return kernels
+
+
+#: Kernel name -> CuPy function name where they differ (the rest share the standard's name).
+_CUPY_NAMES = {"round": "rint", "divide": "true_divide", "pow": "power", "abs": "absolute", "bitwise_invert": "invert"}
+
+#: Kernel name -> its function in ``cupyx.scipy.special``.
+_SPECIAL = {
+    "erf": "erf",
+    "erfc": "erfc",
+    "erfinv": "erfinv",
+    "lgamma": "gammaln",
+    "digamma": "digamma",
+    "xlogy": "xlogy",
+}
+
+
+def elementwise(cp: Any) -> dict[str, Callable[..., Any]]:
+    """Every elementwise kernel of the catalogue that CuPy has, as CuPy's own function."""
+    out = {}
+    for name, kind in KERNEL_KINDS.items():
+        if kind in ("unary", "predicate", "binary", "comparison"):
+            fn = getattr(cp, _CUPY_NAMES.get(name, name), None)
+            if fn is not None:
+                out[name] = fn
+    return out
+
+
+def special_kernels(cupyx: Any) -> dict[str, Callable[..., Any]]:
+    """The special functions from ``cupyx.scipy.special`` (none when it cannot be imported)."""
+    sp = getattr(getattr(cupyx, "scipy", None), "special", None)
+    if sp is None and getattr(cupyx, "__name__", None) == "cupyx":
+        try:
+            import cupyx.scipy.special as sp
+        except ImportError:
+            return {}
+    if sp is None:
+        return {}
+    return {name: getattr(sp, fn) for name, fn in _SPECIAL.items() if hasattr(sp, fn)}

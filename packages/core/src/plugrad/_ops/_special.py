@@ -49,6 +49,7 @@ from typing import Any
 from .. import _dtype as D
 
 __all__ = [
+    "FALLBACKS",
     "erf",
     "erfc",
     "erfinv",
@@ -135,13 +136,22 @@ def _horner(be: Backend, z: Array, coeffs: list[float]) -> Array:
     return r
 
 
+#: kernel name -> its fallback on backend arrays (narrow floats widened to float64 and back), for tests
+#: that check the fallback on backends that have the kernel
+FALLBACKS: dict[str, Callable[..., Array]] = {}
+
+
 def _kernel_or(name: str, fallback: Callable[..., Array]) -> Callable[..., Array]:
-    def dispatch(be: Backend, *xs: Array) -> Array:
-        if be.has_kernel(name):
-            return getattr(be, name)(*xs)
+    def widened(be: Backend, *xs: Array) -> Array:
         ys, back = _widen(be, *xs)
         return back(fallback(be, *ys))
 
+    def dispatch(be: Backend, *xs: Array) -> Array:
+        if be.has_kernel(name):
+            return getattr(be, name)(*xs)
+        return widened(be, *xs)
+
+    FALLBACKS[name] = widened
     dispatch.__name__ = dispatch.__qualname__ = name
     dispatch.__doc__ = (
         f"``{name}`` of backend arrays: the backend's ``{name}`` kernel, else the fallback "

@@ -12,6 +12,14 @@ composes the few plugrad needs that the standard lacks:
 - ``tolist``/``to_bytes``/``from_bytes``: element by element through Python scalars
   (or the array's own ``tolist`` when it has one).
 
+The elementwise kernels come from the catalogue's kinds (:data:`~._spec.KERNEL_KINDS`):
+every unary, predicate, binary and comparison kernel that ``xp`` has under its standard
+name (or a classic NumPy alias such as ``concatenate``/``transpose``/``power``, for
+libraries that predate the standard's names, e.g. CuPy 13) -- so the optional special
+functions (``hypot``, ``logaddexp``, ``copysign``, ``erf`` ...) are picked up where ``xp``
+has them. The first-party NumPy and CuPy backends are built with this function plus a
+short, named set of measured fast paths: a contract fix made here reaches all of them.
+
 A backend overrides any of these with its library's faster function by updating the
 returned dict. Nothing here imports an array library: ``xp`` is passed in.
 """
@@ -24,7 +32,24 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from ._spec import KERNEL_KINDS
+
 __all__ = ["kernels_from_namespace", "dtypes_from_namespace"]
+
+#: Standard name -> the name libraries written before the standard use for it.
+_ALIASES = {
+    "permute_dims": "transpose",
+    "concat": "concatenate",
+    "pow": "power",
+    "bitwise_invert": "invert",
+    "cumulative_sum": "cumsum",
+    "cumulative_prod": "cumprod",
+    "lgamma": "gammaln",
+    "digamma": "psi",
+}
+
+#: Kernel kinds mapped one to one onto ``xp``'s elementwise functions.
+_ELEMENTWISE_KINDS = ("unary", "predicate", "binary", "comparison")
 
 _DTYPE_NAMES = ("bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64")
 _STRUCT = {
@@ -56,14 +81,40 @@ def kernels_from_namespace(
     """
     dtypes = dtypes_from_namespace(xp)
     name_of = {v: k for k, v in dtypes.items()}
+
+    def find(name: str) -> Any:
+        """``xp``'s function for standard name ``name`` (or its classic alias); ``None`` if neither."""
+        fn = getattr(xp, name, None)
+        return fn if fn is not None else getattr(xp, _ALIASES.get(name, name), None)
+
     i64 = xp.int64
     rng = random.Random(seed)
+    permute_dims, concat = find("permute_dims"), find("concat")
+    _astype = getattr(xp, "astype", None)
+
+    def astype(x: Any, dtype: Any, copy: bool = True) -> Any:
+        # the standard's function, or the array method of libraries that predate it (CuPy 13)
+        return _astype(x, dtype, copy=copy) if _astype is not None else x.astype(dtype, copy=copy)
+
+    def fresh(obj: Any, dtype: Any = None) -> Any:
+        """A new array with ``obj``'s values (``asarray(copy=True)``; ``array`` where asarray has no ``copy``)."""
+        try:
+            return xp.asarray(obj, dtype=dtype, copy=True)
+        except TypeError:
+            return xp.array(obj, dtype=dtype, copy=True)
 
     def is_array(v: Any) -> bool:
         return hasattr(v, "shape") and hasattr(v, "dtype") and not isinstance(v, (int, float, bool))
 
+    def dtype_name(dt: Any) -> str:
+        n = name_of.get(dt)
+        if n is None:
+            # NumPy-like libraries: ``xp.float32`` is a scalar type, ``x.dtype`` a dtype instance named "float32"
+            n = name_of[dt] = str(dt) if str(dt) in dtypes else ""
+        return n
+
     def kind(dt: Any) -> str:
-        n = name_of.get(dt, "")
+        n = dtype_name(dt)
         return "bool" if n == "bool" else "float" if n.startswith("float") else "int"
 
     def binary(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
@@ -79,7 +130,7 @@ def kernels_from_namespace(
 
     # ---------------------------------------------------------------- creation
     def asarray(obj: Any, dtype: Any) -> Any:
-        return xp.asarray(obj, dtype=dtype, copy=True)
+        return fresh(obj, dtype)
 
     def random_uniform(shape: tuple[int, ...], dtype: Any) -> Any:
         n = math.prod(shape)
@@ -96,7 +147,7 @@ def kernels_from_namespace(
     def _accumulate_dtype(x: Any) -> tuple[Any, Any]:
         if kind(x.dtype) == "float":
             return x, x.dtype
-        return xp.astype(x, i64), i64
+        return astype(x, i64), i64
 
     def sum_(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
         x, dt = _accumulate_dtype(x)
@@ -110,15 +161,17 @@ def kernels_from_namespace(
         def kernel(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
             if axis is None and keepdims:
                 r = fn(xp.reshape(x, (-1,)), axis=0)
-                return xp.reshape(xp.astype(r, i64), (1,) * x.ndim)
-            return xp.astype(fn(x, axis=axis, keepdims=keepdims), i64)
+                return xp.reshape(astype(r, i64), (1,) * x.ndim)
+            return astype(fn(x, axis=axis, keepdims=keepdims), i64)
 
         return kernel
 
     def scan(fn_name: str) -> Callable[[Any, int], Any]:
+        fn = find(fn_name)
+
         def kernel(x: Any, axis: int) -> Any:
             x, dt = _accumulate_dtype(x)
-            return getattr(xp, fn_name)(x, axis=axis, dtype=dt)
+            return fn(x, axis=axis, dtype=dt)
 
         return kernel
 
@@ -128,7 +181,7 @@ def kernels_from_namespace(
             out = binary(xp.maximum)(out, min)
         if max is not None:
             out = binary(xp.minimum)(out, max)
-        return xp.asarray(out, copy=True) if out is x else out
+        return fresh(out) if out is x else out
 
     def where(condition: Any, x1: Any, x2: Any) -> Any:
         if not is_array(x1) and not is_array(x2):
@@ -176,13 +229,13 @@ def kernels_from_namespace(
                 nz = xp.nonzero(k)
                 for j, a in enumerate(nz):
                     parts.append(("adv", dim + j))
-                    adv_arrays.append(xp.astype(a, i64))
+                    adv_arrays.append(astype(a, i64))
                     adv_entries.append(len(parts) - 1)
                     dims_of.append(dim + j)
                 dim += k.ndim
                 continue
             if is_array(k) or isinstance(k, int):
-                a = xp.asarray(k, dtype=i64) if not is_array(k) else xp.astype(k, i64)
+                a = xp.asarray(k, dtype=i64) if not is_array(k) else astype(k, i64)
                 n = x.shape[dim]
                 a = xp.where(a < 0, a + n, a)
                 parts.append(("adv", dim))
@@ -259,7 +312,7 @@ def kernels_from_namespace(
 
     def one_hot(pos: Any, n: int, dtype: Any) -> Any:
         flat = xp.reshape(pos, (-1, 1))
-        return xp.astype(flat == xp.reshape(xp.arange(n, dtype=i64), (1, -1)), dtype)
+        return astype(flat == xp.reshape(xp.arange(n, dtype=i64), (1, -1)), dtype)
 
     def setitem(x: Any, key: tuple[Any, ...], value: Any) -> None:
         full, advanced = expand(x, key)
@@ -272,7 +325,7 @@ def kernels_from_namespace(
         v = xp.reshape(xp.broadcast_to(v, tuple(positions(x, full).shape)), (-1,))
         hits = one_hot(pos, n, xp.bool)  # (selected, size)
         hit = xp.any(hits, axis=0)
-        which = xp.argmax(xp.astype(hits, i64), axis=0)  # first selection of each position
+        which = xp.argmax(astype(hits, i64), axis=0)  # first selection of each position
         new = xp.where(hit, xp.take(v, which, axis=0) if v.shape[0] else xp.reshape(x, (-1,)), xp.reshape(x, (-1,)))
         x[...] = xp.reshape(new, tuple(x.shape))
 
@@ -290,17 +343,78 @@ def kernels_from_namespace(
             return xp.reshape(x, tuple(shape))
         try:
             return xp.reshape(x, tuple(shape), copy=copy)
+        except TypeError:
+            if takes_copy[0] is None:
+                takes_copy[0] = reshape_takes_copy(x)
+            if not takes_copy[0]:
+                return reshape_without_copy_keyword(x, tuple(shape), copy)
+            raise
         except (AttributeError, RuntimeError) as exc:
             # the standard asks for ValueError when copy=False cannot be honoured; some
             # libraries raise other types (array-api-strict: AttributeError)
             raise ValueError(str(exc)) from exc
+
+    takes_copy: list[bool | None] = [None]  # whether xp.reshape has the copy keyword (found on first need)
+
+    def reshape_takes_copy(x: Any) -> bool:
+        try:
+            xp.reshape(x, tuple(x.shape), copy=None)
+        except TypeError:
+            return False
+        return True
+
+    def reshape_without_copy_keyword(x: Any, shape: tuple[int, ...], copy: bool) -> Any:
+        """``copy`` honoured by a library whose ``reshape`` predates the keyword (CuPy, NumPy < 2.1)."""
+        if copy:
+            return xp.reshape(fresh(x), shape)
+        if not hasattr(x, "view"):
+            raise ValueError(
+                "cannot reshape without copying: this array library cannot tell whether a view is possible"
+            )
+        y = x.view()
+        try:
+            y.shape = shape  # NumPy and CuPy set a shape only where no copy is needed
+        except AttributeError as exc:
+            raise ValueError(f"cannot reshape array of shape {tuple(x.shape)} into {shape} without copying") from exc
+        return y
+
+    def copy(x: Any) -> Any:
+        # a C-ordered copy (the standard's asarray(copy=True) may keep a transposed layout): flat, then shaped
+        return xp.reshape(reshape(x, (-1,), copy=True), tuple(x.shape))
+
+    # sorting: ascending with the library's (stable) sort; descending as the reversed ascending sort of the
+    # reversed array, which keeps ties in input order and puts NaN (sorted last by NumPy-like libraries) first
+    stable_kw = [True]  # whether xp's sorts take stable= (CuPy's do not; its sorts are stable)
+
+    def ascending(fn: Callable[..., Any], x: Any, axis: int) -> Any:
+        if stable_kw[0]:
+            try:
+                return fn(x, axis=axis, stable=True)
+            except TypeError:
+                stable_kw[0] = False
+        return fn(x, axis=axis)
+
+    def ascending_argsort(x: Any, axis: int) -> Any:
+        return ascending(xp.argsort, x, axis)
+
+    def argsort(x: Any, *, axis: int = -1, descending: bool = False, stable: bool = True) -> Any:
+        if not descending:
+            return astype(ascending_argsort(x, axis), i64, copy=False)
+        n = x.shape[axis]
+        idx = astype(ascending_argsort(xp.flip(x, axis=axis), axis), i64, copy=False)
+        return (n - 1) - xp.flip(idx, axis=axis)
+
+    def sort(x: Any, *, axis: int = -1, descending: bool = False, stable: bool = True) -> Any:
+        if not descending:
+            return ascending(xp.sort, x, axis)
+        return xp.take_along_axis(x, argsort(x, axis=axis, descending=True), axis=axis)
 
     def copy_into(dst: Any, src: Any) -> None:
         if not is_array(src):
             dst[...] = xp.full(tuple(dst.shape), src, dtype=dst.dtype)
             return
         if src.dtype != dst.dtype:
-            src = xp.astype(src, dst.dtype)
+            src = astype(src, dst.dtype)
         dst[...] = xp.broadcast_to(src, tuple(dst.shape))
 
     # ---------------------------------------------------------------- conversion
@@ -322,10 +436,10 @@ def kernels_from_namespace(
 
     def to_bytes(x: Any) -> bytes:
         vals = flat_values(x)
-        return struct.pack("<" + _STRUCT[name_of[x.dtype]] * len(vals), *vals)
+        return struct.pack("<" + _STRUCT[dtype_name(x.dtype)] * len(vals), *vals)
 
     def from_bytes(buf: bytes, dtype: Any, shape: tuple[int, ...]) -> Any:
-        code = _STRUCT[name_of[dtype]]
+        code = _STRUCT[dtype_name(dtype)]
         vals = list(struct.unpack("<" + code * (len(buf) // struct.calcsize(code)), buf))
         return xp.reshape(xp.asarray(vals, dtype=dtype), tuple(shape))
 
@@ -355,15 +469,15 @@ def kernels_from_namespace(
         "cumulative_prod": scan("cumulative_prod"),
         "matmul": xp.matmul,
         "reshape": reshape,
-        "permute_dims": lambda x, axes: xp.permute_dims(x, tuple(axes)),
+        "permute_dims": lambda x, axes: permute_dims(x, tuple(axes)),
         "broadcast_to": lambda x, shape: xp.broadcast_to(x, tuple(shape)),
-        "concat": lambda arrays, axis: xp.concat(list(arrays), axis=axis),
+        "concat": lambda arrays, axis: concat(list(arrays), axis=axis),
         "stack": lambda arrays, axis: xp.stack(list(arrays), axis=axis),
         "flip": lambda x, axis: xp.flip(x, axis=tuple(axis)),
         "roll": lambda x, shift, axis: xp.roll(x, shift=tuple(shift), axis=tuple(axis)),
         "tile": lambda x, reps: xp.tile(x, tuple(reps)),
-        "astype": lambda x, dtype: xp.astype(x, dtype, copy=True),
-        "copy": lambda x: xp.asarray(x, copy=True),
+        "astype": lambda x, dtype: astype(x, dtype),
+        "copy": copy,
         "getitem": getitem,
         "setitem": setitem,
         "take_along_axis": lambda x, indices, axis: xp.take_along_axis(x, indices, axis=axis),
@@ -372,27 +486,15 @@ def kernels_from_namespace(
         "tolist": tolist,
         "to_bytes": to_bytes,
         "from_bytes": from_bytes,
-        # the standard's sort/argsort take axis, descending and stable by keyword, as the contract passes them
-        "sort": xp.sort,
-        "argsort": lambda x, *, axis=-1, descending=False, stable=True: xp.astype(
-            xp.argsort(x, axis=axis, descending=descending, stable=stable), i64, copy=False
-        ),
-        "bitwise_invert": xp.bitwise_invert,
+        "sort": sort,
+        "argsort": argsort,
     }
     if to_numpy is not None:
         kernels["to_numpy"] = to_numpy
-    for name in ("bitwise_and", "bitwise_or", "bitwise_xor"):
-        kernels[name] = binary(getattr(xp, name))
-    for name in (
-        "add", "subtract", "multiply", "divide", "pow", "floor_divide", "remainder", "maximum", "minimum",
-        "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_and", "logical_or", "logical_xor",
-    ):  # fmt: skip
-        kernels[name] = binary(getattr(xp, name))
-    for name in (
-        "negative", "abs", "sign", "exp", "expm1", "log", "log2", "log10", "log1p", "sqrt", "sin", "cos", "tan",
-        "tanh", "floor", "ceil", "round", "trunc", "isnan", "isinf", "isfinite", "logical_not",
-    ):  # fmt: skip
-        kernels[name] = getattr(xp, name)
+    # the elementwise kernels, from the catalogue's kinds: every one xp has (optional ones may be missing)
+    for name, kernel_kind in KERNEL_KINDS.items():
+        if kernel_kind in _ELEMENTWISE_KINDS and (fn := find(name)) is not None:
+            kernels[name] = binary(fn) if kernel_kind in ("binary", "comparison") else fn
     if hasattr(xp, "from_dlpack"):
         kernels["from_dlpack"] = xp.from_dlpack
         kernels["to_dlpack"] = lambda x, **kwargs: x.__dlpack__(**kwargs)

@@ -45,7 +45,9 @@ import pytest
 
 import plugrad
 from plugrad import _dtype as D
+from plugrad._ops import _special
 from plugrad.backends import CONTRACT_VERSION, KERNELS, REQUIRED_KERNELS, Backend, check_contract_version, get_registry
+from plugrad.backends._spec import KERNEL_KINDS
 
 from . import _reference as R
 
@@ -99,6 +101,75 @@ UNARY: dict[str, tuple[Callable[[Any], Any], list[Any], tuple[str, ...]]] = {
         ("float",),
     ),
     "logical_not": (lambda x: not x, [True, False, True], ("bool",)),
+}
+
+
+def _erfinv(y: float) -> float:
+    """The inverse of :func:`math.erf` by bisection (on ``erfc`` in the tail, where it is the accurate one)."""
+    if math.isnan(y) or abs(y) > 1:
+        return math.nan
+    if abs(y) == 1:
+        return math.copysign(math.inf, y)
+    a, lo, hi = abs(y), 0.0, 7.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        below = math.erf(mid) < a if a <= 0.5 else math.erfc(mid) > 1 - a
+        lo, hi = (mid, hi) if below else (lo, mid)
+    return math.copysign((lo + hi) / 2, y)
+
+
+def _lgamma(x: float) -> float:
+    if math.isinf(x) or (x <= 0 and x == math.floor(x)):
+        return math.inf
+    return math.lgamma(x) if not math.isnan(x) else x
+
+
+def _logaddexp(a: float, b: float, base: float = math.e) -> float:
+    """``log_base(base**a + base**b)`` without overflow."""
+    m = max(a, b)
+    if math.isnan(a) or math.isnan(b):
+        return math.nan
+    if math.isinf(m):
+        return m
+    return m + math.log1p(base ** -abs(a - b)) / math.log(base)
+
+
+def _xlogy(x: float, y: float) -> float:
+    if math.isnan(y):
+        return math.nan
+    if x == 0:
+        return 0.0
+    return x * (math.log(y) if y > 0 else -math.inf if y == 0 else math.nan)
+
+
+# the special functions of contract 1.2: name -> (reference, inputs, float64 rtol)
+_DIGAMMA = {  # exact values: psi(1) = -gamma, psi(1/2) = -gamma - 2 log 2, psi(x+1) = psi(x) + 1/x, ...
+    1.0: -0.5772156649015329,
+    0.5: -0.5772156649015329 - 2 * math.log(2.0),
+    2.0: 1 - 0.5772156649015329,
+    0.25: -0.5772156649015329 - math.pi / 2 - 3 * math.log(2.0),
+    3.5: -0.5772156649015329 - 2 * math.log(2.0) + 2 + 2 / 3 + 2 / 5,
+    -0.5: -0.5772156649015329 - 2 * math.log(2.0) + 2,
+    12.0: -0.5772156649015329 + math.fsum(1 / k for k in range(1, 12)),
+}
+SPECIAL_UNARY: dict[str, tuple[Callable[[Any], Any], list[Any], float]] = {
+    "erf": (math.erf, [-3.0, -0.5, 0.0, 1e-8, 0.75, 1.5, 2.25, 6.0, math.inf, math.nan], 1e-14),
+    "erfc": (math.erfc, [-2.0, -0.5, 0.0, 0.3, 1.25, 2.5, 5.0, 10.0, 26.0, math.inf, math.nan], 1e-13),
+    # erfinv against math.erf's inverse: erf(erfinv(y)) == y (checked as erfinv(erf(x)) == x)
+    "erfinv": (_erfinv, [-1.0, -0.9, -0.25, 0.0, 1e-9, 0.5, 0.75, 0.999, 1.0, 1.5], 1e-13),
+    "lgamma": (_lgamma, [-2.5, -0.5, 0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.25, 10.0, 171.5, 1e10], 1e-13),
+    "digamma": (lambda v: _DIGAMMA.get(v, math.nan), sorted(_DIGAMMA), 1e-14),
+}
+SPECIAL_BINARY: dict[str, tuple[Callable[[Any, Any], Any], list[Any], list[Any]]] = {
+    "hypot": (math.hypot, [-3.0, 0.0, 1e-200, 1e200, math.inf], [4.0, -0.0, 1e-200, 1e200, math.nan]),
+    "logaddexp": (_logaddexp, [-1000.0, -1.0, 0.0, 2.5, 800.0, -math.inf], [-1000.0, 3.0, 0.0, -math.inf, 800.0]),
+    "logaddexp2": (
+        lambda a, b: _logaddexp(a, b, 2.0),
+        [-1000.0, -1.0, 0.0, 2.5, 800.0, -math.inf],
+        [-1000.0, 3.0, 0.0, -math.inf, 800.0],
+    ),
+    "copysign": (math.copysign, [-2.0, 0.0, 3.5, math.inf], [1.0, -1.0, -0.0, 0.0]),
+    "xlogy": (_xlogy, [0.0, -2.0, 0.5, 3.0], [0.0, 1.0, 2.5, math.nan, -1.0]),
 }
 
 _BOOL_RESULT = {"isnan", "isinf", "isfinite", "logical_not", "equal", "not_equal", "less", "less_equal"}
@@ -716,6 +787,43 @@ class BackendConformance:
         rows = R.unflatten(flat, (3, 4))
         self.check(be, be.reshape(t, (12,)), R.flatten([list(c) for c in zip(*rows)]), "float32")
 
+    def test_reshape_copy_keyword(self, be: Backend) -> None:
+        """``reshape(x, shape, copy=...)``: the standard's keyword, which plugrad's ``view()`` relies on.
+
+        ``copy=False`` gives a view or raises ``ValueError`` (a transposed array cannot be
+        flattened without copying); ``copy=True`` always gives a new array.
+        """
+        flat = [float(i) for i in range(12)]
+        x = self.arr_shaped(be, flat, (3, 4), "float32")
+        t = be.permute_dims(x, (1, 0))
+        with pytest.raises(ValueError):
+            be.reshape(t, (12,), copy=False)
+        v = be.reshape(x, (12,), copy=False)
+        self.check(be, v, flat, "float32")
+        c = be.reshape(x, (2, 6), copy=True)
+        self.check(be, c, R.unflatten(flat, (2, 6)), "float32")
+        self.check(
+            be,
+            be.reshape(t, (12,), copy=True),
+            R.flatten([list(col) for col in zip(*R.unflatten(flat, (3, 4)))]),
+            "float32",
+        )
+        be.setitem(c, (0, 0), -1.0)
+        assert self.values(be, x)[0] == 0.0, "reshape(copy=True) shares memory with its input"
+        if "views" in be.capabilities:
+            be.setitem(v, (1,), -2.0)
+            assert self.values(be, x)[1] == -2.0, "reshape(copy=False) must give a view"
+
+    def test_view_of_a_transposed_tensor_raises(self, be: Backend) -> None:
+        """PyTorch's ``view`` never copies: ``x.t().view(12)`` is an error, on every backend."""
+        x = plugrad.arange(12.0, device=be.name).reshape(3, 4)
+        with pytest.raises(RuntimeError, match="view"):
+            x.t().view(12)
+        if "views" in be.capabilities:
+            v = x.view(4, 3)
+            v[0, 0] = 5.0
+            assert x[0, 0].item() == 5.0, "view() must share memory with its base"
+
     def test_permute_dims(self, be: Backend) -> None:
         flat = [float(i) for i in range(24)]
         x = self.arr_shaped(be, flat, (2, 3, 4), "float32")
@@ -1143,6 +1251,55 @@ class BackendConformance:
                 y = be.sigmoid(x)
             ref = [1 / (1 + math.exp(-v)) if v > -700 else 0.0 for v in self.values(be, x)]
             self.check(be, y, ref, dtype)
+
+    # ================================================================ optional special functions of contract 1.2
+    @pytest.mark.parametrize("name", sorted(SPECIAL_UNARY))
+    @pytest.mark.parametrize("path", ["kernel", "fallback"])
+    def test_special_unary(self, be: Backend, name: str, path: str) -> None:
+        """The backend's kernel (skips where absent) and core's fallback from required kernels, against references."""
+        ref, values, tol = SPECIAL_UNARY[name]
+        if path == "kernel":
+            self.need_kernel(be, name)
+        fn = getattr(be, name) if path == "kernel" else _special.FALLBACKS[name]
+        for dtype in ("float64", "float32"):
+            if D.BY_NAME[dtype] not in be.dtype_to_native:
+                continue
+            x = self.arr(be, values, dtype)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                y = fn(be, x) if path == "fallback" else fn(x)
+            rtol = tol if dtype == "float64" else 2e-6
+            self.check(be, y, [ref(v) for v in self.values(be, x)], dtype, rtol=rtol, atol=rtol * 1e-3)
+        if path == "kernel":
+            y0 = getattr(be, name)(self.arr(be, values[1], "float32"))
+            assert y0.ndim == 0, "a 0-d input gives a 0-d array"
+
+    @pytest.mark.parametrize("name", sorted(SPECIAL_BINARY))
+    @pytest.mark.parametrize("path", ["kernel", "fallback"])
+    def test_special_binary(self, be: Backend, name: str, path: str) -> None:
+        ref, left, right = SPECIAL_BINARY[name]
+        if path == "kernel":
+            self.need_kernel(be, name)
+        dtype = "float64" if D.float64 in be.dtype_to_native else "float32"
+        a = self.arr_shaped(be, left, (len(left), 1), dtype)
+        b = self.arr(be, right, dtype)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            y = getattr(be, name)(a, b) if path == "kernel" else _special.FALLBACKS[name](be, a, b)
+        fa, fb = self.values(be, a), self.values(be, b)
+        expected = [[ref(u, v) for v in fb] for u in fa]
+        self.check(be, y, expected, dtype, rtol=1e-13 if dtype == "float64" else 2e-6, atol=1e-300)
+        if path == "kernel":
+            s = getattr(be, name)(self.arr(be, 2.0, dtype), self.arr(be, 3.0, dtype))
+            assert s.ndim == 0
+
+    def test_elementwise_catalogue_is_covered(self, be: Backend) -> None:
+        """Every elementwise kernel of the contract has reference cases here (a new kernel cannot be forgotten)."""
+        covered = set(UNARY) | set(BINARY) | set(SPECIAL_UNARY) | set(SPECIAL_BINARY) | set(self._BITWISE)
+        covered |= {"sigmoid", "bitwise_invert"}  # test_optional_sigmoid, test_bitwise_invert
+        kinds = ("unary", "predicate", "binary", "comparison")
+        missing = sorted(n for n, k in KERNEL_KINDS.items() if k in kinds and n not in covered)
+        assert not missing, f"elementwise kernels without conformance cases: {missing}"
 
     # ================================================================ plugrad on the backend
     def test_tensor_on_backend(self, be: Backend) -> None:
