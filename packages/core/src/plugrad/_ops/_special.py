@@ -316,7 +316,9 @@ def _digamma_fallback(be: Backend, x: Array) -> Array:
     # reflection: psi(x) = psi(1 - x) - pi / tan(pi x), tan(pi x) on an exactly reduced argument
     s = be.remainder(be.where(negative, x, 0.25), 1.0)  # [0, 1)
     s = be.where(be.greater(s, 0.5), be.subtract(s, 1.0), s)  # (-1/2, 1/2]
-    reflected = be.subtract(r, be.divide(math.pi, be.tan(be.multiply(s, math.pi))))
+    cot = be.divide(math.pi, be.tan(be.multiply(s, math.pi)))
+    cot = be.where(be.equal(s, 0.5), 0.0, cot)  # tan(pi/2) is finite in floating point; pi*cot(pi/2) is 0
+    reflected = be.subtract(r, cot)
     reflected = be.where(be.equal(s, 0.0), math.nan, reflected)  # the negative integers (PyTorch: nan)
     return be.where(negative, reflected, r)
 
