@@ -75,10 +75,25 @@ def collect_info() -> dict[str, Any]:
         default_error = None
     except BackendError as exc:
         default, default_error = None, str(exc)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # broken plugins are listed under failed_plugins
+        pg_infos = reg.process_group_backend_infos()
+    process_group_backends = [
+        {
+            "name": i.name,
+            "available": i.available,
+            "reason": i.reason,
+            "library_version": i.version,
+            "device_types": list(i.device_types),
+            "plugin": i.plugin,
+            "distribution": reg.plugin_dists.get(i.plugin, ""),
+        }
+        for i in sorted(pg_infos.values(), key=lambda i: i.name)
+    ]
     return {
         "plugrad_core": __version__,
         "plugrad_core_distribution": _version("plugrad-core"),
-        "packages": {name: _version(name) for name in ("plugrad-nn", "plugrad-optim")},
+        "packages": {name: _version(name) for name in ("plugrad-nn", "plugrad-optim", "plugrad-distributed")},
         "contract_version": CONTRACT_VERSION,
         "python": platform.python_version(),
         "pluggy": _version("pluggy"),
@@ -92,6 +107,7 @@ def collect_info() -> dict[str, Any]:
         "device_errors": errors,
         "failed_plugins": dict(reg.failed_plugins),
         "skipped_plugins": dict(reg.skipped_entry_points),
+        "process_group_backends": process_group_backends,
         "overrides": [
             {"backend": o.backend, "kernel": o.op, "plugin": o.plugin, "priority": o.priority} for o in reg.overrides
         ],
@@ -198,6 +214,17 @@ def format_info(data: dict[str, Any], *, kernels: bool = False) -> str:
         )
     else:
         out.append("kernel overrides in effect: none")
+    out.append("")
+    if data.get("process_group_backends"):
+        out.append("communication backends (init_process_group):")
+        rows = [["name", "devices", "available", "library version", "plugin (distribution)"]]
+        for c in data["process_group_backends"]:
+            avail = "yes" if c["available"] else f"no: {c['reason']}"
+            plugin = c["plugin"] + (f" ({c['distribution']})" if c["distribution"] else "")
+            rows.append([c["name"], ",".join(c["device_types"]) or "-", avail, c["library_version"] or "-", plugin])
+        out.extend(_table(rows))
+    else:
+        out.append("communication backends (init_process_group): none (pip install plugrad-distributed[mpi])")
     for c in data.get("override_conflicts", []):
         out.append(f"  conflict: {c}")
     if data.get("plugins"):

@@ -130,7 +130,7 @@ class Backend(str):
 
 
 def _plugin_backends() -> dict[str, Any]:
-    return plugrad.backends.get_registry().process_group_backend_infos()
+    return plugrad.plugins.get_registry().process_group_backend_infos()
 
 
 def _find_backend(name: str) -> ProcessGroupBackendSpec:

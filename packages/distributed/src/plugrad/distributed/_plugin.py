@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from plugrad.backends import hookimpl
+from plugrad.plugins import hookimpl
 
 from ._backend import ProcessGroupBackendSpec
 
