@@ -404,6 +404,7 @@ class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
         self._in_order = loader.in_order
         ctx = loader.multiprocessing_context or multiprocessing.get_context()
         self._shutdown = False
+        self._owner = os.getpid()  # a forked copy of this object (in a worker) must not stop the workers
         self._failure: BaseException | None = None
         self._workers: list[Any] = []
         self._task_conns: list[Any] = []
@@ -569,7 +570,7 @@ class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
 
     def _shutdown_workers(self, grace: float = _SHUTDOWN_GRACE) -> None:
         """Ask the workers to stop, give them ``grace`` seconds, then terminate those still running."""
-        if self._shutdown:
+        if self._shutdown or os.getpid() != self._owner:
             return
         self._shutdown = True
         for conn in self._task_conns:
