@@ -42,6 +42,13 @@ def core() -> None:
         f"tensor creation says no backend is installed ({msg!r})",
     )
     check("backends: none found" in info(), "python -m plugrad info reports no backend")
+    try:
+        plugrad.nn  # noqa: B018
+    except AttributeError as exc:
+        check("pip install plugrad-nn" in str(exc), f"plugrad.nn without plugrad-nn says what to install ({exc})")
+    else:
+        check(False, "plugrad.nn must be an AttributeError without plugrad-nn")
+    check(plugrad.backends.cudnn.is_available() is False, "plugrad.backends.cudnn flags work in core alone")
 
 
 def core_numpy() -> None:
@@ -80,8 +87,9 @@ def core_numpy() -> None:
 
 def core_numpy_nn_optim() -> None:
     import plugrad
-    import plugrad.nn as nn
-    import plugrad.optim as optim
+
+    nn = plugrad.nn  # reachable as attributes, as `import torch; torch.nn` is
+    optim = plugrad.optim
 
     plugrad.manual_seed(0)
     x = plugrad.linspace(-1, 1, 32).reshape(32, 1)
@@ -99,6 +107,15 @@ def core_numpy_nn_optim() -> None:
 
 
 def core_nn() -> None:
+    import plugrad
+
+    check(plugrad.nn.Linear.__name__ == "Linear", "plugrad.nn is reachable as an attribute after import plugrad")
+    try:
+        plugrad.optim  # noqa: B018
+    except AttributeError as exc:
+        check("pip install plugrad-optim" in str(exc), "plugrad.optim without plugrad-optim says what to install")
+    else:
+        check(False, "plugrad.optim must be an AttributeError without plugrad-optim")
     import plugrad.nn as nn
 
     check(hasattr(nn, "Linear"), "plugrad.nn imports without a backend")
