@@ -83,6 +83,12 @@ def test_import_path_and_reexports() -> None:
     from plugrad.utils.data.distributed import DistributedSampler as DS
 
     assert DS is DistributedSampler
+    from plugrad.utils.data._utils.collate import collate as c2
+    from plugrad.utils.data._utils.collate import default_collate_fn_map as m2
+    from plugrad.utils.data._utils.worker import get_worker_info as g2
+    from plugrad.utils.data.dataloader import default_collate as d2
+
+    assert (c2, m2, g2, d2) == (collate, default_collate_fn_map, get_worker_info, default_collate)
 
 
 def test_dataset_base_and_addition() -> None:
