@@ -1571,7 +1571,6 @@ from ._ops import _util as _ops_util  # noqa: E402 - the ops need Tensor defined
 
 _ops_util._Tensor = Tensor
 
-from ._ops import _derive  # noqa: E402, F401 - attaches the op catalogue's methods to Tensor
 from ._ops import comparison as _comparison  # noqa: E402
 from ._ops import elementwise as _ew  # noqa: E402
 from ._ops import indexing as _indexing  # noqa: E402

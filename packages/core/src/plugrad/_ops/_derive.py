@@ -473,6 +473,12 @@ def _register() -> None:
                 fn = op
             for n in (name, *urow.aliases):
                 FUNCTIONS[n] = with_out(n, fn)
+    import importlib
+
+    for name, irow in C.IMPL.items():
+        impl = getattr(importlib.import_module(f"{__package__}.{irow.module}"), name)
+        for n in (name, *irow.aliases):
+            FUNCTIONS[n] = with_out(n, impl) if irow.out else impl
     for name, brow in C.BINARY.items():
         op, cls = _build_binary(name, brow)
         op.__doc__ = _doc(name, brow)

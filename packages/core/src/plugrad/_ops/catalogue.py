@@ -43,7 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Policy", "Saves", "Form", "Unary", "Binary", "UNARY", "BINARY"]
+__all__ = ["Policy", "Saves", "Form", "Unary", "Binary", "Impl", "UNARY", "BINARY", "IMPL"]
 
 
 class Policy(enum.Enum):
@@ -301,5 +301,47 @@ BINARY: dict[str, Binary] = {
     "xlogy": Binary("XlogyBackward0", _special("xlogy"), Policy.PROMOTE_FLOAT, (_xlogy_grad_a, lambda a, b, r, g: g * a / b),
                     X, doc="a · ln b, 0 where a = 0", domain_b=(0.2, 3.0),
                     node_scalar="XlogyBackward0"),
+}
+# fmt: on
+
+
+# ------------------------------------------------------------- hand-written ops
+@dataclass(frozen=True)
+class Impl:
+    """An op whose forward and backward are hand-written in another ``_ops`` module.
+
+    Arithmetic with PyTorch's scalar rules, reductions, matrix products, joins and
+    gathers keep their own ``Function`` classes (their semantics do not fit one
+    formula), but their public spellings still come from a row: the
+    ``plugrad.<name>`` function with ``out=`` and its aliases. Their ``Tensor``
+    methods are written out in ``_tensor.py`` where PyTorch's method signature differs
+    from the function's.
+    """
+
+    module: str  # the _ops module that holds the function
+    aliases: tuple[str, ...] = ()
+    out: bool = True  # the function takes PyTorch's ``out=``
+
+
+_E, _L, _R, _S, _X, _O = "elementwise", "linalg", "reduction", "shape", "scatter", "other"
+# fmt: off
+IMPL: dict[str, Impl] = {
+    "add": Impl(_E), "sub": Impl(_E, aliases=("subtract",)), "mul": Impl(_E, aliases=("multiply",)),
+    "div": Impl(_E, aliases=("divide", "true_divide")), "floor_divide": Impl(_E), "remainder": Impl(_E),
+    "fmod": Impl(_E), "pow": Impl(_E), "maximum": Impl(_E), "minimum": Impl(_E), "fmax": Impl(_E), "fmin": Impl(_E),
+    "eq": Impl(_E), "ne": Impl(_E, aliases=("not_equal",)), "lt": Impl(_E, aliases=("less",)),
+    "le": Impl(_E, aliases=("less_equal",)), "gt": Impl(_E, aliases=("greater",)),
+    "ge": Impl(_E, aliases=("greater_equal",)), "logical_and": Impl(_E), "logical_or": Impl(_E),
+    "logical_xor": Impl(_E), "bitwise_and": Impl(_E), "bitwise_or": Impl(_E), "bitwise_xor": Impl(_E),
+    "bitwise_not": Impl(_E), "bitwise_left_shift": Impl(_E), "bitwise_right_shift": Impl(_E),
+    "clamp": Impl(_E, aliases=("clip",)), "clamp_min": Impl(_E), "clamp_max": Impl(_E), "lerp": Impl(_E),
+    "where": Impl(_E), "round": Impl(_E),
+    "matmul": Impl(_L), "mm": Impl(_L), "bmm": Impl(_L), "mv": Impl(_L), "dot": Impl(_L), "outer": Impl(_L),
+    "sum": Impl(_R), "mean": Impl(_R), "prod": Impl(_R), "cumsum": Impl(_R), "cumprod": Impl(_R),
+    "amax": Impl(_R), "amin": Impl(_R), "argmax": Impl(_R), "argmin": Impl(_R), "logsumexp": Impl(_R),
+    "std": Impl(_R), "var": Impl(_R),
+    "cat": Impl(_S, aliases=("concat", "concatenate")), "stack": Impl(_S),
+    "index_select": Impl(_X), "gather": Impl(_X), "masked_select": Impl(_X), "take_along_dim": Impl(_X),
+    "tril": Impl(_O), "triu": Impl(_O), "diag": Impl(_O),
 }
 # fmt: on
