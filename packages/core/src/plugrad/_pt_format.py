@@ -54,7 +54,6 @@ import math
 import mmap as _mmap
 import os
 import pickle
-import secrets
 import struct
 import sys
 import zipfile
@@ -1025,7 +1024,9 @@ def dumps_into(obj: Any, fileobj: IO[bytes], archive: str, protocol: int = 2) ->
     for ref in storages:
         records.append((f"data/{ref.key}", lambda t=ref.tensor: _tensor_bytes(t)))  # type: ignore[misc]
     records.append(("version", lambda: b"3\n"))
-    records.append((".data/serialization_id", lambda: f"{secrets.randbelow(10**40):040d}".encode()))
+    records.append(
+        (".data/serialization_id", lambda: f"{int.from_bytes(os.urandom(17), 'little') % 10**40:040d}".encode())
+    )
     _write_records(fileobj, archive, records)
 
 

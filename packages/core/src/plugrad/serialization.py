@@ -31,14 +31,13 @@ from __future__ import annotations
 
 import json
 import os
+from _pickle import UnpicklingError  # pickle.UnpicklingError itself (PyTorch raises it), without importing pickle
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from typing import IO, Any, Literal
 
 from . import _dtype as D
-from . import _pt_format
 from ._device import backend_for_device, device_of_backend
-from ._pt_format import UnpicklingError, add_safe_globals, clear_safe_globals, get_safe_globals
 from ._safetensors import (
     RawTensor,
     SafetensorsError,
@@ -72,9 +71,31 @@ PT_SUFFIXES = frozenset({".pt", ".pth", ".bin", ".ckpt", ".tar", ".pkl", ".pickl
 SAFETENSORS_SUFFIXES = frozenset({".safetensors", ".st"})
 
 
+def _pt() -> Any:
+    """:mod:`plugrad._pt_format`, imported on first use (pickle and zipfile stay out of ``import plugrad``)."""
+    from . import _pt_format
+
+    return _pt_format
+
+
 def safe_globals(safe_globals: Iterable[Any]) -> AbstractContextManager[None]:
     """Allow-list classes and functions for ``plugrad.load(weights_only=True)`` inside a ``with`` block."""
-    return _pt_format.safe_globals(safe_globals)
+    return _pt().safe_globals(safe_globals)  # type: ignore[no-any-return]
+
+
+def add_safe_globals(safe_globals: Iterable[Any]) -> None:
+    """Allow-list classes and functions (or ``(object, "module.name")`` pairs) for ``weights_only=True`` loads."""
+    _pt().add_safe_globals(safe_globals)
+
+
+def get_safe_globals() -> list[Any]:
+    """The objects allow-listed with :func:`add_safe_globals`."""
+    return _pt().get_safe_globals()  # type: ignore[no-any-return]
+
+
+def clear_safe_globals() -> None:
+    """Forget every object allow-listed with :func:`add_safe_globals`."""
+    _pt().clear_safe_globals()
 
 
 #: plugrad dtype -> safetensors dtype code
@@ -170,7 +191,7 @@ def save(
             raise ValueError("metadata is only stored by the safetensors format")
         if not _use_new_zipfile_serialization:
             raise ValueError("plugrad.save writes only PyTorch's zip format (_use_new_zipfile_serialization=True)")
-        _pt_format.save(obj, f, pickle_protocol)
+        _pt().save(obj, f, pickle_protocol)
         return
     if format != "safetensors":
         raise ValueError(f"format must be 'pt' or 'safetensors', got {format!r}")
@@ -246,8 +267,9 @@ def load(
         )
     if pickle_load_args and set(pickle_load_args) - {"encoding"}:
         raise TypeError(f"load() got unexpected keyword argument(s) {sorted(pickle_load_args)}")
-    if _pt_format.is_pt_file(_head(f)):
-        return _pt_format.load(f, map_location, weights_only=wo, mmap=bool(mmap))
+    pt = _pt()  # imported before reading anything, so a hostile file never triggers an import
+    if pt.is_pt_file(_head(f)):
+        return pt.load(f, map_location, weights_only=wo, mmap=bool(mmap))
     if isinstance(f, (str, os.PathLike)):
         raw_tensors, metadata = load_file(f)
     else:

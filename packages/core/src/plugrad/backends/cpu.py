@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import platform
 
 __all__ = ["get_cpu_capability"]
 
@@ -15,6 +14,8 @@ def get_cpu_capability() -> str:
     ``"AVX512"`` or ``"AVX2"`` on x86-64 (read from ``/proc/cpuinfo`` where it exists),
     ``"DEFAULT"`` elsewhere or when it cannot be told.
     """
+    import platform
+
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return "DEFAULT"
     try:
