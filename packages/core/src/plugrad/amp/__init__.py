@@ -7,7 +7,7 @@
 
 On the CPU, autocast needs a backend with ``bfloat16`` (or ``float16`` when asked for);
 where the default backend has neither it is a documented no-op, said once per process
-by a ``UserWarning``. See ``docs/amp.md`` for what plugrad's ops do under autocast.
+by a ``UserWarning`` (``docs/pytorch-habits.md``).
 """
 
 from __future__ import annotations
