@@ -19,8 +19,8 @@ from typing import Any
 import plugrad
 import plugrad.distributed as dist
 import pytest
-from plugrad.plugins import PluginWarning, Registry, hookimpl
 from plugrad.distributed import ProcessGroup, ProcessGroupBackendSpec, ReduceOp, Work
+from plugrad.plugins import PluginWarning, Registry, hookimpl
 
 try:
     import mpi4py  # noqa: F401

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 SCRIPTS = Path(__file__).parent / "mpi_scripts"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 ENABLED = os.environ.get("PLUGRAD_MULTIRANK", "") not in ("", "0")
 
 
@@ -46,7 +47,7 @@ def run_mpi(
     n: int, script: str, *args: str, timeout: float = 120, env: dict[str, str] | None = None
 ) -> tuple[int, str, float]:
     """Run ``mpiexec -n n python script args``; (exit code, output, seconds). Kills everything on timeout."""
-    cmd = [str(_mpiexec()), "-n", str(n), sys.executable, str(SCRIPTS / script), *args]
+    cmd = [str(_mpiexec()), "-n", str(n), sys.executable, str(SCRIPTS / script), *args]  # SCRIPTS / abs = abs
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", **(env or {})}
     t0 = time.monotonic()
     proc = subprocess.Popen(
@@ -120,3 +121,22 @@ def test_checkpoint_resumed_on_another_world_size(tmp_path: Path, save_n: int, r
     assert rc == 0, out[-4000:]
     for r in range(resume_n):
         assert f"rank {r} of {resume_n}: resumed" in out, out[-4000:]
+
+
+def _without_timing(out: str) -> list[str]:
+    return [line for line in out.splitlines() if not line.startswith("trained in")]
+
+
+@pytest.mark.parametrize(
+    ("example", "args", "sizes"),
+    [("ddp_regression.py", ["--epochs", "60"], [2, 3]), ("ddp_mlp.py", ["--epochs", "6"], [2, 4])],
+)
+def test_examples_print_what_one_process_prints(example: str, args: list[str], sizes: list[int]) -> None:
+    path = str(EXAMPLES / example)
+    single = subprocess.run([sys.executable, path, *args], capture_output=True, text=True, timeout=120)
+    assert single.returncode == 0, single.stderr
+    for n in sizes:
+        rc, out, _ = run_mpi(n, path, *args)
+        assert rc == 0, out[-3000:]
+        lines = [line for line in _without_timing(out) if not line.startswith("(rank ")]
+        assert lines == _without_timing(single.stdout), f"{example} on {n} ranks:\n{out}\n---\n{single.stdout}"
