@@ -518,3 +518,18 @@ def test_oracle_transformer(norm_first, activation, batch_first):
     with torch.no_grad():
         ref = tm.encoder(src, mask=smask)
     _close(pm.encoder(psrc, mask=_p(smask)), ref, 1e-9)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_one_node_gradients_to_second_order(approximate):
+    x = (plugrad.randn(12, dtype=F64) * 3).requires_grad_(True)
+    assert gradcheck(lambda x: F.gelu(x, approximate=approximate), (x,))
+    assert gradgradcheck(lambda x: F.gelu(x, approximate=approximate), (x,))
+    assert type(F.gelu(x, approximate=approximate).grad_fn).__name__ == "GeluBackward0"
+    v = [-3.0, -0.5, 0.0, 0.7, 2.5]
+    out = F.gelu(plugrad.tensor(v, dtype=F64), approximate=approximate).tolist()
+    if approximate == "none":
+        expected = [a * 0.5 * (1 + math.erf(a / math.sqrt(2))) for a in v]
+    else:
+        expected = [0.5 * a * (1 + math.tanh(math.sqrt(2 / math.pi) * (a + 0.044715 * a**3))) for a in v]
+    assert out == pytest.approx(expected, abs=1e-14)

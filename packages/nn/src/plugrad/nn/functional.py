@@ -227,19 +227,56 @@ def erf(input: Tensor) -> Tensor:
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_GELU_C = 0.044715
+
+
+def _gelu_parts(x: Tensor, tanh: bool) -> Tensor:
+    """``Phi(x) = 0.5 (1 + erf(x / sqrt(2)))``, or ``tanh(sqrt(2/pi) (x + 0.044715 x^3))`` for the tanh form."""
+    if tanh:
+        return (_SQRT_2_OVER_PI * (x + _GELU_C * x * x * x)).tanh()
+    return 0.5 * (1.0 + plugrad.erf(x * _INV_SQRT_2))
+
+
+class _Gelu(Function, backward_name="GeluBackward0"):
+    """``gelu`` in one node, with the derivatives
+
+    - none: ``d/dx x Phi(x) = Phi(x) + x phi(x)``, ``phi(x) = exp(-x^2 / 2) / sqrt(2 pi)``;
+    - tanh: with ``t = tanh(u)``, ``u = sqrt(2/pi) (x + c x^3)``:
+      ``0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 c x^2)``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, tanh: bool) -> Tensor:
+        part = _gelu_parts(x, tanh)
+        ctx.save_for_backward(x, part)
+        ctx.tanh = tanh
+        return 0.5 * x * (1.0 + part) if tanh else x * part
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
+        x, part = ctx.saved_tensors
+        if plugrad.is_grad_enabled():  # create_graph: rebuild the saved part with a graph
+            part = _gelu_parts(x, ctx.tanh)
+        if ctx.tanh:
+            du = _SQRT_2_OVER_PI * (1.0 + (3.0 * _GELU_C) * x * x)
+            return g * (0.5 * (1.0 + part) + 0.5 * x * (1.0 - part * part) * du), None
+        return g * (part + x * (-0.5 * x * x).exp() * _INV_SQRT_2PI), None
+
+
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """Gaussian error linear unit.
 
-    ``approximate="none"``: ``x * Phi(x) = 0.5 x (1 + erf(x / sqrt(2)))``;
+    ``approximate="none"``: ``x * Phi(x) = 0.5 x (1 + erf(x / sqrt(2)))`` (with ``plugrad.erf``);
     ``approximate="tanh"``: ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``.
     """
     _check_tensor(input, "gelu")
-    if approximate == "none":
-        return 0.5 * input * (1.0 + erf(input * (1.0 / math.sqrt(2.0))))
-    if approximate == "tanh":
-        inner = _SQRT_2_OVER_PI * (input + 0.044715 * input * input * input)
-        return 0.5 * input * (1.0 + inner.tanh())
-    raise RuntimeError("approximate argument must be either none or tanh.")
+    if approximate not in ("none", "tanh"):
+        raise RuntimeError("approximate argument must be either none or tanh.")
+    if not input.is_floating_point():
+        raise RuntimeError(f"\"GeluKernelImpl\" not implemented for '{_dtype_name(input)}'")
+    return _Gelu.apply(input, approximate == "tanh")  # type: ignore[no-any-return]
 
 
 def _softmax_dim(name: str, ndim: int) -> int:
