@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 _Pair = tuple[int, int]
+_WORDS = {1: "one", 2: "two", 3: "three"}
 
 
 def _check_tensor(x: Any, fn: str, arg: str = "input", pos: int = 1) -> None:
@@ -67,7 +68,7 @@ def _pair(value: Any, name: str, fn: str, n: int = 2) -> tuple[int, ...]:
     if len(items) == 1:
         items = items * n
     if len(items) != n or not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
-        raise RuntimeError(f"{fn}: {name} must either be a single int, or a tuple of {n} ints")
+        raise RuntimeError(f"{fn}: {name} must either be a single int, or a tuple of {_WORDS.get(n, n)} ints")
     return tuple(int(v) for v in items)
 
 
