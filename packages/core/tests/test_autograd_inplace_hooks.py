@@ -7,6 +7,7 @@ import threading
 import plugrad as torch
 import pytest
 from plugrad.autograd import Function, once_differentiable
+from plugrad.testing import assert_close
 
 
 def num_grad(f, x: list[float], eps: float = 1e-6) -> list[float]:  # type: ignore[no-untyped-def]
@@ -22,10 +23,6 @@ def num_grad(f, x: list[float], eps: float = 1e-6) -> list[float]:  # type: igno
             / (2 * eps)
         )
     return out
-
-
-def close(a: list[float], b: list[float], tol: float = 1e-6) -> bool:
-    return len(a) == len(b) and all(abs(x - y) <= tol * (1 + abs(y)) for x, y in zip(a, b))
 
 
 # ------------------------------------------------------------------------ in place
@@ -74,7 +71,7 @@ def test_in_place_on_non_leaf_gives_correct_gradient() -> None:
 
     x = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64, requires_grad=True)
     f(x).backward()
-    assert close(x.grad.tolist(), num_grad(f, [1.0, -2.0, 0.5]))
+    assert_close(x.grad.tolist(), num_grad(f, [1.0, -2.0, 0.5]), rtol=1e-6, atol=1e-6)
 
 
 def test_in_place_through_a_view_updates_the_base_history() -> None:
@@ -87,7 +84,7 @@ def test_in_place_through_a_view_updates_the_base_history() -> None:
     vals = [1.0, 2.0, 3.0, -1.0]
     x = torch.tensor(vals, dtype=torch.float64, requires_grad=True)
     f(x).backward()
-    assert close(x.grad.tolist(), num_grad(f, vals))
+    assert_close(x.grad.tolist(), num_grad(f, vals), rtol=1e-6, atol=1e-6)
 
 
 def test_setitem_with_a_tensor_that_requires_grad() -> None:
@@ -100,7 +97,7 @@ def test_setitem_with_a_tensor_that_requires_grad() -> None:
     vals = [1.0, 2.0, 3.0]
     w = torch.tensor(vals, dtype=torch.float64, requires_grad=True)
     f(w).backward()
-    assert close(w.grad.tolist(), num_grad(f, vals))
+    assert_close(w.grad.tolist(), num_grad(f, vals), rtol=1e-6, atol=1e-6)
 
 
 def test_views_share_storage_and_version() -> None:

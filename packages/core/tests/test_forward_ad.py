@@ -13,20 +13,13 @@ import pytest
 from plugrad._tensor import _make
 from plugrad.autograd import Function
 from plugrad.autograd import function as _function
+from plugrad.testing import assert_close
 
 F64 = torch.float64
 # Central differences in float64 with step 1e-6 are accurate to about 1e-9 for the
 # smooth functions below (truncation ~ h^2 f''' and rounding ~ 1e-16 / h).
 STEP = 1e-6
 TOL = 1e-6
-
-
-def close(a: Any, b: Any, tol: float = TOL) -> bool:
-    a = a.tolist() if hasattr(a, "tolist") else a
-    b = b.tolist() if hasattr(b, "tolist") else b
-    if isinstance(a, list):
-        return isinstance(b, list) and len(a) == len(b) and all(close(x, y, tol) for x, y in zip(a, b))
-    return abs(a - b) <= tol * (1 + abs(b))
 
 
 def central_difference(f: Any, inputs: list[Any], tangents: list[Any]) -> Any:
@@ -155,10 +148,10 @@ def test_unary_tangent_matches_central_difference(name: str) -> None:
     x = rand(3, 4, **dom)
     t = rand(3, 4)
     primal, tangent = forward_jvp(f, [x], [t])
-    assert close(primal, f(x))
+    assert_close(primal, f(x), rtol=TOL, atol=TOL)
     assert tangent is not None
     assert tangent.shape == primal.shape and tangent.dtype == primal.dtype
-    assert close(tangent, central_difference(f, [x], [t]))
+    assert_close(tangent, central_difference(f, [x], [t]), rtol=TOL, atol=TOL)
 
 
 BINARY = {
@@ -186,7 +179,13 @@ def test_binary_tangent_matches_central_difference(name: str, shapes: tuple[tupl
     for tangents in ([ta, tb], [ta, None], [None, tb]):  # either input alone, and both
         primal, tangent = forward_jvp(f, [a, b], tangents)
         assert tangent is not None and tangent.shape == primal.shape
-        assert close(tangent, central_difference(f, [a, b], tangents)), tangents
+        assert_close(
+            tangent,
+            central_difference(f, [a, b], tangents),
+            rtol=TOL,
+            atol=TOL,
+            msg=lambda m, t=tangents: f"{m}\n{t!r}",
+        )
 
 
 MATMUL = {
@@ -205,20 +204,20 @@ def test_matmul_tangent_is_product_rule(name: str) -> None:
     a, b, ta, tb = rand(*sa), rand(*sb), rand(*sa), rand(*sb)
     _, tangent = forward_jvp(torch.matmul, [a, b], [ta, tb])
     # d(ab) = da b + a db, exactly (matmul is bilinear)
-    assert close(tangent, ta @ b + a @ tb, 1e-12)
-    assert close(tangent, central_difference(torch.matmul, [a, b], [ta, tb]))
+    assert_close(tangent, ta @ b + a @ tb, rtol=1e-12, atol=1e-12)
+    assert_close(tangent, central_difference(torch.matmul, [a, b], [ta, tb]), rtol=TOL, atol=TOL)
 
 
 def test_analytic_tangents() -> None:
     x = torch.tensor([0.5, 1.0, 2.0], dtype=F64)
     t = torch.tensor([1.0, -2.0, 0.5], dtype=F64)
     _, tan = forward_jvp(lambda v: v.sin(), [x], [t])
-    assert close(tan, [math.cos(v) * w for v, w in zip(x.tolist(), t.tolist())], 1e-14)
+    assert_close(tan.tolist(), [math.cos(v) * w for v, w in zip(x.tolist(), t.tolist())], rtol=1e-14, atol=1e-14)
     _, tan = forward_jvp(lambda v: (v * v * v).sum(), [x], [t])
-    assert close(tan, sum(3 * v * v * w for v, w in zip(x.tolist(), t.tolist())), 1e-14)
+    assert_close(tan.item(), sum(3 * v * v * w for v, w in zip(x.tolist(), t.tolist())), rtol=1e-14, atol=1e-14)
     _, tan = forward_jvp(lambda v: v.exp() / v, [x], [t])
     expected = [math.exp(v) * (v - 1) / v**2 * w for v, w in zip(x.tolist(), t.tolist())]
-    assert close(tan, expected, 1e-14)
+    assert_close(tan.tolist(), expected, rtol=1e-14, atol=1e-14)
 
 
 def test_mlp_tangent_matches_central_difference() -> None:
@@ -227,7 +226,7 @@ def test_mlp_tangent_matches_central_difference() -> None:
     x, w = rand(3), w1
     tx, tw = rand(3), rand(5, 3)
     _, tangent = forward_jvp(f, [x, w], [tx, tw])
-    assert close(tangent, central_difference(f, [x, w], [tx, tw]))
+    assert_close(tangent, central_difference(f, [x, w], [tx, tw]), rtol=TOL, atol=TOL)
 
 
 def test_mixed_dtypes_promote_tangent() -> None:
@@ -356,8 +355,8 @@ def test_reverse_over_forward() -> None:
         tangent = fwAD.unpack_dual(out).tangent
     gx, gt = torch.autograd.grad(tangent, (x, t))
     xs, ts = x.tolist(), t.tolist()
-    assert close(gx, [6 * a * b for a, b in zip(xs, ts)], 1e-14)
-    assert close(gt, [3 * a * a for a in xs], 1e-14)
+    assert_close(gx.tolist(), [6 * a * b for a, b in zip(xs, ts)], rtol=1e-14, atol=1e-14)
+    assert_close(gt.tolist(), [3 * a * a for a in xs], rtol=1e-14, atol=1e-14)
 
 
 def test_forward_over_reverse_gives_hessian_vector_product() -> None:
@@ -370,7 +369,7 @@ def test_forward_over_reverse_gives_hessian_vector_product() -> None:
         hv = fwAD.unpack_dual(g).tangent
     ys = [math.tanh(a) for a in x.tolist()]
     expected = [2 * (1 - y * y) * (1 - 3 * y * y) * w for y, w in zip(ys, v.tolist())]
-    assert close(hv, expected, 1e-12)
+    assert_close(hv.tolist(), expected, rtol=1e-12, atol=1e-12)
 
 
 # ------------------------------------------------------------ custom Functions
@@ -532,7 +531,7 @@ def test_fallback_unary() -> None:
     for rg in (False, True):
         xi = x.detach().requires_grad_(rg)
         _, tangent = forward_jvp(Cube.apply, [xi], [t])
-        assert close(tangent, 3 * x * x * t, 1e-12)
+        assert_close(tangent, 3 * x * x * t, rtol=1e-12, atol=1e-12)
 
 
 def test_fallback_broadcasting_binary() -> None:
@@ -540,7 +539,7 @@ def test_fallback_broadcasting_binary() -> None:
     ta, tb = rand(3, 4), rand(4)
     for tangents in ([ta, tb], [ta, None], [None, tb]):
         _, tangent = forward_jvp(Hypot.apply, [a, b], tangents)
-        assert close(tangent, central_difference(Hypot.apply, [a, b], tangents))
+        assert_close(tangent, central_difference(Hypot.apply, [a, b], tangents), rtol=TOL, atol=TOL)
 
 
 def test_fallback_several_outputs() -> None:
@@ -548,8 +547,8 @@ def test_fallback_several_outputs() -> None:
     with fwAD.dual_level():
         s, c = SinCos.apply(fwAD.make_dual(x, t))
         ts, tc = fwAD.unpack_dual(s).tangent, fwAD.unpack_dual(c).tangent
-    assert close(ts, x.cos() * t, 1e-12)
-    assert close(tc, -x.sin() * t, 1e-12)
+    assert_close(ts, x.cos() * t, rtol=1e-12, atol=1e-12)
+    assert_close(tc, -x.sin() * t, rtol=1e-12, atol=1e-12)
 
 
 def test_fallback_tangent_is_differentiable() -> None:
@@ -559,8 +558,8 @@ def test_fallback_tangent_is_differentiable() -> None:
     with fwAD.dual_level():
         tangent = fwAD.unpack_dual(Cube.apply(fwAD.make_dual(x, t)).sum()).tangent
     gx, gt = torch.autograd.grad(tangent, (x, t))
-    assert close(gx, 6 * x.detach() * t.detach(), 1e-12)
-    assert close(gt, 3 * x.detach() ** 2, 1e-12)
+    assert_close(gx, 6 * x.detach() * t.detach(), rtol=1e-12, atol=1e-12)
+    assert_close(gt, 3 * x.detach() ** 2, rtol=1e-12, atol=1e-12)
 
 
 def test_inplace_op_updates_the_tangent() -> None:
@@ -611,7 +610,7 @@ def test_tangents_match_pytorch(name: str) -> None:
         dx = torch_.autograd.forward_ad.make_dual(conv[0], conv[2])
         dw = torch_.autograd.forward_ad.make_dual(conv[1], conv[3])
         theirs = torch_.autograd.forward_ad.unpack_dual(f(torch_, dx, dw)).tangent
-    assert close(ours, theirs.tolist(), 1e-12)
+    assert_close(ours.tolist(), theirs.tolist(), rtol=1e-12, atol=1e-12)
 
 
 def test_leaving_the_level_leaves_no_reference_cycles() -> None:

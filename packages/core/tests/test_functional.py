@@ -11,19 +11,12 @@ from typing import Any
 import plugrad as torch
 import pytest
 from plugrad.autograd import functional as AF
+from plugrad.testing import assert_close
 
 F64 = torch.float64
 # float64 central differences with step 1e-6: accurate to ~1e-9 on these smooth functions
 STEP = 1e-6
 TOL = 1e-6
-
-
-def close(a: Any, b: Any, tol: float = TOL) -> bool:
-    a = a.tolist() if hasattr(a, "tolist") else a
-    b = b.tolist() if hasattr(b, "tolist") else b
-    if isinstance(a, list):
-        return isinstance(b, list) and len(a) == len(b) and all(close(x, y, tol) for x, y in zip(a, b))
-    return abs(a - b) <= tol * (1 + abs(b))
 
 
 def rand(*shape: int, low: float = -1.0, high: float = 1.0) -> Any:
@@ -53,7 +46,7 @@ def test_jacobian_matches_central_differences(strategy: str) -> None:
     x = rand(3)
     jac = AF.jacobian(mlp, x, strategy=strategy)
     assert jac.shape == (2, 3) and jac.dtype == F64 and not jac.requires_grad
-    assert close(jac, numeric_jacobian(mlp, x))
+    assert_close(jac.tolist(), numeric_jacobian(mlp, x), rtol=TOL, atol=TOL)
 
 
 def test_jacobian_analytic() -> None:
@@ -95,7 +88,7 @@ def test_forward_and_reverse_strategies_agree() -> None:
     for r_row, f_row in zip(rev, fwd):
         for r, g in zip(r_row, f_row):
             assert r.shape == g.shape
-            assert close(r, g, 1e-12)
+            assert_close(r, g, rtol=1e-12, atol=1e-12)
 
 
 def test_jacobian_independent_output_gives_zeros_or_raises_when_strict() -> None:
@@ -149,21 +142,34 @@ def test_vjp_and_jvp_match_the_jacobian() -> None:
     jac = AF.jacobian(mlp, x)
     out, vj = AF.vjp(mlp, x, v_out)
     out2, jv = AF.jvp(mlp, x, v_in)
-    assert close(out, mlp(x), 1e-15) and close(out2, mlp(x), 1e-15)
-    assert close(vj, [sum(v_out[i].item() * jac[i, j].item() for i in range(2)) for j in range(3)], 1e-12)
-    assert close(jv, [sum(jac[i, j].item() * v_in[j].item() for j in range(3)) for i in range(2)], 1e-12)
+    assert_close(out, mlp(x), rtol=1e-15, atol=1e-15)
+    assert_close(out2, mlp(x), rtol=1e-15, atol=1e-15)
+    assert_close(
+        vj.tolist(),
+        [sum(v_out[i].item() * jac[i, j].item() for i in range(2)) for j in range(3)],
+        rtol=1e-12,
+        atol=1e-12,
+    )
+    assert_close(
+        jv.tolist(),
+        [sum(jac[i, j].item() * v_in[j].item() for j in range(3)) for i in range(2)],
+        rtol=1e-12,
+        atol=1e-12,
+    )
     num = [(a - b) / (2 * STEP) for a, b in zip(mlp(x + STEP * v_in).tolist(), mlp(x - STEP * v_in).tolist())]
-    assert close(jv, num)
+    assert_close(jv.tolist(), num, rtol=TOL, atol=TOL)
 
 
 def test_vjp_jvp_nesting() -> None:
     a, b = rand(2), rand(2)
     out, vj = AF.vjp(lambda u, w: (u * w).sum(), (a, b))  # v may be omitted for one scalar output
     assert isinstance(out, torch.Tensor) and isinstance(vj, tuple)
-    assert close(vj[0], b, 1e-15) and close(vj[1], a, 1e-15)
+    assert_close(vj[0], b, rtol=1e-15, atol=1e-15)
+    assert_close(vj[1], a, rtol=1e-15, atol=1e-15)
     out, jv = AF.jvp(lambda u, w: (u * w, u + w), (a, b), (torch.ones(2, dtype=F64), torch.zeros(2, dtype=F64)))
     assert isinstance(out, tuple) and isinstance(jv, tuple)
-    assert close(jv[0], b, 1e-15) and jv[1].tolist() == [1.0, 1.0]
+    assert_close(jv[0], b, rtol=1e-15, atol=1e-15)
+    assert jv[1].tolist() == [1.0, 1.0]
     out, jv = AF.jvp(lambda u: u.exp(), torch.tensor([0.0], dtype=F64))  # v may be omitted for one scalar input
     assert jv.tolist() == [1.0]
 
@@ -235,7 +241,7 @@ def test_hessian_analytic(strategy: str) -> None:
     x = torch.tensor([0.5, -1.0, 1.5, 2.0], dtype=F64)
     h = AF.hessian(rosen, x, outer_jacobian_strategy=strategy)
     assert h.shape == (4, 4)
-    assert close(h, rosen_hessian(x.tolist()), 1e-12)
+    assert_close(h.tolist(), rosen_hessian(x.tolist()), rtol=1e-12, atol=1e-12)
 
 
 def test_hessian_of_two_inputs() -> None:
@@ -276,8 +282,8 @@ def test_hessian_vector_products(product: str) -> None:
     out, hv = getattr(AF, product)(rosen, x, v)
     h = rosen_hessian(x.tolist())
     expected = [sum(h[i][j] * v[j].item() for j in range(4)) for i in range(4)]  # H is symmetric
-    assert close(out, rosen(x), 1e-15)
-    assert close(hv, expected, 1e-12)
+    assert_close(out, rosen(x), rtol=1e-15, atol=1e-15)
+    assert_close(hv.tolist(), expected, rtol=1e-12, atol=1e-12)
     assert not hv.requires_grad
 
 
@@ -322,9 +328,16 @@ def test_functional_results_do_not_depend_on_grad_mode() -> None:
         _, hv = AF.hvp(lambda a: (a.sin() * a).sum(), x, v)
         jac = AF.jacobian(lambda a: a.exp(), x)
     xs = x.tolist()
-    assert close(vj, [math.sin(a) + a * math.cos(a) for a in xs], 1e-12)
-    assert close(hv, [(2 * math.cos(a) - a * math.sin(a)) * w for a, w in zip(xs, v.tolist())], 1e-12)
-    assert close(jac, [[math.exp(a) if i == j else 0.0 for j, _ in enumerate(xs)] for i, a in enumerate(xs)], 1e-12)
+    assert_close(vj.tolist(), [math.sin(a) + a * math.cos(a) for a in xs], rtol=1e-12, atol=1e-12)
+    assert_close(
+        hv.tolist(), [(2 * math.cos(a) - a * math.sin(a)) * w for a, w in zip(xs, v.tolist())], rtol=1e-12, atol=1e-12
+    )
+    assert_close(
+        jac.tolist(),
+        [[math.exp(a) if i == j else 0.0 for j, _ in enumerate(xs)] for i, a in enumerate(xs)],
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 # -------------------------------------------------------------------- PyTorch oracle
@@ -342,12 +355,14 @@ def test_against_pytorch() -> None:
     vt = torch_.tensor(v.tolist(), dtype=torch_.float64)
     f_ours = lambda a: both(torch, a)  # noqa: E731
     f_torch = lambda a: both(torch_, a)  # noqa: E731
-    assert close(AF.hessian(f_ours, x), TF.hessian(f_torch, xt).tolist(), 1e-12)
-    assert close(AF.hvp(f_ours, x, v)[1], TF.hvp(f_torch, xt, vt)[1].tolist(), 1e-12)
-    assert close(AF.vhp(f_ours, x, v)[1], TF.vhp(f_torch, xt, vt)[1].tolist(), 1e-12)
-    assert close(AF.jvp(f_ours, x, v)[1], TF.jvp(f_torch, xt, vt)[1].tolist(), 1e-12)
+    assert_close(AF.hessian(f_ours, x).tolist(), TF.hessian(f_torch, xt).tolist(), rtol=1e-12, atol=1e-12)
+    assert_close(AF.hvp(f_ours, x, v)[1].tolist(), TF.hvp(f_torch, xt, vt)[1].tolist(), rtol=1e-12, atol=1e-12)
+    assert_close(AF.vhp(f_ours, x, v)[1].tolist(), TF.vhp(f_torch, xt, vt)[1].tolist(), rtol=1e-12, atol=1e-12)
+    assert_close(AF.jvp(f_ours, x, v)[1].tolist(), TF.jvp(f_torch, xt, vt)[1].tolist(), rtol=1e-12, atol=1e-12)
     g = lambda a: a.exp() * a.sum()  # noqa: E731
-    assert close(AF.jacobian(g, x, strategy="forward-mode"), TF.jacobian(g, xt).tolist(), 1e-12)
+    assert_close(
+        AF.jacobian(g, x, strategy="forward-mode").tolist(), TF.jacobian(g, xt).tolist(), rtol=1e-12, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("strategy", ["reverse-mode", "forward-mode"])
