@@ -15,6 +15,8 @@ from typing import Any
 
 import plugrad
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from plugrad.utils.data import (
     BatchSampler,
     ChainDataset,
@@ -584,3 +586,28 @@ def test_distributed_sampler_errors_and_process_group(monkeypatch: pytest.Monkey
     fake.get_rank = lambda: 1  # type: ignore[attr-defined]
     s = DistributedSampler(range(5), shuffle=False)
     assert (s.num_replicas, s.rank, list(s)) == (2, 1, [1, 3, 0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 60), replicas=st.integers(1, 9), drop_last=st.booleans(), shuffle=st.booleans())
+def test_distributed_sampler_properties(n: int, replicas: int, drop_last: bool, shuffle: bool) -> None:
+    parts = [
+        list(DistributedSampler(range(n), replicas, r, shuffle=shuffle, drop_last=drop_last)) for r in range(replicas)
+    ]
+    size = len(parts[0])
+    assert all(len(p) == size for p in parts)  # every replica runs the same number of steps
+    flat = [i for p in parts for i in p]
+    if drop_last:
+        assert size == n // replicas and len(set(flat)) == len(flat)  # no sample twice
+    else:
+        assert size == -(-n // replicas) and set(flat) == set(range(n))  # every sample, padding repeats
+        assert len(flat) - n < replicas
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(0, 50), batch=st.integers(1, 12), drop_last=st.booleans())
+def test_batch_sampler_properties(n: int, batch: int, drop_last: bool) -> None:
+    batches = list(BatchSampler(range(n), batch, drop_last))
+    assert len(batches) == len(BatchSampler(range(n), batch, drop_last))
+    assert [i for b in batches for i in b] == list(range(n // batch * batch if drop_last else n))
+    assert all(len(b) == batch for b in batches[:-1]) and (not batches or 0 < len(batches[-1]) <= batch)
