@@ -278,3 +278,11 @@ def test_spawn_start_method() -> None:
     x = plugrad.arange(12.0).reshape(6, 2)
     dl = DataLoader(TensorDataset(x), batch_size=4, num_workers=1, multiprocessing_context="spawn", timeout=GUARD)
     assert [b[0].tolist() for b in dl] == [x[:4].tolist(), x[4:].tolist()]
+
+
+def test_spawn_needs_picklable_arguments() -> None:
+    dl = DataLoader(Squares(4), num_workers=1, collate_fn=lambda b: b, multiprocessing_context="spawn", timeout=GUARD)
+    with pytest.raises(Exception, match="lambda") as info:
+        next(iter(dl))
+    if sys.version_info >= (3, 11):
+        assert "define them at module level" in "".join(getattr(info.value, "__notes__", []))

@@ -433,6 +433,16 @@ class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
                 )
                 try:
                     proc.start()
+                except (pickle.PicklingError, TypeError, AttributeError) as exc:
+                    task_w.close()
+                    result_r.close()
+                    if hasattr(exc, "add_note"):
+                        exc.add_note(
+                            f"DataLoader workers started by {ctx.get_start_method()!r} receive the dataset, "
+                            "collate_fn and worker_init_fn pickled: a lambda or a locally defined function or "
+                            "class cannot be; define them at module level (or use the 'fork' start method)"
+                        )
+                    raise
                 finally:
                     task_r.close()  # the worker has its own copies; ours would hide its death (no EOF)
                     result_w.close()
