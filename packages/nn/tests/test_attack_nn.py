@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from plugrad import nn
 from plugrad.nn import functional as F
+from plugrad.testing import assert_close
 
 ATTACK = os.environ.get("PLUGRAD_ATTACK", "").strip() not in ("", "0")
 SETTINGS = settings(
@@ -130,14 +131,6 @@ def _flat(t: plugrad.Tensor) -> list[float]:
     return out
 
 
-def _close(a: float, b: float, tol: float = 2e-5) -> bool:
-    if math.isnan(a) or math.isnan(b):
-        return math.isnan(a) and math.isnan(b)
-    if math.isinf(a) or math.isinf(b):
-        return a == b
-    return abs(a - b) <= tol * (1 + abs(b))
-
-
 def _pointwise_loss(kind: str, x: float, y: float, p: float) -> float:
     d = x - y
     if kind == "mse_loss":
@@ -191,11 +184,8 @@ def _pointwise(kind: str) -> Call:
                 rnd(v)
                 for v in _reduced([rnd(_pointwise_loss(kind, a, b, p)) for a, b in zip(_flat(x), _flat(y))], reduction)
             ]
-            assert all(_close(g, w) for g, w in zip(_flat(out), want)) and len(_flat(out)) == len(want), (
-                kind,
-                reduction,
-                _flat(out),
-                want,
+            assert_close(
+                _flat(out), want, rtol=2e-5, atol=2e-5, equal_nan=True, msg=lambda m: f"{m}\n{kind} {reduction}"
             )
 
         return (lambda: getattr(F, kind)(x, y, **kw)), [x, *([y] if isinstance(y, plugrad.Tensor) else [])], check
@@ -218,7 +208,7 @@ def _linear(r: Draw) -> tuple[Callable[[], Any], list[plugrad.Tensor], Callable[
             return
         want = [sum(xi * wi for xi, wi in zip(row, w[o])) + b[o] for row in rows for o in range(fout)]
         assert out.shape == (*x.shape[:-1], fout)
-        assert all(_close(g, v, 1e-4) for g, v in zip(_flat(out), want))
+        assert_close(_flat(out), want, rtol=1e-4, atol=1e-4, equal_nan=True)
 
     return (lambda: layer(x)), [*layer.parameters(), *([x] if isinstance(x, plugrad.Tensor) else [])], check
 
@@ -245,7 +235,7 @@ def _activation(r: Draw) -> tuple[Callable[[], Any], list[plugrad.Tensor], Calla
 
     def check(out: Any) -> None:
         if name in refs and isinstance(x, plugrad.Tensor) and x.dtype.is_floating_point:
-            assert all(_close(g, refs[name](v)) for g, v in zip(_flat(out), _flat(x)))
+            assert_close(_flat(out), [refs[name](v) for v in _flat(x)], rtol=2e-5, atol=2e-5, equal_nan=True)
 
     return (lambda: getattr(F, name)(x, **kw)), ([x] if isinstance(x, plugrad.Tensor) else []), check
 
@@ -290,7 +280,7 @@ def _classification(kind: str) -> Call:
             if kw["reduction"] == "none" or not losses:
                 return
             want = math.fsum(losses) / (len(losses) if kw["reduction"] == "mean" else 1)
-            assert _close(out.item(), want, 1e-4), (out.item(), want)
+            assert_close(out.item(), want, rtol=1e-4, atol=1e-4, equal_nan=True)
 
         return (lambda: getattr(F, kind)(x, target, **kw)), tensors, check
 
@@ -424,7 +414,8 @@ def test_losses_stay_finite_for_logits_up_to_1e4_in_float32(rows: list[list[floa
     targets = [data.draw(st.integers(0, 2)) for _ in rows]
     ce = F.cross_entropy(x, plugrad.tensor(targets), reduction="sum")
     want = math.fsum(_ref_ce(r, t) for r, t in zip(rows, targets))
-    assert math.isfinite(ce.item()) and _close(ce.item(), want, 1e-5), (rows, targets, ce.item(), want)
+    assert math.isfinite(ce.item()), (rows, targets, ce.item(), want)
+    assert_close(ce.item(), want, rtol=1e-5, atol=1e-5, msg=lambda m: f"{m}\n{rows} {targets}")
     ce.backward()
     assert x.grad is not None and bool(x.grad.isfinite().all())
 
@@ -434,7 +425,7 @@ def test_losses_stay_finite_for_logits_up_to_1e4_in_float32(rows: list[list[floa
     want_b = [_ref_bce_logits(float(a), b) for a, b in zip(_flat(z), y)]
     got = _flat(bce)
     assert all(math.isfinite(g) for g in got)
-    assert all(_close(g, w, 1e-5) for g, w in zip(got, want_b)), (got, want_b)
+    assert_close(got, want_b, rtol=1e-5, atol=1e-5, equal_nan=True)
     bce.sum().backward()
     assert z.grad is not None and bool(z.grad.isfinite().all())
     pw = F.binary_cross_entropy_with_logits(z.detach(), plugrad.tensor(y), pos_weight=plugrad.tensor(3.0))

@@ -8,6 +8,7 @@ import plugrad
 import pytest
 from plugrad import nn
 from plugrad.nn import functional as F
+from plugrad.testing import assert_close
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.oracle
@@ -27,9 +28,9 @@ def flat(x):
     return v
 
 
-def assert_close(p, t, tol=1e-10):
-    assert tuple(p.shape) == tuple(t.shape)
-    assert flat(p) == pytest.approx(flat(t), rel=tol, abs=tol, nan_ok=True)
+def from_torch(t):
+    """A PyTorch tensor as a plugrad tensor (DLPack: same shape, dtype and values), for assert_close."""
+    return plugrad.from_dlpack(t.detach())
 
 
 def compare(fn_p, fn_t, inputs, tol=1e-10):
@@ -37,13 +38,13 @@ def compare(fn_p, fn_t, inputs, tol=1e-10):
     ps = [i[0] for i in inputs]
     ts = [i[1] for i in inputs]
     out_p, out_t = fn_p(*ps), fn_t(*ts)
-    assert_close(out_p, out_t, tol)
+    assert_close(out_p, from_torch(out_t), rtol=tol, atol=tol, equal_nan=True)
     weights = torch.linspace(0.5, 1.5, out_t.numel(), dtype=out_t.dtype).reshape(out_t.shape)
     (out_p * plugrad.tensor(weights.tolist(), dtype=out_p.dtype)).sum().backward()
     (out_t * weights).sum().backward()
     for p, t in zip(ps, ts):
         if isinstance(t, torch.Tensor) and t.requires_grad:
-            assert_close(p.grad, t.grad, tol)
+            assert_close(p.grad, from_torch(t.grad), rtol=tol, atol=tol, equal_nan=True)
 
 
 def rand(*shape, seed=0):
@@ -70,13 +71,13 @@ def test_mlp_forward_and_gradients_with_copied_weights():
     x = rand(7, 3)
     xp, xt = both(x)
     out_p, out_t = pm(xp), tm(xt)
-    assert_close(out_p, out_t)
+    assert_close(out_p, from_torch(out_t), rtol=1e-10, atol=1e-10)
     assert out_p.grad_fn.name() == out_t.grad_fn.name()  # AddmmBackward0
     out_p.square().sum().backward()
     out_t.square().sum().backward()
-    assert_close(xp.grad, xt.grad)
+    assert_close(xp.grad, from_torch(xt.grad), rtol=1e-10, atol=1e-10)
     for (_, p), (_, t) in zip(pm.named_parameters(), tm.named_parameters()):
-        assert_close(p.grad, t.grad)
+        assert_close(p.grad, from_torch(t.grad), rtol=1e-10, atol=1e-10)
 
 
 def test_linear_batched_and_vector_inputs():
@@ -179,7 +180,7 @@ def test_clip_grad_norm_matches():
         total_t = torch.nn.utils.clip_grad_norm_(ts, 0.5, norm_type=norm_type)
         assert total_p.item() == pytest.approx(total_t.item(), rel=1e-12)
         for p, t in zip(ps, ts):
-            assert_close(p.grad, t.grad, 1e-12)
+            assert_close(p.grad, from_torch(t.grad), rtol=1e-12, atol=1e-12)
 
 
 # ------------------------------------------------------------------ losses

@@ -11,6 +11,7 @@ import plugrad
 import pytest
 from plugrad import nn
 from plugrad.nn import functional as F
+from plugrad.testing import assert_close
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.oracle
@@ -33,10 +34,9 @@ def _numel(shape: tuple[int, ...]) -> int:
     return n
 
 
-def _close(a: Any, b: Any) -> None:
-    assert tuple(a.shape) == tuple(b.shape)
-    assert str(b.dtype).replace("torch.", "") == a.dtype.name
-    assert a.detach().reshape(-1).tolist() == pytest.approx(b.detach().reshape(-1).tolist(), rel=1e-9, abs=1e-9)
+def _from_torch(t: Any) -> Any:
+    """A PyTorch tensor as a plugrad tensor (DLPack: same shape, dtype and values), for assert_close."""
+    return plugrad.from_dlpack(t.detach())
 
 
 CASES: list[tuple[str, Callable[[Any, Any, Any], Any], tuple[int, ...], bool]] = [
@@ -60,7 +60,7 @@ CASES: list[tuple[str, Callable[[Any, Any, Any], Any], tuple[int, ...], bool]] =
 def test_matches_pytorch(name: str, fn: Callable[[Any, Any, Any], Any], shape: tuple[int, ...], names: bool) -> None:
     p, t = _pair(shape, hash(name) % 1000)
     po, to = fn(plugrad, F, p), fn(torch, TF, t)
-    _close(po, to)
+    assert_close(po, _from_torch(to), rtol=1e-9, atol=1e-9)
     if names:
         assert po.grad_fn.name() == to.grad_fn.name()
     rng = random.Random(3)
@@ -69,14 +69,14 @@ def test_matches_pytorch(name: str, fn: Callable[[Any, Any, Any], Any], shape: t
     tw = torch.tensor(w, dtype=torch.float64).reshape(tuple(to.shape))
     (pg,) = plugrad.autograd.grad((po * pw).sum(), p, create_graph=True)
     (tg,) = torch.autograd.grad((to * tw).sum(), t, create_graph=True)
-    _close(pg, tg)
+    assert_close(pg, _from_torch(tg), rtol=1e-9, atol=1e-9)
     if tg.requires_grad:
         (tg2,) = torch.autograd.grad((tg * tg).sum(), t, allow_unused=True)
         if tg2 is not None and not pg.requires_grad:  # plugrad knows the gradient is constant: PyTorch's is 0
             assert tg2.abs().max().item() == 0.0
         elif tg2 is not None:
             (pg2,) = plugrad.autograd.grad((pg * pg).sum(), p)
-            _close(pg2, tg2)
+            assert_close(pg2, _from_torch(tg2), rtol=1e-9, atol=1e-9)
 
 
 ONE_HOT = [

@@ -7,6 +7,7 @@ import math
 import plugrad
 import pytest
 from plugrad import optim
+from plugrad.testing import assert_close
 
 
 def run(make_opt, p0, grads):
@@ -21,16 +22,15 @@ def run(make_opt, p0, grads):
     return out
 
 
-def close(actual, expected, tol=1e-12):
-    assert len(actual) == len(expected)
-    for a, e in zip(actual, expected):
-        assert a == pytest.approx(e, abs=tol, rel=tol)
-
-
 # ------------------------------------------------------------------ SGD
 def test_sgd_plain():
     # p <- p - lr g
-    close(run(lambda ps: optim.SGD(ps, lr=0.1), [1.0, -2.0], [[0.5, 1.0], [0.5, -3.0]]), [[0.95, -2.1], [0.9, -1.8]])
+    assert_close(
+        run(lambda ps: optim.SGD(ps, lr=0.1), [1.0, -2.0], [[0.5, 1.0], [0.5, -3.0]]),
+        [[0.95, -2.1], [0.9, -1.8]],
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 @pytest.mark.parametrize(
@@ -49,7 +49,7 @@ def test_sgd_plain():
     ],
 )
 def test_sgd_options(kwargs, expected):
-    close(run(lambda ps: optim.SGD(ps, lr=0.1, **kwargs), [1.0], [[0.5]] * 3), expected)
+    assert_close(run(lambda ps: optim.SGD(ps, lr=0.1, **kwargs), [1.0], [[0.5]] * 3), expected, rtol=1e-12, atol=1e-12)
 
 
 def test_sgd_momentum_buffer_state():
@@ -106,7 +106,7 @@ def test_adam_first_steps_written_out():
     # t=2: m = 0.045 - 0.1 = -0.055, v = 0.00024975 + 0.001 = 0.00124975,
     #      denom = sqrt(0.00124975 / 0.001999) + 1e-8
     p2 = p1 - (0.1 / 0.19) * -0.055 / (math.sqrt(0.00124975 / 0.001999) + 1e-8)
-    close(run(lambda ps: optim.Adam(ps, lr=0.1), [1.0], [[0.5], [-1.0]]), [[p1], [p2]])
+    assert_close(run(lambda ps: optim.Adam(ps, lr=0.1), [1.0], [[0.5], [-1.0]]), [[p1], [p2]], rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -133,15 +133,19 @@ def test_adam_against_the_rule(kwargs):
         amsgrad=kwargs.get("amsgrad", False),
         maximize=kwargs.get("maximize", False),
     )
-    close(run(lambda ps: optim.Adam(ps, lr=0.1, **kwargs), [1.0], [[g] for g in GRADS]), expected)
+    assert_close(
+        run(lambda ps: optim.Adam(ps, lr=0.1, **kwargs), [1.0], [[g] for g in GRADS]), expected, rtol=1e-12, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("amsgrad", [False, True])
 def test_adamw_decoupled_weight_decay(amsgrad):
     expected = adam_reference(1.0, GRADS, 0.1, 0.9, 0.999, 1e-8, wd=0.5, decoupled=True, amsgrad=amsgrad)
-    close(
+    assert_close(
         run(lambda ps: optim.AdamW(ps, lr=0.1, weight_decay=0.5, amsgrad=amsgrad), [1.0], [[g] for g in GRADS]),
         expected,
+        rtol=1e-12,
+        atol=1e-12,
     )
     assert optim.AdamW([plugrad.ones(1, requires_grad=True)]).defaults["weight_decay"] == 1e-2
 
@@ -187,7 +191,9 @@ def rmsprop_reference(p, grads, lr, alpha, eps, wd=0.0, momentum=0.0, centered=F
 
 def test_rmsprop_first_step_written_out():
     # v = 0.01 * 0.25 = 0.0025, avg = 0.05 + 1e-8, p = 1 - 0.01 * 0.5 / avg
-    close(run(lambda ps: optim.RMSprop(ps), [1.0], [[0.5]]), [[1 - 0.01 * 0.5 / (0.05 + 1e-8)]])
+    assert_close(
+        run(lambda ps: optim.RMSprop(ps), [1.0], [[0.5]]), [[1 - 0.01 * 0.5 / (0.05 + 1e-8)]], rtol=1e-12, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize(
@@ -213,7 +219,12 @@ def test_rmsprop_against_the_rule(kwargs):
         kwargs.get("centered", False),
         kwargs.get("maximize", False),
     )
-    close(run(lambda ps: optim.RMSprop(ps, lr=0.01, alpha=0.9, **kwargs), [1.0], [[g] for g in GRADS]), expected)
+    assert_close(
+        run(lambda ps: optim.RMSprop(ps, lr=0.01, alpha=0.9, **kwargs), [1.0], [[g] for g in GRADS]),
+        expected,
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 def test_adagrad_against_the_rule():
@@ -229,9 +240,14 @@ def test_adagrad_against_the_rule():
         [1.0],
         [[g] for g in GRADS],
     )
-    close(opt_run, out)
+    assert_close(opt_run, out, rtol=1e-12, atol=1e-12)
     # first step by hand: s = 0.25, p = 1 - 0.01 * 0.5 / (0.5 + eps)
-    close(run(lambda ps: optim.Adagrad(ps, lr=0.01), [1.0], [[0.5]]), [[1 - 0.01 * 0.5 / (0.5 + 1e-10)]])
+    assert_close(
+        run(lambda ps: optim.Adagrad(ps, lr=0.01), [1.0], [[0.5]]),
+        [[1 - 0.01 * 0.5 / (0.5 + 1e-10)]],
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 def test_adagrad_state_exists_before_the_first_step():
