@@ -88,10 +88,16 @@ def examples(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check and ruff format --check over the whole tree."""
+    """ruff check and ruff format --check over the whole tree; import layering with import-linter.
+
+    The layering rules are the ``[tool.importlinter]`` contracts in the root pyproject.toml. The
+    packages are installed as wheels, so core, nn and optim form one ``plugrad`` package as for users.
+    """
     session.install("ruff==0.17.6")  # pinned: new rules in new releases must not break the build
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.install("import-linter>=2.1,<3", CORE, NUMPY, CUPY, NN, OPTIM)
+    session.run("lint-imports")
 
 
 @nox.session
