@@ -56,8 +56,6 @@ class Adagrad(Optimizer):
             raise ValueError(f"Invalid initial_accumulator_value value: {initial_accumulator_value}")
         if not 0.0 <= eps:
             raise ValueError(f"Invalid epsilon value: {eps}")
-        if differentiable or fused:
-            raise NotImplementedError("plugrad's Adagrad supports neither differentiable nor fused")
         defaults = {
             "lr": lr,
             "lr_decay": lr_decay,
@@ -79,7 +77,7 @@ class Adagrad(Optimizer):
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One Adagrad update of every parameter that has a gradient."""
         loss = self._closure_loss(closure)
-        with plugrad.no_grad():
+        with self._step_grad_mode():
             for group in self.param_groups:
                 lr, lr_decay, eps = group["lr"], group["lr_decay"], group["eps"]
                 weight_decay, maximize = group["weight_decay"], group["maximize"]

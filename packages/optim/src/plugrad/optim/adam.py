@@ -67,10 +67,6 @@ class Adam(Optimizer):
         decoupled_weight_decay: bool = False,
     ) -> None:
         _check_adam_args(lr, betas, eps, weight_decay)
-        if differentiable or fused or capturable:
-            raise NotImplementedError(
-                f"plugrad's {type(self).__name__} supports none of differentiable, fused, capturable"
-            )
         defaults = {
             "lr": lr,
             "betas": betas,
@@ -89,8 +85,9 @@ class Adam(Optimizer):
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One Adam update of every parameter that has a gradient."""
         loss = self._closure_loss(closure)
-        with plugrad.no_grad():
+        with self._step_grad_mode():
             for group in self.param_groups:
+                self._check_capturable(group)
                 decoupled = group["decoupled_weight_decay"]
                 lr = group["lr"]
                 beta1, beta2 = group["betas"]

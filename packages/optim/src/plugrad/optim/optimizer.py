@@ -28,9 +28,19 @@ required: Any = _RequiredParameter()
 
 #: Options that are numbers (a float, an int, or a 0-d floating tensor such as a tensor ``lr``).
 _NUMBER_OPTIONS = frozenset(
-    {"lr", "momentum", "dampening", "weight_decay", "alpha", "eps", "lr_decay", "initial_accumulator_value"}
+    {
+        "lr",
+        "momentum",
+        "dampening",
+        "weight_decay",
+        "alpha",
+        "eps",
+        "lr_decay",
+        "initial_accumulator_value",
+        "momentum_decay",
+    }
 )
-_FLAG_OPTIONS = frozenset({"nesterov", "maximize", "amsgrad", "centered", "differentiable"})
+_FLAG_OPTIONS = frozenset({"nesterov", "maximize", "amsgrad", "centered", "differentiable", "decoupled_weight_decay"})
 _OPTIONAL_FLAGS = frozenset({"foreach", "fused", "capturable"})
 
 
@@ -55,8 +65,10 @@ def _check_options(optimizer: str, group: dict[str, Any]) -> None:
             raise TypeError(f"{optimizer}: option {name!r} must be a bool or None, got {value!r}")
 
 
-def _check_loaded_state(state: Any, id_map: dict[Any, Tensor]) -> None:
-    """Every per-parameter buffer of a loaded state must fit its parameter (checked before anything changes)."""
+def _check_loaded_state(state: Any, id_map: dict[Any, Tensor], own_keys: frozenset[str] = frozenset()) -> None:
+    """Every per-parameter buffer of a loaded state must fit its parameter (checked before anything changes).
+
+    Entries named in ``own_keys`` are left to the optimizer, which checks them itself."""
     if not isinstance(state, dict):
         raise ValueError(f"optimizer state_dict['state'] must be a dict, got {type(state).__name__}")
     for key, entry in state.items():
@@ -66,6 +78,8 @@ def _check_loaded_state(state: Any, id_map: dict[Any, Tensor]) -> None:
         if not isinstance(entry, dict):
             raise ValueError(f"the loaded state of parameter {key!r} must be a dict, got {type(entry).__name__}")
         for name, value in entry.items():
+            if name in own_keys:
+                continue
             if name == "step":
                 if not (_is_number(value) or (isinstance(value, Tensor) and value.numel() == 1)):
                     raise ValueError(f"the loaded 'step' of parameter {key!r} must be a number, got {value!r}")
@@ -104,7 +118,12 @@ class Optimizer:
 
     ``param_groups`` is a list of dicts (``"params"`` plus every option), ``state`` maps
     each parameter to a dict of its buffers (momentum, moving averages, step count).
-    Subclasses implement :meth:`step` with in-place tensor updates under ``no_grad``.
+    Subclasses implement :meth:`step` with in-place tensor updates under ``no_grad``
+    (under grad mode where the optimizer was built with ``differentiable=True``).
+
+    ``foreach`` and ``fused`` are accepted where PyTorch has them and change nothing:
+    they choose PyTorch's kernel strategy (one kernel per parameter, per list, or one
+    fused kernel), and plugrad has one update path, written with tensor operations.
     """
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
@@ -209,6 +228,30 @@ class Optimizer:
         """Update the parameters once; ``closure`` (re-evaluating the loss) is called first if given."""
         raise NotImplementedError
 
+    #: per-parameter state entries whose form only the optimizer knows (see :meth:`_check_own_state`)
+    _own_state_keys: frozenset[str] = frozenset()
+
+    def _check_own_state(self, state: dict[Any, Any], id_map: dict[Any, Tensor]) -> None:
+        """Check the loaded entries named in :attr:`_own_state_keys` (``ValueError`` if one is malformed)."""
+
+    def _step_grad_mode(self) -> Any:
+        """The grad mode a step runs its updates in: off, unless built with ``differentiable=True``
+        (then the update is recorded, so a loss computed from the new parameters can be
+        differentiated through it, as PyTorch's ``differentiable`` option does)."""
+        return plugrad.set_grad_enabled(bool(self.defaults.get("differentiable", False)))
+
+    @staticmethod
+    def _check_capturable(group: dict[str, Any]) -> None:
+        """``capturable=True`` keeps the step count on the device for graph capture: PyTorch
+        refuses it for CPU parameters at the first step, and so does plugrad."""
+        if group.get("capturable"):
+            for p in group["params"]:
+                if p.device.type == "cpu":
+                    raise RuntimeError(
+                        "If capturable=True, params and state_steps must be on supported devices: "
+                        "['cuda', 'xpu', 'hpu', 'privateuseone', 'xla']."
+                    )
+
     @staticmethod
     def _closure_loss(closure: Callable[[], Any] | None) -> Any:
         if closure is None:
@@ -257,7 +300,8 @@ class Optimizer:
                 chain.from_iterable(s["params"] for s in saved_groups), chain.from_iterable(g["params"] for g in groups)
             )
         )
-        _check_loaded_state(state_dict["state"], id_map)
+        _check_loaded_state(state_dict["state"], id_map, self._own_state_keys)
+        self._check_own_state(state_dict["state"], id_map)
 
         def cast(param: Tensor, value: Any, key: Any = None) -> Any:
             if key == "step" and _is_number(value) and not isinstance(value, Tensor):

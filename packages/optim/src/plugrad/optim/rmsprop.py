@@ -60,8 +60,6 @@ class RMSprop(Optimizer):
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
         if not 0.0 <= alpha:
             raise ValueError(f"Invalid alpha value: {alpha}")
-        if differentiable or capturable:
-            raise NotImplementedError("plugrad's RMSprop supports neither differentiable nor capturable")
         defaults = {
             "lr": lr,
             "momentum": momentum,
@@ -79,8 +77,9 @@ class RMSprop(Optimizer):
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One RMSprop update of every parameter that has a gradient."""
         loss = self._closure_loss(closure)
-        with plugrad.no_grad():
+        with self._step_grad_mode():
             for group in self.param_groups:
+                self._check_capturable(group)
                 lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
                 weight_decay, momentum = group["weight_decay"], group["momentum"]
                 centered, maximize = group["centered"], group["maximize"]

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import plugrad
-
 from .optimizer import Optimizer
 
 __all__ = ["SGD"]
@@ -55,8 +53,6 @@ class SGD(Optimizer):
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        if differentiable or fused:
-            raise NotImplementedError("plugrad's SGD supports neither differentiable=True nor fused=True")
         defaults = {
             "lr": lr,
             "momentum": momentum,
@@ -73,7 +69,7 @@ class SGD(Optimizer):
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One SGD update of every parameter that has a gradient."""
         loss = self._closure_loss(closure)
-        with plugrad.no_grad():
+        with self._step_grad_mode():
             for group in self.param_groups:
                 lr = group["lr"]
                 momentum = group["momentum"]

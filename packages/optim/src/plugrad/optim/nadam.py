@@ -1,0 +1,113 @@
+"""NAdam: Adam with Nesterov momentum."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import plugrad
+
+from .adam import _check_adam_args
+from .optimizer import Optimizer
+
+__all__ = ["NAdam"]
+
+
+class NAdam(Optimizer):
+    r"""NAdam (Dozat, "Incorporating Nesterov momentum into Adam"), with the momentum
+    schedule ``mu_t = beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))``.
+
+    For each parameter ``p`` with gradient ``g`` (``-g`` when ``maximize``), at step ``t``::
+
+        g = g + weight_decay * p                  (p = p * (1 - lr * weight_decay) if decoupled_weight_decay)
+        P_t = mu_1 * ... * mu_t
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g^2
+        denom = sqrt(v / (1 - beta2^t)) + eps
+        p = p - lr * (1 - mu_t) / (1 - P_t) * g / denom - lr * mu_{t+1} / (1 - P_t * mu_{t+1}) * m / denom
+
+    :param lr: learning rate (default 2e-3).
+    :param betas: ``(beta1, beta2)`` (default (0.9, 0.999)).
+    :param eps: added to the denominator (default 1e-8).
+    :param weight_decay: weight decay (default 0).
+    :param momentum_decay: the momentum schedule's decay (default 4e-3).
+    :param decoupled_weight_decay: decay the parameter directly (NAdamW) instead of adding
+        to the gradient.
+    :param maximize: maximize the objective.
+
+    State per parameter: ``step`` and ``mu_product`` (``P_t``; float32 scalar tensors, as
+    PyTorch keeps them), ``exp_avg`` (``m``), ``exp_avg_sq`` (``v``).
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum_decay: float = 4e-3,
+        decoupled_weight_decay: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        _check_adam_args(lr, betas, eps, weight_decay)
+        if not 0.0 <= momentum_decay:
+            raise ValueError(f"Invalid momentum_decay value: {momentum_decay}")
+        defaults = {
+            "lr": lr,
+            "betas": betas,
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "momentum_decay": momentum_decay,
+            "decoupled_weight_decay": decoupled_weight_decay,
+            "maximize": maximize,
+            "foreach": foreach,
+            "capturable": capturable,
+            "differentiable": differentiable,
+        }
+        super().__init__(params, defaults)
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One NAdam update of every parameter that has a gradient."""
+        loss = self._closure_loss(closure)
+        with self._step_grad_mode():
+            for group in self.param_groups:
+                self._check_capturable(group)
+                lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
+                beta1, beta2 = group["betas"]
+                momentum_decay = group["momentum_decay"]
+                for p in group["params"]:
+                    g = p.grad
+                    if g is None:
+                        continue
+                    st = self.state[p]
+                    if not st:
+                        st["step"] = plugrad.tensor(0.0, dtype=plugrad.float32)
+                        st["mu_product"] = plugrad.tensor(1.0, dtype=plugrad.float32)
+                        st["exp_avg"] = plugrad.zeros_like(p)
+                        st["exp_avg_sq"] = plugrad.zeros_like(p)
+                    if group["maximize"]:
+                        g = -g
+                    st["step"] += 1
+                    step = st["step"].item()
+                    if weight_decay != 0:
+                        if group["decoupled_weight_decay"]:
+                            p.mul_(1 - lr * weight_decay)
+                        else:
+                            g = g.add(p, alpha=weight_decay)
+                    mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
+                    mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
+                    mu_product = st["mu_product"]
+                    mu_product *= mu
+                    prod = mu_product.item()
+                    exp_avg, exp_avg_sq = st["exp_avg"], st["exp_avg_sq"]
+                    exp_avg.lerp_(g, 1 - beta1)
+                    exp_avg_sq.mul_(beta2).add_(g * g, alpha=1 - beta2)
+                    denom = (exp_avg_sq / (1 - beta2**step)).sqrt() + eps
+                    p.add_(g / denom, alpha=-lr * (1.0 - mu) / (1.0 - prod))
+                    p.add_(exp_avg / denom, alpha=-lr * mu_next / (1.0 - prod * mu_next))
+        return loss
