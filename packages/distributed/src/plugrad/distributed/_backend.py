@@ -13,6 +13,7 @@ collectives and object collectives on top of the few tensor collectives below.
 from __future__ import annotations
 
 import enum
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -205,13 +206,17 @@ class Work:
             deadline = self._deadline
             if timeout is not None:
                 deadline = min(deadline, time.monotonic() + timeout.total_seconds())
-            spin_until = time.monotonic() + 50e-6
-            pause = 5e-6
+            # first poll hard (yielding the core, in case ranks share cores), then sleep
+            # with a growing pause: short operations return fast, long waits cost no CPU
+            spin_until = time.monotonic() + 2e-3
+            pause = 20e-6
             while not self._test():
                 now = time.monotonic()
                 if now > deadline:
                     self._timed_out(timeout)
-                if now > spin_until:
+                if now < spin_until:
+                    os.sched_yield()
+                else:
                     time.sleep(pause)
                     pause = min(pause * 2, 1e-3)
         self._complete()

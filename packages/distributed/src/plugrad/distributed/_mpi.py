@@ -15,7 +15,10 @@ may be waiting in a collective, end too and ``mpiexec`` exits non-zero.
 from __future__ import annotations
 
 import atexit
+import os
 import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from importlib import metadata, util
@@ -132,9 +135,80 @@ def _abort_job(why: str) -> None:
 
 
 def _at_exit() -> None:
+    _progress.stop()
     broken = [g for g in _groups if g.broken]
     if broken:
         _abort_job(f"exit with a broken process group: {broken[0].broken}")
+
+
+class _Progress:
+    """A helper thread that drives MPI's progress while the main thread computes.
+
+    MPI moves a nonblocking collective forward only inside MPI calls; without them an
+    all-reduce started during backward would wait, untouched, until backward ends. This
+    thread tests the pending requests every ``PLUGRAD_MPI_PROGRESS_US`` microseconds
+    (default 100; ``0`` turns the thread off) while there are any, so that communication
+    overlaps computation (NumPy releases the GIL in its kernels). Requests are tested
+    under one lock: MPI forbids using one request from two threads at once.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.cond = threading.Condition()
+        self.pending: list[Any] = []
+        self.thread: threading.Thread | None = None
+        self.stopped = False
+        us = os.environ.get("PLUGRAD_MPI_PROGRESS_US", "100").strip()
+        self.interval = float(us) * 1e-6 if us else 1e-4
+
+    def test(self, req: Any) -> bool:
+        with self.lock:
+            return bool(req.Test())
+
+    def add(self, req: Any) -> None:
+        if self.interval <= 0 or self.stopped:
+            return
+        with self.cond:
+            self.pending.append(req)
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name="plugrad-mpi-progress", daemon=True)
+                self.thread.start()
+            self.cond.notify()
+
+    def stop(self) -> None:
+        with self.cond:
+            self.stopped = True
+            self.pending.clear()
+            self.cond.notify()
+        if self.thread is not None:
+            self.thread.join(timeout=1.0)
+
+    def _run(self) -> None:
+        MPI = _MPI
+        while True:
+            with self.cond:
+                while not self.pending and not self.stopped:
+                    self.cond.wait()
+                if self.stopped:
+                    return
+                reqs = list(self.pending)
+            done = []
+            with self.lock:
+                if MPI.Is_finalized():
+                    return
+                for r in reqs:
+                    try:
+                        if r.Test():
+                            done.append(r)
+                    except Exception:  # the waiting thread reports the error when it tests
+                        done.append(r)
+            if done:
+                with self.cond:
+                    self.pending = [r for r in self.pending if all(r is not d for d in done)]
+            time.sleep(self.interval)
+
+
+_progress = _Progress()
 
 
 # plugrad dtype name -> how to hand it to MPI
@@ -225,9 +299,12 @@ class MPIProcessGroup(ProcessGroup):
 
     def _work(self, req: Any, finish: Callable[[], None] | None, describe: str, keep: Any = None) -> Work:
         # ``keep``: the buffers MPI still uses; the closure holds them until completion
+        if self._size > 1:
+            _progress.add(req)
+
         def poll() -> bool:
             _ = keep
-            return bool(req.Test())
+            return _progress.test(req)
 
         return Work(poll, finish, group=self, describe=describe)
 
