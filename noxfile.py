@@ -31,6 +31,7 @@ NUMPY = "packages/backend-numpy"
 CUPY = "packages/backend-cupy"
 NN = "packages/nn"
 OPTIM = "packages/optim"
+DIST = "packages/distributed"
 TEST_DEPS = ["pytest>=7", "hypothesis>=6"]
 PYTEST = ["pytest", "-q", "-p", "no:cacheprovider"]
 
@@ -84,6 +85,22 @@ def examples(session: nox.Session) -> None:
     _install(session, CORE, NUMPY, NN, OPTIM)
     session.install("matplotlib")
     session.run(*PYTEST, "examples/tests", *session.posargs)
+
+
+@nox.session
+def distributed(session: nox.Session) -> None:
+    """plugrad-distributed with its [mpi] extra (mpi4py, MPICH): the fast tests, then the
+    multi-rank ones under ``mpiexec -n 2`` and ``-n 3`` (collectives, DDP, failures,
+    checkpoints, examples), each job with a hard timeout (docs/distributed.md)."""
+    _install(session, CORE, NUMPY, NN, OPTIM, f"./{DIST}[mpi]")
+    session.run(*PYTEST, "-rs", f"{DIST}/tests", *session.posargs, env={"PLUGRAD_MULTIRANK": "1"})
+
+
+@nox.session
+def bench_ddp(session: nox.Session) -> None:
+    """Data-parallel MLP step on 1 and 2 ranks: scaling efficiency, hidden all-reduce share (benchmarks/ddp.py)."""
+    session.install(CORE, NUMPY, NN, OPTIM, f"./{DIST}[mpi]")
+    session.run("python", "benchmarks/ddp.py", *session.posargs)
 
 
 @nox.session
@@ -181,7 +198,7 @@ def install_matrix(session: nox.Session) -> None:
     session.install("pip")  # uv-made environments come without it
     wheels = pathlib.Path(".nox/wheels").resolve()
     session.run("python", "-c", f"import shutil; shutil.rmtree({str(wheels)!r}, ignore_errors=True)")
-    for pkg in (CORE, NUMPY, CUPY, NN, OPTIM):
+    for pkg in (CORE, NUMPY, CUPY, NN, OPTIM, DIST):
         session.run("python", "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), pkg)
     smoke = pathlib.Path("packages/core/tests/install_smoke.py").resolve()
     for combo, pkgs in (MATRIX if not session.posargs else {k: MATRIX[k] for k in session.posargs}).items():
@@ -202,4 +219,5 @@ _WHEEL_NAMES = {
     CUPY: "plugrad_backend_cupy",
     NN: "plugrad_nn",
     OPTIM: "plugrad_optim",
+    DIST: "plugrad_distributed",
 }

@@ -130,7 +130,9 @@ class Backend(str):
 
 
 def _plugin_backends() -> dict[str, Any]:
-    return plugrad.plugins.get_registry().process_group_backend_infos()
+    from plugrad.plugins import get_registry
+
+    return get_registry().process_group_backend_infos()
 
 
 def _find_backend(name: str) -> ProcessGroupBackendSpec:

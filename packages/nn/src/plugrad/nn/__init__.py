@@ -13,7 +13,7 @@ Distributed as ``plugrad-nn``; it extends plugrad-core's ``plugrad`` package.
 
 from __future__ import annotations
 
-from . import functional, init, utils
+from . import functional, init, parallel, utils
 from .modules import (
     GELU,
     GRU,
@@ -59,6 +59,7 @@ from .parameter import Parameter
 __all__ = [
     "functional",
     "init",
+    "parallel",
     "utils",
     "Parameter",
     "Module",
