@@ -108,6 +108,31 @@ def test_interpolate_by_hand() -> None:
     assert values(y) == [[[[0.0, 0.5, 1.5, 2.0]]]]
 
 
+def test_grad_fn_names_as_pytorch() -> None:
+    x = plugrad.randn(1, 2, 6, 6, requires_grad=True)
+    names = {
+        "ConvolutionBackward0": F.conv2d(x, plugrad.randn(2, 2, 3, 3)),
+        "MaxPool2DWithIndicesBackward0": F.max_pool2d(x, 2),
+        "AvgPool2DBackward0": F.avg_pool2d(x, 2),
+        "AdaptiveAvgPool2DBackward0": F.adaptive_avg_pool2d(x, 2),
+        "Im2ColBackward0": F.unfold(x, 2),
+        "Col2ImBackward0": F.fold(F.unfold(x, 2), (6, 6), 2),
+        "UpsampleNearest2DBackward0": F.interpolate(x, scale_factor=2),
+        "UpsampleBilinear2DBackward0": F.interpolate(x, scale_factor=2, mode="bilinear"),
+        "UpsampleNearest1DBackward0": F.interpolate(x[0], scale_factor=2),
+        "UpsampleLinear1DBackward0": F.interpolate(x[0], size=3, mode="linear"),
+    }
+    for name, out in names.items():
+        assert out.grad_fn.name() == name
+
+
+def test_integer_images_nearest_only() -> None:
+    x = plugrad.tensor([[[1, 2]]])
+    assert F.interpolate(x, scale_factor=2).tolist() == [[[1, 1, 2, 2]]]
+    with pytest.raises(RuntimeError, match="not implemented for 'Long'"):
+        F.interpolate(x, scale_factor=2, mode="linear")
+
+
 def test_padding_same_and_modes() -> None:
     x = plugrad.arange(5.0).reshape(1, 1, 5)
     w = plugrad.ones(1, 1, 3)

@@ -77,28 +77,6 @@ def _size_str(shape: Sequence[int]) -> str:
 
 
 # --------------------------------------------------------------------- window helpers
-_INDEX_CACHE: dict[tuple[Any, ...], Tensor] = {}
-
-
-def _window_index(
-    c: int, h: int, w: int, kernel: _Pair, dilation: _Pair, stride: _Pair, out: _Pair, device: Any
-) -> Tensor:
-    """Flat positions in a ``(C, H, W)`` image of the windows, ordered ``(C, kh, kw, Ho, Wo)``; cached."""
-    key = (c, h, w, kernel, dilation, stride, out, str(device))
-    index = _INDEX_CACHE.get(key)
-    if index is None:
-        (kh, kw), (dh, dw), (sh, sw), (ho, wo) = kernel, dilation, stride, out
-        ar = plugrad.arange
-        rows = ar(kh, device=device).reshape(kh, 1, 1, 1) * dh + ar(ho, device=device).reshape(1, 1, ho, 1) * sh
-        cols = ar(kw, device=device).reshape(1, kw, 1, 1) * dw + ar(wo, device=device).reshape(1, 1, 1, wo) * sw
-        plane = (rows * w + cols).reshape(1, kh * kw * ho * wo)
-        index = (ar(c, device=device).reshape(c, 1) * (h * w) + plane).reshape(-1)
-        if len(_INDEX_CACHE) >= 64:
-            _INDEX_CACHE.clear()
-        _INDEX_CACHE[key] = index
-    return index
-
-
 def _im2col(
     x: Tensor,
     kernel: _Pair,
@@ -108,24 +86,17 @@ def _im2col(
     out: _Pair,
     fill: float = 0.0,
 ) -> Tensor:
-    """The sliding windows of ``x`` ``(N, C, H, W)``: a new tensor ``(N, C, kh*kw, Ho, Wo)``.
+    """The sliding windows of ``x`` ``(N, C, H, W)``: a new C-ordered tensor ``(N, C, kh*kw, Ho, Wo)``.
 
     ``pad = (top, bottom, left, right)`` elements of ``fill`` surround the image first;
     window ``(i, j)`` of output position ``(p, q)`` reads padded pixel
-    ``(p*sh + i*dh, q*sw + j*dw)``. One gather (``index_select``) with a cached index.
+    ``(p*sh + i*dh, q*sw + j*dw)``. The ``kh*kw`` strided views are stacked: measured faster on
+    NumPy than one gather with a cached index, whose result comes back in a transposed layout that
+    BLAS cannot use and that costs far more to make contiguous than the gather saves.
     No graph is recorded (callers run it in forward).
     """
-    n, c, h, w = x.shape
-    top, bottom, left, right = pad
-    if top or bottom or left or right:
-        h, w = h + top + bottom, w + left + right
-        xp = plugrad.full((n, c, h, w), fill, dtype=x.dtype, device=x.device)
-        xp[:, :, top : h - bottom, left : w - right] = x
-    else:
-        xp = x
-    index = _window_index(c, h, w, kernel, dilation, stride, out, x.device)
-    cols = xp.reshape(n, c * h * w).index_select(1, index)
-    return cols.reshape(n, c, kernel[0] * kernel[1], out[0], out[1])
+    views = _window_views(_padded(x, pad, fill), kernel, dilation, stride, out)
+    return plugrad.stack(views, dim=2)
 
 
 def _col2im(
@@ -1018,18 +989,41 @@ def _adaptive_matrix(size: int, out: int, x: Tensor) -> Tensor:
     return plugrad.tensor(rows, dtype=x.dtype, device=x.device)
 
 
-class _AdaptiveAvgPool2d(Function, backward_name="AdaptiveAvgPool2DBackward0"):
-    """``out = A_h @ x @ A_w^T`` with averaging matrices; the gradient is ``A_h^T @ g @ A_w``."""
+class _Separable(Function):
+    """A resampling that acts on each spatial dim by a fixed matrix: ``out = A_h @ x @ A_w^T``
+    (1-D: ``x @ A_w^T``); the gradient is ``A_h^T @ g @ A_w``. Subclasses fix PyTorch's node name."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, ah: Tensor, aw: Tensor) -> Tensor:
+    def forward(ctx: Any, x: Tensor, ah: Tensor | None, aw: Tensor) -> Tensor:
         ctx.mats = (ah, aw)
-        return ah @ x @ aw.t()
+        out = x @ aw.t()
+        return out if ah is None else ah @ out
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None]:
         ah, aw = ctx.mats
-        return ah.t() @ g @ aw, None, None
+        gx = g @ aw
+        return (gx if ah is None else ah.t() @ gx), None, None
+
+
+class _AdaptiveAvgPool2d(_Separable, backward_name="AdaptiveAvgPool2DBackward0"):
+    """Adaptive average pooling with averaging matrices."""
+
+
+class _UpsampleNearest1d(_Separable, backward_name="UpsampleNearest1DBackward0"):
+    """Nearest-neighbour resampling (0/1 selection matrix), 1-D."""
+
+
+class _UpsampleNearest2d(_Separable, backward_name="UpsampleNearest2DBackward0"):
+    """Nearest-neighbour resampling (0/1 selection matrices), 2-D."""
+
+
+class _UpsampleLinear1d(_Separable, backward_name="UpsampleLinear1DBackward0"):
+    """Linear interpolation matrices, 1-D."""
+
+
+class _UpsampleBilinear2d(_Separable, backward_name="UpsampleBilinear2DBackward0"):
+    """Linear interpolation matrices along both spatial dims."""
 
 
 def _adaptive(input: Tensor, output_size: Any, nd: int, fn: str) -> Tensor:
@@ -1172,17 +1166,29 @@ def interpolate(
             f"Input and output sizes should be greater than 0, but got input ({', '.join(map(str, spatial))}) and output ({', '.join(map(str, sizes))})"
         )
     if mode == "nearest":
-        out = input
+        sources = []
         for i in range(nd):
             ratio = 1.0 / scales[i] if scales[i] is not None else spatial[i] / sizes[i]  # type: ignore[operator]
-            src = [min(math.floor(j * ratio), spatial[i] - 1) for j in range(sizes[i])]
-            out = out.index_select(2 + i, plugrad.tensor(src, dtype=plugrad.int64, device=input.device))
-        return out
-    corners = bool(align_corners)
-    mats = [_linear_matrix(spatial[i], sizes[i], scales[i], corners, input) for i in range(nd)]
+            sources.append([min(math.floor(j * ratio), spatial[i] - 1) for j in range(sizes[i])])
+        if not input.is_floating_point():  # integer images: a plain gather (no gradient to keep)
+            out = input
+            for i, src in enumerate(sources):
+                out = out.index_select(2 + i, plugrad.tensor(src, dtype=plugrad.int64, device=input.device))
+            return out
+        mats = []
+        for i, src in enumerate(sources):
+            rows = [[1.0 if c == s_ else 0.0 for c in range(spatial[i])] for s_ in src]
+            mats.append(plugrad.tensor(rows, dtype=input.dtype, device=input.device))
+        cls: type[_Separable] = _UpsampleNearest1d if nd == 1 else _UpsampleNearest2d
+    else:
+        if not input.is_floating_point():
+            raise RuntimeError(f"\"upsample_{mode}\" not implemented for '{_legacy(input)}'")
+        corners = bool(align_corners)
+        mats = [_linear_matrix(spatial[i], sizes[i], scales[i], corners, input) for i in range(nd)]
+        cls = _UpsampleLinear1d if nd == 1 else _UpsampleBilinear2d
     if nd == 1:
-        return input @ mats[0].t()
-    return mats[0] @ input @ mats[1].t()
+        return cls.apply(input, None, mats[0])  # type: ignore[no-any-return]
+    return cls.apply(input, mats[0], mats[1])  # type: ignore[no-any-return]
 
 
 def upsample(
