@@ -33,7 +33,7 @@ import pytest
 from attack_util import ATTACK, check_error, count, size, snapshot, tensors_in
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from plugrad.testing import twin_backend
+from plugrad.testing import assert_close, twin_backend
 
 EXAMPLES = size(4, 150)
 SETTINGS = settings(
@@ -541,16 +541,8 @@ def _on_other_device(obj: Any) -> bool:
 REF_KW_OK = {"sum", "prod", "mean", "amax", "amin"}
 
 
-def _close(a: Any, b: Any, dtype: str) -> bool:
-    if dtype in ("float32", "float16"):
-        rtol, atol = 2e-6, 1e-6
-    elif dtype == "float64":
-        rtol, atol = 1e-12, 1e-12
-    else:
-        return type(a) is type(b) and a == b
-    from plugrad.testing._reference import is_close
-
-    return is_close(a, b, rtol, atol)
+#: reference dtype -> (rtol, atol) for plugrad.testing.assert_close; integers and bools compare exactly
+_TOLERANCES = {"float32": (2e-6, 1e-6), "float16": (2e-6, 1e-6), "float64": (1e-12, 1e-12)}
 
 
 def check_against(result: Any, exp: Any, context: str) -> None:
@@ -568,9 +560,16 @@ def check_against(result: Any, exp: Any, context: str) -> None:
 
     got = flatten(result.detach().tolist()) if result.dim() else [result.item()]
     assert len(got) == len(exp.flat), context
-    bad = [(i, g, e) for i, (g, e) in enumerate(zip(got, exp.flat)) if not _close(g, e, exp.dtype)]
-    # sums and means of float32 may differ by rounding order: allow a relative slack of the magnitude
-    assert not bad, f"{context}: values differ from the reference at {bad[:4]}"
+    rtol, atol = _TOLERANCES.get(exp.dtype, (0.0, 0.0))
+    assert_close(
+        got,
+        list(exp.flat),
+        rtol=rtol,
+        atol=atol,
+        equal_nan=True,
+        check_dtype=exp.dtype not in _TOLERANCES,  # integers and bools: Python int/bool exactly
+        msg=lambda m: f"{context}: values differ from the reference\n{m}",
+    )
 
 
 # ---------------------------------------------------------------------------- tests
