@@ -49,56 +49,87 @@ class _SDPA(Function, backward_name="ScaledDotProductAttentionBackward0"):
         dv = (P * D)^T g        dP = (g v^T) * D        dS = P * (dP - sum_j dP * P)
         dq = dS k * scale       dk = dS^T q * scale     dbias = dS
 
+    and ``sum_j dP * P = sum(g * out)`` over the value dimension, a reduction over the
+    small output instead of the ``(L, S)`` matrix. Without ``create_graph`` the
+    ``(L, S)``-sized work runs in place on fresh buffers (one allocation per pass saved).
     Rows whose scores are all ``-inf`` (fully masked) give zero probabilities and a
     zero output, as PyTorch's CPU kernel does.
     """
 
     @staticmethod
     def forward(
-        ctx: Any, q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None, scale: float, keep: Tensor | None
+        ctx: Any,
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        bias: Tensor | None,
+        scale: float,
+        keep: Tensor | None,
+        can_mask_rows: bool,
     ) -> Tensor:
-        p = _probs(q, k, bias, scale)
-        pd = p if keep is None else p * keep
-        ctx.save_for_backward(q, k, v, p, keep, bias)
+        p = _probs(q, k, bias, scale, can_mask_rows, in_place=True)
+        out = (p if keep is None else p * keep) @ v
+        ctx.save_for_backward(q, k, v, p, keep, bias, out)
         ctx.scale = scale
-        return pd @ v
+        ctx.can_mask_rows = can_mask_rows
+        return out
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
-        q, k, v, p, keep, bias = ctx.saved_tensors
-        need_q, need_k, need_v, need_bias, _, _ = ctx.needs_input_grad
+        q, k, v, p, keep, bias, out = ctx.saved_tensors
+        need_q, need_k, need_v, need_bias = ctx.needs_input_grad[:4]
         scale = ctx.scale
-        if plugrad.is_grad_enabled():  # create_graph: recompute P with a graph, for higher derivatives
-            p = _probs(q, k, bias, scale)
-        pd = p if keep is None else p * keep
+        graph = plugrad.is_grad_enabled()  # create_graph: everything out of place, P rebuilt with a graph
+        if graph:
+            p = _probs(q, k, bias, scale, ctx.can_mask_rows, in_place=False)
         dq = dk = dv = dbias = None
         if need_v:
+            pd = p if keep is None else p * keep
             dv = _sum_to(pd.transpose(-2, -1) @ g, tuple(v.shape))
         if need_q or need_k or need_bias:
             dp = g @ v.transpose(-2, -1)
-            if keep is not None:
-                dp = dp * keep
-            ds = p * (dp - (dp * p).sum(-1, keepdim=True))
+            if graph:
+                if keep is not None:
+                    dp = dp * keep
+                ds = p * (dp - (dp * p).sum(-1, keepdim=True))
+            else:
+                if keep is not None:
+                    dp.mul_(keep)
+                ds = dp.sub_((g * out).sum(-1, keepdim=True)).mul_(p)
             if need_bias:
                 dbias = _sum_to(ds, tuple(bias.shape))
             if need_q:
                 dq = _sum_to((ds @ k) * scale, tuple(q.shape))
             if need_k:
                 dk = _sum_to((ds.transpose(-2, -1) @ q) * scale, tuple(k.shape))
-        return dq, dk, dv, dbias, None, None
+        return dq, dk, dv, dbias, None, None, None
 
 
-def _probs(q: Tensor, k: Tensor, bias: Tensor | None, scale: float) -> Tensor:
-    """``softmax(q k^T * scale + bias)`` over the last dimension; a row of only ``-inf`` gives zeros."""
-    s = (q @ k.transpose(-2, -1)) * scale
+def _probs(q: Tensor, k: Tensor, bias: Tensor | None, scale: float, can_mask_rows: bool, in_place: bool) -> Tensor:
+    """``softmax(q k^T * scale + bias)`` over the last dimension; a row of only ``-inf`` gives zeros.
+
+    ``can_mask_rows=False`` (no mask, or the causal one) skips the fully-masked-row guards.
+    """
+    s = (q * scale) @ k.transpose(-2, -1)
+    if in_place:
+        if bias is not None:
+            s.add_(bias)
+        m = s.amax(-1, keepdim=True)
+        if can_mask_rows:  # a fully masked row has max -inf: shift by 0 instead, so exp gives 0, not nan
+            m = m.masked_fill(m == _NEG_INF, 0.0)
+        e = s.sub_(m).exp_()
+        z = e.sum(-1, keepdim=True)
+        if can_mask_rows:
+            z = z.masked_fill(z == 0, 1.0)
+        return e.div_(z)
     if bias is not None:
         s = s + bias
     m = s.amax(-1, keepdim=True).detach()
-    if bias is not None:  # a fully masked row has max -inf: shift by 0 instead, so exp gives 0, not nan
+    if can_mask_rows:
         m = m.masked_fill(m == _NEG_INF, 0.0)
     e = (s - m).exp()
     z = e.sum(-1, keepdim=True)
-    if bias is not None:
+    if can_mask_rows:
         z = z.masked_fill(z == 0, 1.0)
     return e / z
 
@@ -213,7 +244,8 @@ def scaled_dot_product_attention(
         else:
             keep = (plugrad.rand(out_shape, dtype=query.dtype, device=query.device) >= dropout_p).to(query.dtype)
             keep = keep * (1.0 / (1.0 - dropout_p))
-    return _SDPA.apply(query, key, value, bias, scale_factor, keep)  # type: ignore[no-any-return]
+    can_mask_rows = bias is not None and not is_causal
+    return _SDPA.apply(query, key, value, bias, scale_factor, keep, can_mask_rows)  # type: ignore[no-any-return]
 
 
 # ------------------------------------------------------------------- multi-head attention
