@@ -142,7 +142,6 @@ def test_same_batches_as_one_process() -> None:
         [16, 25],
         [36],
     ]
-    assert list(DataLoader(Squares(3), batch_size=None, num_workers=2, timeout=GUARD)) == [0, 1, 4]
 
 
 def test_worker_info_and_seeding() -> None:
@@ -268,10 +267,25 @@ def test_early_exit_stops_workers() -> None:
     assert all(not p.is_alive() for p in workers)
 
 
+class SlowFirst(Dataset[int]):
+    def __len__(self) -> int:
+        return 6
+
+    def __getitem__(self, i: int) -> int:
+        if i == 0:
+            time.sleep(0.25)
+        return i
+
+
 def test_out_of_order_returns_every_batch() -> None:
     dl = DataLoader(Squares(20), batch_size=3, num_workers=2, in_order=False, prefetch_factor=3, timeout=GUARD)
     got = sorted(v for b in dl for v in b.tolist())
     assert got == [i * i for i in range(20)]
+    # batch 0 is slow: with in_order=False the other worker's batches come first
+    late = [b.item() for b in DataLoader(SlowFirst(), num_workers=2, in_order=False, timeout=GUARD)]
+    assert sorted(late) == list(range(6)) and late[0] != 0
+    ordered = [b.item() for b in DataLoader(SlowFirst(), num_workers=2, timeout=GUARD)]
+    assert ordered == list(range(6))
 
 
 def test_spawn_start_method() -> None:
