@@ -232,10 +232,17 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _GELU_C = 0.044715
 
 
-def _gelu_parts(x: Tensor, tanh: bool) -> Tensor:
-    """``Phi(x) = 0.5 (1 + erf(x / sqrt(2)))``, or ``tanh(sqrt(2/pi) (x + 0.044715 x^3))`` for the tanh form."""
+def _gelu_parts(x: Tensor, tanh: bool, in_place: bool = False) -> Tensor:
+    """``Phi(x) = 0.5 (1 + erf(x / sqrt(2)))``, or ``tanh(sqrt(2/pi) (x + 0.044715 x^3))`` for the tanh form.
+
+    ``in_place`` (no graph being built) reuses the intermediate buffers.
+    """
     if tanh:
+        if in_place:
+            return (x * x).mul_(_GELU_C).add_(1.0).mul_(x).mul_(_SQRT_2_OVER_PI).tanh_()
         return (_SQRT_2_OVER_PI * (x + _GELU_C * x * x * x)).tanh()
+    if in_place:
+        return plugrad.erf(x * _INV_SQRT_2).add_(1.0).mul_(0.5)
     return 0.5 * (1.0 + plugrad.erf(x * _INV_SQRT_2))
 
 
@@ -249,20 +256,26 @@ class _Gelu(Function, backward_name="GeluBackward0"):
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, tanh: bool) -> Tensor:
-        part = _gelu_parts(x, tanh)
+        part = _gelu_parts(x, tanh, in_place=True)
         ctx.save_for_backward(x, part)
         ctx.tanh = tanh
-        return 0.5 * x * (1.0 + part) if tanh else x * part
+        return (part + 1.0).mul_(x).mul_(0.5) if tanh else x * part
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
         x, part = ctx.saved_tensors
-        if plugrad.is_grad_enabled():  # create_graph: rebuild the saved part with a graph
+        if plugrad.is_grad_enabled():  # create_graph: rebuild the saved part with a graph, no in-place work
             part = _gelu_parts(x, ctx.tanh)
+            if ctx.tanh:
+                du = _SQRT_2_OVER_PI * (1.0 + (3.0 * _GELU_C) * x * x)
+                return g * (0.5 * (1.0 + part) + 0.5 * x * (1.0 - part * part) * du), None
+            return g * (part + x * (-0.5 * x * x).exp() * _INV_SQRT_2PI), None
         if ctx.tanh:
-            du = _SQRT_2_OVER_PI * (1.0 + (3.0 * _GELU_C) * x * x)
-            return g * (0.5 * (1.0 + part) + 0.5 * x * (1.0 - part * part) * du), None
-        return g * (part + x * (-0.5 * x * x).exp() * _INV_SQRT_2PI), None
+            du = (x * x).mul_(3.0 * _GELU_C).add_(1.0).mul_(_SQRT_2_OVER_PI)  # du/dx
+            d = (part * part).neg_().add_(1.0).mul_(du).mul_(x).add_(part).add_(1.0).mul_(0.5)
+            return d.mul_(g), None
+        d = (x * x).mul_(-0.5).exp_().mul_(x).mul_(_INV_SQRT_2PI).add_(part)
+        return d.mul_(g), None
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
