@@ -263,7 +263,7 @@ class BackwardCFunction(FunctionCtx, Node):
         self._output_meta: tuple[Any, ...] = ()
 
     def __repr__(self) -> str:
-        if getattr(self._forward_cls, "_builtin", False):
+        if getattr(self._forward_cls, "_builtin", False) or getattr(self._forward_cls, "_prints_as_builtin", False):
             return f"<{type(self).__name__} object at {id(self):#x}>"
         return f"<plugrad.autograd.function.{type(self).__name__} object at {id(self):#x}>"
 

@@ -79,7 +79,7 @@ def plugrad_process_group_backends() -> Sequence[Any]:
     Called once per process, the first time a process group (or ``plugrad info``) asks
     for the communication backends; results of all plugins are collected (not
     ``firstresult``). A hook that raises or returns malformed records is reported with a
-    :class:`plugrad.backends.PluginWarning` and skipped; two plugins offering one name
+    :class:`plugrad.plugins.PluginWarning` and skipped; two plugins offering one name
     make that name unavailable, naming both plugins.
     """
     raise NotImplementedError
