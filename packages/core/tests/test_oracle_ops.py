@@ -17,6 +17,7 @@ from typing import Any
 
 import plugrad
 import pytest
+from plugrad.testing import assert_close
 
 pytestmark = pytest.mark.oracle
 
@@ -517,15 +518,21 @@ def _flat(x: Any) -> list[Any]:
     return [x]
 
 
-def _close(a: Any, b: Any, atol: float, rtol: float) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        return bool(a) == bool(b)
-    a, b = float(a), float(b)
-    if math.isnan(a) or math.isnan(b):
-        return math.isnan(a) and math.isnan(b)
-    if math.isinf(a) or math.isinf(b):
-        return a == b
-    return abs(a - b) <= atol + rtol * abs(b)
+def _agree(ours: Any, theirs: Any, tol: float) -> bool:
+    """Whether assert_close(rtol=atol=tol, NaN equal to NaN) passes, for tests that collect every problem first.
+
+    Booleans compare as 0/1 here: the dtype columns are compared separately (and ``bool ** True`` still
+    gives integer values under a bool dtype, reported to the ops owner).
+    """
+
+    def plain(values: Any) -> list[Any]:
+        return [int(v) if isinstance(v, bool) else v for v in values]
+
+    try:
+        assert_close(plain(ours), plain(theirs), rtol=tol, atol=tol, equal_nan=True, check_dtype=False)
+    except AssertionError:
+        return False
+    return True
 
 
 def _outputs(r: Any) -> list[Any]:
@@ -542,8 +549,15 @@ def _compare(tr: Any, pr: Any, case: Case, what: str) -> None:
         assert tuple(t.shape) == tuple(p.shape), f"{where}: shape {tuple(t.shape)} vs {tuple(p.shape)}"
         assert str(t.dtype).replace("torch.", "") == p.dtype.name, f"{where}: dtype {t.dtype} vs {p.dtype}"
         tv, pv = _flat(t.detach().tolist()), _flat(p.detach().tolist())
-        bad = [(i, a, b) for i, (a, b) in enumerate(zip(pv, tv)) if not _close(a, b, case.atol, case.rtol)]
-        assert not bad, f"{where}: values differ at {bad[:5]}"
+        assert_close(
+            pv,
+            tv,
+            rtol=case.rtol,
+            atol=case.atol,
+            equal_nan=True,
+            check_dtype=False,
+            msg=lambda m, w=where: f"{w}: {m}",
+        )
 
 
 def _draw(case: Case, seed: int) -> list[Any]:
@@ -843,7 +857,7 @@ def test_type_promotion_matrix_matches_pytorch(name: str) -> None:
             t, p = _describe(tr), _describe(pr)
             if t[:2] != p[:2]:
                 problems.append(f"{d1} {d2}: torch {t[:2]}, plugrad {p[:2]}")
-            elif "float16" not in (d1, d2) and not all(_close(a, b, 1e-6, 1e-6) for a, b in zip(p[2], t[2])):
+            elif "float16" not in (d1, d2) and not _agree(p[2], t[2], 1e-6):
                 problems.append(f"{d1} {d2}: values torch {t[2]}, plugrad {p[2]}")
     assert not problems, "\n".join(problems)
 
@@ -910,6 +924,6 @@ def test_unary_dtypes_match_pytorch(dtype: str) -> None:
         t, p = _describe(tr), _describe(pr)
         if t[:2] != p[:2]:
             problems.append(f"{name}: torch {t[:2]}, plugrad {p[:2]}")
-        elif dtype != "float16" and not all(_close(a, b, 1e-5, 1e-5) for a, b in zip(p[2], t[2])):
+        elif dtype != "float16" and not _agree(p[2], t[2], 1e-5):
             problems.append(f"{name}: values torch {t[2]}, plugrad {p[2]}")
     assert not problems, "\n".join(problems)
