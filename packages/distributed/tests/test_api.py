@@ -251,6 +251,8 @@ def test_ddp_on_one_rank_matches_the_module() -> None:
     for p, q in zip(plain.parameters(), ddp.module.parameters()):
         assert plugrad.allclose(q.grad, 2 * p.grad)
     assert set(ddp.state_dict()) == {"module." + k for k in plain.state_dict()}
+    ddp(x)  # a forward without backward (evaluation with grad on) is no error for the next one
+    ddp(x).sum().backward()
     assert ddp.comm_stats["wait"] >= 0.0
 
 

@@ -148,6 +148,7 @@ class DistributedDataParallel(Module):
                 self._bucket_of[id(p)] = (b, k)
         self._next_bucket = 0
         self._syncing = False  # the current backward averages gradients
+        self._started = False  # a gradient hook fired since the last forward
         self._locally_used: set[int] = set()
         self._used_work: Any = None
         self._used_flags: Tensor | None = None
@@ -209,7 +210,7 @@ class DistributedDataParallel(Module):
 
     # -- forward -------------------------------------------------------------------------
     def forward(self, *inputs: Any, **kwargs: Any) -> Any:
-        if self._syncing:
+        if self._syncing and self._started:  # a backward ran, but some parameters got no gradient
             raise RuntimeError(
                 "Expected to have finished reduction in the prior iteration before starting a new one. "
                 "This error indicates that your module has parameters that were not used in producing loss. "
@@ -240,6 +241,7 @@ class DistributedDataParallel(Module):
 
     def _prepare_for_backward(self, out: Any) -> None:
         self._syncing = True
+        self._started = False
         self._next_bucket = 0
         self._ready_ids: set[int] = set()
         self.comm_stats = {"launch": 0.0, "wait": 0.0}
@@ -267,6 +269,7 @@ class DistributedDataParallel(Module):
     def _make_hook(self, p: Any) -> Any:
         def hook(_param: Tensor) -> None:
             if self._syncing and id(p) not in self._ready_ids:
+                self._started = True
                 self._mark_ready(p)
 
         return hook
