@@ -730,8 +730,8 @@ class _MaxPool2d(Function, backward_name="MaxPool2DWithIndicesBackward0"):
         x, values = ctx.saved_tensors
         size, k, s, d, pad, out = ctx.conf
         views = _window_views(_padded(x, pad, -math.inf), k, d, s, out)
-        slot = _first_max_slot(views, values)
         if plugrad.is_grad_enabled():  # create_graph: the gradient as recorded ops on g
+            slot = _first_max_slot(views, values)
             slots = plugrad.arange(k[0] * k[1], device=g.device).reshape(1, 1, -1, 1, 1)
             cols = (slot.unsqueeze(2) == slots).to(g.dtype) * g.unsqueeze(2)
             return _Col2ImWindows.apply(cols, size, k, d, pad, s), None, None, None, None, None, None
@@ -739,8 +739,16 @@ class _MaxPool2d(Function, backward_name="MaxPool2DWithIndicesBackward0"):
         top, bottom, left, right = pad
         gx = plugrad.zeros((x.shape[0], x.shape[1], h + top + bottom, w + left + right), dtype=g.dtype, device=g.device)
         zero = plugrad.zeros((), dtype=g.dtype, device=g.device)
-        for i, view in enumerate(_window_views(gx, k, d, s, out)):
-            view.add_(plugrad.where(slot == i, g, zero))
+        # walk the slots in order, handing the still-unclaimed gradient to each slot holding the maximum:
+        # the first maximum of a window takes it all (PyTorch's rule for ties), later ones get zeros
+        remaining = g
+        targets = _window_views(gx, k, d, s, out)
+        last = len(views) - 1
+        for i, (v, target) in enumerate(zip(views, targets, strict=True)):
+            hit = (v == values) | (v != v)  # a NaN is the maximum of its window
+            target.add_(plugrad.where(hit, remaining, zero))
+            if i < last:
+                remaining = plugrad.where(hit, zero, remaining)
         if top or bottom or left or right:
             gx = gx[:, :, top : top + h, left : left + w].contiguous()
         return gx, None, None, None, None, None, None
