@@ -84,7 +84,7 @@ def examples(session: nox.Session) -> None:
     """The examples run, the regression demo converges, and the plots are drawn."""
     _install(session, CORE, NUMPY, NN, OPTIM)
     session.install("matplotlib")
-    session.run(*PYTEST, "examples/tests", *session.posargs)
+    session.run(*PYTEST, "examples/tests", "tools/tests", *session.posargs)
 
 
 @nox.session
