@@ -284,7 +284,7 @@ def _parameter_class() -> type | None:
         from plugrad.nn import Parameter
     except ImportError:
         return None
-    return Parameter  # type: ignore[no-any-return]
+    return Parameter
 
 
 def _make_parameter(data: object, requires_grad: object) -> Tensor:
@@ -332,12 +332,12 @@ def _rebuild_from_type_v2(func: object, new_type: object, args: object, state: o
         raise UnpicklingError(f"_rebuild_from_type_v2 expects a tensor rebuild function, got {func!r}")
     if not isinstance(args, tuple):
         raise UnpicklingError("_rebuild_from_type_v2 expects a tuple of arguments")
-    t = func(*args)  # type: ignore[operator]
+    t = func(*args)
     if new_type is _PARAMETER_TYPE:
         return _make_parameter(t, t.requires_grad)
     if new_type is not _TENSOR_TYPE and not (isinstance(new_type, type) and issubclass(new_type, Tensor)):
         raise UnpicklingError(f"_rebuild_from_type_v2 expects a tensor type, got {new_type!r}")
-    return t  # type: ignore[no-any-return]
+    return t
 
 
 def _codecs_encode(obj: object, encoding: object = "utf-8") -> bytes:
@@ -491,10 +491,12 @@ def _unsupported_global(key: str) -> UnpicklingError:
 
 
 # --------------------------------------------------------------------------- unpickler
-_Dispatch = dict[int, Callable[["Unpickler"], None]]
+# The standard library's pure-Python pickler classes (typeshed types them as the C ones).
+_PyUnpickler: Any = pickle._Unpickler
+_PyPickler: Any = pickle._Pickler
 
 
-class Unpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
+class Unpickler(_PyUnpickler):  # type: ignore[misc]
     """An unpickler for ``data.pkl`` with PyTorch's names mapped to plugrad's.
 
     With ``weights_only=True`` it resolves only allow-listed globals (never importing a
@@ -503,7 +505,7 @@ class Unpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
     :class:`_Storage`.
     """
 
-    dispatch: _Dispatch = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
+    dispatch: dict[int, Callable[[Any], None]] = dict(_PyUnpickler.dispatch)
 
     def __init__(
         self, file: IO[bytes], *, weights_only: bool, load_storage: Callable[[_StorageType, str, str, int], _Storage]
@@ -546,7 +548,8 @@ class Unpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
 
     def load_reduce(self) -> None:
         if not self._weights_only:
-            return super().load_reduce()  # type: ignore[no-any-return]
+            super().load_reduce()
+            return None
         stack = self.stack
         args = stack.pop()
         func = stack[-1]
@@ -562,7 +565,8 @@ class Unpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
 
     def load_build(self) -> None:
         if not self._weights_only:
-            return super().load_build()  # type: ignore[no-any-return]
+            super().load_build()
+            return None
         stack = self.stack
         state = stack[-1]
         inst = stack[-2]
@@ -573,7 +577,8 @@ class Unpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
             inst.__dict__.update(state)
             return None
         if self._allowed_user_type(type(inst)):
-            return super().load_build()  # type: ignore[no-any-return]
+            super().load_build()
+            return None
         raise weights_only_error(
             "Can only build Tensor, Parameter, OrderedDict or types allowlisted via `add_safe_globals`, "
             f"but got {type(inst)}"
@@ -584,14 +589,14 @@ class Unpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
     def load_newobj(self) -> None:
         if self._weights_only and not self._allowed_user_type(self.stack[-2]):
             raise weights_only_error(f"Trying to instantiate unsupported class {self.stack[-2]!r:.200}")
-        return super().load_newobj()  # type: ignore[no-any-return]
+        super().load_newobj()
 
     dispatch[pickle.NEWOBJ[0]] = load_newobj
 
     def load_newobj_ex(self) -> None:
         if self._weights_only and not self._allowed_user_type(self.stack[-3]):
             raise weights_only_error(f"Trying to instantiate unsupported class {self.stack[-3]!r:.200}")
-        return super().load_newobj_ex()  # type: ignore[no-any-return]
+        super().load_newobj_ex()
 
     dispatch[pickle.NEWOBJ_EX[0]] = load_newobj_ex
 
@@ -601,14 +606,14 @@ class Unpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
     def load_inst(self) -> None:
         if self._weights_only:
             self._refuse(pickle.INST)
-        return super().load_inst()  # type: ignore[no-any-return]
+        super().load_inst()
 
     dispatch[pickle.INST[0]] = load_inst
 
     def load_obj(self) -> None:
         if self._weights_only:
             self._refuse(pickle.OBJ)
-        return super().load_obj()  # type: ignore[no-any-return]
+        super().load_obj()
 
     dispatch[pickle.OBJ[0]] = load_obj
 
@@ -618,13 +623,13 @@ class Unpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         base(self)
 
     def load_ext1(self) -> None:
-        self._ext(pickle.EXT1, pickle._Unpickler.load_ext1)  # type: ignore[attr-defined]
+        self._ext(pickle.EXT1, _PyUnpickler.load_ext1)
 
     def load_ext2(self) -> None:
-        self._ext(pickle.EXT2, pickle._Unpickler.load_ext2)  # type: ignore[attr-defined]
+        self._ext(pickle.EXT2, _PyUnpickler.load_ext2)
 
     def load_ext4(self) -> None:
-        self._ext(pickle.EXT4, pickle._Unpickler.load_ext4)  # type: ignore[attr-defined]
+        self._ext(pickle.EXT4, _PyUnpickler.load_ext4)
 
     dispatch[pickle.EXT1[0]] = load_ext1
     dispatch[pickle.EXT2[0]] = load_ext2
@@ -661,7 +666,7 @@ class _Archive:
         self._source = source
         self.mapped = mapped
         try:
-            self.zip = zipfile.ZipFile(source)  # type: ignore[arg-type]
+            self.zip = zipfile.ZipFile(source)
         except MemoryError:
             raise
         except Exception as exc:  # zipfile raises many types on hostile bytes
@@ -908,7 +913,7 @@ def _contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(reversed(strides))
 
 
-class Pickler(pickle._Pickler):  # type: ignore[name-defined,misc]
+class Pickler(_PyPickler):  # type: ignore[misc]
     """Pickles an object as ``torch.save`` does: tensors become storage records and rebuild calls."""
 
     def __init__(self, file: IO[bytes], protocol: int = 2) -> None:

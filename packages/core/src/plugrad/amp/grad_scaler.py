@@ -109,7 +109,7 @@ class GradScaler:
                 return value * factor
             if isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
                 mapped = [apply(v) for v in value]
-                return type(value)(mapped) if isinstance(value, (list, tuple)) else mapped
+                return tuple(mapped) if isinstance(value, tuple) else mapped
             raise ValueError("outputs must be a Tensor or an iterable of Tensors")
 
         return apply(outputs)
@@ -139,7 +139,7 @@ class GradScaler:
                     if g.dtype is plugrad.float16:
                         raise ValueError("Attempting to unscale FP16 gradients.")
                     checked += 1
-                    if not bool(plugrad.isfinite(g).all().item()):
+                    if not bool(g.isfinite().all().item()):
                         found_inf = True
                     g.mul_(inv_scale)
         state["found_inf"] = found_inf if checked else None

@@ -21,11 +21,60 @@ from __future__ import annotations
 
 import sys
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import cpu, cuda, cudnn, mkldnn, mps, opt_einsum
 
 __all__ = ["cpu", "cuda", "cudnn", "mkldnn", "mps", "opt_einsum"]
+
+if TYPE_CHECKING:  # the moved names, for type checkers; at run time __getattr__ serves them, with a warning
+    from ._registry import (
+        Backend,
+        BackendError,
+        BackendInfo,
+        OverrideInfo,
+        PluginWarning,
+        Registry,
+        core_version,
+        default_backend,
+        get_backend,
+        get_registry,
+    )
+    from ._spec import (
+        CAPABILITIES,
+        CONTRACT_VERSION,
+        KERNELS,
+        OPTIONAL_KERNELS,
+        REQUIRED_KERNELS,
+        BackendSpec,
+        KernelOverride,
+        check_contract_version,
+    )
+    from .hookspecs import hookimpl, hookspec
+
+    __all__ += [
+        "Backend",
+        "BackendError",
+        "BackendInfo",
+        "OverrideInfo",
+        "PluginWarning",
+        "Registry",
+        "core_version",
+        "default_backend",
+        "get_backend",
+        "get_registry",
+        "CAPABILITIES",
+        "CONTRACT_VERSION",
+        "KERNELS",
+        "OPTIONAL_KERNELS",
+        "REQUIRED_KERNELS",
+        "BackendSpec",
+        "KernelOverride",
+        "check_contract_version",
+        "hookimpl",
+        "hookspec",
+    ]
+
 
 #: Registry names that moved to :mod:`plugrad.plugins` -> the private module defining them.
 _MOVED: dict[str, str] = {
@@ -68,7 +117,7 @@ def _caller_is_plugrad() -> bool:
     while frame is not None:
         name = frame.f_globals.get("__name__", "")
         if not (name.startswith("importlib") or name == __name__):
-            return name == "plugrad" or name.startswith("plugrad.")
+            return bool(name == "plugrad" or name.startswith("plugrad."))
         frame = frame.f_back  # type: ignore[assignment]
     return False
 

@@ -26,9 +26,7 @@ def get_opt_einsum() -> Any:
     """The ``opt_einsum`` module when installed, else ``None``."""
     if not is_available():
         return None
-    import opt_einsum
-
-    return opt_einsum
+    return importlib.import_module("opt_einsum")
 
 
 make_flag_module(__name__)
