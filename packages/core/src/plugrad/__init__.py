@@ -9,12 +9,13 @@ or a third party's), found through the ``plugrad`` entry-point group.
 from __future__ import annotations
 
 import builtins as _builtins
+import typing as _typing
 from pkgutil import extend_path
 
 # plugrad.nn and plugrad.optim ship from their own distributions into this package.
 __path__ = extend_path(__path__, __name__)
 
-from . import autograd, backends, cuda, linalg, return_types
+from . import _lazy, autograd, backends, cuda, linalg, return_types
 from ._creation import (
     arange,
     as_tensor,
@@ -173,10 +174,8 @@ BoolTensor = _legacy_ctor(bool, "BoolTensor")
 
 __version__ = "0.1.0"
 
-from . import _lazy
 
-
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> _typing.Any:
     """Subpackages (``plugrad.nn``, ``plugrad.optim``, ``plugrad.utils``, ...) and a few names, loaded on first use."""
     return _lazy.load(name)
 

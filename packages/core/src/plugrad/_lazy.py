@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
+from typing import Any
 
 __all__ = ["ATTRIBUTES", "SUBMODULES", "lazy_module", "load", "load_submodule", "names"]
 
@@ -55,7 +56,7 @@ def names() -> list[str]:
     return sorted({*SUBMODULES, *ATTRIBUTES})
 
 
-def load(name: str) -> object:
+def load(name: str) -> Any:
     """``plugrad.<name>`` for a lazily loaded subpackage or attribute (``AttributeError`` otherwise)."""
     target = ATTRIBUTES.get(name)
     if target is None:
