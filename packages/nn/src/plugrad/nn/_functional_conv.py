@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 _Pair = tuple[int, int]
+_Pad4 = tuple[int, int, int, int]
 _WORDS = {1: "one", 2: "two", 3: "three"}
 
 
@@ -131,6 +132,8 @@ def _out_size(size: int, k: int, s: int, p_lo: int, p_hi: int, d: int) -> int:
 class _Unfold(Function, backward_name="Im2ColBackward0"):
     """``(N, C, H, W) -> (N, C*kh*kw, L)``; the gradient is :class:`_Fold` of the gradient."""
 
+    _prints_as_builtin = True
+
     @staticmethod
     def forward(ctx: Any, x: Tensor, kernel: _Pair, dilation: _Pair, padding: _Pair, stride: _Pair) -> Tensor:
         n, c, h, w = x.shape
@@ -150,6 +153,8 @@ class _Unfold(Function, backward_name="Im2ColBackward0"):
 
 class _Fold(Function, backward_name="Col2ImBackward0"):
     """``(N, C*kh*kw, L) -> (N, C, H, W)`` summing overlapping windows; the gradient is :class:`_Unfold`."""
+
+    _prints_as_builtin = True
 
     @staticmethod
     def forward(
@@ -332,6 +337,8 @@ class _Convolution(Function, backward_name="ConvolutionBackward0"):
     (``y = fold(W^T @ x)``, ``dx = W @ unfold(g)``, ``dW = sum_n x @ unfold(g)^T``).
     1-D inputs ``(N, C, L)`` run as ``(N, C, 1, L)``.
     """
+
+    _prints_as_builtin = True
 
     @staticmethod
     def forward(
@@ -698,6 +705,8 @@ class _MaxPool2d(Function, backward_name="MaxPool2DWithIndicesBackward0"):
     With ``with_indices`` the flat ``h * W + w`` input positions of those maxima are returned too.
     """
 
+    _prints_as_builtin = True
+
     @staticmethod
     def forward(
         ctx: Any, x: Tensor, k: _Pair, s: _Pair, p: _Pair, d: _Pair, out: _Pair, with_indices: bool
@@ -768,10 +777,12 @@ def _first_max_slot(views: list[Tensor], values: Tensor) -> Tensor:
 class _Col2ImWindows(Function, backward_name="Col2ImBackward0"):
     """:func:`_col2im` as a node (for gradients of pooling gradients); the gradient is :func:`_im2col`."""
 
+    _prints_as_builtin = True
+
     @staticmethod
-    def forward(ctx: Any, cols: Tensor, size: _Pair, k: _Pair, d: _Pair, pad: tuple[int, ...], s: _Pair) -> Tensor:
+    def forward(ctx: Any, cols: Tensor, size: _Pair, k: _Pair, d: _Pair, pad: _Pad4, s: _Pair) -> Tensor:
         ctx.conf = (k, d, pad, s, (cols.shape[3], cols.shape[4]))
-        return _col2im(cols, size, k, d, pad, s)  # type: ignore[arg-type]
+        return _col2im(cols, size, k, d, pad, s)
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None, None, None, None]:
@@ -782,20 +793,22 @@ class _Col2ImWindows(Function, backward_name="Col2ImBackward0"):
 class _Im2ColWindows(Function, backward_name="Im2ColBackward0"):
     """:func:`_im2col` (zero fill) as a node; the gradient is :func:`_col2im`."""
 
+    _prints_as_builtin = True
+
     @staticmethod
-    def forward(ctx: Any, x: Tensor, k: _Pair, d: _Pair, pad: tuple[int, ...], s: _Pair, out: _Pair) -> Tensor:
+    def forward(ctx: Any, x: Tensor, k: _Pair, d: _Pair, pad: _Pad4, s: _Pair, out: _Pair) -> Tensor:
         ctx.conf = ((x.shape[2], x.shape[3]), k, d, pad, s)
-        return _im2col(x, k, d, pad, s, out)  # type: ignore[arg-type]
+        return _im2col(x, k, d, pad, s, out)
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None, None, None, None]:
         return _Col2ImWindows.apply(g, *ctx.conf), None, None, None, None, None
 
 
-def _col2im_graph(cols: Tensor, size: _Pair, k: _Pair, d: _Pair, pad: tuple[int, ...], s: _Pair) -> Tensor:
+def _col2im_graph(cols: Tensor, size: _Pair, k: _Pair, d: _Pair, pad: _Pad4, s: _Pair) -> Tensor:
     if plugrad.is_grad_enabled() and cols.requires_grad:
         return _Col2ImWindows.apply(cols, size, k, d, pad, s)  # type: ignore[no-any-return]
-    return _col2im(cols, size, k, d, pad, s)  # type: ignore[arg-type]
+    return _col2im(cols, size, k, d, pad, s)
 
 
 def _pool_input(input: Tensor, nd: int, fn: str) -> tuple[Tensor, bool]:
@@ -902,8 +915,10 @@ def _avg_divisor(size: int, k: int, s: int, p: int, out: int, include_pad: bool)
 class _AvgPool2d(Function, backward_name="AvgPool2DBackward0"):
     """Window sums divided by a fixed divisor per output position; the gradient spreads ``g / divisor``."""
 
+    _prints_as_builtin = True
+
     @staticmethod
-    def forward(ctx: Any, x: Tensor, k: _Pair, s: _Pair, pad: tuple[int, ...], out: _Pair, div: Tensor) -> Tensor:
+    def forward(ctx: Any, x: Tensor, k: _Pair, s: _Pair, pad: _Pad4, out: _Pair, div: Tensor) -> Tensor:
         ctx.conf = ((x.shape[2], x.shape[3]), k, s, pad)
         ctx.div = div
         cols = _im2col(x, k, (1, 1), pad, s, out)
@@ -1000,6 +1015,8 @@ def _adaptive_matrix(size: int, out: int, x: Tensor) -> Tensor:
 class _Separable(Function):
     """A resampling that acts on each spatial dim by a fixed matrix: ``out = A_h @ x @ A_w^T``
     (1-D: ``x @ A_w^T``); the gradient is ``A_h^T @ g @ A_w``. Subclasses fix PyTorch's node name."""
+
+    _prints_as_builtin = True
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, ah: Tensor | None, aw: Tensor) -> Tensor:
