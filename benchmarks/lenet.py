@@ -33,7 +33,7 @@ def _pin_threads(n: int) -> None:
 
 
 def numpy_step(np: Any, seed: int = 0) -> Callable[[], float]:
-    """LeNet by hand: im2col by one index gather, ``W @ cols`` convolutions, reshape max-pooling."""
+    """LeNet by hand: im2col of stacked shifted views, ``W @ cols`` convolutions, max-pooling of strided views."""
     rng = np.random.default_rng(seed)
     f32 = np.float32
 
@@ -49,31 +49,28 @@ def numpy_step(np: Any, seed: int = 0) -> Callable[[], float]:
     x = rng.standard_normal((BATCH, 1, 28, 28)).astype(f32)
     y = rng.integers(0, CLASSES, BATCH)
 
-    def index(c: int, h: int, w: int, k: int) -> Any:
-        ho, wo = h - k + 1, w - k + 1
-        ci = np.arange(c)[:, None, None, None, None] * h * w
-        ki = np.arange(k)[None, :, None, None, None]
-        kj = np.arange(k)[None, None, :, None, None]
-        oi = np.arange(ho)[None, None, None, :, None]
-        oj = np.arange(wo)[None, None, None, None, :]
-        return (ci + (ki + oi) * w + kj + oj).reshape(-1)
-
-    idx1, idx2 = index(1, 28, 28, 5), index(6, 12, 12, 5)
-
-    def conv(a: Any, w: Any, b: Any, idx: Any, ho: int) -> tuple[Any, Any]:
-        n = a.shape[0]
-        cols = np.take(a.reshape(n, -1), idx, axis=1).reshape(n, w.shape[1], ho * ho)  # C-ordered, unlike a[:, idx]
+    def conv(a: Any, w: Any, b: Any, k: int = 5) -> tuple[Any, Any]:
+        n, c, h, _ = a.shape
+        ho = h - k + 1
+        # im2col: the k*k shifted views stacked (C-ordered; measured faster than a gather with an index)
+        cols = np.stack([a[:, :, i : i + ho, j : j + ho] for i in range(k) for j in range(k)], 2)
+        cols = cols.reshape(n, c * k * k, ho * ho)
         return (w @ cols + b[:, None]).reshape(n, w.shape[0], ho, ho), cols
 
     def pool(a: Any) -> tuple[Any, Any]:
-        n, c, h, w = a.shape
-        r = a.reshape(n, c, h // 2, 2, w // 2, 2)
-        m = r.max(axis=(3, 5))
-        return m, r == m[:, :, :, None, :, None]
+        views = [a[:, :, i::2, j::2] for i in range(2) for j in range(2)]
+        m = np.maximum(np.maximum(views[0], views[1]), np.maximum(views[2], views[3]))
+        return m, views
 
-    def unpool(g: Any, mask: Any) -> Any:
+    def unpool(g: Any, views: Any, m: Any) -> Any:
         n, c, h, w = g.shape
-        return (mask * g[:, :, :, None, :, None]).reshape(n, c, 2 * h, 2 * w)
+        out = np.zeros((n, c, 2 * h, 2 * w), f32)
+        remaining = g
+        for (i, j), v in zip(((0, 0), (0, 1), (1, 0), (1, 1)), views):  # the first maximum takes the gradient
+            hit = v == m
+            out[:, :, i::2, j::2] = np.where(hit, remaining, 0)
+            remaining = np.where(hit, 0, remaining)
+        return out
 
     def col2im(gcols: Any, shape: tuple[int, ...], k: int = 5) -> Any:
         n, c, h, w = shape
@@ -87,10 +84,10 @@ def numpy_step(np: Any, seed: int = 0) -> Callable[[], float]:
 
     def step() -> float:
         p = params
-        z1, cols1 = conv(x, p["c1w"], p["c1b"], idx1, 24)
+        z1, cols1 = conv(x, p["c1w"], p["c1b"])
         a1 = np.maximum(z1, 0)
         p1, m1 = pool(a1)
-        z2, cols2 = conv(p1, p["c2w"], p["c2b"], idx2, 8)
+        z2, cols2 = conv(p1, p["c2w"], p["c2b"])
         a2 = np.maximum(z2, 0)
         p2, m2 = pool(a2)
         h0 = p2.reshape(BATCH, 256)
@@ -110,12 +107,12 @@ def numpy_step(np: Any, seed: int = 0) -> Callable[[], float]:
         g = (g @ p["f2w"]) * (h1 > 0)
         grads |= {"f1w": g.T @ h0, "f1b": g.sum(0)}
         g = (g @ p["f1w"]).reshape(p2.shape)
-        g = unpool(g, m2) * (z2 > 0)
+        g = unpool(g, m2, p2) * (z2 > 0)
         gm = g.reshape(BATCH, 16, 64)
         grads |= {"c2w": (gm @ cols2.transpose(0, 2, 1)).sum(0), "c2b": gm.sum((0, 2))}
         gcols = p["c2w"].T @ gm
         g = col2im(gcols, p1.shape)
-        g = unpool(g, m1) * (z1 > 0)
+        g = unpool(g, m1, p1) * (z1 > 0)
         gm = g.reshape(BATCH, 6, 576)
         grads |= {"c1w": (gm @ cols1.transpose(0, 2, 1)).sum(0), "c1b": gm.sum((0, 2))}
         for k, v in grads.items():

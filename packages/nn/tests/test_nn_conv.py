@@ -66,6 +66,15 @@ def test_max_pool_by_hand_first_max_gets_gradient() -> None:
     assert out.grad_fn.name() == "MaxPool2DWithIndicesBackward0"
 
 
+def test_max_pool_nan_is_the_maximum() -> None:
+    nan = float("nan")
+    x = plugrad.tensor([[[[1.0, nan, 3.0, 2.0], [0.0, 2.0, 2.0, 2.0]]]], requires_grad=True)
+    out = F.max_pool2d(x, 2)
+    assert math.isnan(out.tolist()[0][0][0][0]) and out.tolist()[0][0][0][1] == 3.0
+    out.sum().backward()
+    assert x.grad.tolist() == [[[[0.0, 1.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0]]]]
+
+
 def test_max_pool_padding_ceil_mode_dilation() -> None:
     x = plugrad.arange(1.0, 8.0).reshape(1, 1, 7)
     assert values(F.max_pool1d(x, 2, 2, padding=1)) == [[[1.0, 3.0, 5.0, 7.0]]]

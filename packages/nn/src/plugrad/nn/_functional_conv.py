@@ -753,8 +753,9 @@ class _MaxPool2d(Function, backward_name="MaxPool2DWithIndicesBackward0"):
         remaining = g
         targets = _window_views(gx, k, d, s, out)
         last = len(views) - 1
+        has_nan = bool((values != values).any().item())  # a NaN is the maximum of its window
         for i, (v, target) in enumerate(zip(views, targets, strict=True)):
-            hit = (v == values) | (v != v)  # a NaN is the maximum of its window
+            hit = (v == values) | (v != v) if has_nan else v == values
             target.add_(plugrad.where(hit, remaining, zero))
             if i < last:
                 remaining = plugrad.where(hit, zero, remaining)
