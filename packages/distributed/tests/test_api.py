@@ -369,3 +369,13 @@ def test_a_collective_that_never_completes_times_out_and_breaks_the_group(capsys
             w2.wait(timeout=timedelta(seconds=0.05))
     finally:
         _STUCK["never"] = False
+
+
+@pytest.mark.parametrize("example", ["ddp_regression.py", "ddp_mlp.py"])
+def test_examples_run_as_one_process(example: str) -> None:
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "examples" / example
+    res = subprocess.run([sys.executable, str(path), "--epochs", "3"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert ("learned W" in res.stdout) if "regression" in example else ("test accuracy" in res.stdout)
