@@ -119,6 +119,7 @@ def numpy_step(np: Any, seed: int = 0) -> Callable[[], float]:
             p[k] -= 0.01 * v
         return loss
 
+    step.state = (params, x, y)  # type: ignore[attr-defined]  # for checking against PyTorch
     return step
 
 
