@@ -43,6 +43,9 @@ class MultiheadAttention(Module):
     PyTorch: Xavier-uniform projection weights, zero biases, Xavier-normal ``bias_k``/``bias_v``.
     """
 
+    bias_k: Parameter | None
+    bias_v: Parameter | None
+
     def __init__(
         self,
         embed_dim: int,

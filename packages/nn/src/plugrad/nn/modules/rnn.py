@@ -152,7 +152,7 @@ class RNNBase(Module):
             for direction in range(num_directions):
                 layer_input = input_size if layer == 0 else real_hidden * num_directions
                 suffix = "_reverse" if direction == 1 else ""
-                shapes = [(f"weight_ih_l{layer}{suffix}", (gate_size, layer_input))]
+                shapes: list[tuple[str, tuple[int, ...]]] = [(f"weight_ih_l{layer}{suffix}", (gate_size, layer_input))]
                 shapes.append((f"weight_hh_l{layer}{suffix}", (gate_size, real_hidden)))
                 if bias:
                     shapes.append((f"bias_ih_l{layer}{suffix}", (gate_size,)))
@@ -251,13 +251,16 @@ class RNNBase(Module):
             raise RuntimeError(msg.format(expected, list(hx.shape)))
         return hx
 
-    def _layer_weights(self, layer: int, direction: int) -> list[Tensor | None]:
+    def _layer_weights(
+        self, layer: int, direction: int
+    ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None, Tensor | None]:
         names = self._all_weights[layer * (2 if self.bidirectional else 1) + direction]
-        w_ih, w_hh = getattr(self, names[0]), getattr(self, names[1])
+        w_ih: Tensor = getattr(self, names[0])
+        w_hh: Tensor = getattr(self, names[1])
         b_ih = getattr(self, names[2]) if self.bias else None
         b_hh = getattr(self, names[3]) if self.bias else None
         w_hr = getattr(self, names[-1]) if self.proj_size > 0 else None
-        return [w_ih, w_hh, b_ih, b_hh, w_hr]
+        return w_ih, w_hh, b_ih, b_hh, w_hr
 
     def _run(
         self, x: Tensor, sizes: list[int] | None, h0: Tensor, c0: Tensor | None
