@@ -65,7 +65,10 @@ def test_linear_function_is_one_node_and_matches_the_composed_gradients(f64):
     b = f64([0.7, -0.8])
     y = F.linear(x, w, b)
     assert y.grad_fn.name() == "AddmmBackward0"
-    assert {type(e[0]).__name__ for e in y.grad_fn.next_functions} == {"AccumulateGrad"}
+    # PyTorch's graph: addmm(bias, x, weight.t()), so the edges are the bias, the input and TBackward0 of the weight
+    (nb, _), (nx, _), (nt, _) = y.grad_fn.next_functions
+    assert [type(n).__name__ for n in (nb, nx, nt)] == ["AccumulateGrad", "AccumulateGrad", "TBackward0"]
+    assert nb.variable is b and nx.variable is x and nt.next_functions[0][0].variable is w
     g = f64([[1.0, -2.0], [0.5, 3.0]], requires_grad=False)
     gx, gw, gb = plugrad.autograd.grad(y, (x, w, b), g)
     composed = x @ w.t() + b

@@ -246,7 +246,10 @@ def test_bce_with_logits_gradients():
     y = t64([1.0, 0.2, 0.0, 0.7], requires_grad=True)
     pw = t64([2.0, 0.5, 1.0, 3.0], requires_grad=True)
     check_grads(lambda: F.binary_cross_entropy_with_logits(x, y), [x, y])
-    check_grads(lambda: F.binary_cross_entropy_with_logits(x, y, pos_weight=pw, reduction="sum"), [x, y, pw])
+    check_grads(lambda: F.binary_cross_entropy_with_logits(x, y, pos_weight=pw.detach(), reduction="sum"), [x, y])
+    # as in PyTorch, pos_weight and weight have no derivative
+    with pytest.raises(RuntimeError, match="not differentiable with respect to argument 'pos_weight'"):
+        F.binary_cross_entropy_with_logits(x, y, pos_weight=pw)
     # at logit 0 with target 0 the slope is sigmoid(0) - 0 = 0.5, not a subgradient's 0
     z = t64([0.0], requires_grad=True)
     F.binary_cross_entropy_with_logits(z, t64([0.0])).backward()

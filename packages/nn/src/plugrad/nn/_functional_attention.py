@@ -56,6 +56,8 @@ class _SDPA(Function, backward_name="ScaledDotProductAttentionBackward0"):
     zero output, as PyTorch's CPU kernel does.
     """
 
+    _prints_as_builtin = True
+
     @staticmethod
     def forward(
         ctx: Any,

@@ -23,10 +23,19 @@ def _check_tensor(x: Any, fn: str, arg: str = "input", pos: int = 1) -> None:
 
 
 class _Embedding(Function, backward_name="EmbeddingBackward0"):
-    """Row gather ``weight[indices]``; gradient ``index_add`` of the output gradient rows into zeros."""
+    """Row gather ``weight[indices]``; gradient ``index_add`` of the output gradient rows into zeros.
+
+    The indices come in a 1-tuple (not as a tensor argument), so the node's only edge is the
+    weight's, as PyTorch's ``EmbeddingBackward0``.
+    """
+
+    _prints_as_builtin = True
 
     @staticmethod
-    def forward(ctx: Any, weight: Tensor, indices: Tensor, padding_idx: int, scale_grad_by_freq: bool) -> Tensor:
+    def forward(
+        ctx: Any, weight: Tensor, index_box: tuple[Tensor], padding_idx: int, scale_grad_by_freq: bool
+    ) -> Tensor:
+        (indices,) = index_box
         flat = indices.reshape(-1)
         ctx.save_for_backward(flat)
         ctx.conf = (weight.shape[0], padding_idx, scale_grad_by_freq, tuple(indices.shape))
@@ -122,7 +131,7 @@ def embedding(
     _check_range(input, num)
     if max_norm is not None:
         _renorm_(weight, input, float(max_norm), float(norm_type))
-    return _Embedding.apply(weight, input.long(), pad, bool(scale_grad_by_freq))  # type: ignore[no-any-return]
+    return _Embedding.apply(weight, (input.long(),), pad, bool(scale_grad_by_freq))  # type: ignore[no-any-return]
 
 
 def _bag_segments(offsets: list[int], total: int, include_last_offset: bool) -> list[tuple[int, int]]:

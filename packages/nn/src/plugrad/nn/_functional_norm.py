@@ -63,6 +63,8 @@ class _Normalize(Function):
     ``(mean, biased var)`` (for running statistics), or ``None``.
     """
 
+    _prints_as_builtin = True
+
     @staticmethod
     def forward(
         ctx: Any,
@@ -242,9 +244,12 @@ def batch_norm(
             raise RuntimeError(f"{name} should contain {c} elements not {t.numel()}")
     wshape = (1, c) + (1,) * (input.ndim - 2)
     if training:
-        size = input.numel() // c
-        if size <= 1:
+        size = input.numel() // c if c else 0
+        if size == 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.size()}")
+        if input.numel() == 0:  # nothing to normalise; the running statistics stay as they are
+            zeros = plugrad.zeros(c, dtype=input.dtype, device=input.device)
+            return _batch_norm_eval(input, zeros, zeros + 1, weight, bias, float(eps), wshape)
         stats: list[Tensor] | None = [] if running_mean is not None or running_var is not None else None
         view = (n, c, -1)
         out: Tensor = _BatchNorm.apply(input, weight, bias, view, (0, 2), wshape, float(eps), True, stats)
@@ -267,6 +272,8 @@ def batch_norm(
 class _BatchNormEval(Function, backward_name="NativeBatchNormBackward0"):
     """``y = x * scale + shift`` with ``scale = weight / sqrt(running_var + eps)``,
     ``shift = bias - running_mean * scale`` (the running statistics are constants)."""
+
+    _prints_as_builtin = True
 
     @staticmethod
     def forward(

@@ -63,42 +63,33 @@ def _shape_str(shape: Any) -> str:
     return "x".join(str(s) for s in shape)
 
 
-class _Linear(Function, backward_name="AddmmBackward0"):
-    """``y = x @ W.T + b`` in one graph node.
+class _Addmm(Function, backward_name="AddmmBackward0"):
+    """``bias + x @ w`` for matrices ``x (N, in)`` and ``w (in, out)`` (``torch.addmm``).
 
-    Gradients, for ``x`` of shape ``(N, in)`` (leading dimensions are flattened into N)::
+    :func:`linear` passes ``w = weight.t()``, so the graph is PyTorch's: ``AddmmBackward0``
+    whose ``next_functions`` are the bias, the input and ``TBackward0`` of the weight.
+    Gradients::
 
-        grad_x = g @ W          grad_W = g.T @ x          grad_b = g.sum(0)
+        grad_bias = g summed over rows      grad_x = g @ w.T      grad_w = x.T @ g
     """
 
+    _prints_as_builtin = True
+
     @staticmethod
-    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        ctx.save_for_backward(x, weight)
-        ctx.has_bias = bias is not None
-        x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
-        out = x2 @ weight.t()
-        if bias is not None:
-            out += bias
-        if x.ndim != 2:
-            out = out.reshape(*x.shape[:-1], weight.shape[0])
+    def forward(ctx: Any, bias: Tensor, x: Tensor, w: Tensor) -> Tensor:
+        ctx.save_for_backward(x, w)
+        out = x @ w
+        out += bias
         return out
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
-        x, weight = ctx.saved_tensors
-        need_x, need_w, need_b = ctx.needs_input_grad
-        g2 = g if g.ndim == 2 else g.reshape(-1, g.shape[-1])
-        grad_x = grad_w = grad_b = None
-        if need_x:
-            grad_x = g2 @ weight
-            if x.ndim != 2:
-                grad_x = grad_x.reshape(x.shape)
-        if need_w:
-            x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
-            grad_w = g2.t() @ x2
-        if need_b:
-            grad_b = g2.sum(0)
-        return grad_x, grad_w, grad_b
+        x, w = ctx.saved_tensors
+        need_b, need_x, need_w = ctx.needs_input_grad
+        grad_b = g.sum(0) if need_b else None
+        grad_x = g @ w.t() if need_x else None
+        grad_w = (g.t() @ x).t() if need_w else None  # transposed back by TBackward0 into a contiguous weight grad
+        return grad_b, grad_x, grad_w
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -127,9 +118,17 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"The size of tensor a ({weight.shape[0]}) must match the size of tensor b ({bias.shape[-1]}) "
             "at non-singleton dimension 1"
         )
-    if input.ndim == 1:
-        return _Linear.apply(input.unsqueeze(0), weight, bias).squeeze(0)  # type: ignore[no-any-return]
-    return _Linear.apply(input, weight, bias)  # type: ignore[no-any-return]
+    # PyTorch's composition (and so its graph): addmm for a matrix input with a bias, the
+    # leading dimensions of a contiguous input flattened into one addmm, matmul otherwise
+    wt = weight.t()
+    if bias is None:
+        return plugrad.matmul(input, wt)
+    if input.ndim == 2:
+        return _Addmm.apply(bias, input, wt)  # type: ignore[no-any-return]
+    if input.is_contiguous():
+        out = _Addmm.apply(bias, input.view(-1, input.shape[-1]), wt)
+        return out.view(*input.shape[:-1], weight.shape[0])  # type: ignore[no-any-return]
+    return plugrad.matmul(input, wt) + bias
 
 
 # ----------------------------------------------------------------------- activations
@@ -218,6 +217,8 @@ class _Erf(Function, backward_name="ErfBackward0"):
 
 def erf(input: Tensor) -> Tensor:
     """The error function ``erf(x) = 2/sqrt(pi) * integral_0^x exp(-s^2) ds`` (see ``_ERF_Q``)."""
+
+    _prints_as_builtin = True
     _check_tensor(input, "erf")
     if not input.is_floating_point():
         input = input.to(plugrad.get_default_dtype())
@@ -253,6 +254,8 @@ class _Gelu(Function, backward_name="GeluBackward0"):
     - tanh: with ``t = tanh(u)``, ``u = sqrt(2/pi) (x + c x^3)``:
       ``0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 c x^2)``.
     """
+
+    _prints_as_builtin = True
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, tanh: bool) -> Tensor:
@@ -340,7 +343,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         out = input * 0.0
     else:
         keep = plugrad.rand(*input.shape, dtype=input.dtype, device=input.device) >= p
-        out = input * keep.to(input.dtype) * (1.0 / (1.0 - p))
+        out = input * (keep.to(input.dtype) * (1.0 / (1.0 - p)))  # one MulBackward0 node, as PyTorch's
     if inplace:
         return input.copy_(out)
     return out
@@ -390,6 +393,8 @@ def _warn_size(input: Tensor, target: Tensor) -> None:
 
 class _MseLoss(Function, backward_name="MseLossBackward0"):
     """``mean((x - y)^2)`` (or sum / none); ``grad_x = 2 (x - y) g / n``, ``grad_y = -grad_x``."""
+
+    _prints_as_builtin = True
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, y: Tensor, reduction: str) -> Tensor:
@@ -499,10 +504,17 @@ class _NllLoss(Function, backward_name="NllLossBackward0"):
 
     ``mean`` divides the sum by ``sum_i w[t_i]`` over the non-ignored samples. The
     gradient is ``-w[t_i] g`` (scaled as the reduction) at ``[i, t_i]`` and zero elsewhere.
+    The target's one-hot mask and the per-sample weights come in ``aux`` (not as tensor
+    arguments), so the node's only edge is the input's, as PyTorch's.
     """
 
+    _prints_as_builtin = True
+
     @staticmethod
-    def forward(ctx: Any, x: Tensor, onehot: Tensor, wt: Tensor, reduction: str) -> Tensor:
+    def forward(ctx: Any, input: Tensor, aux: tuple[Tensor, Tensor, bool], reduction: str) -> Tensor:
+        onehot, wt, squeeze = aux
+        x = input.unsqueeze(0) if squeeze else input
+        ctx.squeeze = squeeze
         picked = plugrad.where(onehot, x, 0.0).sum(1)
         losses = -(picked * wt)
         ctx.onehot, ctx.wt, ctx.reduction = onehot, wt, reduction
@@ -515,11 +527,25 @@ class _NllLoss(Function, backward_name="NllLossBackward0"):
         return total / ctx.denom
 
     @staticmethod
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None, None]:
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None]:
         coef = -(g * ctx.wt)
         if ctx.reduction == "mean":
             coef = coef / ctx.denom
-        return plugrad.where(ctx.onehot, coef.unsqueeze(1), 0.0), None, None, None
+        grad = plugrad.where(ctx.onehot, coef.unsqueeze(1), 0.0)
+        return (grad.squeeze(0) if ctx.squeeze else grad), None, None
+
+
+class _NllLoss2d(_NllLoss, backward_name="NllLoss2DBackward0"):
+    """:class:`_NllLoss` for inputs ``(N, C, d1, ...)``: PyTorch records those as ``NllLoss2DBackward0``."""
+
+
+def _not_differentiable(t: Tensor | None, arg: str, fn: str) -> None:
+    """PyTorch's error for a tensor argument that has no derivative but requires grad."""
+    if t is not None and t.requires_grad and plugrad.is_grad_enabled():
+        raise RuntimeError(
+            f"The function '{fn}' is not differentiable with respect to argument '{arg}'. "
+            "This input cannot have requires_grad True."
+        )
 
 
 def _class_indices(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor, bool]:
@@ -589,9 +615,11 @@ def nll_loss(
         _check_tensor(weight, "nll_loss", "weight", 3)
     reduction = _reduction_arg(size_average, reduce, reduction)
     x, t, squeeze = _class_indices(input, target)
+    node = _NllLoss2d if x.ndim >= 3 else _NllLoss
+    _not_differentiable(weight, "weight", "nll_loss2d_forward" if x.ndim >= 3 else "nll_loss_forward")
     onehot, valid = _onehot(x, t, ignore_index)
     wt = _target_weights(x, onehot, valid, weight)
-    out = _NllLoss.apply(x, onehot, wt, reduction)
+    out = node.apply(input, (onehot, wt, squeeze), reduction)
     if squeeze and reduction == "none":
         out = out.reshape(())
     return out  # type: ignore[no-any-return]
@@ -665,27 +693,47 @@ def _clamped_log(x: Tensor) -> Tensor:
     return plugrad.maximum(x.log(), x.new_full((), -100.0))
 
 
-class _BinaryCrossEntropy(Function, backward_name="BinaryCrossEntropyBackward0"):
-    """``l = -(y log x + (1 - y) log(1 - x))`` with logs clamped at -100.
+def _unreduce(g: Tensor, ctx: Any) -> Tensor:
+    """The gradient of each element of a loss that ``ctx.reduction`` reduced (shape ``ctx.shape``)."""
+    if ctx.reduction == "none":
+        return g
+    if ctx.reduction == "mean":
+        g = g / ctx.numel
+    return g.expand(ctx.shape)
 
-    ``grad_x = g (x - y) / max(x (1 - x), 1e-12)``; ``grad_y = -g (log x - log(1 - x))``.
+
+class _BinaryCrossEntropy(Function, backward_name="BinaryCrossEntropyBackward0"):
+    """``l = -w (y log x + (1 - y) log(1 - x))`` with logs clamped at -100, reduced, in one node
+    (as PyTorch's; the weight comes in ``extra`` and gets no gradient, as in PyTorch).
+
+    ``grad_x = g w (x - y) / max(x (1 - x), 1e-12)``; ``grad_y = -g w (log x - log(1 - x))``.
     """
 
-    @staticmethod
-    def forward(ctx: Any, x: Tensor, y: Tensor) -> Tensor:
-        ctx.save_for_backward(x, y)
-        return -(y * _clamped_log(x) + (1 - y) * _clamped_log(1 - x))
+    _prints_as_builtin = True
 
     @staticmethod
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    def forward(ctx: Any, x: Tensor, y: Tensor, extra: tuple[Tensor | None], reduction: str) -> Tensor:
+        (weight,) = extra
+        ctx.save_for_backward(x, y)
+        loss = -(y * _clamped_log(x) + (1 - y) * _clamped_log(1 - x))
+        if weight is not None:
+            loss = loss * weight
+        ctx.weight, ctx.reduction, ctx.shape, ctx.numel = weight, reduction, loss.shape, loss.numel()
+        return _reduce(loss, reduction)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
         x, y = ctx.saved_tensors
-        need_x, need_y = ctx.needs_input_grad
+        need_x, need_y = ctx.needs_input_grad[:2]
+        g = _unreduce(g, ctx)
+        if ctx.weight is not None:
+            g = g * ctx.weight
         gx = gy = None
         if need_x:
             gx = g * (x - y) / plugrad.maximum(x * (1 - x), x.new_full((), 1e-12))
         if need_y:
             gy = -g * (_clamped_log(x) - _clamped_log(1 - x))
-        return gx, gy
+        return gx, gy, None, None
 
 
 def binary_cross_entropy(
@@ -706,39 +754,46 @@ def binary_cross_entropy(
     with plugrad.no_grad():
         if bool(((input < 0) | (input > 1)).any()):
             raise RuntimeError("all elements of input should be between 0 and 1")
-    loss = _BinaryCrossEntropy.apply(input, target)
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+    _not_differentiable(weight, "weight", "binary_cross_entropy")
+    return _BinaryCrossEntropy.apply(input, target, (weight,), reduction)  # type: ignore[no-any-return]
 
 
 class _BCEWithLogits(Function, backward_name="BinaryCrossEntropyWithLogitsBackward0"):
-    """``l = (1 - y) x + (1 + (p - 1) y) softplus(-x)`` with ``softplus(-x) = relu(-x) + log1p(exp(-|x|))``.
+    """``l = w ((1 - y) x + (1 + (p - 1) y) softplus(-x))`` with ``softplus(-x) = relu(-x) + log1p(exp(-|x|))``,
+    reduced, in one node (as PyTorch's; ``w`` and ``p`` come in ``extra`` and get no gradient, as in PyTorch).
 
-    This form never overflows. ``grad_x = g ((1 + (p - 1) y) sigmoid(x) - p y)``,
-    ``grad_y = g ((p - 1) softplus(-x) - x)``, ``grad_p = g y softplus(-x)``.
+    This form never overflows. ``grad_x = g w ((1 + (p - 1) y) sigmoid(x) - p y)``,
+    ``grad_y = g w ((p - 1) softplus(-x) - x)``.
     """
 
-    @staticmethod
-    def forward(ctx: Any, x: Tensor, y: Tensor, pos_weight: Tensor | None) -> Tensor:
-        ctx.save_for_backward(x, y, pos_weight)
-        sp = _softplus_neg(x)
-        if pos_weight is None:
-            return (1 - y) * x + sp
-        return (1 - y) * x + (1 + (pos_weight - 1) * y) * sp
+    _prints_as_builtin = True
 
     @staticmethod
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
-        x, y, pw = ctx.saved_tensors
-        need_x, need_y, need_p = ctx.needs_input_grad
-        gx = gy = gp = None
+    def forward(ctx: Any, x: Tensor, y: Tensor, extra: tuple[Tensor | None, Tensor | None], reduction: str) -> Tensor:
+        weight, pos_weight = extra
+        ctx.save_for_backward(x, y)
+        sp = _softplus_neg(x)
+        loss = (1 - y) * x + sp if pos_weight is None else (1 - y) * x + (1 + (pos_weight - 1) * y) * sp
+        if weight is not None:
+            loss = loss * weight
+        ctx.weight, ctx.pos_weight = weight, pos_weight
+        ctx.reduction, ctx.shape, ctx.numel = reduction, loss.shape, loss.numel()
+        return _reduce(loss, reduction)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
+        x, y = ctx.saved_tensors
+        pw = ctx.pos_weight
+        need_x, need_y = ctx.needs_input_grad[:2]
+        g = _unreduce(g, ctx)
+        if ctx.weight is not None:
+            g = g * ctx.weight
+        gx = gy = None
         if need_x:
             gx = g * (x.sigmoid() - y) if pw is None else g * ((1 + (pw - 1) * y) * x.sigmoid() - pw * y)
         if need_y:
             gy = -g * x if pw is None else g * ((pw - 1) * _softplus_neg(x) - x)
-        if need_p and pw is not None:
-            gp = g * y * _softplus_neg(x)
-        return gx, gy, gp
+        return gx, gy, None, None
 
 
 def _softplus_neg(x: Tensor) -> Tensor:
@@ -764,15 +819,16 @@ def binary_cross_entropy_with_logits(
     target = _as_target(target, input, "binary_cross_entropy_with_logits")
     reduction = _reduction_arg(size_average, reduce, reduction)
     _check_same_size(input, target)
-    loss = _BCEWithLogits.apply(input, target, pos_weight)
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+    _not_differentiable(weight, "weight", "binary_cross_entropy_with_logits")
+    _not_differentiable(pos_weight, "pos_weight", "binary_cross_entropy_with_logits")
+    return _BCEWithLogits.apply(input, target, (weight, pos_weight), reduction)  # type: ignore[no-any-return]
 
 
 # ------------------------------------------------------------ silu, one_hot, pad, normalize
 class _Silu(Function, backward_name="SiluBackward0"):
     """``silu(x) = x * sigmoid(x)``; gradient ``grad * s * (1 + x * (1 - s))`` with ``s = sigmoid(x)``."""
+
+    _prints_as_builtin = True
 
     @staticmethod
     def forward(ctx: Any, x: Tensor) -> Tensor:
@@ -825,6 +881,8 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
 class _ConstantPad(Function, backward_name="ConstantPadNdBackward0"):
     """``x`` with ``pad = (left_last, right_last, left_second_last, ...)`` elements of ``value`` added
     (negative amounts crop); the gradient is ``grad`` with the negated padding."""
+
+    _prints_as_builtin = True
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, pad: tuple[int, ...], value: Any) -> Tensor:
