@@ -328,6 +328,16 @@ def test_conv_transpose_output_size_and_lenet_shapes() -> None:
     assert tuple(up(plugrad.randn(3, 256)).shape) == (3, 16, 3, 3)
 
 
+def test_empty_and_integer_inputs() -> None:
+    assert tuple(F.conv2d(plugrad.zeros(0, 1, 8, 8), plugrad.zeros(2, 1, 3, 3)).shape) == (0, 2, 6, 6)
+    assert tuple(F.max_pool2d(plugrad.zeros(0, 1, 8, 8), 2).shape) == (0, 1, 4, 4)
+    assert tuple(F.adaptive_avg_pool2d(plugrad.zeros(1, 1, 4, 4), 0).shape) == (1, 1, 0, 0)
+    ones = plugrad.ones(1, 1, 3, 3, dtype=plugrad.int64)
+    assert F.conv2d(ones, plugrad.ones(1, 1, 2, 2, dtype=plugrad.int64)).tolist() == [[[[4, 4], [4, 4]]]]
+    with pytest.raises(RuntimeError, match="stride should not be zero"):
+        F.max_pool2d(plugrad.zeros(1, 1, 8, 8), 2, 0)
+
+
 def test_return_indices_module_and_unbatched() -> None:
     pool = nn.MaxPool2d(2, return_indices=True)
     out, idx = pool(plugrad.randn(3, 4, 4))

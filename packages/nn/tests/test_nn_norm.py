@@ -78,6 +78,12 @@ def test_batch_norm_cumulative_average_momentum_none() -> None:
     assert bn.num_batches_tracked.item() == 3
 
 
+def test_batch_norm_empty_batch_keeps_running_stats() -> None:
+    bn = nn.BatchNorm1d(3)
+    assert tuple(bn(plugrad.zeros(0, 3)).shape) == (0, 3)
+    assert bn.running_mean.tolist() == [0.0, 0.0, 0.0] and bn.running_var.tolist() == [1.0, 1.0, 1.0]
+
+
 def test_batch_norm_without_tracking_and_without_affine() -> None:
     bn = nn.BatchNorm2d(2, affine=False, track_running_stats=False)
     assert bn.running_mean is None and bn.num_batches_tracked is None and bn.weight is None

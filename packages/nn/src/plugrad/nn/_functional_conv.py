@@ -459,8 +459,6 @@ def _check_conv(
             f"Input type ({input.dtype}) and {'weight' if other is weight else 'bias'} type ({other.dtype}) should be "
             "the same"
         )
-    if not input.is_floating_point():
-        raise RuntimeError(f"\"slow_conv2d_cpu\" not implemented for '{_legacy(input)}'")
     batched = input.ndim == nd + 2
     c = input.shape[1] if batched else input.shape[0]
     if transposed:
@@ -663,9 +661,11 @@ def _pool_args(
     s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) else _pair(stride, "stride", fn, nd)
     p = _pair(padding, "padding", fn, nd)
     d = _pair(dilation, "dilation", fn, nd)
+    if min(s) == 0:
+        raise RuntimeError("stride should not be zero")
     if min(k) <= 0:
         raise RuntimeError(f"{fn}(): kernel_size must be greater than zero, but got {k}")
-    if min(s) <= 0:
+    if min(s) < 0:
         raise RuntimeError(f"{fn}(): stride must be greater than zero, but got {s}")
     if min(d) <= 0:
         raise RuntimeError(f"{fn}(): dilation must be greater than zero, but got {d}")
@@ -1010,6 +1010,8 @@ def _adaptive_matrix(size: int, out: int, x: Tensor) -> Tensor:
         start = (i * size) // out
         end = -(-((i + 1) * size) // out)
         rows.append([1.0 / (end - start) if start <= j < end else 0.0 for j in range(size)])
+    if not rows:
+        return plugrad.zeros(0, size, dtype=x.dtype, device=x.device)
     return plugrad.tensor(rows, dtype=x.dtype, device=x.device)
 
 
