@@ -93,6 +93,18 @@ def test_embedding_bag_modes_by_hand() -> None:
     assert w.grad.tolist() == [[0.0, 0.0], [0.0, 0.0], [1.0, 1.0], [0.0, 0.0], [1.0, 1.0]]
 
 
+def test_embedding_bag_node_and_frequency_scaling() -> None:
+    w = plugrad.zeros(4, 1, dtype=F64, requires_grad=True)
+    p = plugrad.ones(3, dtype=F64, requires_grad=True)
+    out = F.embedding_bag(idx([1, 1, 2]), w, idx([0, 1]), mode="sum", per_sample_weights=p)
+    assert out.grad_fn.name() == "EmbeddingBagBackward0"
+    assert len(out.grad_fn.next_functions) == 2  # the weight and the per-sample weights
+    out = F.embedding_bag(idx([1, 1, 2]), w, idx([0, 1]), mode="sum", scale_grad_by_freq=True)
+    out.sum().backward()
+    # index 1 occurs twice in the batch, index 2 once: each row's gradient is divided by its count
+    assert w.grad.reshape(-1).tolist() == [0.0, 1.0, 1.0, 0.0]
+
+
 # ----------------------------------------------------------------------- gradients
 def test_gradcheck_embedding_and_bag() -> None:
     plugrad.manual_seed(0)
@@ -106,6 +118,8 @@ def test_gradcheck_embedding_and_bag() -> None:
     for mode in ("sum", "mean", "max"):
         assert gradcheck(lambda t, m=mode: F.embedding_bag(flat, t, offsets, mode=m, padding_idx=1), (w,))
     assert gradcheck(lambda t, p: F.embedding_bag(flat, t, offsets, mode="sum", per_sample_weights=p), (w, psw))
+    assert gradgradcheck(lambda t, p: F.embedding_bag(flat, t, offsets, mode="sum", per_sample_weights=p), (w, psw))
+    assert gradgradcheck(lambda t: F.embedding_bag(flat, t, offsets, mode="max"), (w,))
 
 
 # ------------------------------------------------------------------ reprs and errors

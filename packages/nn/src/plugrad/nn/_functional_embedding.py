@@ -218,42 +218,106 @@ def embedding_bag(
     if max_norm is not None:
         _renorm_(weight, flat_input, float(max_norm), float(norm_type))
     segments = _bag_segments(offs, flat_input.shape[0], include_last_offset)
-    nbags, dim = len(segments), weight.shape[1]
     total = flat_input.shape[0]
-    rows = embedding(flat_input, weight, None, None, 2.0, scale_grad_by_freq)  # (total, D)
-    keep_list = [True] * total
+    keep = [True] * total
     if pad >= 0:
-        keep_list = [int(v) != pad for v in flat_input.tolist()]
+        keep = [int(v) != pad for v in flat_input.tolist()]
+    dev, dt = weight.device, weight.dtype
+    flat = flat_input.long()
     if mode == "max":
         longest = max((e - s for s, e in segments), default=0)
-        if longest == 0 or nbags == 0:
-            return plugrad.zeros(nbags, dim, dtype=weight.dtype, device=weight.device) + rows.sum() * 0
-        # a (B, longest) table of row positions; unused and padding slots point at a -inf row
-        table = []
+        table = []  # (B, longest) positions into the input; unused and padding slots point past its end
         for s, e in segments:
-            ids = [i for i in range(s, e) if keep_list[i]]
+            ids = [i for i in range(s, e) if keep[i]]
             table.append(ids + [total] * (longest - len(ids)))
-        ninf = plugrad.full((1, dim), float("-inf"), dtype=weight.dtype, device=weight.device)
-        padded = plugrad.cat([rows, ninf], 0)
-        index = plugrad.tensor(table, dtype=plugrad.int64, device=weight.device)
-        gathered = padded.index_select(0, index.reshape(-1)).reshape(nbags, longest, dim)
-        out = gathered.amax(1)
-        empty = plugrad.tensor(
-            [[all(i == total for i in ids)] for ids in table], dtype=plugrad.bool, device=weight.device
+        box: tuple[Any, ...] = (
+            flat,
+            plugrad.tensor(table, dtype=plugrad.int64, device=dev).reshape(len(segments), longest),
         )
-        return out.masked_fill(empty, 0.0)
-    seg = []
-    counts = []
-    for bag, (s, e) in enumerate(segments):
-        seg += [bag] * (e - s)
-        counts.append(sum(keep_list[s:e]))
-    segment = plugrad.tensor(seg, dtype=plugrad.int64, device=weight.device)
-    if psw is not None:
-        rows = rows * psw.reshape(-1, 1).to(rows.dtype)
-    if pad >= 0:
-        rows = rows * plugrad.tensor(keep_list, dtype=rows.dtype, device=weight.device).unsqueeze(1)
-    out = plugrad.zeros(nbags, dim, dtype=rows.dtype, device=weight.device).index_add(0, segment, rows[: len(seg)])
-    if mode == "mean":
-        div = plugrad.tensor([[float(max(c, 1))] for c in counts], dtype=rows.dtype, device=weight.device)
-        out = out / div
-    return out
+    else:
+        seg, factor = [], []
+        for bag, (s, e) in enumerate(segments):
+            count = sum(keep[s:e])
+            seg += [bag] * (e - s)
+            factor += [(1.0 / max(count, 1) if mode == "mean" else 1.0) * keep[i] for i in range(s, e)]
+        used = len(seg)  # with include_last_offset, rows after the last offset belong to no bag
+        box = (
+            flat[:used],
+            plugrad.tensor(seg, dtype=plugrad.int64, device=dev),
+            plugrad.tensor(factor, dtype=dt, device=dev),
+        )
+        if psw is not None:
+            psw = psw[:used]
+    return _EmbeddingBag.apply(weight, psw, box, mode, len(segments), bool(scale_grad_by_freq))  # type: ignore[no-any-return]
+
+
+class _EmbeddingBag(Function, backward_name="EmbeddingBagBackward0"):
+    """Bags of embedding rows reduced by sum, mean or max, in one node.
+
+    ``box`` holds the integer bookkeeping (not graph edges): for sum/mean the input rows, their bag
+    and a per-row factor (``1/count`` for mean, 0 for padding); for max the input rows and a
+    ``(B, longest)`` table of row positions. Sum/mean: ``out[b] = sum_r f_r * p_r * W[i_r]`` with
+    ``dW[i_r] += f_r * p_r * g[b_r]`` and ``dp_r = f_r * <g[b_r], W[i_r]>``; max: the gradient of each
+    output element goes to the row that held the maximum (empty bags give 0).
+    """
+
+    _prints_as_builtin = True
+
+    @staticmethod
+    def forward(
+        ctx: Any, weight: Tensor, psw: Tensor | None, box: tuple[Any, ...], mode: str, nbags: int, by_freq: bool
+    ) -> Tensor:
+        dim = weight.shape[1]
+        ctx.save_for_backward(weight, psw)
+        ctx.conf = (box, mode, by_freq)
+        if mode == "max":
+            flat, table = box
+            longest = table.shape[1]
+            if longest == 0 or nbags == 0:
+                ctx.arg = None
+                return plugrad.zeros(nbags, dim, dtype=weight.dtype, device=weight.device)
+            ninf = plugrad.full((1, dim), float("-inf"), dtype=weight.dtype, device=weight.device)
+            rows = plugrad.cat([weight.index_select(0, flat), ninf], 0)
+            gathered = rows.index_select(0, table.reshape(-1)).reshape(nbags, longest, dim)
+            arg = gathered.argmax(1)  # (B, D) slot of the maximum
+            ctx.arg = arg
+            out = gathered.amax(1)
+            return out.masked_fill(out == float("-inf"), 0.0)
+        flat, segment, factor = box
+        f = factor if psw is None else factor * psw.to(factor.dtype)
+        rows = weight.index_select(0, flat) * f.unsqueeze(1)
+        return plugrad.zeros(nbags, dim, dtype=weight.dtype, device=weight.device).index_add(0, segment, rows)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
+        weight, psw = ctx.saved_tensors
+        box, mode, by_freq = ctx.conf
+        num, dim = weight.shape
+        flat = box[0]
+        gw = gp = None
+        if mode == "max":
+            arg = ctx.arg
+            if arg is None:
+                return plugrad.zeros_like(weight), None, None, None, None, None
+            table = box[1]
+            total = flat.shape[0]
+            pos = table.gather(1, arg)  # (B, D) position in the input of each maximum
+            valid = pos < total
+            rows = plugrad.cat([flat, flat.new_zeros(1)]).index_select(0, pos.reshape(-1)).reshape(pos.shape)
+            cols = plugrad.arange(dim, device=g.device)
+            gw = plugrad.zeros(num * dim, dtype=g.dtype, device=g.device).index_add(
+                0, (rows * dim + cols).reshape(-1), (g * valid.to(g.dtype)).reshape(-1)
+            )
+            return gw.reshape(num, dim), None, None, None, None, None
+        _, segment, factor = box
+        per_row = g.index_select(0, segment)  # (T, D): each input row's bag gradient
+        if ctx.needs_input_grad[0]:
+            f = factor if psw is None else factor * psw.to(factor.dtype)
+            if by_freq:
+                ones = plugrad.ones(flat.shape[0], dtype=g.dtype, device=g.device)
+                counts = plugrad.zeros(num, dtype=g.dtype, device=g.device).index_add(0, flat, ones)
+                f = f / counts.index_select(0, flat)
+            gw = plugrad.zeros(num, dim, dtype=g.dtype, device=g.device).index_add(0, flat, per_row * f.unsqueeze(1))
+        if psw is not None and ctx.needs_input_grad[1]:
+            gp = (per_row * weight.index_select(0, flat)).sum(1) * factor
+        return gw, gp, None, None, None, None
