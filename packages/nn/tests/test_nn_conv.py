@@ -599,3 +599,38 @@ def test_oracle_conv_init_distribution(torch) -> None:
             std_t = math.sqrt(sum((v - mean_t) ** 2 for v in t) / len(t))
             assert abs(mean_p) < 4 * std_t / math.sqrt(len(p))
             assert std_p == pytest.approx(std_t, rel=0.1)
+
+
+@pytest.mark.oracle
+def test_oracle_pytorch_checkpoint_of_a_cnn_loads(torch, tmp_path) -> None:
+    """A PyTorch .pt state dict of a CNN with every kind of layer here loads into plugrad's twin (same
+    keys, buffers included) and gives the same outputs in eval mode."""
+
+    def build(lib):
+        nn_ = lib.nn
+        return nn_.Sequential(
+            nn_.Conv2d(1, 6, 5),
+            nn_.BatchNorm2d(6),
+            nn_.ReLU(),
+            nn_.MaxPool2d(2),
+            nn_.Conv2d(6, 16, 5, padding="same", padding_mode="reflect"),
+            nn_.GroupNorm(4, 16),
+            nn_.AvgPool2d(2, ceil_mode=True),
+            nn_.AdaptiveAvgPool2d(3),
+            nn_.Flatten(),
+            nn_.LayerNorm(144),
+            nn_.Linear(144, 10),
+        )
+
+    torch.manual_seed(0)
+    tm = build(torch)
+    x = torch.randn(4, 1, 28, 28)
+    tm(x)  # one training step of the batch-norm statistics
+    tm.eval()
+    path = tmp_path / "cnn.pt"
+    torch.save(tm.state_dict(), path)
+    pm = build(plugrad)
+    pm.load_state_dict(plugrad.load(path))
+    pm.eval()
+    assert pm[1].num_batches_tracked.item() == 1
+    _close(pm(plugrad.tensor(x.tolist())), tm(x).detach(), 1e-5)
