@@ -128,6 +128,10 @@ def test_sdpa_errors():
         F.scaled_dot_product_attention(
             plugrad.randn(1, 3, 2, 4), plugrad.randn(1, 2, 2, 4), plugrad.randn(1, 2, 2, 4), enable_gqa=True
         )
+    with pytest.raises(RuntimeError, match="Expected query, key, and value to all be  at least 2 dimensional"):
+        F.scaled_dot_product_attention(q[0, 0], k, v)
+    with pytest.raises(RuntimeError, match="dropout probability has to be between 0 and 1, but got 2"):
+        F.scaled_dot_product_attention(q, k, v, dropout_p=2.0)
     with pytest.raises(TypeError, match="argument 'query' must be Tensor"):
         F.scaled_dot_product_attention([1.0], k, v)
 

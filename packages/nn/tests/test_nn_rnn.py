@@ -117,20 +117,18 @@ def test_sequence_layer_equals_repeated_cells():
 # ------------------------------------------------------------------------------ gradients
 @pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
 def test_gradcheck_input_and_state(mode):
-    layer = getattr(nn, mode)(2, 3, num_layers=2, bidirectional=True).double()
-    x = plugrad.randn(3, 2, 2, dtype=F64, requires_grad=True)
-    h0 = plugrad.randn(4, 2, 3, dtype=F64, requires_grad=True)
+    layer = getattr(nn, mode)(2, 2, num_layers=2, bidirectional=True).double()
+    x = plugrad.randn(3, 1, 2, dtype=F64, requires_grad=True)
+    h0 = plugrad.randn(4, 1, 2, dtype=F64, requires_grad=True)
     if mode == "LSTM":
-        c0 = plugrad.randn(4, 2, 3, dtype=F64, requires_grad=True)
-        assert gradcheck(lambda x, h, c: layer(x, (h, c))[0], (x, h0, c0))
-        assert gradcheck(lambda x, h, c: layer(x, (h, c))[1][1], (x, h0, c0))
+        c0 = plugrad.randn(4, 1, 2, dtype=F64, requires_grad=True)
+        assert gradcheck(lambda x, h, c: (lambda o, s: (o, *s))(*layer(x, (h, c))), (x, h0, c0))
     else:
-        assert gradcheck(lambda x, h: layer(x, h)[0], (x, h0))
-        assert gradcheck(lambda x, h: layer(x, h)[1], (x, h0))
+        assert gradcheck(lambda x, h: layer(x, h), (x, h0))
 
 
 def test_gradcheck_lstm_parameters_with_projection_and_packed_input():
-    layer = nn.LSTM(2, 3, proj_size=2, bidirectional=True).double()
+    layer = nn.LSTM(2, 2, proj_size=1, bidirectional=True).double()
     x = plugrad.randn(4, 3, 2, dtype=F64)
     names = [n for n, _ in layer.named_parameters()]
 
@@ -296,6 +294,17 @@ def test_rnn_errors_match_pytorch():
             lambda: nn.LSTMCell(3, 4)(plugrad.zeros(2, 3), (plugrad.zeros(2, 4), plugrad.zeros(2, 2))),
             RuntimeError,
             "hidden1 has inconsistent hidden_size: got 2, expected 4",
+        ),
+        (lambda: nn.LSTM(3, 4)(plugrad.zeros(0, 2, 3)), RuntimeError, "Expected sequence length to be larger than 0"),
+        (
+            lambda: nn.LSTM(3, 4)(plugrad.zeros(2, 1, 3, dtype=F64)),
+            ValueError,
+            "RNN input dtype (plugrad.float64) does not match weight dtype (plugrad.float32)",
+        ),
+        (
+            lambda: nn.GRU(3, 4)(plugrad.zeros(2, 1, 3), plugrad.zeros(1, 1, 4, dtype=F64)),
+            RuntimeError,
+            "Input and hidden tensors are not the same dtype, found input tensor with Float and hidden tensor with Double",
         ),
     ]
     for fn, exc, msg in cases:

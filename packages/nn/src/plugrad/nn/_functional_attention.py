@@ -177,8 +177,11 @@ def scaled_dot_product_attention(
     for name, t in (("query", query), ("key", key), ("value", value)):
         if not isinstance(t, Tensor):
             raise TypeError(f"scaled_dot_product_attention(): argument '{name}' must be Tensor, not {type(t).__name__}")
-        if t.ndim < 2:
-            raise RuntimeError(f"scaled_dot_product_attention(): {name} must be at least 2-D, got {t.ndim}-D")
+    if min(query.ndim, key.ndim, value.ndim) < 2:
+        raise RuntimeError(
+            "Expected query, key, and value to all be  at least 2 dimensional, but got query.dim: "
+            f"{query.ndim} key.dim: {key.ndim} and value.dim: {value.ndim} instead."
+        )
     if not (query.dtype == key.dtype == value.dtype):
         raise RuntimeError(
             "Expected query, key, and value to have the same dtype, but got query.dtype: "
@@ -187,7 +190,7 @@ def scaled_dot_product_attention(
     if not query.is_floating_point():
         raise RuntimeError(f"scaled_dot_product_attention(): expected floating-point inputs, got {query.dtype}")
     if not 0.0 <= dropout_p <= 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {dropout_p}")
+        raise RuntimeError(f"dropout probability has to be between 0 and 1, but got {dropout_p:g}")
     if key.shape[-1] != query.shape[-1]:
         raise RuntimeError(
             "scaled_dot_product_attention(): query and key must have the same embedding size (last dimension), "

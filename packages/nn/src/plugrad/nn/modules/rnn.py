@@ -39,6 +39,11 @@ __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell"
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
 
+def _legacy(t: Tensor) -> str:
+    """PyTorch's scalar type name in messages: ``Float``, ``Double``, ..."""
+    return t.dtype.to_legacy_type_name()[: -len("Tensor")]
+
+
 # --------------------------------------------------------------------------- one step
 # Each step function takes the input-side pre-activation ``xp`` (``x W_ih^T + b_ih``, plus
 # ``b_hh`` where it may be folded in), the previous state and the hidden-side weights.
@@ -233,8 +238,14 @@ class RNNBase(Module):
             raise RuntimeError(
                 f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got {x.shape[-1]}"
             )
-        if not x.is_floating_point():
-            raise RuntimeError(f"{type(self).__name__}: expected a floating-point input, got {x.dtype}")
+        if x.shape[0] == 0:
+            raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
+        w = getattr(self, self._flat_weights_names[0])
+        if x.dtype != w.dtype:
+            raise ValueError(
+                f"RNN input dtype ({x.dtype}) does not match weight dtype ({w.dtype}). "
+                f"Convert input: input.to({w.dtype}), or convert model: model.to({x.dtype})"
+            )
 
     def _check_hidden(
         self, hx: Any, batched: bool, expected: tuple[int, ...], msg: str = "Expected hidden size {}, got {}"
@@ -249,6 +260,12 @@ class RNNBase(Module):
             hx = hx.unsqueeze(1)
         if tuple(hx.shape) != expected:
             raise RuntimeError(msg.format(expected, list(hx.shape)))
+        w = getattr(self, self._flat_weights_names[0])
+        if hx.dtype != w.dtype:
+            raise RuntimeError(
+                "Input and hidden tensors are not the same dtype, found input tensor with "
+                f"{_legacy(w)} and hidden tensor with {_legacy(hx)}"
+            )
         return hx
 
     def _layer_weights(

@@ -118,13 +118,13 @@ def invert_permutation(permutation: Tensor | None) -> Tensor | None:
 
 def _lengths_list(lengths: Any, batch: int) -> list[int]:
     if isinstance(lengths, Tensor):
-        if lengths.ndim != 1 or lengths.dtype != plugrad.int64:
+        if lengths.ndim != 1 or lengths.dtype == plugrad.bool:
             kind = lengths.dtype.to_legacy_type_name()[: -len("Tensor")]
             raise RuntimeError(
                 "'lengths' argument should be a 1D CPU int64 tensor, "
                 f"but got {lengths.ndim}D {lengths.device.type} {kind} tensor"
             )
-        values = [int(v) for v in lengths.tolist()]
+        values = [int(v) for v in lengths.tolist()]  # as PyTorch, other number types are converted
     else:
         try:
             values = [int(v) for v in lengths]
