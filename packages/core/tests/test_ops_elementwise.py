@@ -115,7 +115,8 @@ def test_binary_broadcasting(name: str, shapes: tuple[tuple[int, ...], tuple[int
         ("clamp_max", lambda x: plugrad.clip(x, max=0.1), lambda x: min(x, 0.1), -2, 2),
         ("clamp_crossed", lambda x: x.clamp(1.0, -1.0), lambda x: -1.0, -2, 2),
         ("clamp_min_fn", lambda x: x.clamp_min(0.0), lambda x: max(x, 0.0), -2, 2),
-        ("round2", lambda x: plugrad.round(x, decimals=2), lambda x: round(x, 2), -2, 2),
+        # inside one rounding cell: a central difference across a jump of 0.01 is not a derivative
+        ("round2", lambda x: plugrad.round(x, decimals=2), lambda x: round(x, 2), 1.226, 1.234),
         ("lerp", lambda x: plugrad.lerp(x, x * 3, 0.25), lambda x: x + 0.25 * (3 * x - x), -2, 2),
         ("where_scalar", lambda x: plugrad.where(x > 0, x, 0.5), lambda x: x if x > 0 else 0.5, -2, 2),
         ("masked_fill", lambda x: x.masked_fill(x < 0, -1.0), lambda x: -1.0 if x < 0 else x, -2, 2),

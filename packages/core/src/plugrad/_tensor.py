@@ -12,12 +12,16 @@ from typing import TYPE_CHECKING, Any, SupportsIndex
 from . import _dtype as D
 from ._device import device as _device_cls
 from ._device import device_of_backend
+from ._dtype import Category as _Category
 from ._size import Size
 from .autograd import engine as _engine
 from .autograd import function as _fn
 from .autograd.function import AccumulateGrad, Node, _RemovableHandle
 from .autograd.grad_mode import _state as _grad_state
 from .backends import Backend
+
+_FLOATING = _Category.FLOATING
+_INTEGER = _Category.INTEGER
 
 if TYPE_CHECKING:
     pass
@@ -182,7 +186,7 @@ class Tensor:
         return self._dtype.itemsize
 
     def is_floating_point(self) -> bool:
-        return self._dtype.category == 2
+        return self._dtype.category is _FLOATING
 
     @property
     def is_cuda(self) -> bool:
@@ -309,7 +313,7 @@ class Tensor:
         return (_rebuild, (raw, self._dtype.name, tuple(self._data.shape), self._backend.name, self._requires_grad))
 
     def __index__(self) -> int:
-        if self._dtype.category != 1 or self.numel() != 1:
+        if self._dtype.category is not _INTEGER or self.numel() != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self.item())
 
@@ -346,7 +350,7 @@ class Tensor:
             tangent = forward_ad.unpack_dual(self).tangent
             if tangent is not None:
                 suffixes.append(f"tangent={tangent}")
-        kind = "float" if dt.category == 2 else ("int" if dt.category == 1 else "bool")
+        kind = "float" if dt.category is _FLOATING else ("int" if dt.category is _INTEGER else "bool")
         view = _PrintView(self._data, self._backend, kind)
         return format_tensor(view, prefix="tensor(", suffixes=suffixes)
 
@@ -369,13 +373,13 @@ class Tensor:
                     "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach()."
                 )
             return
-        if value and self._dtype.category != 2:
+        if value and self._dtype.category is not _FLOATING:
             raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
         self._requires_grad = value
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` in place and return ``self``."""
-        if requires_grad and self._dtype.category != 2 and self._grad_fn is None:
+        if requires_grad and self._dtype.category is not _FLOATING and self._grad_fn is None:
             raise RuntimeError("only Tensors of floating point dtype can require gradients")
         self._set_requires_grad(bool(requires_grad))
         return self
@@ -441,7 +445,7 @@ class Tensor:
     def data(self, value: Tensor) -> None:
         if not isinstance(value, Tensor):
             raise TypeError(f"data must be a Tensor, not {type(value).__name__}")
-        if self._requires_grad and value._dtype.category != 2:
+        if self._requires_grad and value._dtype.category is not _FLOATING:
             raise RuntimeError("data set to a tensor that requires gradients must be floating point or complex dtype")
         self._data = value._data
         self._dtype = value._dtype
@@ -548,7 +552,7 @@ class Tensor:
             if gradient is None:
                 if self.numel() != 1:
                     raise RuntimeError("grad can be implicitly created only for scalar outputs")
-                if self._dtype.category != 2:
+                if self._dtype.category is not _FLOATING:
                     raise RuntimeError(
                         f"grad can be implicitly created only for real scalar outputs but got {self._dtype!r}"
                     )
@@ -612,7 +616,7 @@ class Tensor:
             and not _fn._forward_ad_active[0]
             and not (_grad_state.enabled and (self._requires_grad or other._requires_grad))
             and other._data.shape == self._data.shape
-            and (name != "div" or self._dtype.category == 2)
+            and (name != "div" or self._dtype.category is _FLOATING)
         ):
             data = other._data
             if alpha is not None and alpha != 1:
@@ -627,7 +631,7 @@ class Tensor:
         odata, odt = ew.operand(self, other)
         result_dt = ew.result_type2(self, other)
         if name == "div":
-            result_dt = result_dt if result_dt.category == 2 else D.get_default_dtype()
+            result_dt = result_dt if result_dt.category is _FLOATING else D.get_default_dtype()
         if not D.can_cast(result_dt, self._dtype):  # before the autograd path too: never a silent truncation
             raise RuntimeError(
                 f"result type {_torch_type_name(result_dt)} can't be cast to the desired output type {_torch_type_name(self._dtype)}"

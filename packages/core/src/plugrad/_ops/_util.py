@@ -6,6 +6,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import _dtype as D
+from .._dtype import Category as _Category
+
+_FLOATING = _Category.FLOATING
+_INTEGER = _Category.INTEGER
 
 if TYPE_CHECKING:
     from .._tensor import Tensor
@@ -131,7 +135,7 @@ def check_scalar_fits(value: Any, dt: D.dtype) -> None:
     NaN/infinity stored into an integer dtype, raises PyTorch's "value cannot be
     converted ... without overflow" instead of a backend's ``OverflowError`` or garbage.
     """
-    if type(value) is int and dt.category == 2 and -_FLOAT_INT_LIMIT < value < _FLOAT_INT_LIMIT:
+    if type(value) is int and dt.category is _FLOATING and -_FLOAT_INT_LIMIT < value < _FLOAT_INT_LIMIT:
         return  # the common case, first: an int next to a floating tensor
     if isinstance(value, bool):
         return
@@ -143,7 +147,7 @@ def check_scalar_fits(value: Any, dt: D.dtype) -> None:
         elif rng[0] <= value <= rng[1]:
             return
     elif isinstance(value, float):
-        if dt.category != 1:  # floating dtypes hold inf/nan; bool takes any float (non-zero is true)
+        if dt.category is not _INTEGER:  # floating dtypes hold inf/nan; bool takes any float (non-zero is true)
             return
         lo, hi = _INT_RANGES[dt.name]
         if lo - 1 < value < hi + 1:  # truncation toward zero stays in range (False for NaN)

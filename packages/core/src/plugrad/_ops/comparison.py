@@ -10,8 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _dtype as D
+from .._dtype import Category as _Category
 from .._tensor import Tensor, _make
 from ._util import broadcast_shapes, check_same_backend
+
+_FLOATING = _Category.FLOATING
+_INTEGER = _Category.INTEGER
 
 __all__ = ["isclose", "allclose", "equal"]
 
@@ -42,9 +46,9 @@ def isclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-
     be = input._backend
     a, b = input._data, other._data
     same = be.equal(a, b)
-    if input._dtype is D.bool_ or (input._dtype.category == 1 and rtol == 0 and atol == 0):
+    if input._dtype is D.bool_ or (input._dtype.category is _INTEGER and rtol == 0 and atol == 0):
         return _make(Tensor, same, D.bool_, be)
-    if input._dtype.category != 2:  # integers: the formula in float64, as exact as the values allow
+    if input._dtype.category is not _FLOATING:  # integers: the formula in float64, as exact as the values allow
         f64 = be.native_dtype(D.float64) if D.float64 in be.dtype_to_native else be.native_dtype(D.float32)
         a, b = be.astype(a, f64), be.astype(b, f64)
     diff = be.abs(be.subtract(a, b))

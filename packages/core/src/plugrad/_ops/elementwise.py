@@ -12,12 +12,14 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import _dtype as D
+from .._dtype import Category as _Category
 from .._tensor import Tensor, _make
 from ..autograd.function import _NO_CTX, Function
 from . import _kernels as _k
 from ._util import broadcast_shapes, check_same_backend, check_scalar_fits, result_type
 
-_FLOAT = 2
+_FLOATING = _Category.FLOATING
+_INTEGER = _Category.INTEGER
 
 
 def _t(x: Any, like: Tensor) -> Tensor:
@@ -94,7 +96,7 @@ def prep(a: Any, b: Any, op: str) -> tuple[Any, Any, D.dtype, Any]:
             y = b._data if b._dtype is dt else be.astype(b._data, be.dtype_to_native[dt])
             return x, y, dt, be
         dt = a._dtype
-        if type(b) is float and dt.category == _FLOAT:  # the most common scalar case
+        if type(b) is float and dt.category is _FLOATING:  # the most common scalar case
             return a._data, b, dt, be
         b = as_number(b)
         _check_scalar(b, op)
@@ -217,14 +219,14 @@ class Div(Function, backward_name="DivBackward0", builtin=True):
     @staticmethod
     def forward(ctx: Any, a: Any, b: Any) -> Tensor:
         # an int scalar next to an integer tensor divides as a float (it need not fit the tensor's dtype)
-        if type(b) is int and isinstance(a, Tensor) and a._dtype.category != _FLOAT:
+        if type(b) is int and isinstance(a, Tensor) and a._dtype.category is not _FLOATING:
             check_scalar_fits(b, D.float64)
             b = float(b)
-        elif type(a) is int and isinstance(b, Tensor) and b._dtype.category != _FLOAT:
+        elif type(a) is int and isinstance(b, Tensor) and b._dtype.category is not _FLOATING:
             check_scalar_fits(a, D.float64)
             a = float(a)
         x, y, dt, be = prep(a, b, "div")
-        if dt.category != _FLOAT:
+        if dt.category is not _FLOATING:
             dt = D.get_default_dtype()
             nd = be.dtype_to_native[dt]
             # each integer operand goes to float from its own dtype, not through the common
@@ -259,9 +261,9 @@ class Pow(Function, backward_name="PowBackward0", builtin=True):
         x, y, dt, be = prep(a, b, "pow")
         if dt is D.bool_ and isinstance(b, Tensor):
             raise NotImplementedError("\"pow\" not implemented for 'Bool'")
-        if dt.category == 1:
+        if dt.category is _INTEGER:
             neg = (isinstance(b, (int, float)) and b < 0) or (
-                isinstance(b, Tensor) and b._dtype.category == 1 and bool(be.any(be.less(y, 0), None, False))
+                isinstance(b, Tensor) and b._dtype.category is _INTEGER and bool(be.any(be.less(y, 0), None, False))
             )
             if neg:
                 raise RuntimeError("Integers to negative integer powers are not allowed.")
@@ -391,7 +393,7 @@ def _check_alpha(input: Any, other: Any, alpha: Any, op: str) -> None:
     if isinstance(alpha, bool):
         if dt is not D.bool_:
             raise RuntimeError("Boolean alpha only supported for Boolean results.")
-    elif dt.category != _FLOAT:
+    elif dt.category is not _FLOATING:
         raise RuntimeError("For integral input tensors, argument alpha must not be a floating point number.")
 
 
@@ -432,7 +434,7 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
     dt = result_type2(input, other)
     if dt is D.bool_:
         raise NotImplementedError(f"\"div_{rounding_mode}_cpu\" not implemented for 'Bool'")
-    if dt.category != _FLOAT:
+    if dt.category is not _FLOATING:
         x, y, dt, be = prep(input, other, "div")
         if (isinstance(other, Tensor) and bool(be.any(be.equal(y, 0), None, False))) or (
             not isinstance(other, Tensor) and other == 0
@@ -511,7 +513,7 @@ class Fmod(Function, backward_name="FmodBackward0", builtin=True):
         x, y, dt, be = prep(a, b, "fmod")
         if dt is D.bool_:
             raise NotImplementedError("\"fmod_cpu\" not implemented for 'Bool'")
-        if dt.category != _FLOAT and (
+        if dt.category is not _FLOATING and (
             (isinstance(b, Tensor) and bool(be.tolist(be.any(be.equal(y, 0), None, False))))
             or (not isinstance(b, Tensor) and b == 0)
         ):
@@ -676,7 +678,7 @@ def round(input: Tensor, *, decimals: int = 0) -> Tensor:
         return OPS["round"](input)
     if not isinstance(input, Tensor):
         raise TypeError(f"round(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
-    if input._dtype.category != _FLOAT:
+    if input._dtype.category is not _FLOATING:
         raise NotImplementedError(f"\"round_cpu\" not implemented for '{_type_name(input._dtype)}'")
     return RoundDecimals.apply(input, int(decimals))  # type: ignore[no-any-return]
 
@@ -868,7 +870,7 @@ def lerp(input: Tensor, end: Tensor, weight: Any) -> Tensor:
     if isinstance(weight, Tensor):
         check_same_backend(input, weight)
     for t in (input, end):
-        if t._dtype.category != _FLOAT:
+        if t._dtype.category is not _FLOATING:
             raise NotImplementedError(f"\"lerp_kernel_scalar\" not implemented for '{_type_name(t._dtype)}'")
     if input._dtype is not end._dtype:
         from .linalg import _C_TYPE_NAMES
@@ -894,7 +896,7 @@ def _bitwise_operands(a: Any, b: Any, op: str, label: str) -> tuple[Any, Any, D.
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError(f"{op}(): argument 'input' (position 1) must be Tensor, not {type(a).__name__}")
     x, y, dt, be = prep(a, b, op)
-    if dt.category == _FLOAT:
+    if dt.category is _FLOATING:
         raise NotImplementedError(f"\"{label}_cpu\" not implemented for '{_type_name(dt)}'")
     return x, y, dt, be
 
@@ -930,7 +932,7 @@ def bitwise_not(input: Tensor) -> Tensor:
     if input._dtype is D.bool_:
         inverted: Tensor = input.logical_not()
         return inverted
-    if input._dtype.category == _FLOAT:
+    if input._dtype.category is _FLOATING:
         raise NotImplementedError(f"\"bitwise_not_cpu\" not implemented for '{_type_name(input._dtype)}'")
     be = input._backend
     return _make(Tensor, _k.bitwise_invert(be, input._data), input._dtype, be)
@@ -938,7 +940,7 @@ def bitwise_not(input: Tensor) -> Tensor:
 
 def invert(input: Tensor) -> Tensor:
     """The ``~`` operator: :func:`bitwise_not`, with PyTorch's ``TypeError`` for floating tensors."""
-    if input._dtype.category == _FLOAT:
+    if input._dtype.category is _FLOATING:
         raise TypeError("~ (operator.invert) is only implemented on integer and Boolean-type tensors")
     return bitwise_not(input)
 

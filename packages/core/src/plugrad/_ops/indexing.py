@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _dtype as D
+from .._dtype import Category as _Category
 from .._interop import foreign_index_keys
 from .._tensor import Tensor, _make
 from ..autograd.function import Function
 from ..autograd.grad_mode import _state as _grad_state
 from .shape import _view_of
+
+_INTEGER = _Category.INTEGER
 
 
 def _is_int(k: Any) -> bool:
@@ -66,7 +69,7 @@ def convert_key(t: Tensor, key: Any) -> tuple[Any, bool]:
                 basic = False
                 dim += max(k._data.ndim, 1)
                 continue
-            if k._dtype.category != 1:
+            if k._dtype.category is not _INTEGER:
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
             out.append(k._data)
             basic = False
@@ -257,12 +260,14 @@ def _split_ints(key: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
     """
     if not isinstance(key, tuple) or not any(_is_advanced(k) for k in key):
         return None
-    if not any(_is_int(k) or (isinstance(k, Tensor) and k._data.ndim == 0 and k._dtype.category == 1) for k in key):
+    if not any(
+        _is_int(k) or (isinstance(k, Tensor) and k._data.ndim == 0 and k._dtype.category is _INTEGER) for k in key
+    ):
         return None
     first: list[Any] = []
     rest: list[Any] = []
     for k in key:
-        if _is_int(k) or (isinstance(k, Tensor) and k._data.ndim == 0 and k._dtype.category == 1):
+        if _is_int(k) or (isinstance(k, Tensor) and k._data.ndim == 0 and k._dtype.category is _INTEGER):
             first.append(k)
         elif k is None:
             rest.append(k)

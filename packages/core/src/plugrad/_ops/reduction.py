@@ -22,16 +22,17 @@ import warnings
 from typing import Any
 
 from .. import _dtype as D
+from .._dtype import Category as _Category
 from .._tensor import Tensor, _make
 from ..autograd.function import Function
 from ..return_types import max as _max_result
 from ..return_types import min as _min_result
 from ._util import canon_dim, canon_dims
 
+_FLOATING = _Category.FLOATING
+
 #: kept for older imports: the named tuple ``max(dim=...)`` returns.
 MinMaxResult = _max_result
-
-_FLOAT = 2
 
 
 # ------------------------------------------------------------------ shared helpers
@@ -80,7 +81,7 @@ def _unreduce(t: Tensor, in_shape: tuple[int, ...], axes: tuple[int, ...] | None
 
 def _float_dtype(input: Tensor, dtype: D.dtype | None) -> D.dtype:
     dt = dtype or input._dtype
-    return dt if dt.category == _FLOAT else D.get_default_dtype()
+    return dt if dt.category is _FLOATING else D.get_default_dtype()
 
 
 def _cast(x: Tensor, dt: D.dtype) -> Any:
@@ -124,12 +125,12 @@ class Sum(Function, backward_name="SumBackward0", builtin=True):
     def forward(ctx: Any, x: Tensor, axes: tuple[int, ...] | None, keepdim: bool, dtype: D.dtype | None) -> Tensor:
         be = x._backend
         data = x._data
-        out_dt = dtype or (x._dtype if x._dtype.category == _FLOAT else D.int64)
+        out_dt = dtype or (x._dtype if x._dtype.category is _FLOATING else D.int64)
         if dtype is not None and dtype is not x._dtype:
             data = be.astype(data, be.native_dtype(dtype))
         ctx.meta = (x._data.shape, axes, keepdim)
         out = be.sum(data, axes, keepdim)
-        if dtype is not None and dtype.category != _FLOAT and out_dt is not D.int64:
+        if dtype is not None and dtype.category is not _FLOATING and out_dt is not D.int64:
             out = be.astype(out, be.native_dtype(out_dt))
         return _make(Tensor, out, out_dt, be)
 
@@ -159,7 +160,7 @@ class Mean(Function, backward_name="MeanBackward0", builtin=True):
     def forward(ctx: Any, x: Tensor, axes: tuple[int, ...] | None, keepdim: bool, dtype: D.dtype | None) -> Tensor:
         be = x._backend
         out_dt = dtype or x._dtype
-        if out_dt.category != _FLOAT:
+        if out_dt.category is not _FLOATING:
             raise RuntimeError(
                 "mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. "
                 f"Got: {_type_name(out_dt)}"
@@ -225,11 +226,11 @@ class Prod(Function, backward_name="ProdBackward0", builtin=True):
     @staticmethod
     def forward(ctx: Any, x: Tensor, dim: int | None, keepdim: bool, dtype: D.dtype | None) -> Tensor:
         be = x._backend
-        out_dt = dtype or (x._dtype if x._dtype.category == _FLOAT else D.int64)
+        out_dt = dtype or (x._dtype if x._dtype.category is _FLOATING else D.int64)
         data = _cast(x, dtype) if dtype is not None else x._data
         axes = None if dim is None else (dim,)
         out = be.prod(data, axes, keepdim)
-        if out_dt.category != _FLOAT and out_dt is not D.int64:
+        if out_dt.category is not _FLOATING and out_dt is not D.int64:
             out = be.astype(out, be.native_dtype(out_dt))
         result = _make(Tensor, out, out_dt, be)
         ctx.meta = (dim, keepdim)
@@ -278,7 +279,7 @@ def _evenly_distribute(g: Tensor, x: Tensor, value: Tensor, axes: tuple[int, ...
     ``g`` and ``value`` are in keepdim form; ``axes`` are the reduced dims (``None``: all).
     """
     mask = x == value
-    if x._dtype.category == _FLOAT:
+    if x._dtype.category is _FLOATING:
         mask = mask | (x.isnan() & value.isnan())
     dims = tuple(range(x._data.ndim)) if axes is None else axes
     count = mask.sum(dims, keepdim=True) if dims else mask.to(D.int64)
@@ -523,7 +524,7 @@ def _var_std(
     _check_tensor(input, op)
     if isinstance(dim, bool):  # var(x, True): the old ``unbiased`` positional
         unbiased, dim = dim, None
-    if input._dtype.category != _FLOAT:
+    if input._dtype.category is not _FLOATING:
         raise RuntimeError("std and var only support floating point and complex dtypes")
     axes, c = _axes(input, dim), _correction(unbiased, correction)
     if _count(input._data.shape, axes) - c <= 0:
@@ -666,7 +667,7 @@ def vector_norm(
 ) -> Tensor:
     """The vector ``ord``-norm of ``x`` over ``dim`` (all elements by default), ``plugrad.linalg.vector_norm``."""
     _check_tensor(x, "linalg.vector_norm")
-    if x._dtype.category != _FLOAT:
+    if x._dtype.category is not _FLOATING:
         raise RuntimeError(
             f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got {_type_name(x._dtype)}"
         )
@@ -691,7 +692,7 @@ def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False, 
         raise NotImplementedError(
             f"norm(): p={p!r} (matrix norms) is not supported by plugrad; use p='fro' or a number"
         )
-    if input._dtype.category != _FLOAT:
+    if input._dtype.category is not _FLOATING:
         raise RuntimeError(
             f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got {_type_name(input._dtype)}"
         )
@@ -735,7 +736,7 @@ class LogSumExp(Function, backward_name="LogsumexpBackward0", builtin=True):
 def logsumexp(input: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
     """``log(sum(exp(input), dim))``, numerically stable for large inputs. Integers give floats."""
     _check_tensor(input, "logsumexp")
-    if input._dtype.category != _FLOAT:
+    if input._dtype.category is not _FLOATING:
         input = input.to(D.get_default_dtype())
     if isinstance(dim, (tuple, list)) and len(dim) == 0:
         axes: tuple[int, ...] | None = None
@@ -751,12 +752,12 @@ class Cumsum(Function, backward_name="CumsumBackward0", builtin=True):
     @staticmethod
     def forward(ctx: Any, x: Tensor, dim: int, dtype: D.dtype | None) -> Tensor:
         be = x._backend
-        out_dt = dtype or (x._dtype if x._dtype.category == _FLOAT else D.int64)
+        out_dt = dtype or (x._dtype if x._dtype.category is _FLOATING else D.int64)
         data = _cast(x, dtype) if dtype is not None else x._data
         if out_dt is D.float16:  # accumulate in float32, as PyTorch does
             data = be.astype(data, be.native_dtype(D.float32))
         out = be.cumulative_sum(data, dim) if data.ndim else be.copy(data)
-        if out_dt is not D.int64 and (out_dt.category != _FLOAT or out_dt is D.float16):
+        if out_dt is not D.int64 and (out_dt.category is not _FLOATING or out_dt is D.float16):
             out = be.astype(out, be.native_dtype(out_dt))
         ctx.dim = dim
         return _make(Tensor, out, out_dt, be)
@@ -779,12 +780,12 @@ class Cumprod(Function, backward_name="CumprodBackward0", builtin=True):
     @staticmethod
     def forward(ctx: Any, x: Tensor, dim: int, dtype: D.dtype | None) -> Tensor:
         be = x._backend
-        out_dt = dtype or (x._dtype if x._dtype.category == _FLOAT else D.int64)
+        out_dt = dtype or (x._dtype if x._dtype.category is _FLOATING else D.int64)
         data = _cast(x, dtype) if dtype is not None else x._data
         if out_dt is D.float16:  # accumulate in float32, as PyTorch does
             data = be.astype(data, be.native_dtype(D.float32))
         out = be.cumulative_prod(data, dim) if data.ndim else be.copy(data)
-        if out_dt is not D.int64 and (out_dt.category != _FLOAT or out_dt is D.float16):
+        if out_dt is not D.int64 and (out_dt.category is not _FLOATING or out_dt is D.float16):
             out = be.astype(out, be.native_dtype(out_dt))
         result = _make(Tensor, out, out_dt, be)
         ctx.dim = dim
@@ -930,7 +931,7 @@ def _softmax_input(input: Tensor, dim: Any, dtype: D.dtype | None, op: str) -> t
     d = canon_dim(dim, input._data.ndim)
     if dtype is not None and dtype is not input._dtype:
         input = input.to(dtype)
-    if input._dtype.category != _FLOAT:
+    if input._dtype.category is not _FLOATING:
         raise NotImplementedError(f"\"{op}_lastdim_kernel_impl\" not implemented for '{_type_name(input._dtype)}'")
     return input, d
 

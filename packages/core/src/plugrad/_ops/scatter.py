@@ -19,9 +19,13 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _dtype as D
+from .._dtype import Category as _Category
 from .._tensor import Tensor, _make
 from ..autograd.function import Function
 from ._util import broadcast_shapes, canon_dim, check_same_backend, shape_str
+
+_FLOATING = _Category.FLOATING
+_INTEGER = _Category.INTEGER
 
 _C_TYPE_NAMES = D.C_TYPE_NAMES
 
@@ -78,7 +82,7 @@ def _grid_key(be: Any, index: Any, dim: int) -> tuple[Any, ...]:
 
 def _as_index(index: Tensor, op: str) -> Any:
     if index._dtype is not D.int64:
-        if index._dtype.category != 1:
+        if index._dtype.category is not _INTEGER:
             raise RuntimeError(f"{op}(): Expected dtype int64 for index")
         be = index._backend
         return be.astype(index._data, be.native_dtype(D.int64))
@@ -184,7 +188,7 @@ def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Te
     _check_tensor(input, "take_along_dim", "input", 1)
     _check_tensor(indices, "take_along_dim", "indices", 2)
     _same_backend(input, indices)
-    if indices._dtype.category != 1:
+    if indices._dtype.category is not _INTEGER:
         raise RuntimeError(
             f"torch.take_along_dim(): dtype of indices should be int but got {indices._dtype.name}".replace(
                 "torch", "plugrad"
@@ -530,7 +534,7 @@ def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha: 
         )
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
         raise TypeError(f"index_add(): argument 'alpha' must be Number, not {type(alpha).__name__}")
-    if input._dtype.category != 2:
+    if input._dtype.category is not _FLOATING:
         alpha = int(alpha)  # PyTorch truncates a float alpha for integer tensors
     return IndexAdd.apply(input, d, index, source, idx, alpha)  # type: ignore[no-any-return]
 

@@ -6,9 +6,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import _dtype as D
+from .._dtype import Category as _Category
 from .._tensor import Tensor, _make
 from ..autograd.function import Function
 from ._util import canon_dim, shape_str
+
+_FLOATING = _Category.FLOATING
 
 
 def _view_of(base: Tensor, data: Any, replay: Callable[[Tensor], Tensor] | None = None) -> Tensor:
@@ -319,7 +322,7 @@ class ToCopy(Function, backward_name="ToCopyBackward0", builtin=True):
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None]:
         dtype, backend = ctx.src
-        if g._dtype.category != 2 and dtype.category == 2:
+        if g._dtype.category is not _FLOATING and dtype.category is _FLOATING:
             return g, None, None
         return g.to(device=backend, dtype=dtype), None, None
 

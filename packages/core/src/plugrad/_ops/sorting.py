@@ -20,14 +20,16 @@ from typing import Any
 
 from .. import _dtype as D
 from .. import return_types
+from .._dtype import Category as _Category
 from .._tensor import Tensor, _make
 from ..autograd.function import Function
 from . import _kernels as K
 from ._util import canon_dim
 
-__all__ = ["sort", "argsort", "msort", "topk", "kthvalue", "median"]
+_FLOATING = _Category.FLOATING
+_INTEGER = _Category.INTEGER
 
-_FLOAT = 2
+__all__ = ["sort", "argsort", "msort", "topk", "kthvalue", "median"]
 
 
 def _check_tensor(input: Any, op: str) -> None:
@@ -37,7 +39,7 @@ def _check_tensor(input: Any, op: str) -> None:
 
 def _check_int(v: Any, op: str, name: str, pos: int) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
-        if isinstance(v, Tensor) and v._dtype.category == 1 and v.numel() == 1:
+        if isinstance(v, Tensor) and v._dtype.category is _INTEGER and v.numel() == 1:
             return int(v.item())
         raise TypeError(f"{op}(): argument '{name}' (position {pos}) must be int, not {type(v).__name__}")
     return v
@@ -256,7 +258,7 @@ class MedianAll(Function, backward_name="MedianBackward0", builtin=True):
             out = be.full((), math.nan, native)
         else:
             flat = be.reshape(x._data, (n,))
-            if x._dtype.category == _FLOAT and bool(be.tolist(be.any(be.isnan(flat), None, False))):
+            if x._dtype.category is _FLOATING and bool(be.tolist(be.any(be.isnan(flat), None, False))):
                 out = be.full((), math.nan, native)
             else:
                 out = be.copy(be.getitem(K.sort(be, flat, 0), ((n - 1) // 2,)))
@@ -288,7 +290,7 @@ def median(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
     if dim is None:
         if keepdim:
             raise TypeError('median() missing 1 required positional arguments: "dim"')
-        if input.numel() == 0 and input._dtype.category != _FLOAT:
+        if input.numel() == 0 and input._dtype.category is not _FLOATING:
             raise RuntimeError("median() of an empty integer tensor: there is no value to return")
         return MedianAll.apply(input)
     d = _dim(input, dim, "median")
@@ -300,7 +302,7 @@ def median(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
     else:
         n = data.shape[d]
         lower = (n - 1) // 2
-        if input._dtype.category == _FLOAT and input.numel():
+        if input._dtype.category is _FLOATING and input.numel():
             # sorted position of the median: (n - 1) // 2, or the first NaN (NaNs sort last, stably)
             nans = be.sum(be.isnan(data), (d,), True)
             pos = be.where(be.greater(nans, 0), be.subtract(n, nans), be.full(tuple(nans.shape), lower, nans.dtype))

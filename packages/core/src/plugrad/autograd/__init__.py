@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .._dtype import Category as _Category
 from . import forward_ad, functional, graph  # submodules, as torch.autograd.forward_ad etc.
 from . import function as _function
 from .engine import run_backward
@@ -22,6 +23,8 @@ from .grad_mode import (
     set_grad_enabled,
 )
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+
+_FLOATING = _Category.FLOATING
 
 if TYPE_CHECKING:
     from .._tensor import Tensor
@@ -102,7 +105,7 @@ def _make_roots(
         if g is None:
             if out.numel() != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            if out._dtype.category != 2:
+            if out._dtype.category is not _FLOATING:
                 raise RuntimeError(
                     f"grad can be implicitly created only for real scalar outputs but got {out._dtype!r}"
                 )

@@ -38,9 +38,12 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .._dtype import Category as _Category
 from . import function as _function
 from .grad_mode import _DecoratorContextManager
 from .grad_mode import _state as _grad_state
+
+_FLOATING = _Category.FLOATING
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -201,9 +204,9 @@ def make_dual(tensor: Tensor, tangent: Tensor, *, level: int | None = None) -> T
         raise TypeError(f"make_dual(): argument 'tensor' must be Tensor, not {type(tensor).__name__}")
     if not isinstance(tangent, Tensor):
         raise TypeError(f"make_dual(): argument 'tangent' must be Tensor, not {type(tangent).__name__}")
-    if tensor._dtype.category != 2:
+    if tensor._dtype.category is not _FLOATING:
         raise ValueError(f"Expected primal to be floating point or complex, but got: {tensor._dtype}")
-    if tangent._dtype.category != 2:
+    if tangent._dtype.category is not _FLOATING:
         raise ValueError(f"Expected tangent to be floating point or complex, but got: {tangent._dtype}")
     if tangent._data.shape != tensor._data.shape:
         raise RuntimeError(
@@ -320,7 +323,7 @@ def _propagate(cls: type[_function.Function], ctx: Any, args: tuple[Any, ...], o
     else:
         outs = tuple(out) if isinstance(out, (tuple, list)) else ()
     nondiff = ctx.non_differentiable if ctx is not None else ()
-    wanted = [isinstance(o, T) and o._dtype.category == 2 and not any(o is d for d in nondiff) for o in outs]
+    wanted = [isinstance(o, T) and o._dtype.category is _FLOATING and not any(o is d for d in nondiff) for o in outs]
     if not any(wanted):
         return
     kind, rule = _method_for(cls)
@@ -406,7 +409,7 @@ def _user_jvp(
     T = _function._Tensor
     tin: list[Any] = []
     for a, tg in zip(args, tangents):
-        if tg is None and isinstance(a, T) and a._dtype.category == 2:
+        if tg is None and isinstance(a, T) and a._dtype.category is _FLOATING:
             tg = _creation.zeros_like(a)
         tin.append(tg)
     result = cls.jvp(_JvpCtx(ctx), *tin)

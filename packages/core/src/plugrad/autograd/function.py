@@ -16,6 +16,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .._dtype import Category
 from . import grad_mode
 from .grad_mode import _state as _grad_state
 
@@ -381,7 +382,7 @@ class BackwardCFunction(FunctionCtx, Node):
                 )
             if g._data.shape != shape:
                 g = _reduce_grad(self, g, shape, amap[k] if amap is not None else k)
-            if g._dtype is not dtype and dtype.category == 2:
+            if g._dtype is not dtype and dtype.category is _FLOATING:
                 g = g.to(dtype)
             grads[k] = g
         return grads
@@ -476,7 +477,7 @@ class Function:
         name = backward_name or f"{cls.__name__}Backward"
         cls._backward_cls = type(name, (BackwardCFunction,), {"_forward_cls": cls, "__slots__": ()})
         cls._backward_cls.__module__ = cls.__module__
-        cls.apply = _fast_apply(cls, builtin)  # type: ignore[method-assign]
+        cls.apply = _make_apply(cls, builtin)  # type: ignore[method-assign]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise RuntimeError(
@@ -508,45 +509,37 @@ class Function:
 
     @classmethod
     def apply(cls, *args: Any) -> Any:
-        """Run ``forward`` on ``args`` and record a graph node if gradients are needed."""
-        T = _Tensor
-        needs_grad = False
-        if _grad_state.enabled:
-            for a in args:
-                if isinstance(a, T) and a._requires_grad:
-                    needs_grad = True
-                    break
-        if not needs_grad:
-            ctx: Any = None
-            if cls._builtin:
-                out = cls.forward(_NO_CTX, *args)
-            else:
-                ctx = cls._backward_cls()
-                with grad_mode.no_grad():
-                    out = cls.forward(ctx, *args)
-                out = _wrap_plain_outputs(out, args)
-            if _forward_ad_active[0]:
-                _forward_ad_hook(cls, ctx, args, out)
-            return out
-        return _apply_with_graph(cls, args)
+        """Run ``forward`` on ``args`` and record a graph node if gradients are needed.
+
+        Each subclass gets its own copy of this, made once by :func:`_make_apply`.
+        """
+        return _make_apply(cls, cls._builtin)(*args)
 
 
 _forward_ad_active = [0]
+_FLOATING = Category.FLOATING
 
 
-def _fast_apply(cls: type[Function], builtin: bool) -> Callable[..., Any]:
-    """``apply`` specialised once per Function class: the hot path of every operation.
+def _make_apply(cls: type[Function], builtin: bool) -> Callable[..., Any]:
+    """``apply`` for one Function class: the one path by which every op records its node.
 
-    Same contract as :meth:`Function.apply` (the general version, kept for forward-mode
-    AD and anomaly mode), with the class's forward and node class bound once.
-    Built-ins guarantee what lets their path skip work: forward computes with kernels
-    (so it needs no grad-mode switch), returns one new tensor (never an input), marks
-    nothing dirty or non-differentiable; their nodes record input shapes only where a
-    gradient must be reduced. A user's Function gets every check.
+    Built once per class with its forward and node class bound. What varies is an option
+    on this path, never a second copy of it:
+
+    - a user's Function (``builtin=False``) runs ``forward`` with grad mode off and gets
+      every check (outputs that are inputs, ``mark_dirty``, ``mark_non_differentiable``,
+      gradient shapes); built-ins promise what lets them skip those checks: forward
+      computes with kernels, returns new tensors and marks nothing;
+    - anomaly mode records the forward's stack on the node;
+    - forward-mode AD (a dual level is open) hands inputs and outputs to
+      :mod:`plugrad.autograd.forward_ad` for the tangents;
+    - a node records its inputs' shapes and dtypes only where the engine must reduce or
+      cast a gradient (always for a user's Function, whose gradients are checked).
+
+    A future compiler hooks in here too: this is where a program's operations pass.
     """
     forward = cls.forward
     node_cls = cls._backward_cls
-    generic = Function.apply.__func__  # type: ignore[attr-defined]
     state = _grad_state
     no_ctx = _NO_CTX
     fw_active = _forward_ad_active
@@ -555,18 +548,29 @@ def _fast_apply(cls: type[Function], builtin: bool) -> Callable[..., Any]:
 
     def apply(*args: Any) -> Any:
         T = _Tensor
-        if fw_active[0]:
-            return generic(cls, *args)
+        record = False
         if state.enabled:
             for a in args:
                 if isinstance(a, T) and a._requires_grad:
+                    record = True
                     break
-            else:
-                return forward(no_ctx, *args) if builtin else generic(cls, *args)
-        else:
-            return forward(no_ctx, *args) if builtin else generic(cls, *args)
-        if anomaly.enabled:
-            return _apply_with_graph(cls, args)
+        if not record:
+            if builtin:
+                out = forward(no_ctx, *args)
+                if fw_active[0]:
+                    _forward_ad_hook(cls, None, args, out)
+                return out
+            ctx = node_cls()
+            prev = state.enabled
+            state.enabled = False  # a user's forward runs with grad mode off
+            try:
+                out = forward(ctx, *args)
+            finally:
+                state.enabled = prev
+            out = _wrap_plain_outputs(out, args)
+            if fw_active[0]:
+                _forward_ad_hook(cls, ctx, args, out)
+            return out
         node = new_node(node_cls)  # every slot is set below: no __init__ frame on the hot path
         node.to_save = ()
         node._meta = None
@@ -605,13 +609,13 @@ def _fast_apply(cls: type[Function], builtin: bool) -> Callable[..., Any]:
         if builtin:
             out = forward(node, *args)
         else:
-            state.enabled = False  # a user's forward runs with grad mode off
+            state.enabled = False
             try:
                 out = forward(node, *args)
             finally:
                 state.enabled = True
         if type(out) is not T and not isinstance(out, T):  # several outputs
-            return _finish_general(cls, node, args, out)
+            return _options(cls, node, args, _finish_general(cls, node, args, out))
         if not builtin:
             for a in args:
                 if a is out:
@@ -619,13 +623,11 @@ def _fast_apply(cls: type[Function], builtin: bool) -> Callable[..., Any]:
             else:
                 a = None
             if a is not None or node.dirty_tensors or node.non_differentiable:
-                return _finish_general(cls, node, args, (out,))[0]
+                return _options(cls, node, args, _finish_general(cls, node, args, (out,))[0])
         odt = out._dtype
-        if odt.category == 2:
+        if odt.category == _FLOATING:
             out._requires_grad = True
             out._grad_fn = node
-        # where the engine must reduce or cast an input's gradient (always, for a user's
-        # Function, to check its gradients), record the input's shape and dtype
         osh = out._data.shape
         for a in args:
             if isinstance(a, T) and (not builtin or a._dtype is not odt or a._data.shape != osh):
@@ -659,9 +661,20 @@ def _fast_apply(cls: type[Function], builtin: bool) -> Callable[..., Any]:
             if packed is not None:
                 node.to_save = tuple(packed)
             node._saved_versions = tuple(versions)
+        if anomaly.enabled or fw_active[0]:
+            return _options(cls, node, args, out)
         return out
 
     return apply
+
+
+def _options(cls: type[Function], node: BackwardCFunction, args: tuple[Any, ...], result: Any) -> Any:
+    """The options on the recording path, once the node is made: anomaly traces, tangents."""
+    if anomaly.enabled:
+        node._trace = traceback.format_stack()[:-2]
+    if _forward_ad_active[0]:
+        _forward_ad_hook(cls, node, args, result)
+    return result
 
 
 def _finish_general(cls: type[Function], node: BackwardCFunction, args: tuple[Any, ...], out: Any) -> Any:
@@ -727,107 +740,6 @@ def _wrap_plain_outputs(out: Any, args: tuple[Any, ...]) -> Any:
     return out
 
 
-def _apply_with_graph(cls: type[Function], args: tuple[Any, ...]) -> Any:
-    # The hot path of every differentiable op: keep allocations that outlive the call
-    # to the node and one edge tuple (they all cost cyclic-GC time in long graphs).
-    T = _Tensor
-    node = cls._backward_cls()
-    nxt: list[Any] = []
-    arg_map: list[int] | None = None
-    for i, a in enumerate(args):
-        if isinstance(a, T):
-            if a._requires_grad:
-                gf = a._grad_fn
-                if gf is not None:
-                    nxt.append(gf)
-                    nxt.append(a._output_nr)
-                else:
-                    nxt.append(a._get_accumulator())
-                    nxt.append(0)
-            else:
-                nxt.append(None)
-                nxt.append(0)
-            if arg_map is not None:
-                arg_map.append(i)
-        elif arg_map is None:
-            arg_map = list(range(len(nxt) // 2))
-    node._next = tuple(nxt)
-    node._nargs = len(args)
-    if arg_map is not None:
-        node._arg_map = tuple(arg_map)
-    builtin = cls._builtin
-    if builtin:
-        out = cls.forward(node, *args)
-    else:
-        prev = _grad_state.enabled
-        _grad_state.enabled = False  # a custom forward runs with grad mode off
-        try:
-            out = cls.forward(node, *args)
-        finally:
-            _grad_state.enabled = prev
-    if type(out) is T or isinstance(out, T):
-        # one output: the common case
-        if node.dirty_tensors or any(out is a for a in args):
-            result: Any = _finish_outputs(node, (out,), args)[0]
-        else:
-            result = out
-            if out._dtype.category == 2 and not (
-                node.non_differentiable and any(out is d for d in node.non_differentiable)
-            ):
-                out._requires_grad = True
-                out._grad_fn = node
-        single = True
-    else:
-        result = _finish_outputs(node, tuple(out), args)
-        single = False
-    first = result if single else None
-    # input metadata, only where the engine must reduce or cast a gradient
-    meta: list[Any] | None = None
-    oshape = first._data.shape if first is not None else None
-    odt = first._dtype if first is not None else None
-    k = 0
-    for a in args:
-        if isinstance(a, T):
-            if meta is None and (not builtin or a._dtype is not odt or a._data.shape != oshape):
-                meta = []
-                for b in args:
-                    if isinstance(b, T):
-                        meta.append(b._data.shape)
-                        meta.append(b._dtype)
-                break
-            k += 1
-    if meta is not None:
-        node._meta = tuple(meta)
-    to_save = node.to_save
-    if to_save:
-        versions: list[int] = []
-        packed: list[Any] | None = None
-        for j, t in enumerate(to_save):
-            if t is None:
-                versions.append(0)
-                continue
-            if not isinstance(t, T):
-                raise TypeError(f"save_for_backward can only save variables, but argument {j} is not a Tensor or None")
-            if t is first or (not single and any(t is o for o in result)):
-                if packed is None:
-                    packed = list(to_save)
-                nr = 0 if single else next(n for n, o in enumerate(result) if o is t)
-                packed[j] = _SavedOutput(t, nr)
-                versions.append(packed[j].expected)
-                continue
-            vc = t._vc
-            versions.append(vc[0] if vc is not None else 0)
-        if packed is not None:
-            node.to_save = tuple(packed)
-        node._saved_versions = tuple(versions)
-    if anomaly.enabled:
-        node._trace = traceback.format_stack()[:-2]
-    final = result if single else tuple(result) if isinstance(out, tuple) else list(result)
-    if _forward_ad_active[0]:
-        _forward_ad_hook(cls, node, args, final)
-    return final
-
-
 def _finish_outputs(node: BackwardCFunction, outs: tuple[Any, ...], args: tuple[Any, ...]) -> list[Any]:
     """Attach several outputs (or in-place/aliased ones) to ``node``."""
     T = _Tensor
@@ -849,7 +761,7 @@ def _finish_outputs(node: BackwardCFunction, outs: tuple[Any, ...], args: tuple[
         out_meta.append((o._data.shape, o._dtype, o._backend))
         if nondiff and any(o is d for d in nondiff):
             o._requires_grad = False
-        elif o._dtype.category == 2:
+        elif o._dtype.category is _FLOATING:
             o._requires_grad = True
             o._grad_fn = node
             o._output_nr = nr
