@@ -45,14 +45,14 @@ def _unpack(gen: np.random.Generator, raw: bytes) -> None:
 
 
 def _uniform(gen: np.random.Generator, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-    if dtype == np.float16:
-        return gen.random(shape, dtype=np.float32).astype(np.float16)
+    if dtype in _kernels._DRAWN_AS_FLOAT32:  # float16, bfloat16: as the default stream draws them
+        return gen.random(shape, dtype=np.float32).astype(dtype)
     return gen.random(shape, dtype=dtype)
 
 
 def _normal(gen: np.random.Generator, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-    if dtype == np.float16:
-        return gen.standard_normal(shape, dtype=np.float32).astype(np.float16)
+    if dtype in _kernels._DRAWN_AS_FLOAT32:
+        return gen.standard_normal(shape, dtype=np.float32).astype(dtype)
     return gen.standard_normal(shape, dtype=dtype)
 
 

@@ -40,6 +40,15 @@ DTYPES: dict[str, Any] = {
     "float32": np.dtype(np.float32),
     "float64": np.dtype(np.float64),
 }
+try:  # bfloat16 is not NumPy's own: ml_dtypes (a dependency of this backend) registers it
+    import ml_dtypes
+
+    DTYPES["bfloat16"] = np.dtype(ml_dtypes.bfloat16)
+except ImportError:  # pragma: no cover - an install without ml_dtypes lacks bfloat16, with plugrad's error
+    pass
+
+#: dtypes NumPy's generator cannot draw directly: drawn as float32 and rounded
+_DRAWN_AS_FLOAT32 = frozenset(d for n, d in DTYPES.items() if n in ("float16", "bfloat16"))
 
 _Array = np.ndarray
 
@@ -155,7 +164,10 @@ def cumulative_prod(x: _Array, axis: int) -> _Array:
 
 
 def matmul(x1: _Array, x2: _Array) -> _Array:
-    return _arr(np.matmul(x1, x2))  # not out=...: NumPy < 2.3 rejects it
+    out = np.matmul(x1, x2)  # not out=...: NumPy < 2.3 rejects it
+    if out.dtype != x1.dtype:  # ml_dtypes' bfloat16 matmul accumulates and returns float32
+        out = out.astype(x1.dtype)
+    return _arr(out)
 
 
 # ---------------------------------------------------------------------------- layout
@@ -203,14 +215,14 @@ def copy_into(dst: _Array, src: Any) -> None:
 
 # ---------------------------------------------------------------------------- random
 def random_uniform(shape: tuple[int, ...], dtype: Any) -> _Array:
-    if dtype == np.float16:
-        return _rng.random(shape, dtype=np.float32).astype(np.float16)
+    if dtype in _DRAWN_AS_FLOAT32:
+        return _rng.random(shape, dtype=np.float32).astype(dtype)
     return _rng.random(shape, dtype=dtype)
 
 
 def random_normal(shape: tuple[int, ...], dtype: Any) -> _Array:
-    if dtype == np.float16:
-        return _rng.standard_normal(shape, dtype=np.float32).astype(np.float16)
+    if dtype in _DRAWN_AS_FLOAT32:
+        return _rng.standard_normal(shape, dtype=np.float32).astype(dtype)
     return _rng.standard_normal(shape, dtype=dtype)
 
 

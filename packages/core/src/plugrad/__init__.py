@@ -47,9 +47,7 @@ from ._creation import (
 )
 from ._device import device
 from ._dtype import (
-    bool_ as bool,
-)
-from ._dtype import (
+    bfloat16,
     dtype,
     float16,
     float32,
@@ -62,6 +60,9 @@ from ._dtype import (
     promote_types,
     set_default_dtype,
     uint8,
+)
+from ._dtype import (
+    bool_ as bool,
 )
 from ._generator import Generator, default_generator
 from ._interop import from_dlpack, from_numpy
@@ -219,6 +220,7 @@ __all__ = [
     "flip",
     "float",
     "float16",
+    "bfloat16",
     "float32",
     "float64",
     "from_dlpack",

@@ -8,6 +8,11 @@ with dimensions, zero-dimensional tensors, Python scalars). The result starts as
 the promotion of the dimensioned tensors; a lower-priority level only changes it
 when its *category* (bool < integer < floating) is higher. A Python float joins
 as the default dtype, a Python int as ``int64``.
+
+``bfloat16`` (brain floating point: float32's 8 exponent bits, 7 mantissa bits) ranks
+with ``float16``: promoting the two together gives ``float32``, as in PyTorch. A backend
+supports it when its dtype table maps ``"bfloat16"`` (the NumPy backend takes it from
+``ml_dtypes``); otherwise making such a tensor names the backend and the dtype.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ __all__ = [
     "int32",
     "int64",
     "float16",
+    "bfloat16",
     "float32",
     "float64",
     "promote_types",
@@ -84,8 +90,9 @@ int64: Final = dtype("int64", 8, _INT, True, "int64")
 float16: Final = dtype("float16", 2, _FLOAT, True, "float16")
 float32: Final = dtype("float32", 4, _FLOAT, True, "float32")
 float64: Final = dtype("float64", 8, _FLOAT, True, "float64")
+bfloat16: Final = dtype("bfloat16", 2, _FLOAT, True, "bfloat16")
 
-ALL_DTYPES: Final = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64)
+ALL_DTYPES: Final = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64, bfloat16)
 BY_NAME: Final = {d.name: d for d in ALL_DTYPES}
 
 _LEGACY_NAMES = {
@@ -98,6 +105,7 @@ _LEGACY_NAMES = {
     float16: "HalfTensor",
     float32: "FloatTensor",
     float64: "DoubleTensor",
+    bfloat16: "BFloat16Tensor",
 }
 
 
@@ -111,6 +119,7 @@ _SCALAR_TYPE_NAMES = {
     "float16": "Half",
     "float32": "Float",
     "float64": "Double",
+    "bfloat16": "BFloat16",
 }
 
 #: The C type PyTorch's kernel messages name for each dtype ("expected scalar type float").
@@ -124,6 +133,7 @@ C_TYPE_NAMES = {
     "float16": "c10::Half",
     "float32": "float",
     "float64": "double",
+    "bfloat16": "c10::BFloat16",
 }
 
 
@@ -143,6 +153,8 @@ def _promote_pair(a: dtype, b: dtype) -> dtype:
         if signed.itemsize > 1:
             return signed
         return int16
+    if a.itemsize == b.itemsize and a.category == _FLOAT:
+        return float32  # float16 with bfloat16: neither holds the other's values
     return a if a.itemsize >= b.itemsize else b
 
 

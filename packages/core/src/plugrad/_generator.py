@@ -171,8 +171,13 @@ class Generator:
         """The stream that draws for a tensor of ``backend`` (PyTorch's error if devices differ)."""
         be, stream = self._resolve()
         if be is not backend:
+            if be.device_type != backend.device_type:
+                raise RuntimeError(
+                    f"Expected a '{backend.device_type}' device type for generator but found '{be.device_type}'"
+                )
             raise RuntimeError(
-                f"Expected a '{backend.device_type}' device type for generator but found '{self._device.type}'"
+                f"{fn}(): the generator draws for backend {be.name!r}, but the tensor is on backend "
+                f"{backend.name!r}; make one with plugrad.Generator(device={backend.name!r})"
             )
         return stream
 

@@ -166,7 +166,7 @@ def _default_top(dt: D.dtype) -> int:
     if dt is D.bool_:
         return 1
     if dt.category == 2:
-        return {"float16": 2**11, "float32": 2**24, "float64": 2**53}[dt.name]
+        return {"float16": 2**11, "bfloat16": 2**8, "float32": 2**24, "float64": 2**53}[dt.name]
     top: int = {"uint8": 255, "int8": 127, "int16": 2**15 - 1, "int32": 2**31 - 1, "int64": 2**63 - 1}[dt.name]
     return top
 

@@ -103,7 +103,7 @@ def _rules(native: Mapping[str, Any]) -> dict[str, Callable[..., Expect]]:
     """One rule per kernel: the arguments -> (expected shape, expected dtype)."""
     b = native.get("bool")
     i64 = native.get("int64")
-    floats = {native[n] for n in ("float16", "float32", "float64") if n in native}
+    floats = {native[n] for n in ("float16", "bfloat16", "float32", "float64") if n in native}
 
     def acc(dt: Any) -> Any:  # sum/prod: floats keep their dtype, integers and bools give int64
         return dt if dt in floats else i64
@@ -297,6 +297,7 @@ _ITEMSIZE = {
     "int32": 4,
     "int64": 8,
     "float16": 2,
+    "bfloat16": 2,
     "float32": 4,
     "float64": 8,
 }

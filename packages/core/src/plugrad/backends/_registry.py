@@ -134,7 +134,10 @@ class Backend:
         try:
             return self.dtype_to_native[dt]
         except KeyError:
-            raise TypeError(f"backend {self.name!r} does not support dtype {dt!r}") from None
+            raise TypeError(
+                f"plugrad backend {self.name!r} does not support dtype {dt.name}: its dtype table maps "
+                f"{', '.join(d.name for d in self.dtype_to_native)}"
+            ) from None
 
     def _set_kernels(self, kernels: Mapping[str, Callable[..., Any]], sources: dict[str, str]) -> None:
         """Swap kernels in place (overrides added after discovery); the slot set never changes."""

@@ -302,7 +302,9 @@ class BackendSpec:
     :param contract_version: the :data:`CONTRACT_VERSION` the backend was written for.
     :param kernels: kernel name -> callable; every name in :data:`REQUIRED_KERNELS`.
     :param dtypes: plugrad dtype name (``"float32"``, ...) -> the backend's dtype object.
-        ``bool``, ``int64`` and ``float32`` are required; others are optional.
+        ``bool``, ``int64`` and ``float32`` are required; others are optional. The table is
+        the declaration of dtype support: asking for a dtype it lacks (``bfloat16`` on a
+        backend without it) raises ``TypeError`` naming the backend and the dtype.
     :param array_types: the backend's array type(s), to recognise its arrays.
     :param capabilities: flags from :data:`CAPABILITIES` (``"dlpack"``, ``"views"``, ...);
         unknown flags are kept (for third-party conventions) but mean nothing to plugrad.
