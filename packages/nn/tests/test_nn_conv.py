@@ -197,6 +197,8 @@ def test_conv1d_and_unbatched_gradcheck() -> None:
         dict(stride=1),
         dict(stride=2, padding=1, output_padding=1, groups=2),
         dict(stride=3, dilation=2, output_padding=(2, 1)),
+        dict(stride=1, padding=1, dilation=2, output_padding=1),  # output_padding < dilation, inside the cut
+        dict(stride=3, padding=(0, 2), output_padding=(2, 1)),  # output_padding > padding: zero rows
     ],
 )
 def test_conv_transpose2d_gradcheck(kw: dict) -> None:
@@ -485,6 +487,8 @@ def test_oracle_conv_modules_copy_weights(torch, mode) -> None:
     [
         dict(stride=2, padding=1, output_padding=1, groups=2, dilation=1),
         dict(stride=(3, 1), padding=(0, 2), output_padding=(1, 0), groups=1, dilation=(2, 3)),
+        dict(stride=(2, 1), padding=(2, 1), output_padding=(1, 1), groups=2, dilation=(1, 2)),
+        dict(stride=3, padding=(0, 1), output_padding=(2, 2), groups=1, dilation=1),
     ],
 )
 def test_oracle_conv_transpose2d(torch, kw) -> None:

@@ -202,10 +202,10 @@ def unfold(input: Tensor, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
     """
     _check_tensor(input, "unfold")
     k, d, p, s = _unfold_args(kernel_size, dilation, padding, stride, "unfold")
-    if input.ndim not in (3, 4) or (input.numel() == 0 and input.ndim == 4 and 0 in input.shape[1:]):
+    if input.ndim not in (3, 4) or 0 in tuple(input.shape[input.ndim - 3 :]):
         raise RuntimeError(
-            "Expected 3D or 4D (batch mode) tensor with optional 0 dim batch size for input, but got: "
-            f"{_size_str(input.shape)}"
+            "Expected 3D or 4D (batch mode) tensor with possibly 0 batch size and other non-zero dimensions for "
+            f"input, but got: {_size_str(input.shape)}"
         )
     batched = input.ndim == 4
     x = input if batched else input.unsqueeze(0)
@@ -232,10 +232,10 @@ def fold(
     _check_tensor(input, "fold")
     k, d, p, s = _unfold_args(kernel_size, dilation, padding, stride, "fold")
     size = _pair(output_size, "output_size", "fold")
-    if input.ndim not in (2, 3):
+    if input.ndim not in (2, 3) or 0 in tuple(input.shape[input.ndim - 2 :]):
         raise RuntimeError(
-            "Expected 2D or 3D (batch mode) tensor with optional 0 dim batch size for input, but got: "
-            f"{_size_str(input.shape)}"
+            "Expected 2D or 3D (batch mode) tensor for input with possibly 0 batch size and non-zero dimensions for "
+            f"input, but got: {_size_str(input.shape)}"
         )
     batched = input.ndim == 3
     x = input if batched else input.unsqueeze(0)
@@ -366,8 +366,7 @@ class _Convolution(Function, backward_name="ConvolutionBackward0"):
                 (h - 1) * stride[0] - 2 * padding[0] + dilation[0] * (kh - 1) + output_padding[0] + 1,
                 (w - 1) * stride[1] - 2 * padding[1] + dilation[1] * (kw - 1) + output_padding[1] + 1,
             )
-            # the transpose's weight (C_in, C_out/G, kh, kw) read as a forward conv's (C_in, ...) weight
-            out = _transposed_forward(x, weight, size, stride, padding, dilation, groups)
+            out = _transposed_forward(x, weight, size, stride, padding, dilation, groups, output_padding)
         else:
             out, cols = _conv_forward(x, weight, stride, padding, dilation, groups)
             ctx.cols = cols
@@ -378,17 +377,25 @@ class _Convolution(Function, backward_name="ConvolutionBackward0"):
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
         x, weight = ctx.saved_tensors
-        stride, padding, dilation, groups, transposed, _, one_d, has_bias = ctx.conf
+        stride, padding, dilation, groups, transposed, output_padding, one_d, has_bias = ctx.conf
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         if one_d:
             g = g.unsqueeze(2)
         gx = gw = gb = None
+        if need_b and has_bias:
+            gb = g.sum((0, 2, 3))
         size = (x.shape[2], x.shape[3])
         if transposed:
+            # dx = W @ windows(g) (a forward convolution of g), dW = sum_n x[n] @ windows(g)[n]^T
+            win = _transposed_windows(g, weight, stride, padding, dilation, output_padding, size)
+            n, c_in, og = x.shape[0], weight.shape[0], weight.shape[1]
+            ok = og * weight.shape[2] * weight.shape[3]
+            ell = size[0] * size[1]
             if need_x:
-                gx = _conv_forward_graph(g, weight, stride, padding, dilation, groups)
+                wm = weight.reshape(groups, c_in // groups, ok)
+                gx = (wm @ win.reshape(n, groups, ok, ell)).reshape(x.shape)
             if need_w:
-                gw = _conv_weight_grad(g, x, weight.shape, stride, padding, dilation, groups)
+                gw = _conv_weight_grad(g, x, weight.shape, stride, padding, dilation, groups, win)
         else:
             if need_x:
                 gx = _conv_input_grad(g, weight, size, stride, padding, dilation, groups)
@@ -396,38 +403,61 @@ class _Convolution(Function, backward_name="ConvolutionBackward0"):
                 cols = None if plugrad.is_grad_enabled() else ctx.cols
                 gw = _conv_weight_grad(x, g, weight.shape, stride, padding, dilation, groups, cols)
         ctx.cols = None
-        if need_b and has_bias:
-            gb = g.sum((0, 2, 3))
         if one_d:
             gx = None if gx is None else gx.squeeze(2)
             gw = None if gw is None else gw.squeeze(2)
         return gx, gw, gb, None, None, None, None, None, None
 
 
+def _transposed_pads(padding: _Pair, output_padding: _Pair) -> tuple[_Pad4, _Pair]:
+    """How a transposed convolution's output sits in the full ``col2im`` image.
+
+    The full image has ``(H-1)*s + d*(k-1) + 1`` rows; the output is its rows ``p .. p + size - 1`` with
+    ``size`` = full ``- 2p + output_padding``: ``p`` rows are cut at the top and ``p - output_padding``
+    at the bottom. Where ``output_padding > p`` the output runs past the image: those ``extra`` rows
+    (columns) are zeros. Returns the cut ``(top, bottom, left, right)`` and ``extra``.
+    """
+    p, op = padding, output_padding
+    return (p[0], max(p[0] - op[0], 0), p[1], max(p[1] - op[1], 0)), (max(op[0] - p[0], 0), max(op[1] - p[1], 0))
+
+
 def _transposed_forward(
-    x: Tensor, weight: Tensor, size: _Pair, stride: _Pair, padding: _Pair, dilation: _Pair, groups: int
+    x: Tensor,
+    weight: Tensor,
+    size: _Pair,
+    stride: _Pair,
+    padding: _Pair,
+    dilation: _Pair,
+    groups: int,
+    output_padding: _Pair,
 ) -> Tensor:
-    """``conv_transpose2d`` without bias: ``fold(W^T @ x)`` with W ``(C_in, C_out/G, kh, kw)``."""
+    """``conv_transpose2d`` without bias, no graph: ``col2im(W^T @ x)`` with W ``(C_in, C_out/G, kh, kw)``."""
     n, c, h, w = x.shape
     _, og, kh, kw = weight.shape
     cg = c // groups
     wt = weight.reshape(groups, cg, og * kh * kw).transpose(1, 2)  # (G, Og*K, Cg)
     cols = wt @ x.reshape(n, groups, cg, h * w)  # (N, G, Og*K, L)
-    return _Fold.apply(cols.reshape(n, groups * og * kh * kw, h * w), size, (kh, kw), dilation, padding, stride)
+    cut, extra = _transposed_pads(padding, output_padding)
+    core = (size[0] - extra[0], size[1] - extra[1])
+    out = _col2im(cols.reshape(n, groups * og, kh * kw, h, w), core, (kh, kw), dilation, cut, stride)
+    if extra != (0, 0):
+        full = plugrad.zeros((n, groups * og, *size), dtype=out.dtype, device=out.device)
+        full[:, :, : core[0], : core[1]] = out
+        out = full
+    return out
 
 
-def _conv_forward_graph(
-    g: Tensor, weight: Tensor, stride: _Pair, padding: _Pair, dilation: _Pair, groups: int
+def _transposed_windows(
+    g: Tensor, weight: Tensor, stride: _Pair, padding: _Pair, dilation: _Pair, op: _Pair, hw: _Pair
 ) -> Tensor:
-    """A forward convolution of ``g`` by ``weight`` recorded through :class:`_Unfold` (for the transpose's dx)."""
-    n = g.shape[0]
-    c_in, og, kh, kw = weight.shape
-    cols = _Unfold.apply(g, (kh, kw), dilation, padding, stride)  # (N, C_out*K, L)
-    ell = cols.shape[2]
-    wm = weight.reshape(groups, c_in // groups, og * kh * kw)
-    out = wm @ cols.reshape(n, groups, og * kh * kw, ell)  # (N, G, Cin/G, L)
-    ho = _out_size(g.shape[2], kh, stride[0], padding[0], padding[0], dilation[0])
-    return out.reshape(n, c_in, ho, ell // ho)
+    """The windows ``(N, C_out*K, H*W)`` of a transposed convolution's output gradient, recorded
+    (the adjoint of :func:`_transposed_forward`'s ``col2im``)."""
+    cut, extra = _transposed_pads(padding, op)
+    if extra != (0, 0):  # rows and columns past the full image saw nothing
+        g = g[:, :, : g.shape[2] - extra[0], : g.shape[3] - extra[1]]
+    k = (weight.shape[2], weight.shape[3])
+    win = _Im2ColWindows.apply(g, k, dilation, cut, stride, hw)
+    return win.reshape(g.shape[0], g.shape[1] * k[0] * k[1], hw[0] * hw[1])  # type: ignore[no-any-return]
 
 
 def _check_conv(
@@ -555,6 +585,10 @@ def _conv(
             f"Calculated padded input size per channel: ({padded}). Kernel size: ({ks}). Kernel size can't be "
             "greater than actual input size"
         )
+    if x.shape[0] and x.shape[1] and 0 in tuple(spatial):
+        raise RuntimeError(
+            f"Only zero batch or zero channel inputs are supported, but got input shape: {_size_str(x.shape)}"
+        )
     if nd == 1:
         s2, p2, d2 = (1, s[0]), (0, p[0]), (1, d[0])
     else:
@@ -626,6 +660,16 @@ def conv_transpose2d(
         raise RuntimeError("dilation should be greater than zero")
     if min(p) < 0:
         raise RuntimeError("negative padding is not supported")
+    x = input if batched else input.unsqueeze(0)
+    sizes = [(x.shape[2 + i] - 1) * s[i] - 2 * p[i] + d[i] * (weight.shape[2 + i] - 1) + op[i] + 1 for i in range(2)]
+    if x.shape[0] == 0 or x.shape[1] == 0:  # nothing to compute (PyTorch checks no sizes then)
+        shape = (x.shape[0], weight.shape[1] * groups, max(sizes[0], 0), max(sizes[1], 0))
+        out0 = plugrad.zeros(shape, dtype=x.dtype, device=x.device) + (x.sum() + weight.sum()) * 0
+        return out0 if batched else out0.squeeze(0)
+    if 0 in tuple(x.shape[2:]):
+        raise RuntimeError(
+            f"Only zero batch or zero channel inputs are supported, but got input shape: {_size_str(x.shape)}"
+        )
     for i in range(2):
         if op[i] < 0 or (op[i] >= s[i] and op[i] >= d[i]):
             raise RuntimeError(
@@ -633,14 +677,11 @@ def conv_transpose2d(
                 f"{op[0]} output_padding_width: {op[1]} stride_height: {s[0]} stride_width: {s[1]} "
                 f"dilation_height: {d[0]} dilation_width: {d[1]}"
             )
-    x = input if batched else input.unsqueeze(0)
-    for i in range(2):
-        size = (x.shape[2 + i] - 1) * s[i] - 2 * p[i] + d[i] * (weight.shape[2 + i] - 1) + op[i] + 1
-        if size <= 0:
-            raise RuntimeError(
-                f"Given input size per channel: ({x.shape[2]} x {x.shape[3]}). Calculated output size per channel: "
-                f"({size} x ...). Output size is too small"
-            )
+    if min(sizes) <= 0:
+        raise RuntimeError(
+            f"Given input size per channel: ({x.shape[2]} x {x.shape[3]}). Calculated output size per channel: "
+            f"({sizes[0]} x {sizes[1]}). Output size is too small"
+        )
     out: Tensor = _Convolution.apply(x, weight, bias, s, p, d, groups, True, op)
     return out if batched else out.squeeze(0)
 
@@ -670,11 +711,20 @@ def _pool_args(
     if min(d) <= 0:
         raise RuntimeError(f"{fn}(): dilation must be greater than zero, but got {d}")
     for kk, pp, dd in zip(k, p, d, strict=True):
+        if nd == 1 and fn == "max_pool1d" and (pp < 0 or pp > kk // 2):
+            raise RuntimeError(
+                f"max_pool1d() padding should be at most half of kernel size, but got padding={pp} and kernel_size={kk}"
+            )
         if pp < 0 or pp > (dd * (kk - 1) + 1) // 2:
             raise RuntimeError(
                 f"pad should be at most half of effective kernel size, but got pad={pp}, kernel_size={kk} and "
                 f"dilation={dd}"
             )
+    if fn == "max_pool2d" and any(pp > kk // 2 for kk, pp in zip(k, p, strict=True)):
+        raise RuntimeError(
+            f"pad should be smaller than or equal to half of kernel size, but got padW = {p[1]}, padH = {p[0]}, "
+            f"kW = {k[1]}, kH = {k[0]}"
+        )
     return k, s, p, d
 
 
@@ -828,9 +878,14 @@ def _pool_input(input: Tensor, nd: int, fn: str) -> tuple[Tensor, bool]:
     if nd == 1:
         x = x.unsqueeze(2)
     if any(sz == 0 for sz in x.shape[1:]):
+        if fn == "max_pool1d":
+            raise RuntimeError(
+                "max_pool1d: Expected 2D or 3D (batch mode) tensor with optional 0 dim batch size for input, but "
+                f"got:{_size_str(input.shape)}"
+            )
         raise RuntimeError(
-            f"{fn}: Expected input's non-batch dimensions to have positive length, but input has a "
-            f"shape of {_size_str(input.shape)}"
+            "Expected 3D or 4D (batch mode) tensor with optional 0 dim batch size for input, but got:"
+            f"{_size_str(x.shape if nd == 1 else input.shape)}"
         )
     return x, batched
 
@@ -1189,9 +1244,19 @@ def interpolate(
             )
         sizes = [math.floor(sz * f) for sz, f in zip(spatial, factors, strict=True)]
         scales = [None] * nd if recompute_scale_factor else list(factors)
-    if any(s <= 0 for s in sizes):
+    if input.shape[1] == 0 or (input.numel() == 0 and input.shape[0] != 0 and 0 not in tuple(spatial)):
         raise RuntimeError(
-            f"Input and output sizes should be greater than 0, but got input ({', '.join(map(str, spatial))}) and output ({', '.join(map(str, sizes))})"
+            f"Non-empty {input.ndim}D data tensor expected but got a tensor with sizes {_size_str(input.shape)}"
+        )
+    if any(s <= 0 for s in sizes) or 0 in tuple(spatial):
+        if nd == 1:
+            raise RuntimeError(
+                f"Input and output sizes should be greater than 0, but got input (W: {spatial[0]}) and output "
+                f"(W: {sizes[0]})"
+            )
+        raise RuntimeError(
+            f"Input and output sizes should be greater than 0, but got input (H: {spatial[0]}, W: {spatial[1]}) "
+            f"output (H: {sizes[0]}, W: {sizes[1]})"
         )
     if mode == "nearest":
         sources = []
