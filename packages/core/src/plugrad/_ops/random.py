@@ -338,7 +338,7 @@ def normal(
 ) -> Tensor:
     """Samples of ``N(mean, std**2)``, PyTorch's four overloads:
 
-    * ``normal(mean: Tensor, std: Tensor)``: elementwise, broadcasting the two;
+    * ``normal(mean: Tensor, std: Tensor)``: elementwise, broadcasting the two, in ``mean``'s dtype;
     * ``normal(mean: Tensor, std: float = 1.0)`` and ``normal(mean: float, std: Tensor)``:
       the tensor's shape;
     * ``normal(mean: float, std: float, size)``: a new tensor of ``size`` (``dtype``,
@@ -361,7 +361,7 @@ def normal(
         be = mean._backend
         if not bool(be.all(be.greater_equal(std._data, 0.0), None, False)):
             raise RuntimeError("normal expects all elements of std >= 0.0")
-        dt = D.promote_types(mean._dtype, std._dtype)
+        dt = mean._dtype  # PyTorch's result has mean's dtype (std is cast to it)
         nat = be.native_dtype(dt)
         md = mean._data if mean._dtype is dt else be.astype(mean._data, nat)
         sd = std._data if std._dtype is dt else be.astype(std._data, nat)
