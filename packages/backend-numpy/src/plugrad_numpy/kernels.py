@@ -259,6 +259,25 @@ _SCIPY_SPECIAL = {
 }
 
 
+def _unary_special(uf: Any) -> Callable[..., _Array]:
+    # SciPy has no float16 loops (it computes in float64): round back to the input's dtype
+    def kernel(x: Any) -> _Array:
+        r = _arr(uf(x))
+        return r if r.dtype == x.dtype else r.astype(x.dtype)
+
+    return kernel
+
+
+def _binary_special(uf: Any) -> Callable[..., _Array]:
+    # SciPy's ufuncs widen a float32 array with a Python scalar to float64; the contract keeps the array's dtype
+    def kernel(x1: Any, x2: Any) -> _Array:
+        r = _arr(uf(x1, x2))
+        dt = x1.dtype if type(x1) is np.ndarray else x2.dtype
+        return r if r.dtype == dt else r.astype(dt)
+
+    return kernel
+
+
 def _scipy_kernels() -> dict[str, Callable[..., Any]]:
     """The special-function kernels from SciPy, or none when SciPy is not installed."""
     try:
@@ -269,9 +288,9 @@ def _scipy_kernels() -> dict[str, Callable[..., Any]]:
     for name, fn_name in _SCIPY_SPECIAL.items():
         uf = getattr(sc, fn_name)
         if uf.nin == 1:
-            out[name] = lambda x, _uf=uf: _arr(_uf(x))
+            out[name] = _unary_special(uf)
         else:
-            out[name] = lambda x1, x2, _uf=uf: _arr(_uf(x1, x2))
+            out[name] = _binary_special(uf)
     return out
 
 

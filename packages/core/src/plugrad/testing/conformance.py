@@ -1261,14 +1261,14 @@ class BackendConformance:
         if path == "kernel":
             self.need_kernel(be, name)
         fn = getattr(be, name) if path == "kernel" else _special.FALLBACKS[name]
-        for dtype in ("float64", "float32"):
+        for dtype in ("float64", "float32", "float16"):
             if D.BY_NAME[dtype] not in be.dtype_to_native:
                 continue
             x = self.arr(be, values, dtype)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 y = fn(be, x) if path == "fallback" else fn(x)
-            rtol = tol if dtype == "float64" else 2e-6
+            rtol = {"float64": tol, "float32": 2e-6, "float16": 2e-3}[dtype]
             self.check(be, y, [ref(v) for v in self.values(be, x)], dtype, rtol=rtol, atol=rtol * 1e-3)
         if path == "kernel":
             y0 = getattr(be, name)(self.arr(be, values[1], "float32"))
