@@ -18,13 +18,13 @@ evaluations, as in HIPS autograd's ``check_grads``. The pure-Python reference he
 from __future__ import annotations
 
 import itertools
-import math
 import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import plugrad
 from hypothesis import strategies as st
+from plugrad.testing import assert_close
 
 #: The broadcasting pairs every binary op is checked on (both orders), plus 0-d and empty.
 SHAPES: list[tuple[int, ...]] = [(), (4,), (3, 4), (1, 4)]
@@ -160,20 +160,6 @@ def scan_ref(values: Any, shape: Sequence[int], dim: int, fn: Callable[[list[Any
 
 
 # --------------------------------------------------------------------- checking
-def assert_close(actual: Any, expected: Any, atol: float = 1e-9, rtol: float = 1e-7, what: str = "value") -> None:
-    a, e = flatten(actual), flatten(expected)
-    assert len(a) == len(e), f"{what}: {len(a)} elements, expected {len(e)}"
-    for i, (x, y) in enumerate(zip(a, e)):
-        if isinstance(y, bool) or isinstance(x, bool):
-            assert x == y, f"{what}[{i}]: {x} != {y}"
-        elif math.isnan(y):
-            assert math.isnan(x), f"{what}[{i}]: {x}, expected nan"
-        elif math.isinf(y):
-            assert x == y, f"{what}[{i}]: {x}, expected {y}"
-        else:
-            assert abs(x - y) <= atol + rtol * abs(y), f"{what}[{i}]: {x}, expected {y} (diff {abs(x - y):.3g})"
-
-
 def _as_list(out: Any) -> list[plugrad.Tensor]:
     return list(out) if isinstance(out, (tuple, list)) else [out]
 
@@ -221,7 +207,15 @@ def check_op(
     if expected is not None:
         exp = expected if isinstance(expected, (tuple,)) else (expected,)
         for o, e in zip(outs, exp):
-            assert_close(o.tolist(), e, ref_atol, 1e-7, "forward")
+            assert_close(
+                flatten(o.tolist()),
+                flatten(e),
+                rtol=1e-7,
+                atol=ref_atol,
+                equal_nan=True,
+                check_dtype=False,
+                msg=lambda m: f"forward: {m}",
+            )
             shape = []
             v = e
             while isinstance(v, list):
