@@ -195,6 +195,15 @@ def main(argv: list[str] | None = None) -> int:
         ]
         print()
 
+    # the char-level GPT's training step (benchmarks/gpt.py)
+    if W.pnn is not None and (not args.only or "gpt" in args.only):
+        import gpt
+
+        results["gpt"] = gpt.run(rounds)
+        if results["gpt"].get("ratio_vs_torch", 0) > gpt.TARGET:
+            failed.append("gpt step vs torch")
+        print()
+
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))
     print(f"\nresults written to {args.json}")
