@@ -10,6 +10,7 @@ import pytest
 from plugrad import nn
 from plugrad.autograd import gradcheck, gradgradcheck
 from plugrad.nn import functional as F
+from plugrad.testing import assert_close
 
 F64 = plugrad.float64
 
@@ -87,6 +88,7 @@ def test_embedding_bag_modes_by_hand() -> None:
     ]
     # 2-D input: fixed-length bags; padding_idx entries are skipped (also in the mean's count)
     assert F.embedding_bag(idx([[1, 2], [4, 0]]), w, mode="mean", padding_idx=0).tolist() == [[3.0, 4.0], [8.0, 9.0]]
+    assert tuple(F.embedding_bag(idx([[], []])[:0], w).shape) == (0, 2)  # no bags
     last = F.embedding_bag(inp, w, idx([0, 2, 5]), mode="sum", include_last_offset=True)
     assert last.tolist() == [[6.0, 8.0], [16.0, 19.0]]
     F.embedding_bag(inp, w, offsets, mode="max").sum().backward()
@@ -195,9 +197,9 @@ def torch():
     return pytest.importorskip("torch")
 
 
-def _close(p, t, tol=1e-10) -> None:
-    assert tuple(p.shape) == tuple(t.shape)
-    assert p.detach().reshape(-1).tolist() == pytest.approx(t.detach().reshape(-1).tolist(), rel=tol, abs=tol)
+def _from_torch(t):
+    """A PyTorch tensor as a plugrad tensor (DLPack: same shape, dtype and values), for assert_close."""
+    return plugrad.from_dlpack(t.detach())
 
 
 @pytest.mark.oracle
@@ -215,12 +217,14 @@ def test_oracle_embedding_module(torch, kw) -> None:
     i_t = torch.tensor([[1, 2, 0, 2], [3, 0, 9, 9]])
     i_p = idx(i_t.tolist())
     out_t, out_p = tm(i_t), pm(i_p)
-    _close(out_p, out_t)
+    assert_close(out_p, _from_torch(out_t), rtol=1e-10, atol=1e-10, check_dtype=False)
     g = torch.linspace(-1, 1, out_t.numel(), dtype=torch.float64).reshape(out_t.shape)
     (out_t * g).sum().backward()
     (out_p * plugrad.tensor(g.tolist(), dtype=F64)).sum().backward()
-    _close(pm.weight.grad, tm.weight.grad)
-    _close(pm.weight, tm.weight)  # max_norm renormalised the same rows in place
+    assert_close(pm.weight.grad, _from_torch(tm.weight.grad), rtol=1e-10, atol=1e-10, check_dtype=False)
+    assert_close(
+        pm.weight, _from_torch(tm.weight), rtol=1e-10, atol=1e-10, check_dtype=False
+    )  # max_norm renormalised the same rows in place
 
 
 @pytest.mark.oracle
@@ -239,20 +243,20 @@ def test_oracle_embedding_bag(torch, mode, padding_idx) -> None:
         kw = dict(mode=mode, padding_idx=padding_idx, include_last_offset=last)
         out_t = torch.nn.functional.embedding_bag(inp, w_t, offsets, **kw)
         out_p = F.embedding_bag(idx(inp.tolist()), w_p, None if offsets is None else idx(offsets.tolist()), **kw)
-        _close(out_p, out_t)
+        assert_close(out_p, _from_torch(out_t), rtol=1e-10, atol=1e-10, check_dtype=False)
         (out_t * out_t).sum().backward()
         (out_p * out_p).sum().backward()
-        _close(w_p.grad, w_t.grad)
+        assert_close(w_p.grad, _from_torch(w_t.grad), rtol=1e-10, atol=1e-10, check_dtype=False)
     if mode == "sum":
         psw_t = torch.randn(8, generator=g, dtype=torch.float64, requires_grad=True)
         psw_p = plugrad.tensor(psw_t.tolist(), dtype=F64, requires_grad=True)
         inp, offsets = cases[0][0], cases[0][1]
         out_t = torch.nn.functional.embedding_bag(inp, w_t, offsets, mode="sum", per_sample_weights=psw_t)
         out_p = F.embedding_bag(idx(inp.tolist()), w_p, idx(offsets.tolist()), mode="sum", per_sample_weights=psw_p)
-        _close(out_p, out_t)
+        assert_close(out_p, _from_torch(out_t), rtol=1e-10, atol=1e-10, check_dtype=False)
         out_t.sum().backward()
         out_p.sum().backward()
-        _close(psw_p.grad, psw_t.grad)
+        assert_close(psw_p.grad, _from_torch(psw_t.grad), rtol=1e-10, atol=1e-10, check_dtype=False)
 
 
 @pytest.mark.oracle

@@ -10,6 +10,7 @@ import pytest
 from plugrad import nn
 from plugrad.autograd import gradcheck, gradgradcheck
 from plugrad.nn import functional as F
+from plugrad.testing import assert_close
 
 F64 = plugrad.float64
 
@@ -19,53 +20,108 @@ def r(*shape: int, seed: int = 0, requires_grad: bool = True) -> plugrad.Tensor:
     return plugrad.randn(*shape, dtype=F64).requires_grad_(requires_grad)
 
 
-def approx(t: plugrad.Tensor, expected: list, tol: float = 1e-6) -> None:
-    assert plugrad.tensor(expected, dtype=F64).reshape(-1).tolist() == pytest.approx(
-        t.detach().double().reshape(-1).tolist(), abs=tol
-    )
-
-
 # ------------------------------------------------------------------------ by hand
 def test_layer_norm_by_hand() -> None:
     x = plugrad.tensor([[1.0, 2.0, 3.0, 6.0]])  # mean 3, biased var (4 + 1 + 0 + 9) / 4 = 3.5
     s = math.sqrt(3.5 + 1e-5)
-    approx(F.layer_norm(x, (4,)), [[-2 / s, -1 / s, 0.0, 3 / s]])
+    assert_close(
+        F.layer_norm(x, (4,)).detach().double().reshape(-1),
+        plugrad.tensor([[-2 / s, -1 / s, 0.0, 3 / s]], dtype=F64).reshape(-1),
+        rtol=0.0,
+        atol=1e-6,
+    )
     w, b = plugrad.tensor([1.0, 2.0, 3.0, 4.0]), plugrad.tensor([0.5, 0.0, 0.0, -1.0])
-    approx(F.layer_norm(x, 4, w, b), [[-2 / s + 0.5, -2 / s, 0.0, 12 / s - 1.0]])
+    assert_close(
+        F.layer_norm(x, 4, w, b).detach().double().reshape(-1),
+        plugrad.tensor([[-2 / s + 0.5, -2 / s, 0.0, 12 / s - 1.0]], dtype=F64).reshape(-1),
+        rtol=0.0,
+        atol=1e-6,
+    )
     ln = nn.LayerNorm(4)
-    approx(ln(x), [[-2 / s, -1 / s, 0.0, 3 / s]])
+    assert_close(
+        ln(x).detach().double().reshape(-1),
+        plugrad.tensor([[-2 / s, -1 / s, 0.0, 3 / s]], dtype=F64).reshape(-1),
+        rtol=0.0,
+        atol=1e-6,
+    )
     assert ln(x).grad_fn.name() == "NativeLayerNormBackward0"
 
 
 def test_rms_norm_by_hand() -> None:
     x = plugrad.tensor([[3.0, 4.0]])  # mean square 12.5
-    approx(F.rms_norm(x, (2,), eps=0.0), [[3 / math.sqrt(12.5), 4 / math.sqrt(12.5)]])
-    approx(nn.RMSNorm(2, eps=0.5)(x), [[3 / math.sqrt(13.0), 4 / math.sqrt(13.0)]])
+    assert_close(
+        F.rms_norm(x, (2,), eps=0.0).detach().double().reshape(-1),
+        plugrad.tensor([[3 / math.sqrt(12.5), 4 / math.sqrt(12.5)]], dtype=F64).reshape(-1),
+        rtol=0.0,
+        atol=1e-6,
+    )
+    assert_close(
+        nn.RMSNorm(2, eps=0.5)(x).detach().double().reshape(-1),
+        plugrad.tensor([[3 / math.sqrt(13.0), 4 / math.sqrt(13.0)]], dtype=F64).reshape(-1),
+        rtol=0.0,
+        atol=1e-6,
+    )
     # eps=None: the dtype's machine epsilon
-    approx(F.rms_norm(plugrad.zeros(1, 2, dtype=F64), (2,)), [[0.0, 0.0]])
+    assert_close(
+        F.rms_norm(plugrad.zeros(1, 2, dtype=F64), (2,)).detach().double().reshape(-1),
+        plugrad.tensor([[0.0, 0.0]], dtype=F64).reshape(-1),
+        rtol=0.0,
+        atol=1e-6,
+    )
 
 
 def test_group_norm_by_hand() -> None:
     x = plugrad.tensor([[[1.0], [3.0], [10.0], [10.0]]])  # 2 groups: (1, 3) and (10, 10)
     out = F.group_norm(x, 2, eps=0.0 + 1e-12)
-    approx(out, [[[-1.0], [1.0], [0.0], [0.0]]])
+    assert_close(
+        out.detach().double().reshape(-1),
+        plugrad.tensor([[[-1.0], [1.0], [0.0], [0.0]]], dtype=F64).reshape(-1),
+        rtol=0.0,
+        atol=1e-6,
+    )
     gn = nn.GroupNorm(2, 4)
     with plugrad.no_grad():
         gn.weight.copy_(plugrad.tensor([1.0, 2.0, 1.0, 1.0]))
         gn.bias.fill_(1.0)
-    approx(gn(x), [[[1 - 1 / math.sqrt(1 + 1e-5)], [1 + 2 / math.sqrt(1 + 1e-5)], [1.0], [1.0]]])
+    assert_close(
+        gn(x).detach().double().reshape(-1),
+        plugrad.tensor(
+            [[[1 - 1 / math.sqrt(1 + 1e-5)], [1 + 2 / math.sqrt(1 + 1e-5)], [1.0], [1.0]]], dtype=F64
+        ).reshape(-1),
+        rtol=0.0,
+        atol=1e-6,
+    )
 
 
 def test_batch_norm_running_stats_by_hand() -> None:
     bn = nn.BatchNorm1d(1, momentum=0.5)
     x = plugrad.tensor([[1.0], [3.0]])  # mean 2, biased var 1, unbiased var 2
-    approx(bn(x), [[-1 / math.sqrt(1 + 1e-5)], [1 / math.sqrt(1 + 1e-5)]])
-    approx(bn.running_mean, [1.0])  # 0.5 * 0 + 0.5 * 2
-    approx(bn.running_var, [1.5])  # 0.5 * 1 + 0.5 * 2 (unbiased)
+    assert_close(
+        bn(x).detach().double().reshape(-1),
+        plugrad.tensor([[-1 / math.sqrt(1 + 1e-5)], [1 / math.sqrt(1 + 1e-5)]], dtype=F64).reshape(-1),
+        rtol=0.0,
+        atol=1e-6,
+    )
+    assert_close(
+        bn.running_mean.detach().double().reshape(-1), plugrad.tensor([1.0], dtype=F64).reshape(-1), rtol=0.0, atol=1e-6
+    )  # 0.5 * 0 + 0.5 * 2
+    assert_close(
+        bn.running_var.detach().double().reshape(-1), plugrad.tensor([1.5], dtype=F64).reshape(-1), rtol=0.0, atol=1e-6
+    )  # 0.5 * 1 + 0.5 * 2 (unbiased)
     assert bn.num_batches_tracked.item() == 1 and bn.num_batches_tracked.dtype is plugrad.int64
     bn.eval()
-    approx(bn(plugrad.tensor([[1.0]])), [[0.0]])
-    approx(bn(plugrad.tensor([[2.5]])), [[1.5 / math.sqrt(1.5 + 1e-5)]])
+    assert_close(
+        bn(plugrad.tensor([[1.0]])).detach().double().reshape(-1),
+        plugrad.tensor([[0.0]], dtype=F64).reshape(-1),
+        rtol=0.0,
+        atol=1e-6,
+    )
+    assert_close(
+        bn(plugrad.tensor([[2.5]])).detach().double().reshape(-1),
+        plugrad.tensor([[1.5 / math.sqrt(1.5 + 1e-5)]], dtype=F64).reshape(-1),
+        rtol=0.0,
+        atol=1e-6,
+    )
     assert bn.num_batches_tracked.item() == 1  # eval does not count
 
 
@@ -73,8 +129,12 @@ def test_batch_norm_cumulative_average_momentum_none() -> None:
     bn = nn.BatchNorm1d(1, momentum=None)
     for batch in ([[0.0], [2.0]], [[4.0], [6.0]], [[8.0], [10.0]]):
         bn(plugrad.tensor(batch))
-    approx(bn.running_mean, [5.0])  # (1 + 5 + 9) / 3
-    approx(bn.running_var, [2.0])  # each unbiased var is 2
+    assert_close(
+        bn.running_mean.detach().double().reshape(-1), plugrad.tensor([5.0], dtype=F64).reshape(-1), rtol=0.0, atol=1e-6
+    )  # (1 + 5 + 9) / 3
+    assert_close(
+        bn.running_var.detach().double().reshape(-1), plugrad.tensor([2.0], dtype=F64).reshape(-1), rtol=0.0, atol=1e-6
+    )  # each unbiased var is 2
     assert bn.num_batches_tracked.item() == 3
 
 
@@ -91,8 +151,18 @@ def test_batch_norm_without_tracking_and_without_affine() -> None:
     x = r(3, 2, 2, 2, seed=1, requires_grad=False)
     bn.eval()  # no running statistics: batch statistics even in eval
     out = bn(x)
-    approx(out.mean((0, 2, 3)), [0.0, 0.0], tol=1e-12)
-    approx(out.var((0, 2, 3), unbiased=False), [1.0, 1.0], tol=1e-4)
+    assert_close(
+        out.mean((0, 2, 3)).detach().double().reshape(-1),
+        plugrad.tensor([0.0, 0.0], dtype=F64).reshape(-1),
+        rtol=0.0,
+        atol=1e-12,
+    )
+    assert_close(
+        out.var((0, 2, 3), unbiased=False).detach().double().reshape(-1),
+        plugrad.tensor([1.0, 1.0], dtype=F64).reshape(-1),
+        rtol=0.0,
+        atol=1e-4,
+    )
     tracked = nn.BatchNorm2d(2)
     assert sorted(tracked.state_dict()) == ["bias", "num_batches_tracked", "running_mean", "running_var", "weight"]
 
@@ -178,7 +248,16 @@ def test_reprs_and_init() -> None:
         (lambda: nn.BatchNorm1d(3)(plugrad.randn(2, 3, 4, 5)), ValueError, "expected 2D or 3D input (got 4D input)"),
         (lambda: nn.GroupNorm(2, 3), ValueError, "num_channels (3) must be divisible by num_groups (2)"),
         (lambda: nn.LayerNorm(4)(plugrad.randn(2, 3)), RuntimeError, "expected input with shape [*, 4]"),
-        (lambda: F.batch_norm(plugrad.randn(2, 3), None, None), RuntimeError, "running_mean and running_var"),
+        (
+            lambda: F.batch_norm(plugrad.randn(2, 3), None, None),
+            RuntimeError,
+            "running_mean must be defined in evaluation mode",
+        ),
+        (
+            lambda: F.group_norm(plugrad.randn(1, 3, 1), 3),
+            ValueError,
+            "Expected more than 1 value per channel when training, got input size [1, 3, 1]",
+        ),
         (lambda: F.layer_norm("x", (2,)), TypeError, "must be Tensor, not str"),
     ],
 )
@@ -200,9 +279,9 @@ def _both(torch, shape, seed):
     return plugrad.tensor(t.tolist(), dtype=F64, requires_grad=True), t
 
 
-def _close(p, t, tol=1e-9) -> None:
-    assert tuple(p.shape) == tuple(t.shape)
-    assert p.detach().reshape(-1).tolist() == pytest.approx(t.detach().reshape(-1).tolist(), rel=tol, abs=tol)
+def _from_torch(t):
+    """A PyTorch tensor as a plugrad tensor (DLPack: same shape, dtype and values), for assert_close."""
+    return plugrad.from_dlpack(t.detach())
 
 
 def _copy(pm, tm) -> None:
@@ -237,13 +316,13 @@ def test_oracle_norm_modules(torch, make_p, make_t, shape) -> None:
     assert repr(pm) == repr(tm)
     xp, xt = _both(torch, shape, 3)
     out_p, out_t = pm(xp), tm(xt)
-    _close(out_p, out_t)
+    assert_close(out_p, _from_torch(out_t), rtol=1e-9, atol=1e-9, check_dtype=False)
     w = torch.linspace(-1, 2, out_t.numel(), dtype=torch.float64).reshape(out_t.shape)
     (out_t * w).sum().backward()
     (out_p * plugrad.tensor(w.tolist(), dtype=F64)).sum().backward()
-    _close(xp.grad, xt.grad)
+    assert_close(xp.grad, _from_torch(xt.grad), rtol=1e-9, atol=1e-9, check_dtype=False)
     for (_name, p), (_, t) in zip(pm.named_parameters(), tm.named_parameters(), strict=True):
-        _close(p.grad, t.grad)
+        assert_close(p.grad, _from_torch(t.grad), rtol=1e-9, atol=1e-9, check_dtype=False)
 
 
 @pytest.mark.oracle
@@ -261,31 +340,43 @@ def test_oracle_batch_norm_training_and_eval(torch, cls, momentum) -> None:
         for shape in shapes:
             xp, xt = _both(torch, shape, 10 + step)
             out_p, out_t = pm(xp), tm(xt)
-            _close(out_p, out_t)
+            assert_close(out_p, _from_torch(out_t), rtol=1e-9, atol=1e-9, check_dtype=False)
             (out_t * out_t).sum().backward()
             (out_p * out_p).sum().backward()
-            _close(xp.grad, xt.grad, 1e-8)
-    _close(pm.weight.grad, tm.weight.grad, 1e-8)
-    _close(pm.bias.grad, tm.bias.grad, 1e-8)
-    _close(pm.running_mean, tm.running_mean)
-    _close(pm.running_var, tm.running_var)
+            assert_close(xp.grad, _from_torch(xt.grad), rtol=1e-8, atol=1e-8, check_dtype=False)
+    assert_close(pm.weight.grad, _from_torch(tm.weight.grad), rtol=1e-8, atol=1e-8, check_dtype=False)
+    assert_close(pm.bias.grad, _from_torch(tm.bias.grad), rtol=1e-8, atol=1e-8, check_dtype=False)
+    assert_close(pm.running_mean, _from_torch(tm.running_mean), rtol=1e-9, atol=1e-9, check_dtype=False)
+    assert_close(pm.running_var, _from_torch(tm.running_var), rtol=1e-9, atol=1e-9, check_dtype=False)
     assert pm.num_batches_tracked.item() == tm.num_batches_tracked.item()
     pm.eval()
     tm.eval()
     xp, xt = _both(torch, shapes[0], 99)
     out_p, out_t = pm(xp), tm(xt)
-    _close(out_p, out_t)
+    assert_close(out_p, _from_torch(out_t), rtol=1e-9, atol=1e-9, check_dtype=False)
     out_t.sum().backward()
     out_p.sum().backward()
-    _close(xp.grad, xt.grad)
+    assert_close(xp.grad, _from_torch(xt.grad), rtol=1e-9, atol=1e-9, check_dtype=False)
 
 
 @pytest.mark.oracle
 def test_oracle_functional_forms(torch) -> None:
     TF = torch.nn.functional
     xp, xt = _both(torch, (3, 4, 5), 1)
-    _close(F.layer_norm(xp, (5,), eps=1e-3), TF.layer_norm(xt, (5,), eps=1e-3))
-    _close(F.rms_norm(xp, (4, 5)), TF.rms_norm(xt, (4, 5)))
-    _close(F.group_norm(xp, 2), TF.group_norm(xt, 2))
-    _close(F.batch_norm(xp, None, None, training=True), TF.batch_norm(xt, None, None, training=True))
-    _close(F.instance_norm(xp), TF.instance_norm(xt))
+    assert_close(
+        F.layer_norm(xp, (5,), eps=1e-3),
+        _from_torch(TF.layer_norm(xt, (5,), eps=1e-3)),
+        rtol=1e-9,
+        atol=1e-9,
+        check_dtype=False,
+    )
+    assert_close(F.rms_norm(xp, (4, 5)), _from_torch(TF.rms_norm(xt, (4, 5))), rtol=1e-9, atol=1e-9, check_dtype=False)
+    assert_close(F.group_norm(xp, 2), _from_torch(TF.group_norm(xt, 2)), rtol=1e-9, atol=1e-9, check_dtype=False)
+    assert_close(
+        F.batch_norm(xp, None, None, training=True),
+        _from_torch(TF.batch_norm(xt, None, None, training=True)),
+        rtol=1e-9,
+        atol=1e-9,
+        check_dtype=False,
+    )
+    assert_close(F.instance_norm(xp), _from_torch(TF.instance_norm(xt)), rtol=1e-9, atol=1e-9, check_dtype=False)

@@ -135,6 +135,8 @@ def embedding(
 
 
 def _bag_segments(offsets: list[int], total: int, include_last_offset: bool) -> list[tuple[int, int]]:
+    if not offsets:
+        return []
     ends = offsets[1:] + ([] if include_last_offset else [total])
     starts = offsets[:-1] if include_last_offset else offsets
     return [(s, min(e, total)) for s, e in zip(starts, ends, strict=True)]

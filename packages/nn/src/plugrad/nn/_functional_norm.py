@@ -212,6 +212,9 @@ def group_norm(
                 f"Expected {name} to be a vector of size equal to the number of channels in input, but got {name} "
                 f"of shape {_size_str(t.shape)} and input of shape {_size_str(input.shape)}"
             )
+    sizes = [n * c // num_groups, num_groups, *input.shape[2:]]
+    if math.prod(sizes) // num_groups == 1:  # PyTorch's check: one value per group
+        raise ValueError(f"Expected more than 1 value per channel when training, got input size {sizes}")
     wshape = (1, c) + (1,) * (input.ndim - 2)
     view = (n, num_groups, (input.numel() // max(n * num_groups, 1)))
     return _GroupNorm.apply(input, weight, bias, view, (2,), wshape, float(eps), True, None)  # type: ignore[no-any-return]
@@ -264,8 +267,10 @@ def batch_norm(
                     unbiased = stats[1].reshape(running_var.shape) * (size / (size - 1))
                     running_var.mul_(1 - factor).add_(unbiased.to(running_var.dtype) * factor)
         return out
-    if running_mean is None or running_var is None:
-        raise RuntimeError("running_mean and running_var must be defined in evaluation mode")
+    if running_mean is None:
+        raise RuntimeError("running_mean must be defined in evaluation mode")
+    if running_var is None:
+        raise RuntimeError("running_var must be defined in evaluation mode")
     return _batch_norm_eval(input, running_mean, running_var, weight, bias, float(eps), wshape)
 
 
