@@ -147,6 +147,14 @@ CASES: dict[str, tuple] = {
         lambda lib, m, d: m(d[0]).sum() + m(d[1]).sum(),
         lambda lib: (lib.randn(2, 5, 3), lib.randn(3)),
     ),
+    "leaky_relu_huber_smooth_l1": (
+        lambda lib: lib.nn.Sequential(lib.nn.Linear(3, 4), lib.nn.LeakyReLU(0.2), lib.nn.Linear(4, 2)),
+        lambda lib, m, d: (
+            _f(lib).huber_loss(m(d[0]), d[1], delta=0.5)
+            + _f(lib).smooth_l1_loss(m(d[0]), d[1], beta=2.0, reduction="sum")
+        ),
+        lambda lib: (lib.randn(4, 3), lib.randn(4, 2)),
+    ),
     "linear_without_bias": (
         lambda lib: lib.nn.Linear(3, 2, bias=False),
         lambda lib, m, d: (m(d[0]) ** 2).mean() + m(d[1]).sum(),

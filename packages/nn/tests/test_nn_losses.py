@@ -54,6 +54,15 @@ def test_regression_loss_gradients(name, reduction):
     check_grads(lambda: (fn(x, y, reduction=reduction) * (w if reduction == "none" else 1.0)).sum(), [x, y])
 
 
+@pytest.mark.parametrize(("name", "kw"), [("huber_loss", {"delta": 0.4}), ("smooth_l1_loss", {"beta": 4.0})])
+def test_huber_and_smooth_l1_gradients_away_from_one(name, kw):
+    # both branches: |d| = 0.2, 1.6, 1.6, 0.65 against delta 0.4; all inside beta 4
+    x = t64([0.3, -1.2, 2.5, 0.05], requires_grad=True)
+    y = t64([0.1, 0.4, 0.9, -0.6], requires_grad=True)
+    check_grads(lambda: getattr(F, name)(x, y, **kw), [x, y])
+    check_grads(lambda: (getattr(F, name)(x, y, reduction="none", **kw) * t64([1.0, -2.0, 0.5, 3.0])).sum(), [x, y])
+
+
 def test_mse_loss_second_order():
     x = t64([0.3, -1.2], requires_grad=True)
     y = t64([0.1, 0.4])

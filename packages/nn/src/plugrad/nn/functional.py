@@ -145,13 +145,29 @@ def relu_(input: Tensor) -> Tensor:
     return input.copy_(input.relu())
 
 
+class _LeakyRelu(Function, backward_name="LeakyReluBackward0"):
+    """``x`` where ``x > 0``, else ``negative_slope * x``; gradient ``g`` or ``negative_slope * g``."""
+
+    _prints_as_builtin = True
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, negative_slope: float) -> Tensor:
+        ctx.save_for_backward(x)
+        ctx.slope = negative_slope
+        return plugrad.where(x > 0, x, x * negative_slope)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
+        (x,) = ctx.saved_tensors
+        return plugrad.where(x > 0, g, g * ctx.slope), None
+
+
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
-    """``x`` where ``x > 0``, else ``negative_slope * x``."""
+    """``x`` where ``x > 0``, else ``negative_slope * x`` (one ``LeakyReluBackward0`` node)."""
     _check_tensor(input, "leaky_relu")
-    out = plugrad.where(input > 0, input, input * negative_slope)
     if inplace:
-        return input.copy_(out)
-    return out
+        return input.copy_(plugrad.where(input > 0, input, input * negative_slope))
+    return _LeakyRelu.apply(input, float(negative_slope))  # type: ignore[no-any-return]
 
 
 def sigmoid(input: Tensor) -> Tensor:
@@ -454,6 +470,42 @@ def l1_loss(
     return _reduce((input - target).abs(), reduction)
 
 
+class _HuberLoss(Function, backward_name="HuberLossBackward0"):
+    """Huber loss of ``d = x - y``, reduced, in one node (PyTorch's)::
+
+        l = 0.5 d^2 / s                     where |d| < delta
+        l = delta (|d| - 0.5 delta) / s     elsewhere
+
+    with ``s = 1`` (Huber) or ``s = delta = beta`` (smooth L1). ``dl/dd = d / s`` inside,
+    ``delta sign(d) / s`` outside; ``grad_y = -grad_x``.
+    """
+
+    _prints_as_builtin = True
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, y: Tensor, delta: float, scale: float, reduction: str) -> Tensor:
+        ctx.save_for_backward(x, y)
+        d = x - y
+        ad = d.abs()
+        loss = plugrad.where(ad < delta, (0.5 / scale) * d * d, (delta / scale) * (ad - 0.5 * delta))
+        ctx.delta, ctx.scale = delta, scale
+        ctx.reduction, ctx.shape, ctx.numel = reduction, loss.shape, loss.numel()
+        return _reduce(loss, reduction)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, Tensor | None, None, None, None]:
+        x, y = ctx.saved_tensors
+        d = x - y
+        slope = plugrad.where(d.abs() < ctx.delta, d, ctx.delta * d.sign()) * (1.0 / ctx.scale)
+        grad = _unreduce(g, ctx) * slope
+        need_x, need_y = ctx.needs_input_grad[:2]
+        return (grad if need_x else None), (-grad if need_y else None), None, None, None
+
+
+class _SmoothL1Loss(_HuberLoss, backward_name="SmoothL1LossBackward0"):
+    """:class:`_HuberLoss` with ``s = delta = beta``: PyTorch's ``SmoothL1LossBackward0``."""
+
+
 def huber_loss(
     input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0, weight: Tensor | None = None
 ) -> Tensor:
@@ -464,12 +516,9 @@ def huber_loss(
         raise RuntimeError("huber_loss does not support non-positive values for delta.")
     _warn_size(input, target)
     _check_broadcast(input, target)
-    d = input - target
-    ad = d.abs()
-    loss = plugrad.where(ad < delta, 0.5 * d * d, delta * (ad - 0.5 * delta))
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+    if weight is None:
+        return _HuberLoss.apply(input, target, float(delta), 1.0, reduction)  # type: ignore[no-any-return]
+    return _reduce(_HuberLoss.apply(input, target, float(delta), 1.0, "none") * weight, reduction)
 
 
 def smooth_l1_loss(
@@ -487,11 +536,9 @@ def smooth_l1_loss(
         raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
     _warn_size(input, target)
     _check_broadcast(input, target)
-    d = input - target
-    ad = d.abs()
-    if beta == 0.0:
-        return _reduce(ad, reduction)
-    return _reduce(plugrad.where(ad < beta, 0.5 * d * d / beta, ad - 0.5 * beta), reduction)
+    if beta == 0.0:  # L1, composed as PyTorch composes it
+        return _reduce((input - target).abs(), reduction)
+    return _SmoothL1Loss.apply(input, target, float(beta), float(beta), reduction)  # type: ignore[no-any-return]
 
 
 def _class_view(t: Tensor, ndim: int) -> Tensor:
