@@ -13,6 +13,7 @@ import plugrad.nn as nn
 import plugrad.nn.functional as F
 import pytest
 from plugrad.autograd import gradcheck, gradgradcheck
+from plugrad.testing import assert_close
 
 F64 = plugrad.float64
 
@@ -346,13 +347,9 @@ def _without_layer_norm(text: str) -> str:
     return "\n".join(line.split("LayerNorm")[0] for line in text.splitlines())
 
 
-def _close(a, b, tol=1e-10):
-    import numpy as np
-
-    a = np.asarray(a.tolist(), dtype=float)
-    b = b.detach().numpy()
-    assert a.shape == b.shape
-    assert np.allclose(a, b, atol=tol, rtol=0, equal_nan=True)
+def _from_torch(t):
+    """A PyTorch tensor as a plugrad tensor (DLPack: same shape, dtype and values), for assert_close."""
+    return plugrad.from_dlpack(t.detach())
 
 
 @pytest.mark.oracle
@@ -381,14 +378,14 @@ def test_oracle_sdpa(mask_kind, gqa):
         if mask_kind == "float":
             pmask.requires_grad_(True)
         pout = F.scaled_dot_product_attention(pq, pk, pv, attn_mask=pmask, **kw)
-        _close(pout, out)
+        assert_close(pout, _from_torch(out), rtol=0.0, atol=1e-10, check_dtype=False, equal_nan=True)
         g = torch.randn_like(out)
         (out * g).sum().backward()
         (pout * _p(g)).sum().backward()
         for a, b in ((pq, q), (pk, k), (pv, v)):
-            _close(a.grad, b.grad)
+            assert_close(a.grad, _from_torch(b.grad), rtol=0.0, atol=1e-10, check_dtype=False, equal_nan=True)
         if mask_kind == "float":
-            _close(pmask.grad, mask.grad)
+            assert_close(pmask.grad, _from_torch(mask.grad), rtol=0.0, atol=1e-10, check_dtype=False, equal_nan=True)
 
 
 MHA_OPTIONS = list(itertools.product([False, True], ["self", "kdim", "cross"], [True, False], [False, True]))
@@ -459,20 +456,20 @@ def test_oracle_multihead_attention(batch_first, kv, bias, extra):
                 attn_mask=None if attn_mask is None else _p(attn_mask),
                 **opts,
             )
-        _close(pout, out)
+        assert_close(pout, _from_torch(out), rtol=0.0, atol=1e-10, check_dtype=False, equal_nan=True)
         if need_weights:
-            _close(pweights, weights)
+            assert_close(pweights, _from_torch(weights), rtol=0.0, atol=1e-10, check_dtype=False, equal_nan=True)
         else:
             assert pweights is None
         g = torch.randn_like(out)
         (out * g).sum().backward()
         (pout * _p(g)).sum().backward()
-        _close(pq.grad, q.grad)
+        assert_close(pq.grad, _from_torch(q.grad), rtol=0.0, atol=1e-10, check_dtype=False, equal_nan=True)
         if k is not q:
-            _close(pk.grad, k.grad)
+            assert_close(pk.grad, _from_torch(k.grad), rtol=0.0, atol=1e-10, check_dtype=False, equal_nan=True)
         for (name, tp), (pname, pp) in zip(tm.named_parameters(), pm.named_parameters()):
             assert name == pname
-            _close(pp.grad, tp.grad)
+            assert_close(pp.grad, _from_torch(tp.grad), rtol=0.0, atol=1e-10, check_dtype=False, equal_nan=True)
             tp.grad = None
             pp.grad = None
 
@@ -506,22 +503,24 @@ def test_oracle_transformer(norm_first, activation, batch_first):
     out = tm(src, tgt, **masks)
     psrc, ptgt = _p(src).requires_grad_(True), _p(tgt).requires_grad_(True)
     pout = pm(psrc, ptgt, **{k: _p(v) for k, v in masks.items()})
-    _close(pout, out, 1e-9)
+    assert_close(pout, _from_torch(out), rtol=0.0, atol=1e-9, check_dtype=False, equal_nan=True)
     g = torch.randn_like(out)
     (out * g).sum().backward()
     (pout * _p(g)).sum().backward()
-    _close(psrc.grad, src.grad, 1e-9)
-    _close(ptgt.grad, tgt.grad, 1e-9)
+    assert_close(psrc.grad, _from_torch(src.grad), rtol=0.0, atol=1e-9, check_dtype=False, equal_nan=True)
+    assert_close(ptgt.grad, _from_torch(tgt.grad), rtol=0.0, atol=1e-9, check_dtype=False, equal_nan=True)
     for (name, tp), (pname, pp) in zip(tm.named_parameters(), pm.named_parameters()):
         assert name == pname
-        _close(pp.grad, tp.grad, 1e-9)
+        assert_close(pp.grad, _from_torch(tp.grad), rtol=0.0, atol=1e-9, check_dtype=False, equal_nan=True)
     # eval mode, no nested tensor: the encoder alone with a causal float mask
     tm.eval()
     pm.eval()
     smask = torch.nn.Transformer.generate_square_subsequent_mask(S, dtype=d)
     with torch.no_grad():
         ref = tm.encoder(src, mask=smask)
-    _close(pm.encoder(psrc, mask=_p(smask)), ref, 1e-9)
+    assert_close(
+        pm.encoder(psrc, mask=_p(smask)), _from_torch(ref), rtol=0.0, atol=1e-9, check_dtype=False, equal_nan=True
+    )
 
 
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
@@ -537,3 +536,40 @@ def test_gelu_one_node_gradients_to_second_order(approximate):
     else:
         expected = [0.5 * a * (1 + math.tanh(math.sqrt(2 / math.pi) * (a + 0.044715 * a**3))) for a in v]
     assert out == pytest.approx(expected, abs=1e-14)
+
+
+def _quantiles(values, qs=(0.02, 0.1, 0.25, 0.5, 0.75, 0.9, 0.98)):
+    values = sorted(values)
+    return [values[int(q * (len(values) - 1))] for q in qs]
+
+
+@pytest.mark.oracle
+@needs_layer_norm
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda m: m.MultiheadAttention(64, 4),
+        lambda m: m.MultiheadAttention(64, 4, kdim=32, vdim=48, add_bias_kv=True),
+        lambda m: m.TransformerEncoderLayer(32, 4, 96),
+        lambda m: m.Transformer(32, 4, 1, 1, 96),
+    ],
+)
+def test_oracle_initialisation_distribution(build):
+    torch = pytest.importorskip("torch")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tm = build(torch.nn)
+    pm = build(nn)
+    tparams, pparams = dict(tm.named_parameters()), dict(pm.named_parameters())
+    assert list(tparams) == list(pparams)
+    for name, tp in tparams.items():
+        ours = pparams[name].detach().reshape(-1).tolist()
+        theirs = tp.detach().reshape(-1).tolist()
+        assert len(ours) == len(theirs), name
+        spread = max(abs(v) for v in theirs)
+        if len(theirs) < 500:  # small vectors: the same constant (zeros, ones) or the same scale
+            assert max(abs(v) for v in ours) == pytest.approx(spread, rel=0.5, abs=1e-12), name
+            if min(theirs) == max(theirs):
+                assert ours == theirs, name
+            continue
+        assert _quantiles(ours) == pytest.approx(_quantiles(theirs), abs=0.06 * spread), name

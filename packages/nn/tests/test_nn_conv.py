@@ -10,6 +10,7 @@ import pytest
 from plugrad import nn
 from plugrad.autograd import gradcheck, gradgradcheck
 from plugrad.nn import functional as F
+from plugrad.testing import assert_close
 
 F64 = plugrad.float64
 
@@ -430,19 +431,19 @@ def _both(torch, shape, seed, dtype="float64"):
     return p, t
 
 
-def _close(p, t, tol=1e-9) -> None:
-    assert tuple(p.shape) == tuple(t.shape)
-    assert p.detach().reshape(-1).tolist() == pytest.approx(t.detach().reshape(-1).tolist(), rel=tol, abs=tol)
+def _from_torch(t):
+    """A PyTorch tensor as a plugrad tensor (DLPack: same shape, dtype and values), for assert_close."""
+    return plugrad.from_dlpack(t.detach())
 
 
 def _check(torch, fn_p, fn_t, inputs, tol=1e-9) -> None:
     out_p, out_t = fn_p(*[i[0] for i in inputs]), fn_t(*[i[1] for i in inputs])
-    _close(out_p, out_t, tol)
+    assert_close(out_p, _from_torch(out_t), rtol=tol, atol=tol, check_dtype=False)
     w = torch.linspace(-1.0, 2.0, out_t.numel(), dtype=out_t.dtype).reshape(out_t.shape)
     (out_t * w).sum().backward()
     (out_p * plugrad.tensor(w.tolist(), dtype=out_p.dtype)).sum().backward()
     for p, t in inputs:
-        _close(p.grad, t.grad, tol)
+        assert_close(p.grad, _from_torch(t.grad), rtol=tol, atol=tol, check_dtype=False)
 
 
 @pytest.fixture
@@ -637,4 +638,4 @@ def test_oracle_pytorch_checkpoint_of_a_cnn_loads(torch, tmp_path) -> None:
     pm.load_state_dict(plugrad.load(path))
     pm.eval()
     assert pm[1].num_batches_tracked.item() == 1
-    _close(pm(plugrad.tensor(x.tolist())), tm(x).detach(), 1e-5)
+    assert_close(pm(plugrad.tensor(x.tolist())), _from_torch(tm(x).detach()), rtol=1e-5, atol=1e-5, check_dtype=False)

@@ -12,6 +12,7 @@ import plugrad.nn as nn
 import pytest
 from plugrad.autograd import gradcheck
 from plugrad.nn.utils import rnn as rnn_utils
+from plugrad.testing import assert_close
 
 F64 = plugrad.float64
 
@@ -378,13 +379,9 @@ def _to_plugrad(t):
     return plugrad.tensor(t.detach().numpy().tolist(), dtype=F64)
 
 
-def _close(a, b, tol=1e-10):
-    import numpy as np
-
-    a = np.asarray(a.tolist(), dtype=float)
-    b = b.detach().numpy()
-    assert a.shape == b.shape
-    assert np.allclose(a, b, atol=tol, rtol=0)
+def _from_torch(t):
+    """A PyTorch tensor as a plugrad tensor (DLPack: same shape, dtype and values), for assert_close."""
+    return plugrad.from_dlpack(t.detach())
 
 
 OPTIONS = [
@@ -424,7 +421,7 @@ def test_oracle_state_dict_outputs_and_gradients(mode, layers, bi, bf, proj, pac
     if packed:
         tin = trnn.pack_padded_sequence(x, [3, 5, 2], batch_first=bf, enforce_sorted=False)
         pin = rnn_utils.pack_padded_sequence(px, [3, 5, 2], batch_first=bf, enforce_sorted=False)
-        _close(pin.data, tin.data)
+        assert_close(pin.data, _from_torch(tin.data), rtol=0.0, atol=1e-10, check_dtype=False)
         assert pin.batch_sizes.tolist() == tin.batch_sizes.tolist()
     else:
         tin, pin = x, px
@@ -432,20 +429,20 @@ def test_oracle_state_dict_outputs_and_gradients(mode, layers, bi, bf, proj, pac
     pout, ph = pm(pin, phx)
     if packed:
         tout, pout = tout.data, pout.data
-    _close(pout, tout)
+    assert_close(pout, _from_torch(tout), rtol=0.0, atol=1e-10, check_dtype=False)
     th_all = th if mode == "LSTM" else (th,)
     ph_all = ph if mode == "LSTM" else (ph,)
     for a, b in zip(ph_all, th_all):
-        _close(a, b)
+        assert_close(a, _from_torch(b), rtol=0.0, atol=1e-10, check_dtype=False)
     (tout.sum() + sum((t * t).sum() for t in th_all)).backward()
     (pout.sum() + sum((t * t).sum() for t in ph_all)).backward()
-    _close(px.grad, x.grad)
-    _close(ph0.grad, h0.grad)
+    assert_close(px.grad, _from_torch(x.grad), rtol=0.0, atol=1e-10, check_dtype=False)
+    assert_close(ph0.grad, _from_torch(h0.grad), rtol=0.0, atol=1e-10, check_dtype=False)
     if mode == "LSTM":
-        _close(pc0.grad, c0.grad)
+        assert_close(pc0.grad, _from_torch(c0.grad), rtol=0.0, atol=1e-10, check_dtype=False)
     for (name, tp), (pname, pp) in zip(tm.named_parameters(), pm.named_parameters()):
         assert name == pname
-        _close(pp.grad, tp.grad)
+        assert_close(pp.grad, _from_torch(tp.grad), rtol=0.0, atol=1e-10, check_dtype=False)
 
 
 @pytest.mark.oracle
@@ -467,12 +464,12 @@ def test_oracle_cells(kind, batched):
     tout = tout if kind == "LSTMCell" else (tout,)
     pout = pout if kind == "LSTMCell" else (pout,)
     for a, b in zip(pout, tout):
-        _close(a, b)
+        assert_close(a, _from_torch(b), rtol=0.0, atol=1e-10, check_dtype=False)
     sum((t * t).sum() for t in tout).backward()
     sum((t * t).sum() for t in pout).backward()
-    _close(px.grad, x.grad)
+    assert_close(px.grad, _from_torch(x.grad), rtol=0.0, atol=1e-10, check_dtype=False)
     for (_, tp), (_, pp) in zip(tm.named_parameters(), pm.named_parameters()):
-        _close(pp.grad, tp.grad)
+        assert_close(pp.grad, _from_torch(tp.grad), rtol=0.0, atol=1e-10, check_dtype=False)
 
 
 @pytest.mark.oracle
@@ -483,17 +480,52 @@ def test_oracle_padding_utilities():
     seqs = [torch.randn(n, 2, dtype=torch.float64) for n in (2, 4, 1)]
     pseqs = [_to_plugrad(s) for s in seqs]
     for bf, side, value in itertools.product([False, True], ["left", "right"], [0.0, -2.5]):
-        _close(
+        assert_close(
             rnn_utils.pad_sequence(pseqs, batch_first=bf, padding_value=value, padding_side=side),
-            trnn.pad_sequence(seqs, batch_first=bf, padding_value=value, padding_side=side),
+            _from_torch(trnn.pad_sequence(seqs, batch_first=bf, padding_value=value, padding_side=side)),
+            rtol=0.0,
+            atol=1e-10,
+            check_dtype=False,
         )
     tp = trnn.pack_sequence(seqs, enforce_sorted=False)
     pp = rnn_utils.pack_sequence(pseqs, enforce_sorted=False)
-    _close(pp.data, tp.data)
+    assert_close(pp.data, _from_torch(tp.data), rtol=0.0, atol=1e-10, check_dtype=False)
     assert pp.sorted_indices.tolist() == tp.sorted_indices.tolist()
     assert pp.unsorted_indices.tolist() == tp.unsorted_indices.tolist()
     for bf in (False, True):
         tpad, tl = trnn.pad_packed_sequence(tp, batch_first=bf, padding_value=3.0, total_length=6)
         ppad, pl = rnn_utils.pad_packed_sequence(pp, batch_first=bf, padding_value=3.0, total_length=6)
-        _close(ppad, tpad)
+        assert_close(ppad, _from_torch(tpad), rtol=0.0, atol=1e-10, check_dtype=False)
         assert pl.tolist() == tl.tolist()
+
+
+def _quantiles(values, qs=(0.02, 0.1, 0.25, 0.5, 0.75, 0.9, 0.98)):
+    values = sorted(values)
+    return [values[int(q * (len(values) - 1))] for q in qs]
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize(
+    "kind,args,kwargs",
+    [
+        ("LSTM", (16, 64), {"num_layers": 2, "proj_size": 24}),
+        ("GRU", (16, 64), {"bidirectional": True}),
+        ("RNN", (16, 64), {"nonlinearity": "relu"}),
+        ("LSTMCell", (16, 64), {}),
+        ("GRUCell", (16, 64), {"bias": False}),
+    ],
+)
+def test_oracle_initialisation_distribution(kind, args, kwargs):
+    torch = pytest.importorskip("torch")
+    tm = getattr(torch.nn, kind)(*args, **kwargs)
+    pm = getattr(nn, kind)(*args, **kwargs)
+    tparams, pparams = dict(tm.named_parameters()), dict(pm.named_parameters())
+    assert list(tparams) == list(pparams)
+    bound = 1 / math.sqrt(64)
+    for name, tp in tparams.items():
+        assert tuple(pparams[name].shape) == tuple(tp.shape), name
+    ours = [v for p in pparams.values() for v in p.detach().reshape(-1).tolist()]
+    theirs = [v for p in tparams.values() for v in p.detach().reshape(-1).tolist()]
+    assert max(abs(v) for v in ours) <= bound
+    # both U(-bound, bound): the quantiles agree to sampling error (thousands of values)
+    assert _quantiles(ours) == pytest.approx(_quantiles(theirs), abs=0.04 * bound)
