@@ -26,154 +26,12 @@ from .._tensor import Tensor, _make
 from ..autograd.function import Function, _forward_ad_active
 from ..autograd.grad_mode import _state as _grad_state
 from . import catalogue as C
+from ._raw import _Raw, tensors_from
 from .elementwise import _call, as_tensor_like, prep
 
 __all__ = ["OPS", "FUNCTIONS", "FUNCTION_CLASSES", "attach", "markdown_table", "with_out"]
 
 _FLOATING = D.Category.FLOATING
-
-
-# --------------------------------------------------------------- formula values
-class _Raw:
-    """A backend array seen through the formula vocabulary (see catalogue's docstring).
-
-    Formulas run on these in the usual backward (grad mode off): each operator is one
-    kernel call, with no tensor, graph node or dtype bookkeeping. ``mask`` marks the
-    bool result of a comparison, which promotes to the other operand's dtype as a bool
-    tensor does in PyTorch.
-    """
-
-    __slots__ = ("a", "be", "mask")
-
-    def __init__(self, a: Any, be: Any, mask: bool = False) -> None:
-        self.a = a
-        self.be = be
-        self.mask = mask
-
-    def _operands(self, other: Any) -> tuple[Any, Any]:
-        if type(other) is not _Raw:
-            return self.a, other
-        x, y = self.a, other.a
-        if self.mask is not other.mask:  # a mask meets values: it takes their dtype
-            be = self.be
-            if self.mask:
-                x = be.astype(x, y.dtype)
-            else:
-                y = be.astype(y, x.dtype)
-        return x, y
-
-    def _bin(self, other: Any, kernel: str) -> _Raw:
-        x, y = self._operands(other)
-        return _Raw(getattr(self.be, kernel)(x, y), self.be)
-
-    def _rbin(self, other: Any, kernel: str) -> _Raw:
-        return _Raw(getattr(self.be, kernel)(other, self.a), self.be)
-
-    def _cmp(self, other: Any, kernel: str) -> _Raw:
-        x, y = self._operands(other)
-        return _Raw(getattr(self.be, kernel)(x, y), self.be, True)
-
-    def __add__(self, o: Any) -> _Raw:
-        return self._bin(o, "add")
-
-    def __radd__(self, o: Any) -> _Raw:
-        return self._rbin(o, "add")
-
-    def __sub__(self, o: Any) -> _Raw:
-        return self._bin(o, "subtract")
-
-    def __rsub__(self, o: Any) -> _Raw:
-        return self._rbin(o, "subtract")
-
-    def __mul__(self, o: Any) -> _Raw:
-        return self._bin(o, "multiply")
-
-    def __rmul__(self, o: Any) -> _Raw:
-        return self._rbin(o, "multiply")
-
-    def __truediv__(self, o: Any) -> _Raw:
-        return self._bin(o, "divide")
-
-    def __rtruediv__(self, o: Any) -> _Raw:
-        return self._rbin(o, "divide")
-
-    def __pow__(self, o: Any) -> _Raw:
-        return self._bin(o, "pow")
-
-    def __rpow__(self, o: Any) -> _Raw:
-        return self._rbin(o, "pow")
-
-    def __neg__(self) -> _Raw:
-        return _Raw(self.be.negative(self.a), self.be)
-
-    def __gt__(self, o: Any) -> _Raw:
-        return self._cmp(o, "greater")
-
-    def __ge__(self, o: Any) -> _Raw:
-        return self._cmp(o, "greater_equal")
-
-    def __lt__(self, o: Any) -> _Raw:
-        return self._cmp(o, "less")
-
-    def __le__(self, o: Any) -> _Raw:
-        return self._cmp(o, "less_equal")
-
-    def __eq__(self, o: Any) -> _Raw:  # type: ignore[override]
-        return self._cmp(o, "equal")
-
-    def __ne__(self, o: Any) -> _Raw:  # type: ignore[override]
-        return self._cmp(o, "not_equal")
-
-    def __or__(self, o: Any) -> _Raw:
-        return _Raw(self.be.logical_or(self.a, o.a), self.be, True)
-
-    def __and__(self, o: Any) -> _Raw:
-        return _Raw(self.be.logical_and(self.a, o.a), self.be, True)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def where(self, mask: _Raw, other: Any) -> _Raw:
-        """``self`` where ``mask`` holds, else ``other`` (PyTorch's ``Tensor.where``)."""
-        o = other.a if type(other) is _Raw else other
-        return _Raw(self.be.where(mask.a, self.a, o), self.be)
-
-    def _k(self, name: str) -> _Raw:
-        return _Raw(getattr(self.be, name)(self.a), self.be)
-
-    def abs(self) -> _Raw:
-        return self._k("abs")
-
-    def cos(self) -> _Raw:
-        return self._k("cos")
-
-    def sin(self) -> _Raw:
-        return self._k("sin")
-
-    def exp(self) -> _Raw:
-        return self._k("exp")
-
-    def log(self) -> _Raw:
-        return self._k("log")
-
-    def sign(self) -> _Raw:
-        return self._k("sign")
-
-    def sqrt(self) -> _Raw:
-        return self._k("sqrt")
-
-    def cosh(self) -> _Raw:
-        return _Raw(C._cosh(self.be, self.a), self.be)
-
-    def sinh(self) -> _Raw:
-        return _Raw(C._sinh(self.be, self.a), self.be)
-
-    def digamma(self) -> _Raw:
-        from . import _special
-
-        return _Raw(_special.digamma(self.be, self.a), self.be)
-
-    def polygamma(self, n: int) -> _Raw:
-        return _Raw(C._polygamma(self.be, self.a, n), self.be)
 
 
 # ------------------------------------------------------------------------ unary
@@ -266,8 +124,7 @@ def _build_unary(name: str, row: C.Unary) -> tuple[Callable[..., Tensor], type[F
                             r = _Raw(arrays[1], be)
                     elif save_r:
                         r = _Raw(arrays[0], be)
-                    res = grad(x, r, _Raw(g._data, be), *params)
-                    out = _make(Tensor, res.a, g._dtype, be)
+                    (out,) = tensors_from(g, grad(x, r, _Raw(g._data, be), *params))
                     return (out, *([None] * nparams)) if nparams else out
             saved = ctx.saved_tensors
             xt = saved[0] if save_x else None
@@ -337,9 +194,7 @@ def _build_binary(name: str, row: C.Binary) -> tuple[Callable[..., Tensor], type
                     if save_r:
                         r = _Raw(arrays[-1], be)
                     rg = _Raw(g._data, be)
-                    dt = g._dtype
-                    ga = _make(Tensor, grad_a(a, b, r, rg).a, dt, be) if na else None
-                    gb = _make(Tensor, grad_b(a, b, r, rg).a, dt, be) if nb else None
+                    ga, gb = tensors_from(g, grad_a(a, b, r, rg) if na else None, grad_b(a, b, r, rg) if nb else None)
                     return ga, gb
             saved = ctx.saved_tensors
             at, bt = (saved[0], saved[1]) if save_in else (None, None)

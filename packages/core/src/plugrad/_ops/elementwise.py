@@ -16,6 +16,7 @@ from .._dtype import Category as _Category
 from .._tensor import Tensor, _make
 from ..autograd.function import _NO_CTX, Function
 from . import _kernels as _k
+from ._raw import formula_values, tensors_from
 from ._util import broadcast_shapes, check_same_backend, check_scalar_fits, result_type
 
 _FLOATING = _Category.FLOATING
@@ -191,28 +192,32 @@ class RSub(Function, backward_name="RsubBackward1", builtin=True):
 
 
 class Mul(Function, backward_name="MulBackward0", builtin=True):
+    """``a * b``; ``da = g b``, ``db = g a``. With a Python number for one operand the node
+    keeps the number (``number``) and which argument it was (``number_at``), no tensor."""
+
     @staticmethod
     def forward(ctx: Any, a: Any, b: Any) -> Tensor:
         x, y, dt, be = prep(a, b, "mul")
         out = _make(Tensor, _call(be.multiply, x, y, a, b), dt, be)
         if ctx is not _NO_CTX:  # recording a graph
             if not isinstance(b, Tensor):
-                ctx.scalar = (b, 1)
+                ctx.number, ctx.number_at = b, 1
             elif not isinstance(a, Tensor):
-                ctx.scalar = (a, 0)
+                ctx.number, ctx.number_at = a, 0
             else:  # only what backward reads (as PyTorch's MulBackward0): a for b's gradient, b for a's
-                ctx.scalar = None
+                ctx.number_at = None
                 ctx.save_for_backward(a if b._requires_grad else None, b if a._requires_grad else None)
         return out
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
-        s = ctx.scalar
-        if s is not None:
-            return (g * s[0], None) if s[1] else (None, g * s[0])
-        a, b = ctx.saved_tensors
+        if ctx.number_at is not None:
+            (gv,) = formula_values(ctx, g)
+            (grad,) = tensors_from(g, gv * ctx.number)
+            return (grad, None) if ctx.number_at == 1 else (None, grad)
+        a, b, gv = formula_values(ctx, g)  # arrays when no graph is built (_ops/_raw.py)
         na, nb = ctx.needs_input_grad
-        return (g * b if na else None), (g * a if nb else None)
+        return tensors_from(g, gv * b if na else None, gv * a if nb else None)
 
 
 class Div(Function, backward_name="DivBackward0", builtin=True):
@@ -240,17 +245,17 @@ class Div(Function, backward_name="DivBackward0", builtin=True):
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
-        a, b = ctx.saved_tensors
+        a, b, gv = formula_values(ctx, g)  # arrays when no graph is built (_ops/_raw.py)
         sa, sb = ctx.scalars
         if b is None:
-            return g / sb, None
+            return tensors_from(g, gv / sb)[0], None
         na, nb = ctx.needs_input_grad
-        ga = g / b if na else None
+        ga = gv / b if na else None
         gb = None
         if nb:
             num = a if a is not None else sa
-            gb = -g * num / (b * b)
-        return ga, gb
+            gb = -gv * num / (b * b)
+        return tensors_from(g, ga, gb)
 
 
 class Pow(Function, backward_name="PowBackward0", builtin=True):
@@ -606,11 +611,11 @@ class Where(Function, backward_name="WhereBackward0", builtin=True):
         return _make(Tensor, be.where(c, x, y), dt, be)
 
     @staticmethod
-    def backward(ctx: Any, g: Tensor) -> tuple[None, Any, Any]:
-        (cond,) = ctx.saved_tensors
-        zero = g * 0
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, ...]:
+        cond, gv = formula_values(ctx, g, masks=(0,))  # arrays when no graph is built (_ops/_raw.py)
+        zero = gv * 0
         na, nb = ctx.needs_input_grad[1], ctx.needs_input_grad[2]
-        return None, (where(cond, g, zero) if na else None), (where(cond, zero, g) if nb else None)
+        return (None, *tensors_from(g, gv.where(cond, zero) if na else None, zero.where(cond, gv) if nb else None))
 
 
 def where(condition: Tensor, input: Any = None, other: Any = None) -> Tensor:

@@ -18,6 +18,7 @@ from typing import Any
 from .. import _dtype as D
 from .._tensor import Tensor, _make
 from ..autograd.function import Function
+from ._raw import formula_values, tensors_from
 from ._util import broadcast_shapes, check_same_backend
 
 _C_TYPE_NAMES = D.C_TYPE_NAMES
@@ -35,9 +36,9 @@ class MM(Function, backward_name="MmBackward0", builtin=True):
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
-        a, b = ctx.saved_tensors
+        a, b, gv = formula_values(ctx, g)  # arrays when no graph is built (see _ops/_raw.py)
         na, nb = ctx.needs_input_grad
-        return (g @ b.mT if na else None), (a.mT @ g if nb else None)
+        return tensors_from(g, gv @ b.mT if na else None, a.mT @ gv if nb else None)
 
 
 MatMul = MM  # older name
@@ -52,9 +53,9 @@ class Dot(MM, backward_name="DotBackward0", builtin=True):
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
-        a, b = ctx.saved_tensors
+        a, b, gv = formula_values(ctx, g)
         na, nb = ctx.needs_input_grad
-        return (g * b if na else None), (g * a if nb else None)
+        return tensors_from(g, gv * b if na else None, gv * a if nb else None)
 
 
 class MV(MM, backward_name="MvBackward0", builtin=True):
@@ -62,9 +63,9 @@ class MV(MM, backward_name="MvBackward0", builtin=True):
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
-        m, v = ctx.saved_tensors
+        m, v, gv = formula_values(ctx, g)
         na, nb = ctx.needs_input_grad
-        return (g.unsqueeze(-1) * v if na else None), (m.mT @ g if nb else None)
+        return tensors_from(g, gv.unsqueeze(-1) * v if na else None, m.mT @ gv if nb else None)
 
 
 def _dims(shape: tuple[int, ...]) -> str:

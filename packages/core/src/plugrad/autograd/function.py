@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._dtype import Category
+from .._dtype import bool_ as _BOOL
 from . import grad_mode
 from .grad_mode import _state as _grad_state
 
@@ -311,12 +312,13 @@ class BackwardCFunction(FunctionCtx, Node):
             out.append(item)
         return tuple(out)
 
-    def _saved_arrays(self, dtype: Any) -> list[Any] | None:
+    def _saved_arrays(self, dtype: Any, masks: tuple[int, ...] = ()) -> list[Any] | None:
         """The saved tensors' backend arrays, for a backward that computes on arrays.
 
         ``None`` (take :attr:`saved_tensors` instead) unless every saved tensor has
-        ``dtype`` and is unmodified since it was saved: the slow path then raises
-        the in-place error or computes with the dtypes mixed.
+        ``dtype`` (bool, at the positions in ``masks``) and is unmodified since it was
+        saved: the slow path then raises the in-place error or computes with the dtypes
+        mixed.
         """
         versions = self._saved_versions
         if versions is None:
@@ -328,12 +330,13 @@ class BackwardCFunction(FunctionCtx, Node):
             if item is None:
                 out.append(None)
             elif type(item) is _SavedOutput:
-                if item.dtype is not dtype or item.vc[0] != item.expected:
+                if item.dtype is not (dtype if i not in masks else _BOOL) or item.vc[0] != item.expected:
                     return None
                 out.append(item.data)
             else:
                 vc = item._vc
-                if item._dtype is not dtype or (vc is not None and vc[0] != versions[i]):
+                want = dtype if not masks or i not in masks else _BOOL
+                if item._dtype is not want or (vc is not None and vc[0] != versions[i]):
                     return None
                 out.append(item._data)
         return out
