@@ -20,6 +20,7 @@ without it plugrad computes them from other kernels (see ``plugrad._ops._special
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -281,7 +282,7 @@ def _binary_special(uf: Any) -> Callable[..., _Array]:
 def _scipy_kernels() -> dict[str, Callable[..., Any]]:
     """The special-function kernels from SciPy, or none when SciPy is not installed."""
     try:
-        import scipy.special as sc
+        sc = importlib.import_module("scipy.special")  # optional: the [scipy] extra (untyped, hence by name)
     except ImportError:
         return {}
     out: dict[str, Callable[..., Any]] = {}
