@@ -276,7 +276,8 @@ def batch_norm(
 
 class _BatchNormEval(Function, backward_name="NativeBatchNormBackward0"):
     """``y = x * scale + shift`` with ``scale = weight / sqrt(running_var + eps)``,
-    ``shift = bias - running_mean * scale`` (the running statistics are constants)."""
+    ``shift = bias - running_mean * scale`` (the running statistics are constants, passed in
+    a tuple so that the node's edges are PyTorch's: input, weight, bias)."""
 
     _prints_as_builtin = True
 
@@ -286,11 +287,11 @@ class _BatchNormEval(Function, backward_name="NativeBatchNormBackward0"):
         x: Tensor,
         weight: Tensor | None,
         bias: Tensor | None,
-        mean: Tensor,
-        var: Tensor,
+        running: tuple[Tensor, Tensor],
         eps: float,
         wshape: tuple[int, ...],
     ) -> Tensor:
+        mean, var = running
         rstd = (var + eps).rsqrt().to(x.dtype).reshape(wshape)
         mu = mean.to(x.dtype).reshape(wshape)
         ctx.save_for_backward(x, weight)
@@ -315,7 +316,7 @@ class _BatchNormEval(Function, backward_name="NativeBatchNormBackward0"):
             gw = (g * (x - mu) * rstd).sum(axes)
         if ctx.needs_input_grad[2] and ctx.has_bias:
             gb = g.sum(axes)
-        return gx, gw, gb, None, None, None, None
+        return gx, gw, gb, None, None, None
 
 
 def _batch_norm_eval(
@@ -327,7 +328,7 @@ def _batch_norm_eval(
     eps: float,
     wshape: tuple[int, ...],
 ) -> Tensor:
-    return _BatchNormEval.apply(input, weight, bias, running_mean, running_var, eps, wshape)  # type: ignore[no-any-return]
+    return _BatchNormEval.apply(input, weight, bias, (running_mean, running_var), eps, wshape)  # type: ignore[no-any-return]
 
 
 def instance_norm(
