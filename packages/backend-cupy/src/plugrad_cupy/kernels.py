@@ -13,6 +13,7 @@ which is what plugrad needs for views and in-place updates.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -154,7 +155,7 @@ def special_kernels(cupyx: Any) -> dict[str, Callable[..., Any]]:
     sp = getattr(getattr(cupyx, "scipy", None), "special", None)
     if sp is None and getattr(cupyx, "__name__", None) == "cupyx":
         try:
-            import cupyx.scipy.special as sp
+            sp = importlib.import_module("cupyx.scipy.special")
         except ImportError:
             return {}
     if sp is None:
