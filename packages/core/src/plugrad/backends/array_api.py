@@ -16,7 +16,7 @@ The elementwise kernels come from the catalogue's kinds (:data:`~._spec.KERNEL_K
 every unary, predicate, binary and comparison kernel that ``xp`` has under its standard
 name (or a classic NumPy alias such as ``concatenate``/``transpose``/``power``, for
 libraries that predate the standard's names, e.g. CuPy 13) -- so the optional special
-functions (``hypot``, ``logaddexp``, ``copysign``, ``erf`` ...) are picked up where ``xp``
+functions of contract 1.2 (``_spec.SPECIAL_KERNELS``) are picked up where ``xp``
 has them. The first-party NumPy and CuPy backends are built with this function plus a
 short, named set of measured fast paths: a contract fix made here reaches all of them.
 
