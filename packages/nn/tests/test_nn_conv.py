@@ -639,3 +639,29 @@ def test_oracle_pytorch_checkpoint_of_a_cnn_loads(torch, tmp_path) -> None:
     pm.eval()
     assert pm[1].num_batches_tracked.item() == 1
     assert_close(pm(plugrad.tensor(x.tolist())), _from_torch(tm(x).detach()), rtol=1e-5, atol=1e-5, check_dtype=False)
+
+
+@pytest.mark.parametrize(
+    "kw", [dict(stride=1), dict(stride=2, padding=1, dilation=2), dict(stride=(1, 3), padding=(2, 0), dilation=(1, 2))]
+)
+def test_col2im_paths_agree(kw: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """col2im runs as two 0/1 matmuls on small images and as strided adds on large ones: same values."""
+    from plugrad.nn import _functional_conv as FC
+
+    cols = r(2, 3 * 6, 40, seed=3, requires_grad=False)
+    args = ((5, 9), (2, 3))
+    small = F.fold(cols[:, :, : _blocks(args, kw)], *args, **kw)
+    monkeypatch.setattr(FC, "_SEPARABLE_MAX", 0)
+    large = F.fold(cols[:, :, : _blocks(args, kw)], *args, **kw)
+    assert small.reshape(-1).tolist() == pytest.approx(large.reshape(-1).tolist(), abs=1e-12)
+    x = r(1, 2, 5, 7, seed=4)
+    assert gradcheck(lambda a: F.unfold(a, (2, 3), **kw), (x,))
+
+
+def _blocks(args: tuple, kw: dict) -> int:
+    (h, w), (kh, kw_) = args
+    s = kw.get("stride", 1)
+    p = kw.get("padding", 0)
+    d = kw.get("dilation", 1)
+    s, p, d = ((v, v) if isinstance(v, int) else v for v in (s, p, d))
+    return ((h + 2 * p[0] - d[0] * (kh - 1) - 1) // s[0] + 1) * ((w + 2 * p[1] - d[1] * (kw_ - 1) - 1) // s[1] + 1)

@@ -100,17 +100,51 @@ def _im2col(
     return plugrad.stack(views, dim=2)
 
 
+_SCATTER_CACHE: dict[tuple[Any, ...], Tensor] = {}
+
+
+def _scatter_matrix(k: int, d: int, s: int, out: int, lo: int, size: int, like: Tensor) -> Tensor:
+    """``(k*out, size)`` 0/1 matrix: row ``(j, q)`` has its 1 at image position ``q*s + j*d - lo`` (no 1
+    where that falls in the padding). Cached per shape, dtype and device."""
+    key = (k, d, s, out, lo, size, like.dtype, str(like.device))
+    m = _SCATTER_CACHE.get(key)
+    if m is None:
+        rows = []
+        for j in range(k):
+            for q in range(out):
+                pos = q * s + j * d - lo
+                rows.append([1.0 if c == pos else 0.0 for c in range(size)])
+        m = plugrad.tensor(rows, dtype=like.dtype, device=like.device)
+        if len(_SCATTER_CACHE) >= 64:
+            _SCATTER_CACHE.clear()
+        _SCATTER_CACHE[key] = m
+    return m
+
+
+#: col2im by two small matmuls (below) instead of kh*kw strided adds when both matrices stay small:
+#: the matmuls cost ~ (kw*Wo)*W per output row, the adds ~ kh*kw passes plus Python overhead per op.
+_SEPARABLE_MAX = 4096
+
+
 def _col2im(
     cols: Tensor, size: _Pair, kernel: _Pair, dilation: _Pair, pad: tuple[int, int, int, int], stride: _Pair
 ) -> Tensor:
     """The adjoint of :func:`_im2col`: sum windows ``(N, C, kh*kw, Ho, Wo)`` into an ``(N, C, H, W)`` image.
 
-    Padding positions are dropped. No graph is recorded.
+    Padding positions are dropped. No graph is recorded. Small images: the sum is separable,
+    ``img = S_h^T (cols) S_w`` with 0/1 matrices ``S`` that place window offset ``(j, q)`` at its image
+    column (row), so two matmuls replace the ``kh*kw`` strided adds; larger ones add view by view.
     """
     n, c, _, ho, wo = cols.shape
     h, w = size
     top, bottom, left, right = pad
     (kh, kw), (dh, dw), (sh, sw) = kernel, dilation, stride
+    if cols.is_floating_point() and kw * wo * w <= _SEPARABLE_MAX and kh * ho * h <= _SEPARABLE_MAX:
+        s_w = _scatter_matrix(kw, dw, sw, wo, left, w, cols)  # (kw*Wo, W)
+        s_h = _scatter_matrix(kh, dh, sh, ho, top, h, cols)  # (kh*Ho, H)
+        # (N, C, kh, kw, Ho, Wo) -> (N, C, kh, Ho, kw, Wo): rows (kh, Ho), columns (kw, Wo)
+        t = cols.reshape(n, c, kh, kw, ho, wo).permute(0, 1, 2, 4, 3, 5).reshape(n, c, kh * ho, kw * wo)
+        return (s_h.t() @ (t @ s_w)).contiguous()
     img = plugrad.zeros((n, c, h + top + bottom, w + left + right), dtype=cols.dtype, device=cols.device)
     k = 0
     for i in range(kh):
