@@ -172,8 +172,8 @@ SPECIAL_BINARY: dict[str, tuple[Callable[[Any, Any], Any], list[Any], list[Any]]
     "xlogy": (_xlogy, [0.0, -2.0, 0.5, 3.0], [0.0, 1.0, 2.5, math.nan, -1.0]),
 }
 
-_BOOL_RESULT = {"isnan", "isinf", "isfinite", "logical_not", "equal", "not_equal", "less", "less_equal"}
-_BOOL_RESULT |= {"greater", "greater_equal", "logical_and", "logical_or", "logical_xor"}
+# kernels whose result is bool: the catalogue's predicates and comparisons
+_BOOL_RESULT = {n for n, kind in KERNEL_KINDS.items() if kind in ("predicate", "comparison")}
 
 
 def _py_floor_divide(a: Any, b: Any) -> Any:
