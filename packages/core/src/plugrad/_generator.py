@@ -44,7 +44,8 @@ def normalize_seed(seed: Any, fn: str = "manual_seed") -> int:
             raise RuntimeError(f"{fn} expected a long, but got {type(seed).__name__}")
     if not _SEED_MIN <= seed < _SEED_LIMIT:
         raise ValueError("Overflow when unpacking long long")
-    return seed % _SEED_LIMIT
+    result: int = seed % _SEED_LIMIT
+    return result
 
 
 def _nondeterministic_seed() -> int:

@@ -396,7 +396,8 @@ def normal(
 def _log_factorial(k: Tensor) -> Tensor:
     """``log(k!)`` for a float64 tensor of whole numbers ``k >= 0``: a table below 10, Stirling's
     series for ``lgamma(k + 1)`` (to ``x**-5``, error below 1e-12) from 10 on."""
-    from .. import tensor, where
+    from .._creation import tensor
+    from .elementwise import where
 
     table = tensor([math.lgamma(i + 1.0) for i in range(10)], dtype=D.float64, device=k._backend)
     small = table[k.clamp(0, 9).long()]
@@ -417,7 +418,8 @@ def _poisson_sample(lam: Tensor, g: Any) -> Tensor:
     "The transformed rejection method for generating Poisson random variables", 1993),
     whose acceptance rate is above 0.9, so few rounds run. Infinite rates give ``inf``.
     """
-    from .. import ones_like, where, zeros_like
+    from .._creation import ones_like, zeros_like
+    from .elementwise import where
 
     be, shape = lam._backend, tuple(lam.shape)
     small = lam < 10.0
@@ -487,7 +489,11 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
     exponential draws), which samples in proportion to ``p`` one category after another.
     Returns ``int64`` of shape ``(num_samples,)`` or ``(rows, num_samples)``.
     """
-    from .. import cat, no_grad, topk, where, zeros
+    from .._creation import zeros
+    from ..autograd import no_grad
+    from .elementwise import where
+    from .shape import cat
+    from .sorting import topk
 
     x = _check_tensor(input, "multinomial")
     g = _gen.check_generator(generator, "multinomial")
