@@ -334,3 +334,9 @@ def test_pickle_module_with_weights_only_is_refused():
     buf.seek(0)
     with pytest.raises(RuntimeError, match="Can not safely load weights when explicit pickle_module is specified"):
         plugrad.load(buf, pickle_module=pickle)
+
+
+def test_legacy_pytorch_format_is_refused_with_a_message():
+    legacy = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.\x80\x02M\xe9\x03."
+    with pytest.raises(RuntimeError, match="legacy \\(pre-1.6\\) serialization format"):
+        plugrad.load(io.BytesIO(legacy))

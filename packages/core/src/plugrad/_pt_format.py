@@ -84,6 +84,9 @@ UnpicklingError = pickle.UnpicklingError
 #: The first bytes of a zip archive (and so of a ``.pt`` file).
 PT_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
+#: How files in PyTorch's legacy (pre-1.6) format start: a protocol-2 pickle of its magic number.
+LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+
 #: PyTorch storage type name -> plugrad dtype name.
 STORAGE_DTYPES = {
     "FloatStorage": "float32",

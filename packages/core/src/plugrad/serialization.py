@@ -224,10 +224,10 @@ def save(
 def _head(f: str | os.PathLike[str] | IO[bytes]) -> bytes:
     if isinstance(f, (str, os.PathLike)):
         with open(f, "rb") as fh:
-            return fh.read(4)
+            return fh.read(16)
     try:
         pos = f.tell()
-        head = f.read(4)
+        head = f.read(16)
         f.seek(pos)
     except (AttributeError, OSError, ValueError):
         return b""
@@ -268,8 +268,14 @@ def load(
     if pickle_load_args and set(pickle_load_args) - {"encoding"}:
         raise TypeError(f"load() got unexpected keyword argument(s) {sorted(pickle_load_args)}")
     pt = _pt()  # imported before reading anything, so a hostile file never triggers an import
-    if pt.is_pt_file(_head(f)):
+    head = _head(f)
+    if pt.is_pt_file(head):
         return pt.load(f, map_location, weights_only=wo, mmap=bool(mmap))
+    if head.startswith(pt.LEGACY_MAGIC):
+        raise RuntimeError(
+            "this file uses PyTorch's legacy (pre-1.6) serialization format, which plugrad does not read; "
+            "load it with torch.load and save it again with torch.save (PyTorch >= 1.6 writes the zip format)"
+        )
     if isinstance(f, (str, os.PathLike)):
         raw_tensors, metadata = load_file(f)
     else:
