@@ -173,7 +173,7 @@ def save(
         or a nest of dicts, lists and tuples of tensors, ``None``, ``bool``, ``int``,
         ``float``, ``str``.
     :param f: a path (written atomically) or a binary file object.
-    :param pickle_module: accepted for PyTorch's signature; only the standard ``pickle`` is used.
+    :param pickle_module: ``None`` or the standard ``pickle`` module (the only one used).
     :param pickle_protocol: the pickle protocol of ``data.pkl`` (2, as PyTorch, by default).
     :param metadata: extra string metadata for a safetensors header (keys must not start
         with ``"plugrad."``); giving it selects safetensors.
@@ -184,6 +184,8 @@ def save(
 
     Tensors shared between several places are stored once and come back shared.
     """
+    if pickle_module is not None and getattr(pickle_module, "__name__", None) != "pickle":
+        raise ValueError("plugrad.save writes with the standard pickle module; pass pickle_module=None (or pickle)")
     if format is None:
         format = _choose_format(obj, f, metadata)  # type: ignore[assignment]
     if format == "pt":
