@@ -174,3 +174,32 @@ def test_generator_on_a_backend_without_random_streams() -> None:
             RuntimeError, match="generator draws for backend 'numpy', but the tensor is on backend 'nobf16'"
         ):
             plugrad.rand(2, generator=plugrad.Generator(), device=dev)
+
+
+@pytest.mark.parametrize("dt", [f16, bf16, f32, f64])
+def test_finfo_describes_the_dtype_as_stored(dt: plugrad.dtype) -> None:
+    fi = plugrad.finfo(dt)
+    one = plugrad.ones(1, dtype=dt)
+    # eps is the gap above 1: 1 + eps is stored exactly, 1 + eps / 2 rounds back to 1 (ties to even)
+    assert ((one + fi.eps) - one).item() == fi.eps
+    assert ((one + fi.eps / 2) - one).item() == 0.0
+    # max is the largest finite value: stored exactly; twice it is inf
+    big = plugrad.tensor([fi.max], dtype=dt)
+    assert big.item() == fi.max and (big * 2).isinf().all().item()
+    assert fi.min == -fi.max and fi.tiny == fi.smallest_normal
+    assert plugrad.tensor([fi.tiny], dtype=dt).item() == fi.tiny
+    assert fi.bits == dt.itemsize * 8 and fi.dtype == dt.name
+
+
+def test_finfo_iinfo_defaults_and_errors() -> None:
+    assert plugrad.finfo() == plugrad.finfo(plugrad.get_default_dtype())
+    assert plugrad.iinfo(plugrad.int16).min == -(2**15) and plugrad.iinfo(plugrad.uint8).max == 255
+    assert plugrad.iinfo(plugrad.int64).max == 2**63 - 1 and plugrad.iinfo(plugrad.int8).bits == 8
+    with pytest.raises(TypeError, match="requires a floating point input type"):
+        plugrad.finfo(plugrad.int32)
+    with pytest.raises(TypeError, match="requires an integer input type"):
+        plugrad.iinfo(plugrad.float32)
+    with pytest.raises(TypeError, match="plugrad.bool is not supported by plugrad.iinfo"):
+        plugrad.iinfo(plugrad.bool)
+    with pytest.raises(TypeError, match="must be plugrad.dtype, not str"):
+        plugrad.finfo("float32")  # type: ignore[arg-type]

@@ -102,3 +102,36 @@ def test_rounding_and_arithmetic_match(name: str) -> None:
     # elementwise results are rounded to the dtype once, as PyTorch's CPU kernels do
     assert (p * 3 + 1).float().tolist() == (t * 3 + 1).float().tolist()
     assert (p / 7).float().tolist() == (t / 7).float().tolist()
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16", "float32", "float64"])
+def test_finfo_matches(name: str) -> None:
+    t, p = torch.finfo(_dt(torch, name)), plugrad.finfo(_dt(plugrad, name))
+    assert repr(p) == repr(t)
+    for field in ("bits", "eps", "max", "min", "tiny", "smallest_normal", "resolution", "dtype"):
+        assert getattr(p, field) == getattr(t, field), field
+
+
+@pytest.mark.parametrize("name", ["uint8", "int8", "int16", "int32", "int64"])
+def test_iinfo_matches(name: str) -> None:
+    t, p = torch.iinfo(_dt(torch, name)), plugrad.iinfo(_dt(plugrad, name))
+    assert repr(p) == repr(t)
+    assert (p.bits, p.min, p.max, p.dtype) == (t.bits, t.min, t.max, t.dtype)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda L: L.finfo(L.int32),
+        lambda L: L.iinfo(L.float32),
+        lambda L: L.iinfo(L.bool),
+        lambda L: L.finfo("float32"),
+    ],
+)
+def test_finfo_iinfo_errors_match(call: Any) -> None:
+    msgs = []
+    for lib in (torch, plugrad):
+        with pytest.raises(TypeError) as e:
+            call(lib)
+        msgs.append(str(e.value).replace("torch.", "plugrad."))
+    assert msgs[0] == msgs[1]

@@ -36,6 +36,8 @@ __all__ = [
     "get_default_dtype",
     "set_default_dtype",
     "can_cast",
+    "finfo",
+    "iinfo",
     "ALL_DTYPES",
 ]
 
@@ -209,3 +211,80 @@ def category_of_scalar(value: object) -> int:
     if isinstance(value, int):
         return _INT
     return _FLOAT
+
+
+# ---------------------------------------------------------------------------- finfo / iinfo
+#: Per floating dtype: (bits, mantissa bits stored, smallest normal exponent, largest exponent,
+#: decimal digits of precision). Values follow IEEE 754 (bfloat16: float32's exponent range).
+_FLOAT_FORMATS: dict[str, tuple[int, int, int, int, int]] = {
+    "float16": (16, 10, -14, 15, 3),
+    "bfloat16": (16, 7, -126, 127, 2),
+    "float32": (32, 23, -126, 127, 6),
+    "float64": (64, 52, -1022, 1023, 15),
+}
+
+
+class finfo:
+    """Machine limits of a floating dtype (``torch.finfo``), computed from its format:
+    ``eps = 2**-m`` (``m`` stored mantissa bits), ``max = (2 - eps) * 2**emax``,
+    ``tiny = smallest_normal = 2**emin``, ``resolution = 10**-precision``."""
+
+    __hash__ = None  # type: ignore[assignment]  # PyTorch's finfo is unhashable too
+
+    def __init__(self, type: dtype | None = None) -> None:
+        if type is None:
+            type = get_default_dtype()
+        if not isinstance(type, dtype):
+            raise TypeError(f"finfo(): argument 'type' (position 1) must be plugrad.dtype, not {_type_name(type)}")
+        if type.name not in _FLOAT_FORMATS:
+            raise TypeError(
+                "plugrad.finfo() requires a floating point input type. Use plugrad.iinfo to handle 'plugrad.finfo'"
+            )
+        bits, mant, emin, emax, digits = _FLOAT_FORMATS[type.name]
+        self.bits: int = bits
+        self.eps: float = 2.0**-mant
+        self.max: float = (2.0 - self.eps) * 2.0**emax
+        self.min: float = -self.max
+        self.tiny: float = 2.0**emin
+        self.smallest_normal: float = self.tiny
+        self.resolution: float = 10.0**-digits
+        self.dtype: str = type.name
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, finfo) and other.dtype == self.dtype
+
+    def __repr__(self) -> str:
+        return (
+            f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, eps={self.eps:g}, "
+            f"smallest_normal={self.smallest_normal:g}, tiny={self.tiny:g}, dtype={self.dtype})"
+        )
+
+
+class iinfo:
+    """Machine limits of an integer dtype (``torch.iinfo``): ``bits``, ``min``, ``max``."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, type: dtype) -> None:
+        if not isinstance(type, dtype):
+            raise TypeError(f"iinfo(): argument 'type' (position 1) must be plugrad.dtype, not {_type_name(type)}")
+        if type is bool_:
+            raise TypeError("plugrad.bool is not supported by plugrad.iinfo")
+        if type.category != _INT:
+            raise TypeError(
+                "plugrad.iinfo() requires an integer input type. Use plugrad.finfo to handle 'plugrad.iinfo'"
+            )
+        self.bits: int = type.itemsize * 8
+        self.min: int = -(1 << (self.bits - 1)) if type.is_signed else 0
+        self.max: int = (1 << (self.bits - 1)) - 1 if type.is_signed else (1 << self.bits) - 1
+        self.dtype: str = type.name
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, iinfo) and other.dtype == self.dtype
+
+    def __repr__(self) -> str:
+        return f"iinfo(min={self.min:g}, max={self.max:g}, dtype={self.dtype})"
+
+
+def _type_name(obj: object) -> str:
+    return type(obj).__name__
