@@ -136,6 +136,21 @@ def test_autocast_validates_and_restores_state():
     assert f(plugrad.ones(1))[0].tolist() == [2.0] and f(plugrad.ones(1))[1] is False
 
 
+def test_autocast_inputs_is_the_op_layers_hook(monkeypatch):
+    from plugrad.amp import autocast_mode
+
+    x64 = plugrad.ones(2, dtype=plugrad.float64, requires_grad=True)
+    idx = plugrad.arange(2)
+    assert autocast_mode.autocast_inputs(x64, idx, 3) == (x64, idx, 3)  # no region: unchanged
+    # a region enabled for the CPU with float16 (which the NumPy backend stores)
+    monkeypatch.setattr(autocast_mode, "_backend_has", lambda device_type, dt: True)
+    with plugrad.autocast("cpu", dtype=plugrad.float16):
+        a, i, n = autocast_mode.autocast_inputs(x64, idx, 3)
+    assert a.dtype is plugrad.float16 and i is idx and n == 3
+    a.sum().backward()  # the cast is differentiable back to the float64 leaf
+    assert x64.grad.dtype is plugrad.float64 and x64.grad.tolist() == [1.0, 1.0]
+
+
 def test_cuda_autocast_and_scaler_without_cuda_warn_and_disable():
     if plugrad.cuda.is_available():
         pytest.skip("a CUDA backend is available")

@@ -12,13 +12,20 @@ by a ``UserWarning`` (``docs/pytorch-habits.md``).
 
 from __future__ import annotations
 
-from .autocast_mode import autocast, get_autocast_dtype, is_autocast_available, is_autocast_enabled
+from .autocast_mode import (
+    autocast,
+    autocast_inputs,
+    get_autocast_dtype,
+    is_autocast_available,
+    is_autocast_enabled,
+)
 from .grad_scaler import GradScaler, OptState
 
 __all__ = [
     "GradScaler",
     "OptState",
     "autocast",
+    "autocast_inputs",
     "get_autocast_dtype",
     "is_autocast_available",
     "is_autocast_enabled",

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from .. import _dtype as D
 
-__all__ = ["autocast", "get_autocast_dtype", "is_autocast_available", "is_autocast_enabled"]
+__all__ = ["autocast", "autocast_inputs", "get_autocast_dtype", "is_autocast_available", "is_autocast_enabled"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -170,3 +170,28 @@ class autocast:
                 return func(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
+
+
+def autocast_inputs(*tensors: Any) -> tuple[Any, ...]:
+    """The inputs of an op that autocast runs in lower precision (matmul, linear, conv ...), cast as PyTorch does.
+
+    Inside an enabled :class:`autocast` region for the tensors' device type, every
+    floating-point tensor not already of the autocast dtype is cast to it (``.to(dtype)``,
+    differentiable); other values pass through. Outside a region the inputs come back
+    unchanged. This is the hook the op layer calls; it never changes a tensor in place.
+    """
+    from .._tensor import Tensor
+
+    st = _STATE
+    if not any(st.enabled.values()):
+        return tensors
+    out = []
+    for t in tensors:
+        if isinstance(t, Tensor) and t.dtype.is_floating_point:
+            device_type = t.device.type
+            if st.enabled.get(device_type, False):
+                target = get_autocast_dtype(device_type)
+                if t.dtype is not target:
+                    t = t.to(target)
+        out.append(t)
+    return tuple(out)
