@@ -14,6 +14,7 @@ from plugrad.serialization import UnpicklingError, add_safe_globals, clear_safe_
 
 DTYPES = [plugrad.bool, plugrad.uint8, plugrad.int8, plugrad.int16, plugrad.int32, plugrad.int64]
 DTYPES += [plugrad.float16, plugrad.float32, plugrad.float64]
+DTYPES += [plugrad.bfloat16] if isinstance(getattr(plugrad, "bfloat16", None), plugrad.dtype) else []
 
 
 def _same(a: plugrad.Tensor, b: plugrad.Tensor) -> bool:

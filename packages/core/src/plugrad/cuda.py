@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from .backends import get_registry
 
-__all__ = ["is_available", "device_count", "current_device", "unavailable_reason", "manual_seed", "manual_seed_all"]
+__all__ = [
+    "is_available",
+    "is_bf16_supported",
+    "device_count",
+    "current_device",
+    "unavailable_reason",
+    "manual_seed",
+    "manual_seed_all",
+]
 
 
 def is_available() -> bool:
@@ -52,6 +60,18 @@ def manual_seed(seed: int) -> None:
 
 
 manual_seed_all = manual_seed
+
+
+def is_bf16_supported(including_emulation: bool = True) -> bool:
+    """Whether a CUDA backend is available and stores ``bfloat16`` tensors."""
+    if not is_available():
+        return False
+    from . import _dtype
+
+    bf16 = getattr(_dtype, "bfloat16", None)
+    reg = get_registry()
+    return any(be.device_type == "cuda" and bf16 in be.dtype_to_native for be in reg.backends.values())
+
 
 from ._lazy import lazy_module as _lazy_module  # noqa: E402
 

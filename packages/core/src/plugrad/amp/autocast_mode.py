@@ -82,8 +82,8 @@ class autocast:
 
     As PyTorch: CUDA autocast without a CUDA device warns and is disabled; CPU autocast
     with a dtype other than bfloat16/float16 warns and is disabled. plugrad adds one case:
-    a CPU backend without the requested dtype (no bfloat16 yet in the NumPy backend)
-    disables the region with a one-time ``UserWarning``.
+    a CPU backend without the requested dtype disables the region with a one-time
+    ``UserWarning``.
     """
 
     def __init__(
