@@ -107,6 +107,23 @@ def test_embedding_bag_node_and_frequency_scaling() -> None:
     assert w.grad.reshape(-1).tolist() == [0.0, 1.0, 1.0, 0.0]
 
 
+def test_gradient_sums_agree_for_small_and_large_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gradient rows are summed by a one-hot matmul for small tables and by index_add for large ones."""
+    from plugrad.nn import _functional_embedding as FE
+
+    plugrad.manual_seed(0)
+    i, offsets = idx([[0, 3, 3], [5, 1, 3]]), idx([0, 2, 3])
+    grads = []
+    for limit in (FE._ONE_HOT_MAX_ROWS, 0):
+        monkeypatch.setattr(FE, "_ONE_HOT_MAX_ROWS", limit)
+        w = plugrad.arange(12.0, dtype=F64).reshape(6, 2).requires_grad_(True)
+        out = F.embedding(i, w, scale_grad_by_freq=True, padding_idx=5)
+        bag = F.embedding_bag(i.reshape(-1), w, offsets, mode="mean")
+        ((out * out).sum() + (bag * bag).sum()).backward()
+        grads.append(w.grad.reshape(-1).tolist() + bag.reshape(-1).tolist())
+    assert grads[0] == pytest.approx(grads[1], abs=1e-12)
+
+
 # ----------------------------------------------------------------------- gradients
 def test_gradcheck_embedding_and_bag() -> None:
     plugrad.manual_seed(0)

@@ -58,8 +58,20 @@ class _Embedding(Function, backward_name="EmbeddingBackward0"):
                 scale = keep if scale is None else scale * keep
             assert scale is not None
             rows = rows * scale.unsqueeze(1)
-        gw = plugrad.zeros(num, g.shape[-1], dtype=g.dtype, device=g.device).index_add(0, flat, rows)
-        return gw, None, None, None
+        return _scatter_rows(rows, flat, num), None, None, None
+
+
+#: below this (rows of the table x looked-up rows), a one-hot matmul sums the gradient rows faster
+#: than ``index_add`` (NumPy's ``np.add.at``): measured 2.6x faster at 65 x 2048, slower from about 300 rows
+_ONE_HOT_MAX_ROWS, _ONE_HOT_MAX_ELEMENTS = 256, 1 << 20
+
+
+def _scatter_rows(rows: Tensor, flat: Tensor, num: int) -> Tensor:
+    """``out[i] = sum of rows[r] with flat[r] == i``, ``out`` of shape ``(num, D)``."""
+    if num <= _ONE_HOT_MAX_ROWS and num * flat.shape[0] <= _ONE_HOT_MAX_ELEMENTS and rows.is_floating_point():
+        one_hot = flat.unsqueeze(0) == plugrad.arange(num, device=rows.device).unsqueeze(1)
+        return one_hot.to(rows.dtype) @ rows
+    return plugrad.zeros(num, rows.shape[-1], dtype=rows.dtype, device=rows.device).index_add(0, flat, rows)
 
 
 def _check_indices(input: Tensor, fn: str) -> None:
@@ -288,7 +300,7 @@ class _EmbeddingBag(Function, backward_name="EmbeddingBagBackward0"):
         flat, segment, factor = box
         f = factor if psw is None else factor * psw.to(factor.dtype)
         rows = weight.index_select(0, flat) * f.unsqueeze(1)
-        return plugrad.zeros(nbags, dim, dtype=weight.dtype, device=weight.device).index_add(0, segment, rows)
+        return _scatter_rows(rows, segment, nbags)
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
@@ -319,7 +331,7 @@ class _EmbeddingBag(Function, backward_name="EmbeddingBagBackward0"):
                 ones = plugrad.ones(flat.shape[0], dtype=g.dtype, device=g.device)
                 counts = plugrad.zeros(num, dtype=g.dtype, device=g.device).index_add(0, flat, ones)
                 f = f / counts.index_select(0, flat)
-            gw = plugrad.zeros(num, dim, dtype=g.dtype, device=g.device).index_add(0, flat, per_row * f.unsqueeze(1))
+            gw = _scatter_rows(per_row * f.unsqueeze(1), flat, num)
         if psw is not None and ctx.needs_input_grad[1]:
             gp = (per_row * weight.index_select(0, flat)).sum(1) * factor
         return gw, gp, None, None, None, None
