@@ -567,9 +567,13 @@ def test_oracle_initialisation_distribution(build):
         theirs = tp.detach().reshape(-1).tolist()
         assert len(ours) == len(theirs), name
         spread = max(abs(v) for v in theirs)
-        if len(theirs) < 500:  # small vectors: the same constant (zeros, ones) or the same scale
-            assert max(abs(v) for v in ours) == pytest.approx(spread, rel=0.5, abs=1e-12), name
+        if len(theirs) < 500:  # small vectors: the same constant (zeros, ones), or the same scale (rms)
             if min(theirs) == max(theirs):
                 assert ours == theirs, name
+            else:
+                rms = [math.sqrt(sum(v * v for v in vals) / len(vals)) for vals in (ours, theirs)]
+                assert rms[0] == pytest.approx(rms[1], rel=0.35), name
             continue
-        assert _quantiles(ours) == pytest.approx(_quantiles(theirs), abs=0.06 * spread), name
+        # two samples of n values: a quantile's difference has a spread of about 1.4 * spread / sqrt(n)
+        tol = 5.7 * spread / math.sqrt(len(theirs))  # about 4 standard errors
+        assert _quantiles(ours) == pytest.approx(_quantiles(theirs), abs=tol), name

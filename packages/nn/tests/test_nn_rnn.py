@@ -527,5 +527,5 @@ def test_oracle_initialisation_distribution(kind, args, kwargs):
     ours = [v for p in pparams.values() for v in p.detach().reshape(-1).tolist()]
     theirs = [v for p in tparams.values() for v in p.detach().reshape(-1).tolist()]
     assert max(abs(v) for v in ours) <= bound
-    # both U(-bound, bound): the quantiles agree to sampling error (thousands of values)
-    assert _quantiles(ours) == pytest.approx(_quantiles(theirs), abs=0.04 * bound)
+    # both U(-bound, bound): the quantiles agree to sampling error (about 4 standard errors of a difference)
+    assert _quantiles(ours) == pytest.approx(_quantiles(theirs), abs=11.4 * bound / math.sqrt(len(theirs)))
