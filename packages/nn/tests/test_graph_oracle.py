@@ -155,6 +155,23 @@ CASES: dict[str, tuple] = {
         ),
         lambda lib: (lib.randn(4, 3), lib.randn(4, 2)),
     ),
+    "pooling_and_upsampling": (
+        lambda lib: lib.nn.Sequential(
+            lib.nn.Conv2d(1, 2, 3, padding=1),
+            lib.nn.AvgPool2d(2),
+            lib.nn.Upsample(scale_factor=2, mode="bilinear"),
+            lib.nn.Upsample(scale_factor=2),
+            lib.nn.AdaptiveAvgPool2d(3),
+            lib.nn.Flatten(),
+        ),
+        lambda lib, m, d: (m(d[0]) ** 2).sum(),
+        lambda lib: (lib.randn(2, 1, 6, 6),),
+    ),
+    "batchnorm_eval_mlp": (
+        lambda lib: lib.nn.Sequential(lib.nn.Linear(3, 4), lib.nn.BatchNorm1d(4), lib.nn.ReLU()).eval(),
+        lambda lib, m, d: m(d[0]).sum(),
+        lambda lib: (lib.randn(5, 3),),
+    ),
     "linear_without_bias": (
         lambda lib: lib.nn.Linear(3, 2, bias=False),
         lambda lib, m, d: (m(d[0]) ** 2).mean() + m(d[1]).sum(),

@@ -1008,7 +1008,8 @@ class _AvgPool2d(Function, backward_name="AvgPool2DBackward0"):
     _prints_as_builtin = True
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, k: _Pair, s: _Pair, pad: _Pad4, out: _Pair, div: Tensor) -> Tensor:
+    def forward(ctx: Any, x: Tensor, k: _Pair, s: _Pair, pad: _Pad4, out: _Pair, div_box: tuple[Tensor]) -> Tensor:
+        (div,) = div_box  # in a tuple, not an edge: the node's only edge is the input's, as PyTorch's
         ctx.conf = ((x.shape[2], x.shape[3]), k, s, pad)
         ctx.div = div
         cols = _im2col(x, k, (1, 1), pad, s, out)
@@ -1057,7 +1058,7 @@ def _avg_pool(
         rows = _avg_divisor(h, k[0], s[0], p[0], out[0], count_include_pad)
         cols = _avg_divisor(w, k[1], s[1], p[1], out[1], count_include_pad)
         div = plugrad.tensor([[float(a * b) for b in cols] for a in rows], dtype=x.dtype, device=x.device)
-    result: Tensor = _AvgPool2d.apply(x, k, s, pad, out, div)
+    result: Tensor = _AvgPool2d.apply(x, k, s, pad, out, (div,))
     return _pool_finish(result, batched, nd)
 
 
@@ -1106,21 +1107,23 @@ def _adaptive_matrix(size: int, out: int, x: Tensor) -> Tensor:
 
 class _Separable(Function):
     """A resampling that acts on each spatial dim by a fixed matrix: ``out = A_h @ x @ A_w^T``
-    (1-D: ``x @ A_w^T``); the gradient is ``A_h^T @ g @ A_w``. Subclasses fix PyTorch's node name."""
+    (1-D: ``x @ A_w^T``); the gradient is ``A_h^T @ g @ A_w``. Subclasses fix PyTorch's node name.
+    The matrices come in a tuple (not as tensor arguments), so the node's only edge is the input's."""
 
     _prints_as_builtin = True
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, ah: Tensor | None, aw: Tensor) -> Tensor:
-        ctx.mats = (ah, aw)
+    def forward(ctx: Any, x: Tensor, mats: tuple[Tensor | None, Tensor]) -> Tensor:
+        ah, aw = mats
+        ctx.mats = mats
         out = x @ aw.t()
         return out if ah is None else ah @ out
 
     @staticmethod
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None]:
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
         ah, aw = ctx.mats
         gx = g @ aw
-        return (gx if ah is None else ah.t() @ gx), None, None
+        return (gx if ah is None else ah.t() @ gx), None
 
 
 class _AdaptiveAvgPool2d(_Separable, backward_name="AdaptiveAvgPool2DBackward0"):
@@ -1179,7 +1182,7 @@ def _adaptive(input: Tensor, output_size: Any, nd: int, fn: str) -> Tensor:
         ah = _adaptive_matrix(spatial[0], sizes[0], input)
         aw = _adaptive_matrix(spatial[1], sizes[1], input)
     x = input.unsqueeze(-2) if nd == 1 else input
-    out: Tensor = _AdaptiveAvgPool2d.apply(x, ah, aw)
+    out: Tensor = _AdaptiveAvgPool2d.apply(x, (ah, aw))
     return out.squeeze(-2) if nd == 1 else out
 
 
@@ -1314,8 +1317,8 @@ def interpolate(
         mats = [_linear_matrix(spatial[i], sizes[i], scales[i], corners, input) for i in range(nd)]
         cls = _UpsampleLinear1d if nd == 1 else _UpsampleBilinear2d
     if nd == 1:
-        return cls.apply(input, None, mats[0])  # type: ignore[no-any-return]
-    return cls.apply(input, mats[0], mats[1])  # type: ignore[no-any-return]
+        return cls.apply(input, (None, mats[0]))  # type: ignore[no-any-return]
+    return cls.apply(input, (mats[0], mats[1]))  # type: ignore[no-any-return]
 
 
 def upsample(
