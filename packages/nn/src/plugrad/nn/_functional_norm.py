@@ -78,20 +78,31 @@ class _Normalize(Function):
         center: bool,
         stats: list[Tensor] | None,
     ) -> Tensor:
-        xhat, mean, rstd = _stats(x.reshape(view), axes, eps, center)
+        # forward runs without recording: fresh tensors may be updated in place (fewer allocations)
+        xs = x.reshape(view)
+        if center:
+            mean = xs.mean(axes, keepdim=True)
+            xc = xs - mean
+        else:
+            mean = xs.new_zeros(())
+            xc = xs
+        var = xc.square().mean(axes, keepdim=True)
+        rstd = (var + eps).rsqrt()
+        xhat = (xc.mul_(rstd) if center else xc * rstd).reshape(x.shape)
         if stats is not None:
             stats.append(mean)
-            stats.append(rstd.pow(-2) - eps)
-        xhat = xhat.reshape(x.shape)
+            stats.append(var)
         ctx.save_for_backward(x, weight)
         ctx.conf = (view, axes, wshape, eps, center)
         ctx.fast = (xhat, rstd)
-        y = xhat
         if weight is not None:
-            y = y * weight.reshape(wshape)
+            y = xhat * weight.reshape(wshape)
+            if bias is not None:
+                y += bias.reshape(wshape)
+            return y
         if bias is not None:
-            y = y + bias.reshape(wshape)
-        return y
+            return xhat + bias.reshape(wshape)
+        return xhat.clone()  # the output is the user's; the saved copy stays intact
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
@@ -106,15 +117,27 @@ class _Normalize(Function):
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         gx = gw = gb = None
         param_axes = tuple(i for i, s in enumerate(wshape) if s == 1) + tuple(range(x.ndim - len(wshape)))
+        g_xhat = g * xhat if need_w and weight is not None else None
         if need_x:
             gh = g if weight is None else g * weight.reshape(wshape)
             ghs = gh.reshape(view)
-            inner = ghs - xhs * (ghs * xhs).mean(axes, keepdim=True)
-            if center:
-                inner = inner - ghs.mean(axes, keepdim=True)
-            gx = (rstd * inner).reshape(x.shape)
-        if need_w and weight is not None:
-            gw = (g * xhat).sum(param_axes).reshape(weight.shape) if param_axes else (g * xhat).reshape(weight.shape)
+            if g_xhat is not None:  # g * w * x_hat from the product the weight's gradient needs anyway
+                gh_xhat = (g_xhat * weight.reshape(wshape)).reshape(view)  # type: ignore[union-attr]
+            else:
+                gh_xhat = ghs * xhs
+            t = xhs * gh_xhat.mean(axes, keepdim=True)
+            if plugrad.is_grad_enabled():  # recorded (create_graph): no in-place updates
+                if center:
+                    t = t + ghs.mean(axes, keepdim=True)
+                gx = ((ghs - t) * rstd).reshape(x.shape)
+            else:
+                if center:
+                    t += ghs.mean(axes, keepdim=True)
+                inner = ghs - t
+                inner *= rstd
+                gx = inner.reshape(x.shape)
+        if g_xhat is not None and weight is not None:
+            gw = g_xhat.sum(param_axes).reshape(weight.shape) if param_axes else g_xhat.reshape(weight.shape)
         if need_b:
             gb = g.sum(param_axes).reshape(weight.shape if weight is not None else -1) if param_axes else g
         return gx, gw, gb, None, None, None, None, None, None
