@@ -247,8 +247,9 @@ def scaled_dot_product_attention(
         if dropout_p == 1.0:
             keep = plugrad.zeros(out_shape, dtype=query.dtype, device=query.device)
         else:
-            keep = (plugrad.rand(out_shape, dtype=query.dtype, device=query.device) >= dropout_p).to(query.dtype)
-            keep = keep * (1.0 / (1.0 - dropout_p))
+            with plugrad.no_grad():  # a constant of the node: kept as ``1 / (1 - p)`` or 0
+                keep = plugrad.rand(out_shape, dtype=query.dtype, device=query.device) >= dropout_p
+                keep = keep.to(query.dtype).mul_(1.0 / (1.0 - dropout_p))
     can_mask_rows = bias is not None and not is_causal
     return _SDPA.apply(query, key, value, bias, scale_factor, keep, can_mask_rows)  # type: ignore[no-any-return]
 
