@@ -206,15 +206,19 @@ class Work:
             deadline = self._deadline
             if timeout is not None:
                 deadline = min(deadline, time.monotonic() + timeout.total_seconds())
-            # first poll hard (yielding the core, in case ranks share cores), then sleep
-            # with a growing pause: short operations return fast, long waits cost no CPU
-            spin_until = time.monotonic() + 2e-3
+            # poll hard for 0.5 ms, then yield the core between polls (ranks may share
+            # cores) until 5 ms, then sleep with a growing pause: short operations return
+            # fast, long waits cost no CPU
+            start = time.monotonic()
             pause = 20e-6
             while not self._test():
                 now = time.monotonic()
                 if now > deadline:
                     self._timed_out(timeout)
-                if now < spin_until:
+                waited = now - start
+                if waited < 5e-4:
+                    continue
+                if waited < 5e-3:
                     os.sched_yield()
                 else:
                     time.sleep(pause)
