@@ -69,49 +69,23 @@ from ._dtype import (
 from ._generator import Generator, default_generator
 from ._interop import from_dlpack, from_numpy
 from ._ops._derive import FUNCTIONS as _CATALOGUE_FUNCTIONS
-from ._ops.comparison import allclose, equal, isclose
+from ._ops.comparison import allclose, isclose
 from ._ops.random import bernoulli, multinomial, normal, poisson
 from ._ops.reduction import (
-    all,
-    any,
-    count_nonzero,
-    log_softmax,
     max,
     min,
-    norm,
-    softmax,
     std_mean,
     var_mean,
 )
 from ._ops.scatter import (
-    index_add,
-    index_fill,
     masked_fill,
-    nonzero,
     scatter,
-    scatter_add,
 )
 from ._ops.shape import (
     broadcast_to,
-    chunk,
-    clone,
-    flatten,
-    flip,
-    movedim,
-    narrow,
-    permute,
-    reshape,
-    roll,
-    select,
     split,
-    squeeze,
-    t,
-    transpose,
-    unbind,
-    unflatten,
-    unsqueeze,
 )
-from ._ops.sorting import argsort, kthvalue, median, msort, sort, topk
+from ._ops.sorting import sort
 from ._size import Size
 from ._tensor import Tensor
 from ._tensor_str import set_printoptions
@@ -129,9 +103,6 @@ long = int64
 int = int32
 short = int16
 
-swapaxes = transpose
-swapdims = transpose
-moveaxis = movedim
 
 
 def is_tensor(obj: object) -> _builtins.bool:
@@ -196,19 +167,13 @@ __all__ = [
     "LongTensor",
     "Size",
     "Tensor",
-    "all",
     "allclose",
-    "any",
     "arange",
-    "argsort",
     "as_tensor",
     "autograd",
     "backends",
     "bool",
     "broadcast_to",
-    "chunk",
-    "clone",
-    "count_nonzero",
     "cuda",
     "device",
     "double",
@@ -216,10 +181,7 @@ __all__ = [
     "empty",
     "empty_like",
     "enable_grad",
-    "equal",
     "eye",
-    "flatten",
-    "flip",
     "float",
     "float16",
     "bfloat16",
@@ -234,8 +196,6 @@ __all__ = [
     "get_default_device",
     "get_default_dtype",
     "half",
-    "index_add",
-    "index_fill",
     "inference_mode",
     "int",
     "int16",
@@ -247,11 +207,9 @@ __all__ = [
     "is_inference_mode_enabled",
     "is_tensor",
     "isclose",
-    "kthvalue",
     "linalg",
     "linspace",
     "load",
-    "log_softmax",
     "long",
     "manual_seed",
     "Generator",
@@ -267,19 +225,11 @@ __all__ = [
     "randint_like",
     "masked_fill",
     "max",
-    "median",
     "min",
-    "moveaxis",
-    "movedim",
-    "msort",
-    "narrow",
     "no_grad",
-    "nonzero",
-    "norm",
     "numel",
     "ones",
     "ones_like",
-    "permute",
     "promote_types",
     "rand",
     "rand_like",
@@ -287,34 +237,20 @@ __all__ = [
     "randn",
     "randn_like",
     "randperm",
-    "reshape",
     "return_types",
-    "roll",
     "save",
     "scatter",
-    "scatter_add",
-    "select",
     "serialization",
     "set_default_device",
     "set_default_dtype",
     "set_grad_enabled",
     "set_printoptions",
     "short",
-    "softmax",
     "sort",
     "split",
-    "squeeze",
     "std_mean",
-    "swapaxes",
-    "swapdims",
-    "t",
     "tensor",
-    "topk",
-    "transpose",
     "uint8",
-    "unbind",
-    "unflatten",
-    "unsqueeze",
     "var_mean",
     "zeros",
     "zeros_like",

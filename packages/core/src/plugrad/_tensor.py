@@ -120,9 +120,10 @@ class Tensor:
     _make = classmethod(_make)
 
     if TYPE_CHECKING:
-        # The op catalogue's methods (x.exp(), x.erf_(), ...) are attached when the ops load
-        # (plugrad._ops._derive.attach); type checkers see them through this, as Any.
-        def __getattr__(self, name: str) -> Any: ...
+        # The op catalogue's methods (x.exp(), x.sum(), x.erf_(), ...) are attached when the ops
+        # load (plugrad._ops._derive.attach); type checkers see them through this, as methods
+        # returning a Tensor (the few that return tuples of tensors are iterable alike).
+        def __getattr__(self, name: str) -> Callable[..., Tensor]: ...
         def __neg__(self) -> Tensor: ...
         def __abs__(self) -> Tensor: ...
 
@@ -1056,39 +1057,6 @@ class Tensor:
         _indexing.setitem(self, key, value)
 
     # ------------------------------------------------------------------ methods
-    def add(self, other: Any, *, alpha: Any = 1) -> Tensor:
-        return _ew.add(self, other, alpha=alpha)
-
-    def sub(self, other: Any, *, alpha: Any = 1) -> Tensor:
-        return _ew.sub(self, other, alpha=alpha)
-
-    subtract = sub
-
-    def mul(self, other: Any) -> Tensor:
-        return _ew.mul(self, other)
-
-    multiply = mul
-
-    def div(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
-        return _ew.div(self, other, rounding_mode=rounding_mode)
-
-    divide = div
-    true_divide = div
-
-    def floor_divide(self, other: Any) -> Tensor:
-        return _ew.floor_divide(self, other)
-
-    def remainder(self, other: Any) -> Tensor:
-        return _ew.remainder(self, other)
-
-    def pow(self, exponent: Any) -> Tensor:
-        return _ew.pow(self, exponent)
-
-    def maximum(self, other: Tensor) -> Tensor:
-        return _ew.maximum(self, other)
-
-    def minimum(self, other: Tensor) -> Tensor:
-        return _ew.minimum(self, other)
 
     def eq(self, other: Any) -> Tensor:
         return _ew.eq(self, other)
@@ -1114,37 +1082,11 @@ class Tensor:
     greater = gt
     greater_equal = ge
 
-    def logical_and(self, other: Any) -> Tensor:
-        return _ew.logical_and(self, other)
-
-    def logical_or(self, other: Any) -> Tensor:
-        return _ew.logical_or(self, other)
-
-    def logical_xor(self, other: Any) -> Tensor:
-        return _ew.logical_xor(self, other)
-
-    def round(self, *, decimals: int = 0) -> Tensor:
-        return _ew.round(self, decimals=decimals)
-
     def masked_fill(self, mask: Tensor, value: Any) -> Tensor:
         """``value`` where ``mask`` is true, else ``self``."""
         return _scatter.masked_fill(self, mask, value)
 
-    def sum(self, dim: Any = None, keepdim: bool = False, *, dtype: D.dtype | None = None) -> Tensor:
-        return _reduction.sum(self, dim, keepdim, dtype=dtype)
-
-    def mean(self, dim: Any = None, keepdim: bool = False, *, dtype: D.dtype | None = None) -> Tensor:
-        return _reduction.mean(self, dim, keepdim, dtype=dtype)
-
-    def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return _reduction.any(self, dim, keepdim)
-
-    def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return _reduction.all(self, dim, keepdim)
-
     # -- op catalogue: reductions, scans, softmax (see plugrad._ops.reduction)
-    def prod(self, dim: int | None = None, keepdim: bool = False, *, dtype: D.dtype | None = None) -> Tensor:
-        return _reduction.prod(self, dim, keepdim, dtype=dtype)
 
     def max(self, dim: Any = None, keepdim: bool = False) -> Any:
         return _reduction.max(self, dim, keepdim)
@@ -1158,12 +1100,6 @@ class Tensor:
     def amin(self, dim: Any = (), keepdim: bool = False) -> Tensor:
         return _reduction.amin(self, dim, keepdim)
 
-    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return _reduction.argmax(self, dim, keepdim)
-
-    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return _reduction.argmin(self, dim, keepdim)
-
     def var(
         self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: float | None = None
     ) -> Tensor:
@@ -1174,93 +1110,14 @@ class Tensor:
     ) -> Tensor:
         return _reduction.std(self, dim, unbiased, keepdim, correction=correction)
 
-    def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: D.dtype | None = None) -> Tensor:
-        return _reduction.norm(self, p, dim, keepdim, dtype)
-
-    def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
-        return _reduction.logsumexp(self, dim, keepdim)
-
-    def cumsum(self, dim: int, *, dtype: D.dtype | None = None) -> Tensor:
-        return _reduction.cumsum(self, dim, dtype=dtype)
-
-    def cumprod(self, dim: int, *, dtype: D.dtype | None = None) -> Tensor:
-        return _reduction.cumprod(self, dim, dtype=dtype)
-
-    def count_nonzero(self, dim: Any = None) -> Tensor:
-        return _reduction.count_nonzero(self, dim)
-
     # -- sorting and order statistics (see plugrad._ops.sorting)
     def sort(self, dim: int = -1, descending: builtins.bool = False, **kwargs: Any) -> Any:
         return _sorting.sort(self, dim, descending, **kwargs)
 
-    def argsort(self, dim: int = -1, descending: builtins.bool = False, *, stable: builtins.bool = False) -> Tensor:
-        return _sorting.argsort(self, dim, descending, stable=stable)
-
-    def msort(self) -> Tensor:
-        return _sorting.msort(self)
-
-    def topk(self, k: int, dim: int = -1, largest: builtins.bool = True, sorted: builtins.bool = True) -> Any:
-        return _sorting.topk(self, k, dim, largest, sorted)
-
-    def kthvalue(self, k: int, dim: int = -1, keepdim: builtins.bool = False) -> Any:
-        return _sorting.kthvalue(self, k, dim, keepdim)
-
-    def median(self, dim: Any = None, keepdim: builtins.bool = False) -> Any:
-        return _sorting.median(self, dim, keepdim)
-
-    def nonzero(self, *, as_tuple: bool = False) -> Any:
-        return _scatter.nonzero(self, as_tuple=as_tuple)
-
-    def softmax(self, dim: int, dtype: D.dtype | None = None) -> Tensor:
-        return _reduction.softmax(self, dim, dtype)
-
-    def log_softmax(self, dim: int, dtype: D.dtype | None = None) -> Tensor:
-        return _reduction.log_softmax(self, dim, dtype)
-
     # -- op catalogue: elementwise extras (see plugrad._ops.elementwise)
-    def clamp(self, min: Any = None, max: Any = None) -> Tensor:
-        return _ew.clamp(self, min, max)
-
-    clip = clamp
-
-    def clamp_min(self, min: Any) -> Tensor:
-        return _ew.clamp_min(self, min)
-
-    def clamp_max(self, max: Any) -> Tensor:
-        return _ew.clamp_max(self, max)
-
-    def lerp(self, end: Tensor, weight: Any) -> Tensor:
-        return _ew.lerp(self, end, weight)
 
     def where(self, condition: Tensor, other: Any) -> Tensor:
         return _ew.where(condition, self, other)
-
-    def fmax(self, other: Tensor) -> Tensor:
-        return _ew.fmax(self, other)
-
-    def fmin(self, other: Tensor) -> Tensor:
-        return _ew.fmin(self, other)
-
-    def bitwise_and(self, other: Any) -> Tensor:
-        return _ew.bitwise_and(self, other)
-
-    def bitwise_or(self, other: Any) -> Tensor:
-        return _ew.bitwise_or(self, other)
-
-    def bitwise_xor(self, other: Any) -> Tensor:
-        return _ew.bitwise_xor(self, other)
-
-    def bitwise_not(self) -> Tensor:
-        return _ew.bitwise_not(self)
-
-    def bitwise_left_shift(self, other: Any) -> Tensor:
-        return _ew.bitwise_left_shift(self, other)
-
-    def bitwise_right_shift(self, other: Any) -> Tensor:
-        return _ew.bitwise_right_shift(self, other)
-
-    def fmod(self, other: Any) -> Tensor:
-        return _ew.fmod(self, other)
 
     def isclose(
         self,
@@ -1280,125 +1137,32 @@ class Tensor:
     ) -> builtins.bool:
         return _comparison.allclose(self, other, rtol, atol, equal_nan)
 
-    def equal(self, other: Tensor) -> builtins.bool:
-        return _comparison.equal(self, other)
-
-    def tril(self, diagonal: int = 0) -> Tensor:
-        return _other.tril(self, diagonal)
-
-    def triu(self, diagonal: int = 0) -> Tensor:
-        return _other.triu(self, diagonal)
-
     def tril_(self, diagonal: int = 0) -> Tensor:
         return self._inplace_op(_other.tril, diagonal)
 
     def triu_(self, diagonal: int = 0) -> Tensor:
         return self._inplace_op(_other.triu, diagonal)
 
-    def diag(self, diagonal: int = 0) -> Tensor:
-        return _other.diag(self, diagonal)
-
     # -- op catalogue: index-driven ops (see plugrad._ops.scatter)
-    def gather(self, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
-        return _scatter.gather(self, dim, index)
-
-    def take_along_dim(self, indices: Tensor, dim: int | None = None) -> Tensor:
-        return _scatter.take_along_dim(self, indices, dim)
-
-    def index_select(self, dim: int, index: Tensor) -> Tensor:
-        return _scatter.index_select(self, dim, index)
 
     def scatter(
         self, dim: int, index: Tensor, src: Any = None, *, value: Any = None, reduce: str | None = None
     ) -> Tensor:
         return _scatter.scatter(self, dim, index, src, value=value, reduce=reduce)
 
-    def scatter_add(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
-        return _scatter.scatter_add(self, dim, index, src)
-
-    def index_add(self, dim: int, index: Tensor, source: Tensor, *, alpha: Any = 1) -> Tensor:
-        return _scatter.index_add(self, dim, index, source, alpha=alpha)
-
-    def index_fill(self, dim: int, index: Tensor, value: Any) -> Tensor:
-        return _scatter.index_fill(self, dim, index, value)
-
-    def masked_select(self, mask: Tensor) -> Tensor:
-        return _scatter.masked_select(self, mask)
-
     # -- op catalogue: shapes (see plugrad._ops.shape)
-    def unflatten(self, dim: int, sizes: Sequence[int]) -> Tensor:
-        return _shape.unflatten(self, dim, sizes)
-
-    def movedim(self, source: Any, destination: Any) -> Tensor:
-        return _shape.movedim(self, source, destination)
-
-    moveaxis = movedim
 
     def broadcast_to(self, *size: Any) -> Tensor:
         return _shape.broadcast_to(self, _shape._sizes(size))
 
-    def repeat(self, *sizes: Any) -> Tensor:
-        return _shape.repeat(self, *sizes)
-
-    def flip(self, *dims: Any) -> Tensor:
-        return _shape.flip(self, *dims)
-
-    def roll(self, shifts: Any, dims: Any = None) -> Tensor:
-        return _shape.roll(self, shifts, dims)
-
     def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
         return _shape.split(self, split_size, dim)
-
-    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
-        return _shape.chunk(self, chunks, dim)
-
-    def narrow(self, dim: int, start: int, length: int) -> Tensor:
-        return _shape.narrow(self, dim, start, length)
-
-    def select(self, dim: int, index: int) -> Tensor:
-        return _shape.select(self, dim, index)
-
-    def matmul(self, other: Tensor) -> Tensor:
-        return _linalg.matmul(self, other)
-
-    def mm(self, mat2: Tensor) -> Tensor:
-        return _linalg.mm(self, mat2)
-
-    def bmm(self, mat2: Tensor) -> Tensor:
-        return _linalg.bmm(self, mat2)
-
-    def mv(self, vec: Tensor) -> Tensor:
-        return _linalg.mv(self, vec)
-
-    def dot(self, other: Tensor) -> Tensor:
-        return _linalg.dot(self, other)
-
-    def outer(self, vec2: Tensor) -> Tensor:
-        return _linalg.outer(self, vec2)
-
-    def reshape(self, *shape: Any) -> Tensor:
-        return _shape.reshape(self, *shape)
-
-    def view(self, *shape: Any) -> Tensor:
-        return _shape.view(self, *shape)
 
     def view_as(self, other: Tensor) -> Tensor:
         return _shape.view(self, other._data.shape)
 
     def reshape_as(self, other: Tensor) -> Tensor:
         return _shape.reshape(self, other._data.shape)
-
-    def permute(self, *dims: Any) -> Tensor:
-        return _shape.permute(self, *dims)
-
-    def transpose(self, dim0: int, dim1: int) -> Tensor:
-        return _shape.transpose(self, dim0, dim1)
-
-    swapaxes = transpose
-    swapdims = transpose
-
-    def t(self) -> Tensor:
-        return _shape.t(self)
 
     @property
     def T(self) -> Tensor:
@@ -1421,23 +1185,8 @@ class Tensor:
             )
         return _shape.transpose(self, -2, -1)
 
-    def expand(self, *sizes: Any) -> Tensor:
-        return _shape.expand(self, *sizes)
-
     def expand_as(self, other: Tensor) -> Tensor:
         return _shape.expand(self, other._data.shape)
-
-    def sum_to_size(self, *size: Any) -> Tensor:
-        return _shape.sum_to_size(self, *size)
-
-    def unsqueeze(self, dim: int) -> Tensor:
-        return _shape.unsqueeze(self, dim)
-
-    def squeeze(self, dim: Any = None) -> Tensor:
-        return _shape.squeeze(self, dim)
-
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-        return _shape.flatten(self, start_dim, end_dim)
 
     def contiguous(self, memory_format: Any = None) -> Tensor:
         """``self`` when its memory is contiguous, else a contiguous copy."""
@@ -1445,12 +1194,6 @@ class Tensor:
 
     def is_contiguous(self, memory_format: Any = None) -> bool:
         return _shape.is_contiguous(self)
-
-    def clone(self, *, memory_format: Any = None) -> Tensor:
-        return _shape.clone(self)
-
-    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
-        return _shape.unbind(self, dim)
 
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """Convert dtype and/or move to a device: ``to(dtype)``, ``to(device)``, ``to(other)``, ``to(device, dtype)``."""

@@ -307,6 +307,8 @@ FUNCTION_CLASSES: dict[str, type[Function]] = {}
 """Each differentiable row's Function class, by name (forward-mode rules key on these)."""
 FUNCTIONS: dict[str, Callable[..., Tensor]] = {}
 """The ``plugrad.<name>`` functions the rows give, aliases included, with ``out=``."""
+IMPLS: dict[str, Callable[..., Any]] = {}
+"""The hand-written function of each ``Impl`` row, by name (what its method is)."""
 
 
 def _doc(name: str, row: C.Unary | C.Binary) -> str:
@@ -332,8 +334,10 @@ def _register() -> None:
 
     for name, irow in C.IMPL.items():
         impl = getattr(importlib.import_module(f"{__package__}.{irow.module}"), name)
-        for n in (name, *irow.aliases):
-            FUNCTIONS[n] = with_out(n, impl) if irow.out else impl
+        IMPLS[name] = impl
+        if irow.function:
+            for n in (name, *irow.aliases):
+                FUNCTIONS[n] = with_out(n, impl) if irow.out else impl
     for name, brow in C.BINARY.items():
         op, cls = _build_binary(name, brow)
         op.__doc__ = _doc(name, brow)
@@ -402,6 +406,10 @@ def attach(cls: type[Tensor]) -> None:
 
         return unary_
 
+    for name, irow in C.IMPL.items():
+        if irow.method:
+            for n in (name, *irow.aliases):
+                setattr(cls, n, IMPLS[name])
     rows: list[tuple[str, C.Unary | C.Binary]] = [*C.UNARY.items(), *C.BINARY.items()]
     for name, row in rows:
         if isinstance(row, C.Unary) and row.operator:

@@ -310,17 +310,20 @@ BINARY: dict[str, Binary] = {
 class Impl:
     """An op whose forward and backward are hand-written in another ``_ops`` module.
 
-    Arithmetic with PyTorch's scalar rules, reductions, matrix products, joins and
-    gathers keep their own ``Function`` classes (their semantics do not fit one
-    formula), but their public spellings still come from a row: the
-    ``plugrad.<name>`` function with ``out=`` and its aliases. Their ``Tensor``
-    methods are written out in ``_tensor.py`` where PyTorch's method signature differs
-    from the function's.
+    Arithmetic with PyTorch's scalar rules, reductions, matrix products, shape ops, joins
+    and gathers keep their own ``Function`` classes (their semantics do not fit one
+    formula), but their public spellings still come from a row: the ``plugrad.<name>``
+    function (with ``out=`` where PyTorch has it), the ``Tensor`` method (the function
+    itself, where PyTorch's method takes the function's arguments after ``input``) and
+    the aliases. Methods whose signature differs from the function's (``x.where(c, y)``,
+    ``x.max()``, ``x.eq``) are written out in ``_tensor.py``.
     """
 
     module: str  # the _ops module that holds the function
     aliases: tuple[str, ...] = ()
     out: bool = True  # the function takes PyTorch's ``out=``
+    function: bool = True  # a ``plugrad.<name>`` function (``view`` is a method only)
+    method: bool = True  # ``Tensor.<name>`` is the function itself (same signature after ``input``)
 
 
 _E, _L, _R, _S, _X, _O = "elementwise", "linalg", "reduction", "shape", "scatter", "other"
@@ -329,19 +332,61 @@ IMPL: dict[str, Impl] = {
     "add": Impl(_E), "sub": Impl(_E, aliases=("subtract",)), "mul": Impl(_E, aliases=("multiply",)),
     "div": Impl(_E, aliases=("divide", "true_divide")), "floor_divide": Impl(_E), "remainder": Impl(_E),
     "fmod": Impl(_E), "pow": Impl(_E), "maximum": Impl(_E), "minimum": Impl(_E), "fmax": Impl(_E), "fmin": Impl(_E),
-    "eq": Impl(_E), "ne": Impl(_E, aliases=("not_equal",)), "lt": Impl(_E, aliases=("less",)),
-    "le": Impl(_E, aliases=("less_equal",)), "gt": Impl(_E, aliases=("greater",)),
-    "ge": Impl(_E, aliases=("greater_equal",)), "logical_and": Impl(_E), "logical_or": Impl(_E),
+    "eq": Impl(_E, method=False), "ne": Impl(_E, aliases=("not_equal",), method=False), "lt": Impl(_E, aliases=("less",), method=False),
+    "le": Impl(_E, aliases=("less_equal",), method=False), "gt": Impl(_E, aliases=("greater",), method=False),
+    "ge": Impl(_E, aliases=("greater_equal",), method=False), "logical_and": Impl(_E), "logical_or": Impl(_E),
     "logical_xor": Impl(_E), "bitwise_and": Impl(_E), "bitwise_or": Impl(_E), "bitwise_xor": Impl(_E),
     "bitwise_not": Impl(_E), "bitwise_left_shift": Impl(_E), "bitwise_right_shift": Impl(_E),
     "clamp": Impl(_E, aliases=("clip",)), "clamp_min": Impl(_E), "clamp_max": Impl(_E), "lerp": Impl(_E),
-    "where": Impl(_E), "round": Impl(_E),
+    "where": Impl(_E, method=False), "round": Impl(_E),
     "matmul": Impl(_L), "mm": Impl(_L), "bmm": Impl(_L), "mv": Impl(_L), "dot": Impl(_L), "outer": Impl(_L),
     "sum": Impl(_R), "mean": Impl(_R), "prod": Impl(_R), "cumsum": Impl(_R), "cumprod": Impl(_R),
-    "amax": Impl(_R), "amin": Impl(_R), "argmax": Impl(_R), "argmin": Impl(_R), "logsumexp": Impl(_R),
-    "std": Impl(_R), "var": Impl(_R),
-    "cat": Impl(_S, aliases=("concat", "concatenate")), "stack": Impl(_S),
+    "amax": Impl(_R, method=False), "amin": Impl(_R, method=False), "argmax": Impl(_R), "argmin": Impl(_R), "logsumexp": Impl(_R),
+    "std": Impl(_R, method=False), "var": Impl(_R, method=False),
+    "cat": Impl(_S, aliases=("concat", "concatenate"), method=False), "stack": Impl(_S, method=False),
     "index_select": Impl(_X), "gather": Impl(_X), "masked_select": Impl(_X), "take_along_dim": Impl(_X),
     "tril": Impl(_O), "triu": Impl(_O), "diag": Impl(_O),
 }
+# fmt: on
+
+# ops with no out= in PyTorch (or a method only), whose methods are the functions
+# fmt: off
+IMPL.update({
+    "any": Impl("reduction", out=False),
+    "all": Impl("reduction", out=False),
+    "norm": Impl("reduction", out=False),
+    "count_nonzero": Impl("reduction", out=False),
+    "argsort": Impl("sorting", out=False),
+    "msort": Impl("sorting", out=False),
+    "topk": Impl("sorting", out=False),
+    "kthvalue": Impl("sorting", out=False),
+    "median": Impl("sorting", out=False),
+    "nonzero": Impl("scatter", out=False),
+    "softmax": Impl("reduction", out=False),
+    "log_softmax": Impl("reduction", out=False),
+    "equal": Impl("comparison", out=False),
+    "scatter_add": Impl("scatter", out=False),
+    "index_add": Impl("scatter", out=False),
+    "index_fill": Impl("scatter", out=False),
+    "unflatten": Impl("shape", out=False),
+    "movedim": Impl("shape", aliases=('moveaxis',), out=False),
+    "repeat": Impl("shape", out=False, function=False),
+    "flip": Impl("shape", out=False),
+    "roll": Impl("shape", out=False),
+    "chunk": Impl("shape", out=False),
+    "narrow": Impl("shape", out=False),
+    "select": Impl("shape", out=False),
+    "reshape": Impl("shape", out=False),
+    "view": Impl("shape", out=False, function=False),
+    "permute": Impl("shape", out=False),
+    "transpose": Impl("shape", aliases=('swapaxes', 'swapdims'), out=False),
+    "t": Impl("shape", out=False),
+    "expand": Impl("shape", out=False, function=False),
+    "sum_to_size": Impl("shape", out=False, function=False),
+    "unsqueeze": Impl("shape", out=False),
+    "squeeze": Impl("shape", out=False),
+    "flatten": Impl("shape", out=False),
+    "clone": Impl("shape", out=False),
+    "unbind": Impl("shape", out=False),
+})
 # fmt: on

@@ -98,7 +98,8 @@ def default_convert(data: Any) -> Any:
 
 
 def collate_tensor_fn(batch: list[Tensor], *, collate_fn_map: CollateFnMap | None = None) -> Tensor:
-    return plugrad.stack(batch, 0)
+    stacked: Tensor = plugrad.stack(batch, 0)
+    return stacked
 
 
 def collate_numpy_array_fn(batch: list[Any], *, collate_fn_map: CollateFnMap | None = None) -> Any:
