@@ -84,7 +84,7 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = No
     """Fill with samples of ``U(a, b)``."""
     if not a <= b:  # also refuses NaN bounds
         raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
-    u = plugrad.rand(*tensor.shape, dtype=tensor.dtype, device=tensor.device)
+    u = plugrad.rand(*tensor.shape, dtype=tensor.dtype, device=tensor.device, generator=generator)
     return _fill(tensor, u * (b - a) + a)
 
 
@@ -92,7 +92,7 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any 
     """Fill with samples of ``N(mean, std^2)``."""
     if not std >= 0.0:  # also refuses a NaN std
         raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
-    n = plugrad.randn(*tensor.shape, dtype=tensor.dtype, device=tensor.device)
+    n = plugrad.randn(*tensor.shape, dtype=tensor.dtype, device=tensor.device, generator=generator)
     return _fill(tensor, n * std + mean)
 
 
@@ -136,14 +136,14 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Any = None) ->
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
     a = math.sqrt(3.0) * std
-    return uniform_(tensor, -a, a)
+    return uniform_(tensor, -a, a, generator)
 
 
 def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
     """Glorot normal: ``N(0, std^2)`` with ``std = gain * sqrt(2 / (fan_in + fan_out))``."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
-    return normal_(tensor, 0.0, std)
+    return normal_(tensor, 0.0, std, generator)
 
 
 def kaiming_uniform_(
@@ -160,7 +160,7 @@ def kaiming_uniform_(
     gain = calculate_gain(nonlinearity, a)
     std = gain / math.sqrt(fan)
     bound = math.sqrt(3.0) * std
-    return uniform_(tensor, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
 def kaiming_normal_(
@@ -172,4 +172,4 @@ def kaiming_normal_(
     fan = _calculate_correct_fan(tensor, mode)
     gain = calculate_gain(nonlinearity, a)
     std = gain / math.sqrt(fan)
-    return normal_(tensor, 0.0, std)
+    return normal_(tensor, 0.0, std, generator)
