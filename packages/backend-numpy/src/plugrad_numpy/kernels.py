@@ -100,6 +100,20 @@ def _elementwise() -> dict[str, Callable[..., Any]]:
     return out
 
 
+def sigmoid(x: _Array) -> _Array:
+    """``1 / (1 + exp(-x))`` in three ufunc calls, the last two in place.
+
+    Where ``exp(-x)`` overflows (x below about -88 in float32) the result is the exact 0
+    the formula tends to, without a warning (even under ``-W error``).
+    """
+    with np.errstate(over="ignore"):
+        e = np.exp(np.negative(x))
+    if type(e) is not np.ndarray:  # 0-d input: NumPy gave a scalar
+        return np.asarray(1 / (1 + e))
+    e += 1
+    return np.reciprocal(e, out=e)
+
+
 def where(condition: _Array, x1: Any, x2: Any) -> _Array:
     return _arr(np.where(condition, x1, x2))
 
@@ -318,6 +332,9 @@ KERNELS.update(
         "cumulative_prod": cumulative_prod,
         "matmul": matmul,  # 1-D @ 1-D gives a 0-d array
         "where": where,  # no scalar wrapping: 1160 -> 710
+        # the optional fused kernel (errstate silences exp overflow at x < -88): about 3.5x faster than
+        # core composing sigmoid from six kernels (measured under load: 33900 -> 9300)
+        "sigmoid": sigmoid,
         "clip": clip,  # no scalar wrapping: 4000 -> 1150
         # layout: ndarray methods instead of the adapter's checks (reshape is on every view's path)
         "reshape": reshape,  # 650 -> 190
