@@ -89,6 +89,7 @@ def worker(args: argparse.Namespace) -> None:
     ddp = DDP(make(), bucket_cap_mb=args.bucket_cap_mb)
     waits: list[float] = []
     launches: list[float] = []
+    early: list[float] = []
     step_times = []
     opt = optim.SGD(ddp.parameters(), lr=0.01)
     barrier()
@@ -101,12 +102,15 @@ def worker(args: argparse.Namespace) -> None:
             step_times.append(time.perf_counter() - t0)
             waits.append(ddp.comm_stats["wait"])
             launches.append(ddp.comm_stats["launch"])
+            early.append(ddp.comm_stats["done_early"])
     total = plugrad.tensor([sum(step_times)], dtype=plugrad.float64)
     dist.all_reduce(total, op=dist.ReduceOp.MAX)
     result["step_s"] = total.item() / args.steps
     result["samples_per_s"] = world * args.batch / result["step_s"]
     result["wait_s"] = statistics.median(waits)
     result["launch_s"] = statistics.median(launches)
+    # buckets whose all-reduce had completed when backward produced its last gradient
+    result["buckets_done_early"] = statistics.mean(early)
     result["buckets"] = len(ddp._buckets)
     result["params"] = sum(p.numel() for p in ddp.parameters())
 
@@ -207,13 +211,14 @@ def main() -> None:
     )
     print(
         f"{'ranks':>5} {'samples/s':>10} {'step ms':>8} {'plain ms':>9} {'comm ms':>8} {'wait ms':>8} "
-        f"{'launch ms':>9} {'hidden':>7} {'check us':>9}"
+        f"{'launch ms':>9} {'hidden':>7} {'early':>6} {'check us':>9}"
     )
     for n, r in best.items():
         hidden = f"{r['hidden_share']:.0%}" if r["hidden_share"] is not None else "-"
         print(
             f"{n:>5} {r['samples_per_s']:>10.0f} {r['step_s'] * 1e3:>8.2f} {r['plain_step_s'] * 1e3:>9.2f} "
             f"{r['comm_alone_s'] * 1e3:>8.2f} {r['wait_s'] * 1e3:>8.2f} {r['launch_s'] * 1e3:>9.2f} {hidden:>7} "
+            f"{r['buckets_done_early']:>2.1f}/{r['buckets']:<3} "
             f"{r['check_s'] * 1e6:>9.1f}"
         )
     print(f"load average over the last minute: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")

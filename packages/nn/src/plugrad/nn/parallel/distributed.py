@@ -141,20 +141,19 @@ class DistributedDataParallel(Module):
         self._index = {id(p): i for i, p in enumerate(self._params)}
         self._verify_same_model(dist)
         self._sync_states(dist, [p.detach() for p in module.parameters()] + self._buffers_list())
-        self._buckets = self._make_buckets()
-        self._bucket_of = {}
-        for b in self._buckets:
-            for k, p in enumerate(b.params):
-                self._bucket_of[id(p)] = (b, k)
+        self._set_buckets(self._make_buckets(list(reversed(self._params))))
+        #: the order in which the first synchronised backward delivered gradients
+        self._arrival: list[int] | None = []
         self._next_bucket = 0
         self._syncing = False  # the current backward averages gradients
         self._started = False  # a gradient hook fired since the last forward
         self._locally_used: set[int] = set()
         self._used_work: Any = None
         self._used_flags: Tensor | None = None
-        #: communication timing of the last synchronised backward (seconds): ``launch`` spent
-        #: starting all-reduces, ``wait`` spent waiting for them after backward's last gradient
-        self.comm_stats: dict[str, float] = {"launch": 0.0, "wait": 0.0}
+        #: communication of the last synchronised backward: ``launch`` seconds spent starting
+        #: all-reduces, ``wait`` seconds spent waiting for them after backward's last gradient,
+        #: ``done_early`` how many buckets' all-reduces had completed by then
+        self.comm_stats: dict[str, float] = {"launch": 0.0, "wait": 0.0, "done_early": 0.0}
         self._hooks = [p.register_post_accumulate_grad_hook(self._make_hook(p)) for p in self._params]
 
     # -- construction ------------------------------------------------------------------
@@ -191,12 +190,20 @@ class DistributedDataParallel(Module):
                     t.copy_(flat[off : off + n].reshape(t.shape))
                     off += n
 
-    def _make_buckets(self) -> list[_Bucket]:
+    def _set_buckets(self, buckets: list[_Bucket]) -> None:
+        self._buckets = buckets
+        self._bucket_of = {}
+        for b in buckets:
+            for k, p in enumerate(b.params):
+                self._bucket_of[id(p)] = (b, k)
+
+    def _make_buckets(self, order: list[Any]) -> list[_Bucket]:
+        """Buckets of about ``bucket_cap_mb`` (the first at most 1 MB), filled in ``order``."""
         buckets: list[_Bucket] = []
         current: dict[tuple[str, str], list[Any]] = {}
         sizes: dict[tuple[str, str], int] = {}
         cap = min(_FIRST_BUCKET_MB, self.bucket_cap_mb)
-        for p in reversed(self._params):
+        for p in order:
             key = (str(p.dtype), str(p.device))
             current.setdefault(key, []).append(p)
             sizes[key] = sizes.get(key, 0) + p.numel() * p.element_size()
@@ -244,7 +251,7 @@ class DistributedDataParallel(Module):
         self._started = False
         self._next_bucket = 0
         self._ready_ids: set[int] = set()
-        self.comm_stats = {"launch": 0.0, "wait": 0.0}
+        self.comm_stats = {"launch": 0.0, "wait": 0.0, "done_early": 0.0}
         for b in self._buckets:
             b.pending = len(b.params)
             b.work = None
@@ -270,6 +277,8 @@ class DistributedDataParallel(Module):
         def hook(_param: Tensor) -> None:
             if self._syncing and id(p) not in self._ready_ids:
                 self._started = True
+                if self._arrival is not None:
+                    self._arrival.append(self._index[id(p)])
                 self._mark_ready(p)
 
         return hook
@@ -304,6 +313,8 @@ class DistributedDataParallel(Module):
 
     def _finalize(self) -> None:
         t0 = time.perf_counter()
+        # how many all-reduces finished while backward was still running (overlap at work)
+        self.comm_stats["done_early"] = float(sum(1 for b in self._buckets if b.work.is_completed()))
         for b in self._buckets:
             b.work.wait()
         globally_used = None
@@ -324,6 +335,25 @@ class DistributedDataParallel(Module):
                 b.flat = None
                 b.work = None
         self._syncing = False
+        if self._arrival is not None:
+            self._rebuild_buckets()
+
+    def _rebuild_buckets(self) -> None:
+        """After the first synchronised backward: buckets in the order gradients arrived.
+
+        The autograd engine does not deliver gradients in exact reverse registration
+        order (a bias's gradient may come last, after every earlier layer), and a bucket
+        launches only once all its gradients are there. PyTorch rebuilds its buckets the
+        same way. Rank 0's order is broadcast, so that every rank has the same buckets.
+        """
+        arrival, self._arrival = self._arrival, None
+        assert arrival is not None
+        dist = _dist()
+        order: list[Any] = [arrival]
+        dist.broadcast_object_list(order, src=dist.get_global_rank(self._pg, 0), group=self._pg)
+        seen = set(order[0])
+        rest = [i for i in reversed(range(len(self._params))) if i not in seen]  # unused: at the end
+        self._set_buckets(self._make_buckets([self._params[i] for i in [*order[0], *rest]]))
 
     # -- PyTorch's API ----------------------------------------------------------------------
     @contextlib.contextmanager
