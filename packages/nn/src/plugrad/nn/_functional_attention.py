@@ -51,12 +51,12 @@ class _SDPA(Function, backward_name="ScaledDotProductAttentionBackward0"):
 
     and ``sum_j dP * P = sum(g * out)`` over the value dimension, a reduction over the
     small output instead of the ``(L, S)`` matrix. Without ``create_graph`` the
-    ``(L, S)``-sized work runs in place on fresh buffers (one allocation per pass saved).
-    Rows whose scores are all ``-inf`` (fully masked) give zero probabilities and a
-    zero output, as PyTorch's CPU kernel does.
+    ``(L, S)``-sized work runs in place on fresh buffers, and in the transposed layout
+    ``P^T = softmax over dim -2 of k q^T``: NumPy reduces across rows (``max``/``sum`` over
+    dim -2) several times faster than along a short last dimension. ``keep`` comes in that
+    layout too, ``(..., S, L)``. Rows whose scores are all ``-inf`` (fully masked) give zero
+    probabilities and a zero output, as PyTorch's CPU kernel does.
     """
-
-    _prints_as_builtin = True
 
     @staticmethod
     def forward(
@@ -66,64 +66,74 @@ class _SDPA(Function, backward_name="ScaledDotProductAttentionBackward0"):
         v: Tensor,
         bias: Tensor | None,
         scale: float,
-        keep: Tensor | None,
+        keep_t: Tensor | None,
         can_mask_rows: bool,
     ) -> Tensor:
-        p = _probs(q, k, bias, scale, can_mask_rows, in_place=True)
-        out = (p if keep is None else p * keep) @ v
-        ctx.save_for_backward(q, k, v, p, keep, bias, out)
+        p_t = _probs_t(q, k, bias, scale, can_mask_rows)
+        out = (p_t if keep_t is None else p_t * keep_t).transpose(-2, -1) @ v
+        ctx.save_for_backward(q, k, v, p_t, keep_t, bias, out)
         ctx.scale = scale
         ctx.can_mask_rows = can_mask_rows
         return out
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
-        q, k, v, p, keep, bias, out = ctx.saved_tensors
+        q, k, v, p_t, keep_t, bias, out = ctx.saved_tensors
         need_q, need_k, need_v, need_bias = ctx.needs_input_grad[:4]
         scale = ctx.scale
-        graph = plugrad.is_grad_enabled()  # create_graph: everything out of place, P rebuilt with a graph
-        if graph:
-            p = _probs(q, k, bias, scale, ctx.can_mask_rows, in_place=False)
         dq = dk = dv = dbias = None
-        if need_v:
-            pd = p if keep is None else p * keep
-            dv = _sum_to(pd.transpose(-2, -1) @ g, tuple(v.shape))
-        if need_q or need_k or need_bias:
-            dp = g @ v.transpose(-2, -1)
-            if graph:
+        if plugrad.is_grad_enabled():  # create_graph: out of place, P rebuilt from q, k with a graph
+            p = _probs(q, k, bias, scale, ctx.can_mask_rows)
+            keep = None if keep_t is None else keep_t.transpose(-2, -1)
+            if need_v:
+                pd = p if keep is None else p * keep
+                dv = _sum_to(pd.transpose(-2, -1) @ g, tuple(v.shape))
+            if need_q or need_k or need_bias:
+                dp = g @ v.transpose(-2, -1)
                 if keep is not None:
                     dp = dp * keep
                 ds = p * (dp - (dp * p).sum(-1, keepdim=True))
-            else:
-                if keep is not None:
-                    dp.mul_(keep)
-                ds = dp.sub_((g * out).sum(-1, keepdim=True)).mul_(p)
+                if need_bias:
+                    dbias = _sum_to(ds, tuple(bias.shape))
+                if need_q:
+                    dq = _sum_to((ds @ k) * scale, tuple(q.shape))
+                if need_k:
+                    dk = _sum_to((ds.transpose(-2, -1) @ q) * scale, tuple(k.shape))
+            return dq, dk, dv, dbias, None, None, None
+        if need_v:
+            dv = _sum_to((p_t if keep_t is None else p_t * keep_t) @ g, tuple(v.shape))
+        if need_q or need_k or need_bias:
+            ds_t = v @ g.transpose(-2, -1)  # dP^T, (..., S, L)
+            if keep_t is not None:
+                ds_t.mul_(keep_t)
+            ds_t.sub_((g * out).sum(-1).unsqueeze(-2)).mul_(p_t)
             if need_bias:
-                dbias = _sum_to(ds, tuple(bias.shape))
+                dbias = _sum_to(ds_t.transpose(-2, -1), tuple(bias.shape))
             if need_q:
-                dq = _sum_to((ds @ k) * scale, tuple(q.shape))
+                dq = _sum_to((ds_t.transpose(-2, -1) @ k).mul_(scale), tuple(q.shape))
             if need_k:
-                dk = _sum_to((ds.transpose(-2, -1) @ q) * scale, tuple(k.shape))
+                dk = _sum_to((ds_t @ q).mul_(scale), tuple(k.shape))
         return dq, dk, dv, dbias, None, None, None
 
 
-def _probs(q: Tensor, k: Tensor, bias: Tensor | None, scale: float, can_mask_rows: bool, in_place: bool) -> Tensor:
-    """``softmax(q k^T * scale + bias)`` over the last dimension; a row of only ``-inf`` gives zeros.
+def _probs_t(q: Tensor, k: Tensor, bias: Tensor | None, scale: float, can_mask_rows: bool) -> Tensor:
+    """``softmax(q k^T * scale + bias, dim=-1)`` transposed, ``(..., S, L)``, built in place without a graph."""
+    s_t = k @ (q * scale).transpose(-2, -1)
+    if bias is not None:
+        s_t.add_(bias.transpose(-2, -1) if bias.ndim >= 2 else bias.reshape(-1, 1))
+    m = s_t.amax(-2, keepdim=True)
+    if can_mask_rows:  # a fully masked row has max -inf: shift by 0 instead, so exp gives 0, not nan
+        m = m.masked_fill(m == _NEG_INF, 0.0)
+    e = s_t.sub_(m).exp_()
+    z = e.sum(-2, keepdim=True)
+    if can_mask_rows:
+        z = z.masked_fill(z == 0, 1.0)
+    return e.div_(z)
 
-    ``can_mask_rows=False`` (no mask, or the causal one) skips the fully-masked-row guards.
-    """
+
+def _probs(q: Tensor, k: Tensor, bias: Tensor | None, scale: float, can_mask_rows: bool) -> Tensor:
+    """``softmax(q k^T * scale + bias)`` over the last dimension with a graph (for ``create_graph``)."""
     s = (q * scale) @ k.transpose(-2, -1)
-    if in_place:
-        if bias is not None:
-            s.add_(bias)
-        m = s.amax(-1, keepdim=True)
-        if can_mask_rows:  # a fully masked row has max -inf: shift by 0 instead, so exp gives 0, not nan
-            m = m.masked_fill(m == _NEG_INF, 0.0)
-        e = s.sub_(m).exp_()
-        z = e.sum(-1, keepdim=True)
-        if can_mask_rows:
-            z = z.masked_fill(z == 0, 1.0)
-        return e.div_(z)
     if bias is not None:
         s = s + bias
     m = s.amax(-1, keepdim=True).detach()
@@ -243,7 +253,7 @@ def scaled_dot_product_attention(
     scale_factor = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
     keep: Tensor | None = None
     if dropout_p > 0.0:
-        out_shape = (*_broadcast(tuple(query.shape[:-2]), tuple(key.shape[:-2])), L, S)
+        out_shape = (*_broadcast(tuple(query.shape[:-2]), tuple(key.shape[:-2])), S, L)  # transposed, as _SDPA
         if dropout_p == 1.0:
             keep = plugrad.zeros(out_shape, dtype=query.dtype, device=query.device)
         else:
