@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from plugrad.plugins import CONTRACT_VERSION, BackendSpec, hookimpl
 from plugrad.backends.array_api import dtypes_from_namespace, kernels_from_namespace
+from plugrad.plugins import CONTRACT_VERSION, BackendSpec, hookimpl
 
 NAME = "arraystrict"
 
