@@ -21,6 +21,7 @@ convolution kernel would replace (see ``docs/layers.md``); the rest stays as it 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -573,6 +574,12 @@ def _same_padding(
         sym.append(total // 2)
         extra.append(total - 2 * (total // 2))
     if any(extra):
+        warnings.warn(
+            "Using padding='same' with even kernel lengths and odd dilation may require a zero-padded copy of the "
+            "input be created",
+            UserWarning,
+            stacklevel=4,
+        )
         amounts: list[int] = []
         for e in reversed(extra):
             amounts += [0, e]
