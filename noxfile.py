@@ -1,7 +1,11 @@
 """Test, lint and type-check every plugrad package, each in its own environment.
 
-``nox`` runs the default sessions: one per package (installing that package and what
-it declares, from this tree), ``lint`` and ``typecheck``. Optional sessions run by
+``nox`` runs the default sessions: the matrix (``matrix_core``, ``matrix_backend_numpy``,
+``matrix_nn``, ``matrix_optim``: each package installed from this tree with what it
+declares, on Python 3.10 to 3.13, at the oldest and the newest NumPy and pluggy its bounds
+admit; ``nox -s matrix_core-3.10`` or ``nox -t matrix`` pick parts), ``lint``,
+``typecheck`` and the rest of the list below. ``nox -s core`` (and ``backend_numpy``,
+``nn``, ``optim``) is the quick one-Python run for daily work. Optional sessions run by
 name: ``nox -s oracle`` (compare with PyTorch), ``nox -s bench`` (benchmarks),
 ``nox -s attack`` (the full attack suite, docs/reliability.md).
 """
@@ -14,11 +18,13 @@ nox.needs_version = ">=2024.3.2"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = False
 nox.options.sessions = [
-    "core",
-    "backend_numpy",
+    # every package on Python 3.10-3.13 at both ends of its numpy/pluggy ranges (the quick
+    # single-Python sessions core, backend_numpy, nn, optim are for daily work)
+    "matrix_core",
+    "matrix_backend_numpy",
     "backend_cupy",
-    "nn",
-    "optim",
+    "matrix_nn",
+    "matrix_optim",
     "examples",
     "third_party",
     "install_matrix",
@@ -39,6 +45,107 @@ PYTEST = ["pytest", "-q", "-p", "no:cacheprovider"]
 def _install(session: nox.Session, *paths: str) -> None:
     """Install local packages (as wheels, the way users get them) plus test tools."""
     session.install(*paths, *TEST_DEPS)
+
+
+# ---------------------------------------------------------------------------- the matrix
+#: Every package's tests run on each of these Pythons (pyenv provides them: .ci/run sets
+#: PYENV_VERSION; elsewhere any python3.X on PATH does) and at both ends of the dependency
+#: ranges the packages declare: "oldest" installs the lowest release that a lower bound
+#: admits (``numpy>=`` of the NumPy backend, ``pluggy>=`` of core) with a wheel for that
+#: Python, "newest" the highest. ``nox -s core`` stays the quick run on the current Python.
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+DEPS = ["oldest", "newest"]
+
+
+def _pyenv_pythons() -> None:
+    """Where pyenv manages the interpreters and PYENV_VERSION is unset, expose one of each of
+    PYTHONS (python3.10 ... python3.13 on PATH through pyenv's shims), the running one first."""
+    import os
+    import sys
+    from pathlib import Path
+
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    root = pyenv / "versions"
+    if os.environ.get("PYENV_VERSION") or not root.is_dir():
+        return
+    shims = str(pyenv / "shims")
+    if shims not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = shims + os.pathsep + os.environ.get("PATH", "")
+    have = sorted((p.name for p in root.iterdir()), key=lambda v: [int(x) if x.isdigit() else 0 for x in v.split(".")])
+    picked = []
+    for minor in PYTHONS:
+        matches = [v for v in have if v.startswith(minor + ".") and v[len(minor) + 1 :].isdigit()]
+        if matches:
+            picked.append(matches[-1])
+    current = f"{sys.version_info[0]}.{sys.version_info[1]}."
+    picked.sort(key=lambda v: not v.startswith(current))
+    if picked:
+        os.environ["PYENV_VERSION"] = ":".join(picked)
+
+
+_pyenv_pythons()
+#: package -> the dependencies whose lower bound the "oldest" runs pin
+BOUNDED = {NUMPY: ["numpy", "ml_dtypes"], CORE: ["pluggy"]}
+
+
+def _lower_bounds() -> list[str]:
+    """``name>=X`` for each bounded dependency, read from the packages' pyproject.toml."""
+    import re
+    from pathlib import Path
+
+    found = []
+    for pkg, names in BOUNDED.items():
+        text = Path(pkg, "pyproject.toml").read_text(encoding="utf-8")
+        for name in names:
+            m = re.search(rf'"{name}\s*(>=\s*[^",;<]+)', text)
+            if m is None:  # not (or no longer) a bounded dependency
+                continue
+            found.append(f"{name}{m.group(1).replace(' ', '')}")
+    return found
+
+
+def _matrix(session: nox.Session, deps: str, paths: list[str], tests: list[str]) -> None:
+    """Install ``paths`` with the newest dependencies, lower the bounded ones for "oldest", run ``tests``."""
+    session.install(*paths, *TEST_DEPS)
+    if deps == "oldest":
+        bounds = _lower_bounds()
+        names = [b.split(">=")[0] for b in bounds]
+        session.install(
+            "--resolution=lowest-direct",
+            "--only-binary=:all:",
+            *(f"--reinstall-package={n}" for n in names),
+            *bounds,
+        )
+    session.run("python", "-c", "import sys, numpy, pluggy; print(sys.version.split()[0], 'numpy', numpy.__version__, 'pluggy', pluggy.__version__)")
+    session.run(*PYTEST, *tests, *session.posargs)
+
+
+@nox.session(python=PYTHONS, venv_backend="uv", tags=["matrix"])
+@nox.parametrize("deps", DEPS)
+def matrix_core(session: nox.Session, deps: str) -> None:
+    """plugrad-core's tests on one Python at one end of the numpy/pluggy ranges."""
+    _matrix(session, deps, [CORE, NUMPY], [f"{CORE}/tests"])
+
+
+@nox.session(python=PYTHONS, venv_backend="uv", tags=["matrix"])
+@nox.parametrize("deps", DEPS)
+def matrix_backend_numpy(session: nox.Session, deps: str) -> None:
+    """The NumPy backend against the conformance suite on one Python at one end of the numpy range."""
+    _matrix(session, deps, [CORE, NUMPY], [f"{NUMPY}/tests"])
+
+
+@nox.session(python=PYTHONS, venv_backend="uv", tags=["matrix"])
+@nox.parametrize("deps", DEPS)
+def matrix_nn(session: nox.Session, deps: str) -> None:
+    """plugrad-nn on one Python at one end of the numpy/pluggy ranges."""
+    _matrix(session, deps, [CORE, NUMPY, NN], [f"{NN}/tests"])
+
+
+@nox.session(python=PYTHONS, venv_backend="uv", tags=["matrix"])
+@nox.parametrize("deps", DEPS)
+def matrix_optim(session: nox.Session, deps: str) -> None:
+    """plugrad-optim (without plugrad-nn) on one Python at one end of the numpy/pluggy ranges."""
+    _matrix(session, deps, [CORE, NUMPY, OPTIM], [f"{OPTIM}/tests"])
 
 
 @nox.session
