@@ -341,3 +341,16 @@ def test_legacy_pytorch_format_is_refused_with_a_message():
     legacy = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.\x80\x02M\xe9\x03."
     with pytest.raises(RuntimeError, match="legacy \\(pre-1.6\\) serialization format"):
         plugrad.load(io.BytesIO(legacy))
+
+
+def test_argparse_namespace_in_a_checkpoint_needs_allow_listing():
+    import argparse
+
+    args = argparse.Namespace(lr=0.1, epochs=3, name="run")
+    buf = io.BytesIO()
+    plugrad.save({"args": args, "w": plugrad.ones(2)}, buf)
+    with pytest.raises(UnpicklingError, match=r"GLOBAL argparse\.Namespace was not an allowed global"):
+        plugrad.load(io.BytesIO(buf.getvalue()))
+    with safe_globals([argparse.Namespace]):  # NEWOBJ + BUILD of an allow-listed class
+        back = plugrad.load(io.BytesIO(buf.getvalue()))
+    assert back["args"] == args and back["w"].tolist() == [1.0, 1.0]
