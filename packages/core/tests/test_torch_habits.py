@@ -105,6 +105,9 @@ def test_registry_moved_to_plugrad_plugins_with_a_deprecation_path():
         warnings.simplefilter("always")
         from plugrad.backends import BackendSpec  # noqa: F401
     assert any("plugrad.plugins.BackendSpec" in str(w.message) for w in caught)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # plugrad's own modules read the old names without a warning
+        exec("from plugrad.backends import get_registry", {"__name__": "plugrad.some_module"})
     with pytest.raises(AttributeError, match="module 'plugrad.backends' has no attribute 'nope'"):
         plugrad.backends.nope  # noqa: B018
 
