@@ -104,7 +104,6 @@ int = int32
 short = int16
 
 
-
 def is_tensor(obj: object) -> _builtins.bool:
     """Whether ``obj`` is a plugrad tensor."""
     return isinstance(obj, Tensor)

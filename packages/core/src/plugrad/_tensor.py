@@ -947,31 +947,31 @@ class Tensor:
 
     # ------------------------------------------------------------------ operators
     def __add__(self, other: Any) -> Tensor:
-        return _ew.Add.apply(self, other)  # type: ignore[no-any-return]
+        return _ew.Add.apply(self, other)
 
     def __radd__(self, other: Any) -> Tensor:
-        return _ew.Add.apply(self, other)  # type: ignore[no-any-return]
+        return _ew.Add.apply(self, other)
 
     def __sub__(self, other: Any) -> Tensor:
-        return _ew.Sub.apply(self, other)  # type: ignore[no-any-return]
+        return _ew.Sub.apply(self, other)
 
     def __rsub__(self, other: Any) -> Tensor:
-        return _ew.RSub.apply(self, other)  # type: ignore[no-any-return]
+        return _ew.RSub.apply(self, other)
 
     def __mul__(self, other: Any) -> Tensor:
-        return _ew.Mul.apply(self, other)  # type: ignore[no-any-return]
+        return _ew.Mul.apply(self, other)
 
     def __rmul__(self, other: Any) -> Tensor:
-        return _ew.Mul.apply(self, other)  # type: ignore[no-any-return]
+        return _ew.Mul.apply(self, other)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return _ew.Div.apply(self, other)  # type: ignore[no-any-return]
+        return _ew.Div.apply(self, other)
 
     def __rtruediv__(self, other: Any) -> Tensor:
         if isinstance(other, Tensor):
-            return _ew.Div.apply(other, self)  # type: ignore[no-any-return]
+            return _ew.Div.apply(other, self)
         # ``2 / t`` is ``reciprocal(t) * 2`` in PyTorch (same rounding, MulBackward0)
-        return _ew.Mul.apply(self.reciprocal(), other)  # type: ignore[no-any-return]
+        return _ew.Mul.apply(self.reciprocal(), other)
 
     def __floordiv__(self, other: Any) -> Tensor:
         return _ew.floor_divide(self, other)
@@ -1219,7 +1219,7 @@ class Tensor:
             raise TypeError(f"to() received an invalid dtype: {dt!r}")
         if dt is self._dtype and be is self._backend and not copy:
             return self
-        return _shape.ToCopy.apply(self, dt, be)  # type: ignore[no-any-return]
+        return _shape.ToCopy.apply(self, dt, be)
 
     def cpu(self) -> Tensor:
         return self.to("cpu")

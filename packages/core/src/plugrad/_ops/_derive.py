@@ -137,7 +137,7 @@ def _build_unary(name: str, row: C.Unary) -> tuple[Callable[..., Tensor], type[F
 
     def op(input: Tensor, *params: Any) -> Tensor:
         _check_input(name, input)
-        return apply(input, *params)  # type: ignore[no-any-return]
+        return apply(input, *params)
 
     op.__name__ = op.__qualname__ = name
     return op, _Unary
@@ -218,10 +218,10 @@ def _build_binary(name: str, row: C.Binary) -> tuple[Callable[..., Tensor], type
                 raise TypeError(f"{name}(): argument 'other' (position 2) must be Tensor, not {type(other).__name__}")
             if not isinstance(input, Tensor):
                 raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
-            return scalar_apply(input, other)  # type: ignore[no-any-return]
+            return scalar_apply(input, other)
         if not isinstance(input, Tensor) and scalar_apply is None:
             raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
-        return apply(input, other)  # type: ignore[no-any-return]
+        return apply(input, other)
 
     op.__name__ = op.__qualname__ = name
     return op, _Binary

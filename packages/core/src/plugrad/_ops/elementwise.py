@@ -408,7 +408,7 @@ def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
         _check_alpha(input, other, alpha, "add")
     if alpha != 1:
         other = other * alpha
-    return Add.apply(input, other)  # type: ignore[no-any-return]
+    return Add.apply(input, other)
 
 
 def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
@@ -418,20 +418,20 @@ def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     if alpha != 1:
         other = other * alpha
     if not isinstance(input, Tensor):
-        return RSub.apply(other, input)  # type: ignore[no-any-return]
-    return Sub.apply(input, other)  # type: ignore[no-any-return]
+        return RSub.apply(other, input)
+    return Sub.apply(input, other)
 
 
 def mul(input: Any, other: Any) -> Tensor:
     """``input * other``."""
-    return Mul.apply(input, other)  # type: ignore[no-any-return]
+    return Mul.apply(input, other)
 
 
 def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
     """``input / other``: true division (integers give floats), or rounded with
     ``rounding_mode="trunc"`` / ``"floor"`` (which keep integer dtypes)."""
     if rounding_mode is None:
-        return Div.apply(input, other)  # type: ignore[no-any-return]
+        return Div.apply(input, other)
     if rounding_mode not in ("trunc", "floor"):
         raise RuntimeError(
             f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'"
@@ -477,8 +477,8 @@ def remainder(input: Any, other: Any) -> Tensor:
     Its gradient is ``grad`` for ``input`` and ``-grad * floor(input / other)`` for ``other``.
     """
     if isinstance(other, Tensor):
-        return RemainderTensor.apply(input, other)  # type: ignore[no-any-return]
-    return Remainder.apply(input, other)  # type: ignore[no-any-return]
+        return RemainderTensor.apply(input, other)
+    return Remainder.apply(input, other)
 
 
 class Remainder(Function, backward_name="RemainderBackward0", builtin=True):
@@ -552,19 +552,19 @@ def fmod(input: Tensor, other: Any) -> Tensor:
     if not isinstance(input, Tensor):
         raise TypeError(f"fmod(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
     if isinstance(other, Tensor):
-        return FmodTensor.apply(input, other)  # type: ignore[no-any-return]
+        return FmodTensor.apply(input, other)
     other = as_number(other)
     _check_scalar(other, "fmod")
-    return Fmod.apply(input, other)  # type: ignore[no-any-return]
+    return Fmod.apply(input, other)
 
 
 def pow(input: Any, exponent: Any) -> Tensor:
     """``input ** exponent`` (either may be a number; ``2 ** t`` works)."""
     if isinstance(input, Tensor) and not isinstance(exponent, Tensor):
-        return Pow.apply(input, exponent)  # type: ignore[no-any-return]
+        return Pow.apply(input, exponent)
     if not isinstance(input, Tensor):
-        return RPow.apply(input, exponent)  # type: ignore[no-any-return]
-    return PowTensor.apply(input, exponent)  # type: ignore[no-any-return]
+        return RPow.apply(input, exponent)
+    return PowTensor.apply(input, exponent)
 
 
 def _two_tensors(input: Any, other: Any, op: str) -> None:
@@ -577,13 +577,13 @@ def _two_tensors(input: Any, other: Any, op: str) -> None:
 def maximum(input: Tensor, other: Tensor) -> Tensor:
     """Elementwise maximum of two tensors (NaN propagates; ties share the gradient)."""
     _two_tensors(input, other, "maximum")
-    return Maximum.apply(input, other)  # type: ignore[no-any-return]
+    return Maximum.apply(input, other)
 
 
 def minimum(input: Tensor, other: Tensor) -> Tensor:
     """Elementwise minimum of two tensors (NaN propagates; ties share the gradient)."""
     _two_tensors(input, other, "minimum")
-    return Minimum.apply(input, other)  # type: ignore[no-any-return]
+    return Minimum.apply(input, other)
 
 
 def fmax(input: Tensor, other: Tensor) -> Tensor:
@@ -642,7 +642,7 @@ def where(condition: Tensor, input: Any = None, other: Any = None) -> Tensor:
     for t in (input, other):  # pairwise, so the message names the two sizes that clash
         if isinstance(t, Tensor):
             shape = broadcast_shapes(shape, t._data.shape)
-    return Where.apply(condition, input, other)  # type: ignore[no-any-return]
+    return Where.apply(condition, input, other)
 
 
 def full_like_graph(t: Tensor, value: Any) -> Tensor:
@@ -685,7 +685,7 @@ def round(input: Tensor, *, decimals: int = 0) -> Tensor:
         raise TypeError(f"round(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
     if input._dtype.category is not _FLOATING:
         raise NotImplementedError(f"\"round_cpu\" not implemented for '{_type_name(input._dtype)}'")
-    return RoundDecimals.apply(input, int(decimals))  # type: ignore[no-any-return]
+    return RoundDecimals.apply(input, int(decimals))
 
 
 def builtins_abs(v: int) -> int:
@@ -809,8 +809,8 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
                 from ._util import check_same_backend
 
                 check_same_backend(input, t)
-        return ClampTensor.apply(input, lo, hi)  # type: ignore[no-any-return]
-    return Clamp.apply(input, lo, hi)  # type: ignore[no-any-return]
+        return ClampTensor.apply(input, lo, hi)
+    return Clamp.apply(input, lo, hi)
 
 
 clip = clamp
@@ -820,14 +820,14 @@ def clamp_min(input: Tensor, min: Any) -> Tensor:
     """``max(input, min)`` (``ClampMinBackward0``)."""
     if isinstance(min, Tensor):
         return clamp(input, min=min)
-    return ClampMin.apply(input, _bound(min, "min"), None)  # type: ignore[no-any-return]
+    return ClampMin.apply(input, _bound(min, "min"), None)
 
 
 def clamp_max(input: Tensor, max: Any) -> Tensor:
     """``min(input, max)`` (``ClampMaxBackward0``)."""
     if isinstance(max, Tensor):
         return clamp(input, max=max)
-    return ClampMax.apply(input, None, _bound(max, "max"))  # type: ignore[no-any-return]
+    return ClampMax.apply(input, None, _bound(max, "max"))
 
 
 # ------------------------------------------------------------------------- lerp
@@ -885,10 +885,10 @@ def lerp(input: Tensor, end: Tensor, weight: Any) -> Tensor:
         )
     broadcast_shapes(input._data.shape, end._data.shape, *((weight._data.shape,) if isinstance(weight, Tensor) else ()))
     if isinstance(weight, Tensor):
-        return LerpTensor.apply(input, end, weight)  # type: ignore[no-any-return]
+        return LerpTensor.apply(input, end, weight)
     if isinstance(weight, bool) or not isinstance(weight, (int, float)):
         raise TypeError(f"lerp(): argument 'weight' must be Number or Tensor, not {type(weight).__name__}")
-    return Lerp.apply(input, end, weight)  # type: ignore[no-any-return]
+    return Lerp.apply(input, end, weight)
 
 
 # ------------------------------------------------------------ bitwise ops and shifts

@@ -287,7 +287,7 @@ def getitem(t: Tensor, key: Any) -> Tensor:
     if split is not None:
         return getitem(getitem(t, split[0]), split[1])
     k, basic = convert_key(t, key)
-    return _node_name_cls(k, basic).apply(t, k, basic)  # type: ignore[no-any-return]
+    return _node_name_cls(k, basic).apply(t, k, basic)
 
 
 class IndexPut(Function, backward_name="IndexPutBackward0", builtin=True):

@@ -121,19 +121,19 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
                 f"inconsistent tensor size, expected tensor [{sa[0]}] and src [{sb[0]}] to have the same number of "
                 f"elements, but got {sa[0]} and {sb[0]} elements respectively"
             )
-        return Dot.apply(input, other)  # type: ignore[no-any-return]
+        return Dot.apply(input, other)
     if na == 2 and nb == 1:
         if sa[1] != sb[0]:
             raise RuntimeError(f"size mismatch, got input ({sa[0]}), mat ({_dims(sa)}), vec ({sb[0]})")
-        return MV.apply(input, other)  # type: ignore[no-any-return]
+        return MV.apply(input, other)
     if na == 1 and nb == 2:
         if sa[0] != sb[0]:
             raise _mm_error((1, sa[0]), sb)
-        return MM.apply(input.unsqueeze(0), other).squeeze(0)  # type: ignore[no-any-return]
+        return MM.apply(input.unsqueeze(0), other).squeeze(0)
     if na == 2 and nb == 2:
         if sa[1] != sb[0]:
             raise _mm_error(sa, sb)
-        return MM.apply(input, other)  # type: ignore[no-any-return]
+        return MM.apply(input, other)
     if na >= 3 and nb <= 2:
         # fold the batch into the rows: (..., n, k) @ (k, m) is one (B n, k) @ (k, m) product
         from .shape import UnsafeReshape
@@ -146,10 +146,10 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
         if nb == 1:
             if sb[0] != k:
                 raise RuntimeError(f"size mismatch, got input ({rows}), mat ({rows}x{k}), vec ({sb[0]})")
-            return UnsafeReshape.apply(MV.apply(folded, other), tuple(sa[:-1]))  # type: ignore[no-any-return]
+            return UnsafeReshape.apply(MV.apply(folded, other), tuple(sa[:-1]))
         if sb[0] != k:
             raise _mm_error((rows, k), sb)
-        return UnsafeReshape.apply(MM.apply(folded, other), (*sa[:-1], sb[1]))  # type: ignore[no-any-return]
+        return UnsafeReshape.apply(MM.apply(folded, other), (*sa[:-1], sb[1]))
     # batched: (..., n, k) @ (..., k, m) with broadcast batch dims
     a = input.unsqueeze(0) if na == 1 else input
     sa2 = a._data.shape
@@ -163,11 +163,11 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
     b = other if sb[:-2] == batch else other.expand(*batch, *sb[-2:])
     out = BMM.apply(a, b)
     if na == 1:
-        return out.squeeze(-2)  # type: ignore[no-any-return]
+        return out.squeeze(-2)
     from .shape import UnsafeReshape
 
     # PyTorch's batched matmul ends in a view of the bmm result (UnsafeViewBackward0)
-    return UnsafeReshape.apply(out, out._data.shape)  # type: ignore[no-any-return]
+    return UnsafeReshape.apply(out, out._data.shape)
 
 
 def mm(input: Tensor, mat2: Tensor) -> Tensor:
@@ -179,7 +179,7 @@ def mm(input: Tensor, mat2: Tensor) -> Tensor:
         raise RuntimeError("mat2 must be a matrix")
     if input._data.shape[1] != mat2._data.shape[0]:
         raise _mm_error(input._data.shape, mat2._data.shape)
-    return MM.apply(input, mat2)  # type: ignore[no-any-return]
+    return MM.apply(input, mat2)
 
 
 def bmm(input: Tensor, mat2: Tensor) -> Tensor:
@@ -194,7 +194,7 @@ def bmm(input: Tensor, mat2: Tensor) -> Tensor:
         raise RuntimeError(
             f"Expected size for first two dimensions of batch2 tensor to be: [{b1[0]}, {b1[2]}] but got: [{b2[0]}, {b2[1]}]."
         )
-    return BMM.apply(input, mat2)  # type: ignore[no-any-return]
+    return BMM.apply(input, mat2)
 
 
 def mv(input: Tensor, vec: Tensor) -> Tensor:

@@ -55,7 +55,7 @@ def _tri(input: Tensor, diagonal: Any, op: str, lower: bool) -> Tensor:
         raise TypeError(f"{op}(): argument 'diagonal' (position 1) must be int, not {type(diagonal).__name__}")
     if input._data.ndim < 2:
         raise RuntimeError(f"{op}: input tensor must have at least 2 dimensions")
-    return (Tril if lower else Triu).apply(input, diagonal, lower)  # type: ignore[no-any-return]
+    return (Tril if lower else Triu).apply(input, diagonal, lower)
 
 
 def tril(input: Tensor, diagonal: int = 0) -> Tensor:
@@ -121,7 +121,7 @@ def diag(input: Tensor, diagonal: int = 0) -> Tensor:
     nd = input._data.ndim
     if nd == 1:
         n = input._data.shape[0] + abs(diagonal)
-        return DiagEmbed.apply(input, diagonal, (n, n))  # type: ignore[no-any-return]
+        return DiagEmbed.apply(input, diagonal, (n, n))
     if nd == 2:
-        return Diagonal.apply(input, diagonal)  # type: ignore[no-any-return]
+        return Diagonal.apply(input, diagonal)
     raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {nd}D")

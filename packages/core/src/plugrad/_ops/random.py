@@ -84,7 +84,7 @@ def _write(t: Tensor, values: Any, node: type[_Refill]) -> Tensor:
         values = be.astype(values, native)
 
     def fill(x: Tensor) -> Tensor:
-        return node.apply(x, values)  # type: ignore[no-any-return]
+        return node.apply(x, values)
 
     return t._inplace_op(fill)
 
@@ -299,7 +299,7 @@ def bernoulli(input: Tensor, p: Any = None, *, generator: Any = None) -> Tensor:
         raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.")
     u = _gen.uniform(be, tuple(pd.shape), pd.dtype, g, "bernoulli")
     values = be.astype(be.less(u, pd), pd.dtype)
-    return _Sampled1.apply(x, values, x._dtype)  # type: ignore[no-any-return]
+    return _Sampled1.apply(x, values, x._dtype)
 
 
 _NORMAL_USAGE = (
@@ -367,14 +367,14 @@ def normal(
         sd = std._data if std._dtype is dt else be.astype(std._data, nat)
         shape = (mean.detach() + std.detach()).shape  # PyTorch's broadcast error for shapes that do not fit
         z = _gen.normal(be, tuple(shape), nat, g, "normal")
-        return _NormalBoth.apply(mean, std, be.add(be.multiply(z, sd), md), dt)  # type: ignore[no-any-return]
+        return _NormalBoth.apply(mean, std, be.add(be.multiply(z, sd), md), dt)
     if isinstance(mean, Tensor) and size is None and (std is None or _is_number(std)):
         _check_float(mean)
         s = 1.0 if std is None else float(std)
         _check_std_number(s)
         be = mean._backend
         z = _gen.normal(be, tuple(mean._data.shape), mean._data.dtype, g, "normal")
-        return _NormalMean.apply(mean, be.add(be.multiply(z, s), mean._data), mean._dtype)  # type: ignore[no-any-return]
+        return _NormalMean.apply(mean, be.add(be.multiply(z, s), mean._data), mean._dtype)
     if _is_number(mean) and isinstance(std, Tensor) and size is None:
         _check_float(std)
         be = std._backend
@@ -382,7 +382,7 @@ def normal(
             raise RuntimeError("normal expects all elements of std >= 0.0")
         z = _gen.normal(be, tuple(std._data.shape), std._data.dtype, g, "normal")
         values = be.add(be.multiply(z, std._data), float(mean))
-        return _NormalStd.apply(std, values, std._dtype)  # type: ignore[no-any-return]
+        return _NormalStd.apply(std, values, std._dtype)
     if _is_number(mean) and _is_number(std) and size is not None:
         from .. import empty
 
@@ -472,7 +472,7 @@ def poisson(input: Tensor, generator: Any = None) -> Tensor:
     with no_grad():
         lam = x.detach().double()
         draws = _poisson_sample(lam, g).to(x._dtype)
-    return _Poisson.apply(x, draws._data, x._dtype)  # type: ignore[no-any-return]
+    return _Poisson.apply(x, draws._data, x._dtype)
 
 
 #: multinomial with replacement compares every draw with every category at once; above

@@ -148,8 +148,8 @@ def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: D.dtype
     """Sum of all elements, or over ``dim`` (int or tuple). Integer and bool inputs sum to ``int64``."""
     _check_tensor(input, "sum")
     if dim is None:
-        return Sum.apply(input, None, keepdim, dtype)  # type: ignore[no-any-return]
-    return SumDim.apply(input, _axes(input, dim), keepdim, dtype)  # type: ignore[no-any-return]
+        return Sum.apply(input, None, keepdim, dtype)
+    return SumDim.apply(input, _axes(input, dim), keepdim, dtype)
 
 
 # --------------------------------------------------------------------------- mean
@@ -199,8 +199,8 @@ def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: D.dtyp
     """Arithmetic mean of all elements, or over ``dim``; floating inputs only (as PyTorch)."""
     _check_tensor(input, "mean")
     if dim is None:
-        return Mean.apply(input, None, keepdim, dtype)  # type: ignore[no-any-return]
-    return MeanDim.apply(input, _axes(input, dim), keepdim, dtype)  # type: ignore[no-any-return]
+        return Mean.apply(input, None, keepdim, dtype)
+    return MeanDim.apply(input, _axes(input, dim), keepdim, dtype)
 
 
 # --------------------------------------------------------------------------- prod
@@ -263,13 +263,13 @@ def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype:
     """Product of all elements, or along one ``dim``. Integer and bool inputs give ``int64``."""
     _check_tensor(input, "prod")
     if dim is None:
-        return Prod.apply(input, None, keepdim, dtype)  # type: ignore[no-any-return]
+        return Prod.apply(input, None, keepdim, dtype)
     if isinstance(dim, (tuple, list)):
         raise TypeError("prod(): argument 'dim' must be int, not tuple")
     d = canon_dim(dim, input._data.ndim)
     if input._data.ndim == 0:
-        return ProdDim.apply(input, None, keepdim, dtype)  # type: ignore[no-any-return]
-    return ProdDim.apply(input, d, keepdim, dtype)  # type: ignore[no-any-return]
+        return ProdDim.apply(input, None, keepdim, dtype)
+    return ProdDim.apply(input, d, keepdim, dtype)
 
 
 # ----------------------------------------------------------------- max, min, amax
@@ -326,7 +326,7 @@ def _amax_like(input: Tensor, dim: Any, keepdim: bool, op: str, fn: type[Functio
         be = input._backend
         k = be.any if fn is Amax else be.all
         return _new(k(input._data, axes, keepdim), D.bool_, input)
-    return fn.apply(input, axes, keepdim, "max" if fn is Amax else "min")  # type: ignore[no-any-return]
+    return fn.apply(input, axes, keepdim, "max" if fn is Amax else "min")
 
 
 def amax(input: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
@@ -561,7 +561,7 @@ def var(
 ) -> Tensor:
     """Variance over ``dim`` (all dims by default) with Bessel's ``correction`` (1 unless ``unbiased=False``)."""
     x, axes, c = _var_std(input, dim, unbiased, keepdim, correction, "var")
-    return Var.apply(x, axes, c, keepdim)  # type: ignore[no-any-return]
+    return Var.apply(x, axes, c, keepdim)
 
 
 def std(
@@ -574,7 +574,7 @@ def std(
 ) -> Tensor:
     """Standard deviation ``sqrt(var)`` over ``dim``, with ``correction`` as in :func:`var`."""
     x, axes, c = _var_std(input, dim, unbiased, keepdim, correction, "std")
-    return Std.apply(x, axes, c, keepdim)  # type: ignore[no-any-return]
+    return Std.apply(x, axes, c, keepdim)
 
 
 def var_mean(
@@ -680,7 +680,7 @@ def vector_norm(
         raise RuntimeError(
             f"linalg.vector_norm cannot compute the {ord} norm on an empty tensor because the operation does not have an identity"
         )
-    return VectorNorm.apply(x, float(ord), axes, keepdim)  # type: ignore[no-any-return]
+    return VectorNorm.apply(x, float(ord), axes, keepdim)
 
 
 def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: D.dtype | None = None) -> Tensor:
@@ -742,7 +742,7 @@ def logsumexp(input: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
         axes: tuple[int, ...] | None = None
     else:
         axes = _axes(input, dim)
-    return LogSumExp.apply(input, axes, keepdim)  # type: ignore[no-any-return]
+    return LogSumExp.apply(input, axes, keepdim)
 
 
 # -------------------------------------------------------------------------- scans
@@ -820,7 +820,7 @@ class Cumprod(Function, backward_name="CumprodBackward0", builtin=True):
 def _scan(input: Tensor, dim: int, dtype: D.dtype | None, fn: type[Function], op: str) -> Tensor:
     _check_tensor(input, op)
     d = canon_dim(dim, input._data.ndim)
-    return fn.apply(input, d, dtype)  # type: ignore[no-any-return]
+    return fn.apply(input, d, dtype)
 
 
 def cumsum(input: Tensor, dim: int, *, dtype: D.dtype | None = None) -> Tensor:
@@ -939,13 +939,13 @@ def _softmax_input(input: Tensor, dim: Any, dtype: D.dtype | None, op: str) -> t
 def softmax(input: Tensor, dim: int, dtype: D.dtype | None = None) -> Tensor:
     """``exp(x_i) / sum_j exp(x_j)`` along ``dim`` (stable: the maximum is subtracted first)."""
     x, d = _softmax_input(input, dim, dtype, "softmax")
-    return Softmax.apply(x, d)  # type: ignore[no-any-return]
+    return Softmax.apply(x, d)
 
 
 def log_softmax(input: Tensor, dim: int, dtype: D.dtype | None = None) -> Tensor:
     """``x_i - log(sum_j exp(x_j))`` along ``dim`` (stable at large inputs)."""
     x, d = _softmax_input(input, dim, dtype, "log_softmax")
-    return LogSoftmax.apply(x, d)  # type: ignore[no-any-return]
+    return LogSoftmax.apply(x, d)
 
 
 from .shape import cat  # noqa: E402 - shape imports nothing from here

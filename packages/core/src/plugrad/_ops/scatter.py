@@ -159,7 +159,7 @@ class ScatterIntoZeros(Function, backward_name="ScatterAddBackward0", builtin=Tr
 
 def scatter_into_zeros(src: Tensor, dim: int, index: Tensor, shape: tuple[int, ...]) -> Tensor:
     """A tensor of zeros of ``shape`` with ``src`` added at ``index`` along ``dim`` (repeats accumulate)."""
-    return ScatterIntoZeros.apply(src, dim, index, tuple(shape))  # type: ignore[no-any-return]
+    return ScatterIntoZeros.apply(src, dim, index, tuple(shape))
 
 
 def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
@@ -179,7 +179,7 @@ def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False)
     _check_gather_shapes(input, d, index, "gather")
     size = input._data.shape[d] if n else 1
     _index_bounds(input._backend, index._data, size, d, False)
-    return Gather.apply(input, d, index)  # type: ignore[no-any-return]
+    return Gather.apply(input, d, index)
 
 
 def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Tensor:
@@ -286,7 +286,7 @@ def _pad_to(t: Tensor, shape: tuple[int, ...]) -> Tensor:
         return t
     from .indexing import IndexPutZeros
 
-    return IndexPutZeros.apply(t, tuple(shape), tuple(slice(0, s) for s in t._data.shape), True)  # type: ignore[no-any-return]
+    return IndexPutZeros.apply(t, tuple(shape), tuple(slice(0, s) for s in t._data.shape), True)
 
 
 def _scatter_checks(input: Tensor, dim: int, index: Tensor, src: Any, op: str) -> int:
@@ -320,21 +320,21 @@ def scatter(
         raise TypeError("scatter() missing 1 required argument: 'src' or 'value'")
     d = _scatter_checks(input, dim, index, src, "scatter")
     if isinstance(src, Tensor):
-        return Scatter.apply(input, d, index, src)  # type: ignore[no-any-return]
+        return Scatter.apply(input, d, index, src)
     if isinstance(src, bool) or not isinstance(src, (int, float)):
         if not isinstance(src, bool):
             raise TypeError(f"scatter(): argument 'value' must be Number, not {type(src).__name__}")
     from ._util import check_scalar_fits
 
     check_scalar_fits(src, input._dtype)
-    return ScatterValue.apply(input, d, index, src)  # type: ignore[no-any-return]
+    return ScatterValue.apply(input, d, index, src)
 
 
 def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     """A copy of ``input`` with ``src`` added at ``index`` along ``dim`` (repeated indices accumulate)."""
     _check_tensor(src, "scatter_add", "src", 4)
     d = _scatter_checks(input, dim, index, src, "scatter_add")
-    return ScatterAdd.apply(input, d, index, src)  # type: ignore[no-any-return]
+    return ScatterAdd.apply(input, d, index, src)
 
 
 # --------------------------------------------------------------------- index_select
@@ -358,8 +358,8 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     from .indexing import IndexSelect
 
     if n == 0:
-        return IndexSelect.apply(input, (idx,), False).reshape(())  # type: ignore[no-any-return]
-    return IndexSelect.apply(input, (*(slice(None),) * d, idx), False)  # type: ignore[no-any-return]
+        return IndexSelect.apply(input, (idx,), False).reshape(())
+    return IndexSelect.apply(input, (*(slice(None),) * d, idx), False)
 
 
 # ---------------------------------------------------------------------- masked_fill
@@ -409,13 +409,13 @@ def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:
             raise RuntimeError(
                 f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with {value._data.ndim} dimension(s)."
             )
-        return MaskedFillTensor.apply(input, mask, value)  # type: ignore[no-any-return]
+        return MaskedFillTensor.apply(input, mask, value)
     if not isinstance(value, (bool, int, float)):
         raise TypeError(f"masked_fill(): argument 'value' must be Number, not {type(value).__name__}")
     from ._util import check_scalar_fits
 
     check_scalar_fits(value, input._dtype)
-    return MaskedFill.apply(input, mask, value)  # type: ignore[no-any-return]
+    return MaskedFill.apply(input, mask, value)
 
 
 # -------------------------------------------------------------------------- nonzero
@@ -536,7 +536,7 @@ def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha: 
         raise TypeError(f"index_add(): argument 'alpha' must be Number, not {type(alpha).__name__}")
     if input._dtype.category is not _FLOATING:
         alpha = int(alpha)  # PyTorch truncates a float alpha for integer tensors
-    return IndexAdd.apply(input, d, index, source, idx, alpha)  # type: ignore[no-any-return]
+    return IndexAdd.apply(input, d, index, source, idx, alpha)
 
 
 class IndexFill(Function, backward_name="IndexFillBackward0", builtin=True):
@@ -602,13 +602,13 @@ def index_fill(input: Tensor, dim: int, index: Tensor, value: Any) -> Tensor:
             raise RuntimeError(
                 f"index_fill_ only supports a 0-dimensional value tensor, but got tensor with {value._data.ndim} dimension(s)."
             )
-        return IndexFillTensor.apply(input, d, index, value, idx)  # type: ignore[no-any-return]
+        return IndexFillTensor.apply(input, d, index, value, idx)
     if not isinstance(value, (bool, int, float)):
         raise TypeError(f"index_fill(): argument 'value' must be Number, not {type(value).__name__}")
     from ._util import check_scalar_fits
 
     check_scalar_fits(value, input._dtype)
-    return IndexFill.apply(input, d, index, value, idx)  # type: ignore[no-any-return]
+    return IndexFill.apply(input, d, index, value, idx)
 
 
 # -------------------------------------------------------------------- masked_select
@@ -650,4 +650,4 @@ def masked_select(input: Tensor, mask: Tensor) -> Tensor:
     if mask._dtype is not D.bool_:
         raise RuntimeError("masked_select: expected BoolTensor for mask")
     broadcast_shapes(mask._data.shape, input._data.shape)
-    return MaskedSelect.apply(input, mask)  # type: ignore[no-any-return]
+    return MaskedSelect.apply(input, mask)

@@ -142,8 +142,8 @@ def reshape(input: Tensor, *shape: Any) -> Tensor:
     target = infer_shape(_sizes(shape), input.numel())
     data = _reshaped_view(input, target)
     if data is None:
-        return ReshapeCopy.apply(input, target)  # type: ignore[no-any-return]
-    return Reshape.apply(input, target, data)  # type: ignore[no-any-return]
+        return ReshapeCopy.apply(input, target)
+    return Reshape.apply(input, target, data)
 
 
 def view(input: Tensor, *shape: Any) -> Tensor:
@@ -157,7 +157,7 @@ def view(input: Tensor, *shape: Any) -> Tensor:
             "view size is not compatible with input tensor's size and stride (at least one dimension spans across "
             "two contiguous subspaces). Use .reshape(...) instead."
         )
-    return Reshape.apply(input, target, data)  # type: ignore[no-any-return]
+    return Reshape.apply(input, target, data)
 
 
 class Permute(Function, backward_name="PermuteBackward0", builtin=True):
@@ -193,7 +193,7 @@ def permute(input: Tensor, *dims: Any) -> Tensor:
     cd = tuple(canon_dim(d, n) for d in ds)
     if len(set(cd)) != n:
         raise RuntimeError("permute(): duplicate dims are not allowed.")
-    return Permute.apply(input, cd)  # type: ignore[no-any-return]
+    return Permute.apply(input, cd)
 
 
 def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
@@ -201,10 +201,10 @@ def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
     n = input._data.ndim
     d0, d1 = canon_dim(dim0, n), canon_dim(dim1, n)
     if n < 2:
-        return Transpose.apply(input, tuple(range(n)))  # type: ignore[no-any-return]
+        return Transpose.apply(input, tuple(range(n)))
     dims = list(range(n))
     dims[d0], dims[d1] = dims[d1], dims[d0]
-    return Transpose.apply(input, tuple(dims))  # type: ignore[no-any-return]
+    return Transpose.apply(input, tuple(dims))
 
 
 def t(input: Tensor) -> Tensor:
@@ -212,7 +212,7 @@ def t(input: Tensor) -> Tensor:
     n = input._data.ndim
     if n > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {n}D")
-    return T.apply(input, tuple(reversed(range(n))))  # type: ignore[no-any-return]
+    return T.apply(input, tuple(reversed(range(n))))
 
 
 class Expand(Function, backward_name="ExpandBackward0", builtin=True):
@@ -255,7 +255,7 @@ def expand(input: Tensor, *sizes: Any) -> Tensor:
                 f"The expanded size of the tensor ({s}) must match the existing size ({shape[j]}) at non-singleton "
                 f"dimension {i}.  Target sizes: {shape_str(target)}.  Tensor sizes: {shape_str(shape)}"
             )
-    return Expand.apply(input, tuple(target))  # type: ignore[no-any-return]
+    return Expand.apply(input, tuple(target))
 
 
 class SumToSize(Function, backward_name="SumToSizeBackward0", builtin=True):
@@ -287,7 +287,7 @@ def sum_to_size(input: Tensor, *size: Any) -> Tensor:
 
     if not _expandable_to(shape, input._data.shape):
         raise RuntimeError(f"size {{{shape_str(shape)}}} is not expandable to size {{{shape_str(input._data.shape)}}}.")
-    return SumToSize.apply(input, shape)  # type: ignore[no-any-return]
+    return SumToSize.apply(input, shape)
 
 
 class Clone(Function, backward_name="CloneBackward0", builtin=True):
@@ -302,7 +302,7 @@ class Clone(Function, backward_name="CloneBackward0", builtin=True):
 
 def clone(input: Tensor, *, memory_format: Any = None) -> Tensor:
     """A copy with its own storage; gradients flow back to ``input``."""
-    return Clone.apply(input)  # type: ignore[no-any-return]
+    return Clone.apply(input)
 
 
 class ToCopy(Function, backward_name="ToCopyBackward0", builtin=True):
@@ -357,7 +357,7 @@ class CopyTo(Function, backward_name="CopyBackwards", builtin=True):
 
 
 def copy_to(src: Tensor, dst: Tensor) -> Tensor:
-    return CopyTo.apply(src, dst)  # type: ignore[no-any-return]
+    return CopyTo.apply(src, dst)
 
 
 def is_contiguous(input: Tensor) -> bool:
@@ -375,7 +375,7 @@ def contiguous(input: Tensor, memory_format: Any = None) -> Tensor:
     """``input`` itself when contiguous, else a contiguous copy (``CloneBackward0``), as PyTorch."""
     if is_contiguous(input):
         return input
-    return Clone.apply(input)  # type: ignore[no-any-return]
+    return Clone.apply(input)
 
 
 # ------------------------------------------------------------ more views and shapes
@@ -411,7 +411,7 @@ def unflatten(input: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
             f"unflatten: Provided sizes {shape_str(sizes)} don't multiply up to the size of dim {dim} ({shape[d]}) in the input tensor"
         )
     inner = infer_shape(sizes, shape[d])
-    return Reshape.apply(input, (*shape[:d], *inner, *shape[d + 1 :]))  # type: ignore[no-any-return]
+    return Reshape.apply(input, (*shape[:d], *inner, *shape[d + 1 :]))
 
 
 class SqueezeDim(Reshape, backward_name="SqueezeBackward1", builtin=True):
@@ -428,18 +428,18 @@ def squeeze(input: Tensor, dim: Any = None) -> Tensor:
 
     shape = input._data.shape
     if dim is None:
-        return SqueezeOp.apply(input, tuple(s for s in shape if s != 1))  # type: ignore[no-any-return]
+        return SqueezeOp.apply(input, tuple(s for s in shape if s != 1))
     axes = canon_dims(dim, len(shape)) or ()
     new = tuple(s for i, s in enumerate(shape) if not (i in axes and s == 1))
     fn = SqueezeDims if isinstance(dim, (tuple, list)) else SqueezeDim
-    return fn.apply(input, new)  # type: ignore[no-any-return]
+    return fn.apply(input, new)
 
 
 def unsqueeze(input: Tensor, dim: int) -> Tensor:
     """Insert a dim of size 1 at ``dim`` (a view)."""
     shape = list(input._data.shape)
     shape.insert(canon_dim(dim, len(shape) + 1), 1)
-    return UnsqueezeOp.apply(input, tuple(shape))  # type: ignore[no-any-return]
+    return UnsqueezeOp.apply(input, tuple(shape))
 
 
 def movedim(input: Tensor, source: Any, destination: Any) -> Tensor:
@@ -458,13 +458,13 @@ def movedim(input: Tensor, source: Any, destination: Any) -> Tensor:
     if len(set(dst)) != len(dst):
         raise RuntimeError(f"movedim: repeated dim in `destination` ({dst})")
     if n == 0:  # dims 0 and -1 name the one position of a 0-d tensor
-        return Permute.apply(input, ())  # type: ignore[no-any-return]
+        return Permute.apply(input, ())
     order: list[int | None] = [None] * n
     for s, d in zip(src, dst):
         order[d] = s
     rest = iter(d for d in range(n) if d not in src)
     perm = tuple(o if o is not None else next(rest) for o in order)
-    return Permute.apply(input, perm)  # type: ignore[no-any-return]
+    return Permute.apply(input, perm)
 
 
 def broadcast_to(input: Tensor, size: Sequence[int]) -> Tensor:
@@ -565,7 +565,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
                 raise RuntimeError(
                     f"Sizes of tensors must match except in dimension {d}. Expected size {a} but got size {b} for tensor number {i} in the list."
                 )
-    return Cat.apply(d, _promoted(ts), *ts)  # type: ignore[no-any-return]
+    return Cat.apply(d, _promoted(ts), *ts)
 
 
 concat = cat
@@ -601,7 +601,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
                 f"{shape_str(t._data.shape)} at entry {i}"
             )
     d = canon_dim(dim, len(shape0) + 1)
-    return Stack.apply(d, _promoted(ts), *ts)  # type: ignore[no-any-return]
+    return Stack.apply(d, _promoted(ts), *ts)
 
 
 class Split(Function, backward_name="SplitBackward0", builtin=True):
@@ -662,9 +662,9 @@ def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Te
         if size == 0:
             if n != 0:
                 raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {n}")
-            return Split.apply(tensor, (0,), d)  # type: ignore[no-any-return]
+            return tuple(Split.apply(tensor, (0,), d))
         sizes = tuple(min(size, n - o) for o in range(0, n, size)) or (0,)
-        return Split.apply(tensor, sizes, d)  # type: ignore[no-any-return]
+        return tuple(Split.apply(tensor, sizes, d))
     sizes = tuple(_sizes((tuple(split_size_or_sections),)))
     total = 0
     for s in sizes:
@@ -678,7 +678,7 @@ def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Te
             f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size at dimension {d}), "
             f"but got split_sizes={list(sizes)}"
         )
-    return SplitWithSizes.apply(tensor, sizes, d)  # type: ignore[no-any-return]
+    return tuple(SplitWithSizes.apply(tensor, sizes, d))
 
 
 def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
@@ -699,7 +699,7 @@ def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
     if input._data.ndim == 0:
         raise IndexError("Dimension specified as 0 but tensor has no dimensions")
     d = canon_dim(dim, input._data.ndim)
-    return Unbind.apply(input, d)  # type: ignore[no-any-return]
+    return tuple(Unbind.apply(input, d))
 
 
 def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
@@ -722,7 +722,7 @@ def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
     from .indexing import Slice
 
     key = (*(slice(None),) * d, slice(start, start + length))
-    return Slice.apply(input, key, True)  # type: ignore[no-any-return]
+    return Slice.apply(input, key, True)
 
 
 def select(input: Tensor, dim: int, index: int) -> Tensor:
@@ -738,7 +738,7 @@ def select(input: Tensor, dim: int, index: int) -> Tensor:
         )
     from .indexing import Select
 
-    return Select.apply(input, (*(slice(None),) * d, index), True)  # type: ignore[no-any-return]
+    return Select.apply(input, (*(slice(None),) * d, index), True)
 
 
 class Flip(Function, backward_name="FlipBackward0", builtin=True):
@@ -762,7 +762,7 @@ def flip(input: Tensor, *dims: Any) -> Tensor:
 
     ds = _sizes(dims)
     axes = canon_dims(ds, input._data.ndim) or ()
-    return Flip.apply(input, axes)  # type: ignore[no-any-return]
+    return Flip.apply(input, axes)
 
 
 class Roll(Function, backward_name="RollBackward0", builtin=True):
@@ -791,7 +791,7 @@ def roll(input: Tensor, shifts: Any, dims: Any = None) -> Tensor:
     if dims is None:
         if len(sh) != 1:
             raise RuntimeError(f"shifts and dimensions must align. shifts: {len(sh)}, dims:0")
-        return Roll.apply(input, sh, None)  # type: ignore[no-any-return]
+        return Roll.apply(input, sh, None)
     ds = (dims,) if isinstance(dims, int) else tuple(dims)
     if len(sh) != len(ds):
         raise RuntimeError(f"shifts and dimensions must align. shifts: {len(sh)}, dims:{len(ds)}")
@@ -799,7 +799,7 @@ def roll(input: Tensor, shifts: Any, dims: Any = None) -> Tensor:
     axes = tuple(canon_dim(d, n) for d in ds)
     if n == 0:
         raise IndexError(f"Dimension specified as {ds[0]} but tensor has no dimensions")
-    return Roll.apply(input, sh, axes)  # type: ignore[no-any-return]
+    return Roll.apply(input, sh, axes)
 
 
 class Repeat(Function, backward_name="RepeatBackward0", builtin=True):
@@ -840,4 +840,4 @@ def repeat(input: Tensor, *sizes: Any) -> Tensor:
     from ._util import check_alloc
 
     check_alloc(out, input._dtype)
-    return Repeat.apply(input, reps)  # type: ignore[no-any-return]
+    return Repeat.apply(input, reps)

@@ -511,12 +511,15 @@ class Function:
         )
 
     @classmethod
-    def apply(cls, *args: Any) -> Any:
+    def apply(cls, *args: Any) -> Tensor:
         """Run ``forward`` on ``args`` and record a graph node if gradients are needed.
 
-        Each subclass gets its own copy of this, made once by :func:`_make_apply`.
+        Each subclass gets its own copy of this, made once by :func:`_make_apply`. The
+        result is what ``forward`` returned: a tensor, or a tuple of them (typed as a
+        tensor, which unpacks and iterates alike).
         """
-        return _make_apply(cls, cls._builtin)(*args)
+        out: Tensor = _make_apply(cls, cls._builtin)(*args)
+        return out
 
 
 _forward_ad_active = [0]
