@@ -10,7 +10,7 @@ import warnings
 import plugrad
 import plugrad.nn as nn
 import pytest
-from plugrad.autograd import gradcheck
+from plugrad.autograd import gradcheck, gradgradcheck
 from plugrad.nn.utils import rnn as rnn_utils
 from plugrad.testing import assert_close
 
@@ -529,3 +529,18 @@ def test_oracle_initialisation_distribution(kind, args, kwargs):
     assert max(abs(v) for v in ours) <= bound
     # both U(-bound, bound): the quantiles agree to sampling error (about 4 standard errors of a difference)
     assert _quantiles(ours) == pytest.approx(_quantiles(theirs), abs=11.4 * bound / math.sqrt(len(theirs)))
+
+
+@pytest.mark.parametrize("kind", ["LSTMCell", "GRUCell"])
+def test_fused_cells_second_order_and_node_names(kind):
+    cell = getattr(nn, kind)(2, 2).double()
+    x = plugrad.randn(2, 2, dtype=F64, requires_grad=True)
+    h = plugrad.randn(2, 2, dtype=F64, requires_grad=True)
+    if kind == "LSTMCell":
+        c = plugrad.randn(2, 2, dtype=F64, requires_grad=True)
+        assert gradgradcheck(lambda x, h, c: cell(x, (h, c)), (x, h, c))
+        name = type(cell(x, (h, c))[0].grad_fn).__name__
+    else:
+        assert gradgradcheck(lambda x, h: cell(x, h), (x, h))
+        name = type(cell(x, h).grad_fn).__name__
+    assert name == {"LSTMCell": "ThnnFusedLstmCellBackward0", "GRUCell": "ThnnFusedGruCellBackward0"}[kind]

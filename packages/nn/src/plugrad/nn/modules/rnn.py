@@ -27,6 +27,7 @@ from typing import Any
 
 import plugrad
 from plugrad import Tensor
+from plugrad.autograd import Function
 
 from .. import functional as F
 from .. import init
@@ -53,28 +54,122 @@ def _rnn_step(xp: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None, relu: bo
     return pre.relu() if relu else pre.tanh()
 
 
+def _lstm_acts(xp: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> tuple[Tensor, ...]:
+    """``(sigmoid(gates), tanh(g), c', tanh(c'))`` of one LSTM step (``gates = xp + h W_hh^T + b_hh``)."""
+    hidden = c.shape[-1]
+    gates = xp + h @ w_hh.t()
+    if b_hh is not None:
+        gates = gates + b_hh
+    sig = gates.sigmoid()  # i, f, o are read from here; the g quarter is unused
+    g = gates[:, 2 * hidden : 3 * hidden].tanh()
+    c_new = sig[:, hidden : 2 * hidden] * c + sig[:, :hidden] * g
+    return sig, g, c_new, c_new.tanh()
+
+
+class _LSTMCell(Function, backward_name="ThnnFusedLstmCellBackward0"):
+    """One LSTM step as one node: ``(xp, h, c, W_hh, b_hh) -> (h', c')``.
+
+    With ``s`` the sigmoid gates ``i, f, o``, ``g`` the tanh gate and ``dc = gc + gh o (1 - tanh(c')^2)``::
+
+        di = dc g i (1 - i)   df = dc c f (1 - f)   dg = dc i (1 - g^2)   do = gh tanh(c') o (1 - o)
+        dxp = [di, df, dg, do]   dh = dxp W_hh   dW_hh = dxp^T h   db_hh = sum(dxp)   dc_prev = dc f
+
+    Under ``create_graph`` the activations are recomputed with a graph, so higher derivatives hold.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, xp: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> tuple[Tensor, Tensor]:
+        sig, g, c_new, tc = _lstm_acts(xp, h, c, w_hh, b_hh)
+        hidden = c.shape[-1]
+        ctx.save_for_backward(xp, h, c, w_hh, b_hh, sig, g, tc)
+        return sig[:, 3 * hidden :] * tc, c_new
+
+    @staticmethod
+    def backward(ctx: Any, gh: Tensor, gc: Tensor) -> tuple[Tensor | None, ...]:
+        xp, h, c, w_hh, b_hh, sig, g, tc = ctx.saved_tensors
+        if plugrad.is_grad_enabled():
+            sig, g, _, tc = _lstm_acts(xp, h, c, w_hh, b_hh)
+        hidden = c.shape[-1]
+        i, f, o = sig[:, :hidden], sig[:, hidden : 2 * hidden], sig[:, 3 * hidden :]
+        dsig = sig * (1.0 - sig)
+        dc = gc + gh * o * (1.0 - tc * tc)
+        dgates = plugrad.cat(
+            [
+                dc * g * dsig[:, :hidden],
+                dc * c * dsig[:, hidden : 2 * hidden],
+                dc * i * (1.0 - g * g),
+                gh * tc * dsig[:, 3 * hidden :],
+            ],
+            -1,
+        )
+        need_xp, need_h, need_c, need_w, need_b = ctx.needs_input_grad
+        return (
+            dgates if need_xp else None,
+            dgates @ w_hh if need_h else None,
+            dc * f if need_c else None,
+            dgates.t() @ h if need_w else None,
+            dgates.sum(0) if need_b else None,
+        )
+
+
 def _lstm_step(
     xp: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_hr: Tensor | None
 ) -> tuple[Tensor, Tensor]:
     """``i, f, g, o`` gates; ``c' = f c + i g``, ``h' = o tanh(c')`` (then ``h' W_hr^T`` with a projection)."""
-    gates = xp + F.linear(h, w_hh, b_hh)
-    i, f, g, o = gates.chunk(4, -1)
-    c = f.sigmoid() * c + i.sigmoid() * g.tanh()
-    h = o.sigmoid() * c.tanh()
+    h, c = _LSTMCell.apply(xp, h, c, w_hh, b_hh)
     if w_hr is not None:
         h = F.linear(h, w_hr)
     return h, c
 
 
+def _gru_acts(xp: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    """``(sigmoid([r, z] pre-activations), h W_hn^T + b_hn, n)`` of one GRU step."""
+    hidden = h.shape[-1]
+    hp = h @ w_hh.t()
+    if b_hh is not None:
+        hp = hp + b_hh
+    rz = (xp[:, : 2 * hidden] + hp[:, : 2 * hidden]).sigmoid()
+    h_n = hp[:, 2 * hidden :]
+    n = (xp[:, 2 * hidden :] + rz[:, :hidden] * h_n).tanh()
+    return rz, h_n, n
+
+
+class _GRUCell(Function, backward_name="ThnnFusedGruCellBackward0"):
+    """One GRU step as one node: ``(xp, h, W_hh, b_hh) -> h' = n + z (h - n)``.
+
+    With ``dn = gh (1 - z) (1 - n^2)``, ``dz = gh (h - n) z (1 - z)``, ``dr = dn h_n r (1 - r)``::
+
+        dxp = [dr, dz, dn]   dhp = [dr, dz, dn r]   dh = gh z + dhp W_hh   dW_hh = dhp^T h   db_hh = sum(dhp)
+    """
+
+    @staticmethod
+    def forward(ctx: Any, xp: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> Tensor:
+        rz, h_n, n = _gru_acts(xp, h, w_hh, b_hh)
+        ctx.save_for_backward(xp, h, w_hh, b_hh, rz, h_n, n)
+        return n + rz[:, h.shape[-1] :] * (h - n)
+
+    @staticmethod
+    def backward(ctx: Any, gh: Tensor) -> tuple[Tensor | None, ...]:
+        xp, h, w_hh, b_hh, rz, h_n, n = ctx.saved_tensors
+        if plugrad.is_grad_enabled():
+            rz, h_n, n = _gru_acts(xp, h, w_hh, b_hh)
+        hidden = h.shape[-1]
+        r, z = rz[:, :hidden], rz[:, hidden:]
+        dn = gh * (1.0 - z) * (1.0 - n * n)
+        drz = plugrad.cat([dn * h_n, gh * (h - n)], -1) * rz * (1.0 - rz)
+        need_xp, need_h, need_w, need_b = ctx.needs_input_grad
+        dhp = plugrad.cat([drz, dn * r], -1)
+        return (
+            plugrad.cat([drz, dn], -1) if need_xp else None,
+            gh * z + dhp @ w_hh if need_h else None,
+            dhp.t() @ h if need_w else None,
+            dhp.sum(0) if need_b else None,
+        )
+
+
 def _gru_step(xp: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> Tensor:
     """``r = s(x_r + h_r)``, ``z = s(x_z + h_z)``, ``n = tanh(x_n + r * (h W_hn^T + b_hn))``, ``h' = n + z (h - n)``."""
-    hp = F.linear(h, w_hh, b_hh)
-    x_r, x_z, x_n = xp.chunk(3, -1)
-    h_r, h_z, h_n = hp.chunk(3, -1)
-    r = (x_r + h_r).sigmoid()
-    z = (x_z + h_z).sigmoid()
-    n = (x_n + r * h_n).tanh()
-    return n + z * (h - n)
+    return _GRUCell.apply(xp, h, w_hh, b_hh)  # type: ignore[no-any-return]
 
 
 class RNNBase(Module):
