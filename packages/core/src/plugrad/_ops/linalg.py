@@ -17,6 +17,8 @@ from typing import Any
 
 from .. import _dtype as D
 from .._tensor import Tensor, _make
+from ..amp.autocast_mode import ACTIVE as _AUTOCAST_ACTIVE
+from ..amp.autocast_mode import autocast_inputs
 from ..autograd.function import Function
 from ._raw import formula_values, tensors_from
 from ._util import broadcast_shapes, check_same_backend
@@ -108,7 +110,13 @@ def _bmm_error(batch: int, k: int, kb: int) -> RuntimeError:
 
 
 def matmul(input: Tensor, other: Tensor) -> Tensor:
-    """Matrix product with PyTorch's rules for 1-D operands and batch broadcasting."""
+    """Matrix product with PyTorch's rules for 1-D operands and batch broadcasting.
+
+    Inside an enabled ``plugrad.autocast`` region the operands are cast to its dtype first
+    (matmul is on PyTorch's lower-precision list).
+    """
+    if _AUTOCAST_ACTIVE[0]:
+        input, other = autocast_inputs(input, other)
     na = input._data.ndim if isinstance(input, Tensor) else -1
     nb = other._data.ndim if isinstance(other, Tensor) else -1
     _check_pair(input, other, "matmul", dot=(na == 1 and nb == 1))

@@ -28,6 +28,8 @@ class _State(threading.local):
 
 
 _STATE = _State()
+#: enabled regions open in any thread: the op layer's one-load check before it asks _STATE
+ACTIVE = [0]
 _NOTED: set[str] = set()
 
 
@@ -151,6 +153,8 @@ class autocast:
         if self.fast_dtype is not None:
             st.dtype[self.device] = self.fast_dtype
         st.cache_enabled = self._cache_enabled
+        if self._enabled:
+            ACTIVE[0] += 1
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -162,6 +166,8 @@ class autocast:
         else:
             st.dtype[self.device] = dt
         st.cache_enabled = cache
+        if self._enabled:
+            ACTIVE[0] -= 1
 
     def __call__(self, func: F) -> F:
         @functools.wraps(func)

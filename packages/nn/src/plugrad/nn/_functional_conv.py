@@ -27,6 +27,8 @@ from typing import Any
 
 import plugrad
 from plugrad import Tensor
+from plugrad.amp.autocast_mode import ACTIVE as _AUTOCAST_ACTIVE
+from plugrad.amp.autocast_mode import autocast_inputs
 from plugrad.autograd import Function
 
 __all__ = [
@@ -652,6 +654,8 @@ def conv1d(
     Shapes: ``input (N, C_in, L)`` or ``(C_in, L)``, ``weight (C_out, C_in/groups, k)``, ``bias (C_out,)``.
     ``padding``: an int, a 1-tuple, ``'valid'`` (none) or ``'same'`` (output as long as the input; stride 1).
     """
+    if _AUTOCAST_ACTIVE[0]:  # convolutions are on autocast's lower-precision list
+        input, weight, bias = autocast_inputs(input, weight, bias)
     return _conv(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
 
 
@@ -671,6 +675,8 @@ def conv2d(
     ``bias (C_out,)``; ``H_out = floor((H + 2*ph - dh*(kh-1) - 1) / sh) + 1``.
     ``padding``: int, pair, ``'valid'`` or ``'same'`` (stride 1 only). One ``ConvolutionBackward0`` node.
     """
+    if _AUTOCAST_ACTIVE[0]:
+        input, weight, bias = autocast_inputs(input, weight, bias)
     return _conv(input, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import plugrad
 from plugrad import Tensor
+from plugrad.amp.autocast_mode import ACTIVE as _AUTOCAST_ACTIVE
+from plugrad.amp.autocast_mode import autocast_inputs
 from plugrad.autograd import Function
 
 from ._functional_attention import multi_head_attention_forward as multi_head_attention_forward
@@ -96,8 +98,11 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """Affine map ``y = x W^T + b`` over the last dimension of ``input``.
 
     Shapes: ``input (*, in_features)``, ``weight (out_features, in_features)``,
-    ``bias (out_features)``, result ``(*, out_features)``.
+    ``bias (out_features)``, result ``(*, out_features)``. Inside an enabled
+    ``plugrad.autocast`` region the operands are cast to its dtype first.
     """
+    if _AUTOCAST_ACTIVE[0]:
+        input, weight, bias = autocast_inputs(input, weight, bias)
     _check_tensor(input, "linear")
     _check_tensor(weight, "linear", "weight", 2)
     if weight.ndim != 2:
