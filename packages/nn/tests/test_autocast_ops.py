@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 import plugrad
 import plugrad.nn as nn
 import plugrad.nn.functional as F
+import pytest
 
 needs_bf16 = pytest.mark.skipif(
     not hasattr(plugrad, "bfloat16"), reason="this plugrad has no bfloat16 (the NumPy backend gets it from ml_dtypes)"
