@@ -61,8 +61,8 @@ def _lstm_acts(xp: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor | No
     if b_hh is not None:
         gates = gates + b_hh
     sig = gates.sigmoid()  # i, f, o are read from here; the g quarter is unused
-    g = gates[:, 2 * hidden : 3 * hidden].tanh()
-    c_new = sig[:, hidden : 2 * hidden] * c + sig[:, :hidden] * g
+    g = gates.narrow(-1, 2 * hidden, hidden).tanh()
+    c_new = sig.narrow(-1, hidden, hidden) * c + sig.narrow(-1, 0, hidden) * g
     return sig, g, c_new, c_new.tanh()
 
 
@@ -82,7 +82,7 @@ class _LSTMCell(Function, backward_name="ThnnFusedLstmCellBackward0"):
         sig, g, c_new, tc = _lstm_acts(xp, h, c, w_hh, b_hh)
         hidden = c.shape[-1]
         ctx.save_for_backward(xp, h, c, w_hh, b_hh, sig, g, tc)
-        return sig[:, 3 * hidden :] * tc, c_new
+        return sig.narrow(-1, 3 * hidden, hidden) * tc, c_new
 
     @staticmethod
     def backward(ctx: Any, gh: Tensor, gc: Tensor) -> tuple[Tensor | None, ...]:
@@ -90,15 +90,15 @@ class _LSTMCell(Function, backward_name="ThnnFusedLstmCellBackward0"):
         if plugrad.is_grad_enabled():
             sig, g, _, tc = _lstm_acts(xp, h, c, w_hh, b_hh)
         hidden = c.shape[-1]
-        i, f, o = sig[:, :hidden], sig[:, hidden : 2 * hidden], sig[:, 3 * hidden :]
+        i, f, o = sig.narrow(-1, 0, hidden), sig.narrow(-1, hidden, hidden), sig.narrow(-1, 3 * hidden, hidden)
         dsig = sig * (1.0 - sig)
         dc = gc + gh * o * (1.0 - tc * tc)
         dgates = plugrad.cat(
             [
-                dc * g * dsig[:, :hidden],
-                dc * c * dsig[:, hidden : 2 * hidden],
+                dc * g * dsig.narrow(-1, 0, hidden),
+                dc * c * dsig.narrow(-1, hidden, hidden),
                 dc * i * (1.0 - g * g),
-                gh * tc * dsig[:, 3 * hidden :],
+                gh * tc * dsig.narrow(-1, 3 * hidden, hidden),
             ],
             -1,
         )
@@ -128,9 +128,9 @@ def _gru_acts(xp: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> tuple
     hp = h @ w_hh.t()
     if b_hh is not None:
         hp = hp + b_hh
-    rz = (xp[:, : 2 * hidden] + hp[:, : 2 * hidden]).sigmoid()
-    h_n = hp[:, 2 * hidden :]
-    n = (xp[:, 2 * hidden :] + rz[:, :hidden] * h_n).tanh()
+    rz = (xp.narrow(-1, 0, 2 * hidden) + hp.narrow(-1, 0, 2 * hidden)).sigmoid()
+    h_n = hp.narrow(-1, 2 * hidden, hidden)
+    n = (xp.narrow(-1, 2 * hidden, hidden) + rz.narrow(-1, 0, hidden) * h_n).tanh()
     return rz, h_n, n
 
 
@@ -146,7 +146,7 @@ class _GRUCell(Function, backward_name="ThnnFusedGruCellBackward0"):
     def forward(ctx: Any, xp: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> Tensor:
         rz, h_n, n = _gru_acts(xp, h, w_hh, b_hh)
         ctx.save_for_backward(xp, h, w_hh, b_hh, rz, h_n, n)
-        return n + rz[:, h.shape[-1] :] * (h - n)
+        return n + rz.narrow(-1, h.shape[-1], h.shape[-1]) * (h - n)
 
     @staticmethod
     def backward(ctx: Any, gh: Tensor) -> tuple[Tensor | None, ...]:
@@ -154,7 +154,7 @@ class _GRUCell(Function, backward_name="ThnnFusedGruCellBackward0"):
         if plugrad.is_grad_enabled():
             rz, h_n, n = _gru_acts(xp, h, w_hh, b_hh)
         hidden = h.shape[-1]
-        r, z = rz[:, :hidden], rz[:, hidden:]
+        r, z = rz.narrow(-1, 0, hidden), rz.narrow(-1, hidden, hidden)
         dn = gh * (1.0 - z) * (1.0 - n * n)
         drz = plugrad.cat([dn * h_n, gh * (h - n)], -1) * rz * (1.0 - rz)
         need_xp, need_h, need_w, need_b = ctx.needs_input_grad
