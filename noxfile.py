@@ -27,6 +27,7 @@ nox.options.sessions = [
     "matrix_optim",
     "examples",
     "third_party",
+    "scaffold",
     "install_matrix",
     "lint",
     "typecheck",
@@ -116,7 +117,11 @@ def _matrix(session: nox.Session, deps: str, paths: list[str], tests: list[str])
             *(f"--reinstall-package={n}" for n in names),
             *bounds,
         )
-    session.run("python", "-c", "import sys, numpy, pluggy; print(sys.version.split()[0], 'numpy', numpy.__version__, 'pluggy', pluggy.__version__)")
+    session.run(
+        "python",
+        "-c",
+        "import sys, numpy, pluggy; print(sys.version.split()[0], 'numpy', numpy.__version__, 'pluggy', pluggy.__version__)",
+    )
     session.run(*PYTEST, *tests, *session.posargs)
 
 
@@ -287,6 +292,24 @@ MATRIX = {  # combination -> the packages whose wheels its fresh environment get
     "core+nn": [CORE, NN],
     "core+cupy": [CORE, CUPY],
 }
+
+
+@nox.session
+def scaffold(session: nox.Session) -> None:
+    """``python -m plugrad new-backend``/``new-override``: the generated packages, each installed into a fresh
+    environment, pass their generated tests (array_api_strict, NumPy under another backend name, an override of
+    numpy.add)."""
+    _install(session, CORE, NUMPY, "hatchling", "array-api-strict")
+    session.run(*PYTEST, "-rs", f"{CORE}/tests/test_scaffold.py", *session.posargs, env={"PLUGRAD_SCAFFOLD": "1"})
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site (mkdocs.yml) into site/, strict: a public name without a docstring
+    (tools/check_docstrings.py), a broken link or a docstring griffe cannot read fails."""
+    session.install(CORE, NUMPY, NN, OPTIM, "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26")
+    session.run("python", "tools/check_docstrings.py")
+    session.run("mkdocs", "build", "--strict", "-d", "site", env={"NO_MKDOCS_2_WARNING": "1"})
 
 
 @nox.session

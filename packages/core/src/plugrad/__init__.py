@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import builtins as _builtins
 import typing as _typing
-from pkgutil import extend_path
 
-# plugrad.nn and plugrad.optim ship from their own distributions into this package.
-__path__ = extend_path(__path__, __name__)
+# plugrad.nn and plugrad.optim ship from their own distributions into this package. (This
+# spelling of extend_path is the one documentation tools recognise: the API reference
+# built by mkdocstrings/griffe then finds plugrad.nn and plugrad.optim in their own folders.)
+__path__ = __import__("pkgutil").extend_path(__path__, __name__)
 
 from . import _lazy, autograd, backends, cuda, linalg, return_types
 from ._creation import (

@@ -253,9 +253,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = sub.add_parser("info", help="versions, backends, devices, plugin problems, kernel overrides")
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
     info.add_argument("--kernels", action="store_true", help="also list the plugin supplying each kernel")
+    nb = sub.add_parser("new-backend", help="write a backend package over an array API namespace")
+    nb.add_argument("name", help="backend name (also its device string and entry-point name), e.g. mylib")
+    nb.add_argument(
+        "--namespace", required=True, metavar="MODULE", help="the array API namespace, e.g. array_api_strict"
+    )
+    nb.add_argument("--output", default=".", metavar="DIR", help="where to create plugrad-backend-NAME/ (default: .)")
+    no = sub.add_parser("new-override", help="write an override-only package replacing kernels of a backend")
+    no.add_argument("name", help="plugin (entry-point) name, e.g. fastadd")
+    no.add_argument("--backend", required=True, help="the backend whose kernels are replaced, e.g. numpy")
+    no.add_argument("--kernel", action="append", required=True, metavar="OP", help="a kernel to replace (repeatable)")
+    no.add_argument("--priority", type=int, default=10, help="override priority (positive; default 10)")
+    no.add_argument("--output", default=".", metavar="DIR", help="where to create plugrad-kernels-NAME/ (default: .)")
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["info", *(argv or [])])
+    if args.command in ("new-backend", "new-override"):
+        from . import _scaffold
+
+        try:
+            if args.command == "new-backend":
+                files = _scaffold.new_backend(args.name, args.namespace, args.output)
+            else:
+                files = _scaffold.new_override(args.name, args.backend, args.kernel, args.output, args.priority)
+        except _scaffold.ScaffoldError as exc:
+            print(f"plugrad {args.command}: {exc}", file=sys.stderr)
+            return 2
+        root = files[0].parent if files[0].name == "pyproject.toml" else files[0].parents[-1]
+        print(f"wrote {len(files)} files under {root}: pip install {root}, then pytest {root / 'tests'}")
+        return 0
     data = collect_info()
     if args.json:
         print(json.dumps(data, indent=2))
