@@ -203,3 +203,48 @@ def test_finfo_iinfo_defaults_and_errors() -> None:
         plugrad.iinfo(plugrad.bool)
     with pytest.raises(TypeError, match="must be plugrad.dtype, not str"):
         plugrad.finfo("float32")  # type: ignore[arg-type]
+
+
+_OPS = {
+    "add": lambda x, y: x + y,
+    "div": lambda x, y: x / y,
+    "pow": lambda x, y: x.abs() ** 1.5,
+    "exp": lambda x, y: x.exp(),
+    "log": lambda x, y: x.abs().log(),
+    "tanh": lambda x, y: x.tanh(),
+    "sigmoid": lambda x, y: x.sigmoid(),
+    "sum": lambda x, y: x.sum(1),
+    "mean": lambda x, y: x.mean(0),
+    "max": lambda x, y: x.max(1).values,
+    "maximum": lambda x, y: plugrad.maximum(x, y),
+    "softmax": lambda x, y: plugrad.softmax(x, 1),
+    "log_softmax": lambda x, y: plugrad.log_softmax(x, 1),
+    "matmul": lambda x, y: x @ y.t(),
+    "var": lambda x, y: x.var(1),
+    "cumsum": lambda x, y: x.cumsum(1),
+    "where": lambda x, y: plugrad.where(x > 0, x, y),
+    "clamp": lambda x, y: x.clamp(-1, 1),
+    "sort": lambda x, y: x.sort(1).values,
+    "erf": lambda x, y: x.erf(),
+    "norm": lambda x, y: x.norm(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_OPS))
+def test_operations_in_bfloat16_agree_with_float32(name: str) -> None:
+    """Each op keeps bfloat16 (also in its gradient) and agrees with float32 on the same (rounded)
+    inputs to bfloat16's precision: 2**-7 relative per rounding, a few roundings per op."""
+    op = _OPS[name]
+    vals = [[0.5, -1.25, 2.0], [3.0, 0.125, -0.75]]
+    x = plugrad.tensor(vals, dtype=bf16, requires_grad=True)
+    y = plugrad.tensor([[1.5, 2.0, -0.5], [0.25, 1.0, 4.0]], dtype=bf16)
+    out = op(x, y)
+    assert out.dtype is bf16
+    (g,) = plugrad.autograd.grad(out.sum(), x)
+    assert g.dtype is bf16
+    x32 = x.detach().float().requires_grad_()
+    ref = op(x32, y.float())
+    (g32,) = plugrad.autograd.grad(ref.sum(), x32)
+    tol = 4 * 2.0**-7
+    assert out.float().reshape(-1).tolist() == pytest.approx(ref.reshape(-1).tolist(), rel=tol, abs=tol)
+    assert g.float().reshape(-1).tolist() == pytest.approx(g32.reshape(-1).tolist(), rel=tol, abs=tol)

@@ -114,8 +114,16 @@ def sigmoid(x: _Array) -> _Array:
     return np.reciprocal(e, out=e)
 
 
+_BFLOAT16 = DTYPES.get("bfloat16")
+
+
 def where(condition: _Array, x1: Any, x2: Any) -> _Array:
-    return _arr(np.where(condition, x1, x2))
+    out = np.where(condition, x1, x2)
+    if type(x1) is float and type(x2) is np.ndarray and x2.dtype == _BFLOAT16 and out.dtype != _BFLOAT16:
+        # a Python float first with an ml_dtypes bfloat16 array: NumPy promotes to float32 (in no
+        # other kernel, and not with the operands the other way round); the contract keeps bfloat16
+        out = out.astype(_BFLOAT16)
+    return _arr(out)
 
 
 def clip(x: _Array, min: Any = None, max: Any = None) -> _Array:
@@ -335,6 +343,8 @@ KERNELS.update(
         # the optional fused kernel (errstate silences exp overflow at x < -88): about 3.5x faster than
         # core composing sigmoid from six kernels (measured under load: 33900 -> 9300)
         "sigmoid": sigmoid,
+        # storage basics (issue 17): Tensor.data_ptr()
+        "data_ptr": lambda x: int(x.__array_interface__["data"][0]),
         "clip": clip,  # no scalar wrapping: 4000 -> 1150
         # layout: ndarray methods instead of the adapter's checks (reshape is on every view's path)
         "reshape": reshape,  # 650 -> 190
@@ -358,3 +368,38 @@ KERNELS.update(
     }
 )
 KERNELS.update(_scipy_kernels())  # the optional special functions NumPy lacks
+
+
+# ---------------------------------------------------------------------- linalg (issue 17)
+# The adapter gives the linalg kernels from numpy.linalg (with LAPACK's info for singular
+# input); the triangular solve, which numpy.linalg lacks, comes from SciPy when it is
+# installed (a LAPACK trtrs per matrix, reading only the triangle) instead of the adapter's
+# masked general solve.
+
+
+def _scipy_solve_triangular() -> Callable[..., Any] | None:
+    try:
+        sl = importlib.import_module("scipy.linalg")  # optional: the [scipy] extra
+    except ImportError:
+        return None
+
+    def linalg_solve_triangular(x1: _Array, x2: _Array, *, upper: bool, unitriangular: bool) -> _Array:
+        batch = x1.shape[:-2]
+        a = x1.reshape(-1, *x1.shape[-2:])
+        b = x2.reshape(-1, *x2.shape[-2:])
+        out = np.empty(b.shape, dtype=np.result_type(x1, x2))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for i in range(a.shape[0]):
+                try:
+                    out[i] = sl.solve_triangular(
+                        a[i], b[i], lower=not upper, unit_diagonal=unitriangular, check_finite=False
+                    )
+                except np.linalg.LinAlgError:  # a zero on the diagonal: non-finite values, as PyTorch gives
+                    out[i] = np.nan
+        return out.reshape(*batch, *x2.shape[-2:])
+
+    return linalg_solve_triangular
+
+
+if (_trsv := _scipy_solve_triangular()) is not None:
+    KERNELS["linalg_solve_triangular"] = _trsv
