@@ -696,6 +696,7 @@ class Registry:
         return _NO_BACKEND
 
     def set_default(self, be: Backend | None) -> None:
+        """Make ``be`` the default backend (``None``: choose again on next use, from ``PLUGRAD_BACKEND`` or priority)."""
         self._default = be
         self.generation += 1
 

@@ -341,12 +341,14 @@ class BackendConformance:
         return be.asarray(values, self.need_dtype(be, dtype))
 
     def arr_shaped(self, be: Backend, flat: list[Any], shape: tuple[int, ...], dtype: str) -> Any:
+        """A backend array of ``dtype`` and ``shape`` holding the C-ordered values ``flat``."""
         native = self.need_dtype(be, dtype)
         if R.numel(shape) == 0:
             return be.zeros(shape, native)
         return be.reshape(be.asarray(flat, native), shape)
 
     def check_dtype(self, be: Backend, x: Any, dtype: str) -> None:
+        """Assert that backend array ``x`` has plugrad dtype ``dtype`` (through the backend's dtype table)."""
         got = be.native_to_dtype.get(x.dtype)
         assert got is not None and got.name == dtype, f"result dtype {x.dtype!r} ({got}), expected {dtype}"
 
@@ -381,6 +383,7 @@ class BackendConformance:
         assert not bad, f"{dtype}: " + "; ".join(bad)
 
     def values(self, be: Backend, x: Any) -> list[Any]:
+        """The values of backend array ``x`` as a flat Python list (C order)."""
         return R.flatten(be.tolist(x))
 
     # ================================================================ the record
