@@ -349,6 +349,7 @@ KERNELS.update(
         # layout: ndarray methods instead of the adapter's checks (reshape is on every view's path)
         "reshape": reshape,  # 650 -> 190
         "permute_dims": lambda x, axes: x.transpose(axes),  # 400 -> 170
+        "broadcast_to": np.broadcast_to,  # no tuple() wrapper: on every expand and broadcast gradient
         "astype": lambda x, dtype: x.astype(dtype),  # 660 -> 240
         "copy": copy,  # one C-ordered copy instead of two reshapes: 1600 -> 280
         "tolist": np.ndarray.tolist,  # 280 -> 170

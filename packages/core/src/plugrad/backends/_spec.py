@@ -190,6 +190,8 @@ KERNELS: dict[str, str] = {
     "to_dlpack": "(x, **kwargs) -> capsule; x.__dlpack__(**kwargs) (optional)",
     # optional: fused elementwise kernels (plugrad composes them from the kernels above when absent)
     "sigmoid": "(x) -> array; 1 / (1 + exp(-x)) for floating x, without overflow for large |x| (optional)",
+    # optional (issue 17): Tensor.data_ptr(); plugrad reads __array_interface__ or falls back to id() when absent
+    "data_ptr": "(x) -> int; the address of x's first element (optional)",
     # optional (contract 1.2): independent RNG streams for plugrad.Generator (plugrad draws in Python when absent)
     "random_generator": "(seed: int | None) -> stream; seed None: the backend's default stream (the one random_uniform, "
     "random_normal and random_seed use); an int (0 <= seed < 2**64): a new stream independent of every other, drawing "
@@ -232,6 +234,7 @@ OPTIONAL_KERNELS: frozenset[str] = frozenset(
         "bitwise_invert",
         "to_numpy",
         "random_generator",
+        "data_ptr",
     }
     | SPECIAL_KERNELS
 )
