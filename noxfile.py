@@ -308,8 +308,8 @@ def docs(session: nox.Session) -> None:
     """The documentation site (mkdocs.yml) into site/, strict: a public name without a docstring
     (tools/check_docstrings.py), a broken link or a docstring griffe cannot read fails."""
     session.install(CORE, NUMPY, NN, OPTIM, "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26")
-    session.run("python", "tools/check_docstrings.py")
     session.run("mkdocs", "build", "--strict", "-d", "site", env={"NO_MKDOCS_2_WARNING": "1"})
+    session.run("python", "tools/check_docstrings.py")
 
 
 @nox.session
