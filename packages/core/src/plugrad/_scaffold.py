@@ -199,13 +199,16 @@ def new_backend(name: str, namespace: str, output: Path | str = ".") -> list[Pat
                 except ImportError as exc:  # still a record: `plugrad info` says why the backend cannot run
                     return [BackendSpec(NAME, "cpu", CONTRACT_VERSION, unavailable_reason=f"{namespace} not importable ({{exc}})")]
                 kernels = array_api.kernels_from_namespace(xp)
+                # the dtype objects the namespace's arrays report (NumPy's functions take np.float32,
+                # its arrays say dtype('float32')): plugrad maps array dtypes through this table
+                dtypes = {{n: xp.empty((0,), dtype=d).dtype for n, d in array_api.dtypes_from_namespace(xp).items()}}
                 return [
                     BackendSpec(
                         name=NAME,
                         device_type="cpu",  # host memory; a GPU library says "cuda"
                         contract_version=CONTRACT_VERSION,
                         kernels=kernels,
-                        dtypes=array_api.dtypes_from_namespace(xp),
+                        dtypes=dtypes,
                         array_types=(type(xp.asarray(0)),),
                         # "views": add it once reshape/permute_dims/getitem return views sharing memory
                         capabilities=frozenset({{"dlpack"}} if "from_dlpack" in kernels else set()),
