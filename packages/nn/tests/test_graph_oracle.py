@@ -172,6 +172,17 @@ CASES: dict[str, tuple] = {
         lambda lib, m, d: m(d[0]).sum(),
         lambda lib: (lib.randn(5, 3),),
     ),
+    "norms_without_affine": (
+        lambda lib: lib.nn.Sequential(
+            lib.nn.Linear(4, 6),
+            lib.nn.LayerNorm(6, elementwise_affine=False),
+            lib.nn.Unflatten(1, (2, 3)),
+            lib.nn.GroupNorm(1, 2, affine=False),
+            lib.nn.BatchNorm1d(2, affine=False),
+        ),
+        lambda lib, m, d: m(d[0]).sum() + _f(lib).layer_norm(d[0], (4,), weight=d[1]).sum(),
+        lambda lib: (lib.randn(5, 4), lib.rand(4)),
+    ),
     "linear_without_bias": (
         lambda lib: lib.nn.Linear(3, 2, bias=False),
         lambda lib, m, d: (m(d[0]) ** 2).mean() + m(d[1]).sum(),

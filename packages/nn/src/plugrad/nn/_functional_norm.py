@@ -55,6 +55,17 @@ def _stats(xs: Tensor, axes: tuple[int, ...], eps: float, center: bool) -> tuple
     return xc * rstd, mean, rstd
 
 
+def _edge(t: Tensor | None, like: Tensor) -> Tensor:
+    """``t``, or for an absent weight/bias an empty placeholder: PyTorch's node keeps an edge
+    ``(None, 0)`` for an undefined optional input, and only tensor arguments become edges."""
+    return t if t is not None else plugrad.empty(0, dtype=like.dtype, device=like.device)
+
+
+def _present(t: Tensor | None) -> Tensor | None:
+    """The weight/bias a forward receives: ``None`` for the placeholder of :func:`_edge`."""
+    return None if t is None or (t.ndim == 1 and t.shape[0] == 0) else t
+
+
 class _Normalize(Function):
     """The shared body; subclasses only fix PyTorch's node name.
 
@@ -78,6 +89,7 @@ class _Normalize(Function):
         center: bool,
         stats: list[Tensor] | None,
     ) -> Tensor:
+        weight, bias = _present(weight), _present(bias)
         # forward runs without recording: fresh tensors may be updated in place (fewer allocations)
         xs = x.reshape(view)
         if center:
@@ -199,7 +211,8 @@ def layer_norm(
     _check_trailing(input, shape, weight, bias)
     m = math.prod(shape)
     view = (-1, m) if input.numel() else (0, m)
-    return _LayerNorm.apply(input, weight, bias, view, (1,), shape, float(eps), True, None)  # type: ignore[no-any-return]
+    w, b = _edge(weight, input), _edge(bias, input)
+    return _LayerNorm.apply(input, w, b, view, (1,), shape, float(eps), True, None)  # type: ignore[no-any-return]
 
 
 def rms_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = None, eps: float | None = None) -> Tensor:
@@ -240,7 +253,8 @@ def group_norm(
         raise ValueError(f"Expected more than 1 value per channel when training, got input size {sizes}")
     wshape = (1, c) + (1,) * (input.ndim - 2)
     view = (n, num_groups, (input.numel() // max(n * num_groups, 1)))
-    return _GroupNorm.apply(input, weight, bias, view, (2,), wshape, float(eps), True, None)  # type: ignore[no-any-return]
+    w, b = _edge(weight, input), _edge(bias, input)
+    return _GroupNorm.apply(input, w, b, view, (2,), wshape, float(eps), True, None)  # type: ignore[no-any-return]
 
 
 def batch_norm(
@@ -278,7 +292,8 @@ def batch_norm(
             return _batch_norm_eval(input, zeros, zeros + 1, weight, bias, float(eps), wshape)
         stats: list[Tensor] | None = [] if running_mean is not None or running_var is not None else None
         view = (n, c, -1)
-        out: Tensor = _BatchNorm.apply(input, weight, bias, view, (0, 2), wshape, float(eps), True, stats)
+        w, b = _edge(weight, input), _edge(bias, input)
+        out: Tensor = _BatchNorm.apply(input, w, b, view, (0, 2), wshape, float(eps), True, stats)
         if stats is not None:
             factor = 0.0 if momentum is None else float(momentum)
             with plugrad.no_grad():
@@ -314,6 +329,7 @@ class _BatchNormEval(Function, backward_name="NativeBatchNormBackward0"):
         eps: float,
         wshape: tuple[int, ...],
     ) -> Tensor:
+        weight, bias = _present(weight), _present(bias)
         mean, var = running
         rstd = (var + eps).rsqrt().to(x.dtype).reshape(wshape)
         mu = mean.to(x.dtype).reshape(wshape)
@@ -351,7 +367,8 @@ def _batch_norm_eval(
     eps: float,
     wshape: tuple[int, ...],
 ) -> Tensor:
-    return _BatchNormEval.apply(input, weight, bias, (running_mean, running_var), eps, wshape)  # type: ignore[no-any-return]
+    w, b = _edge(weight, input), _edge(bias, input)
+    return _BatchNormEval.apply(input, w, b, (running_mean, running_var), eps, wshape)  # type: ignore[no-any-return]
 
 
 def instance_norm(
