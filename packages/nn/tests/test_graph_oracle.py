@@ -183,6 +183,13 @@ CASES: dict[str, tuple] = {
         lambda lib, m, d: m(d[0]).sum() + _f(lib).layer_norm(d[0], (4,), weight=d[1]).sum(),
         lambda lib: (lib.randn(5, 4), lib.rand(4)),
     ),
+    "conv_without_bias_batchnorm": (
+        lambda lib: lib.nn.Sequential(
+            lib.nn.Conv2d(1, 2, 3, padding=1, bias=False), lib.nn.BatchNorm2d(2), lib.nn.ReLU(), lib.nn.Flatten()
+        ),
+        lambda lib, m, d: m(d[0]).mean(),
+        lambda lib: (lib.randn(2, 1, 4, 4),),
+    ),
     "linear_without_bias": (
         lambda lib: lib.nn.Linear(3, 2, bias=False),
         lambda lib, m, d: (m(d[0]) ** 2).mean() + m(d[1]).sum(),

@@ -366,6 +366,12 @@ def _conv_input_grad(
     return _Fold.apply(cols.reshape(n, groups * ck, ho * wo), size, (kh, kw), dilation, padding, stride)
 
 
+def _bias_edge(bias: Tensor | None, like: Tensor) -> Tensor:
+    """``bias``, or an empty placeholder for none: PyTorch's ``ConvolutionBackward0`` keeps an edge
+    ``(None, 0)`` for an absent bias, and only tensor arguments become edges."""
+    return bias if bias is not None else plugrad.empty(0, dtype=like.dtype, device=like.device)
+
+
 class _Convolution(Function, backward_name="ConvolutionBackward0"):
     """2-D convolution (cross-correlation) or its transpose, with bias, in one node.
 
@@ -390,6 +396,8 @@ class _Convolution(Function, backward_name="ConvolutionBackward0"):
         transposed: bool,
         output_padding: _Pair,
     ) -> Tensor:
+        if bias is not None and bias.ndim == 1 and bias.shape[0] == 0:
+            bias = None  # the placeholder of an absent bias (see _bias_edge)
         one_d = x.ndim == 3
         if one_d:
             x = x.unsqueeze(2)
@@ -636,7 +644,7 @@ def _conv(
         s2, p2, d2 = (1, s[0]), (0, p[0]), (1, d[0])
     else:
         s2, p2, d2 = s, p, d  # type: ignore[assignment]
-    out: Tensor = _Convolution.apply(x, weight, bias, s2, p2, d2, groups, False, (0, 0))
+    out: Tensor = _Convolution.apply(x, weight, _bias_edge(bias, x), s2, p2, d2, groups, False, (0, 0))
     return out if batched else out.squeeze(0)
 
 
@@ -729,7 +737,7 @@ def conv_transpose2d(
             f"Given input size per channel: ({x.shape[2]} x {x.shape[3]}). Calculated output size per channel: "
             f"({sizes[0]} x {sizes[1]}). Output size is too small"
         )
-    out: Tensor = _Convolution.apply(x, weight, bias, s, p, d, groups, True, op)
+    out: Tensor = _Convolution.apply(x, weight, _bias_edge(bias, x), s, p, d, groups, True, op)
     return out if batched else out.squeeze(0)
 
 
