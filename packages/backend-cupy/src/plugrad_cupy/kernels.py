@@ -119,6 +119,8 @@ def make_kernels(cp: Any, cupyx: Any) -> dict[str, Callable[..., Any]]:
             "to_bytes": to_bytes,
             "from_bytes": from_bytes,
             "sigmoid": sigmoid,  # one fused launch instead of exp/negative/abs/add/divide/where
+            # storage basics (issue 17): Tensor.data_ptr()
+            "data_ptr": lambda x: int(x.data.ptr),
         }
     )
     kernels.update(special_kernels(cupyx))  # erf, erfc, erfinv, lgamma, digamma, xlogy from cupyx.scipy.special

@@ -48,6 +48,7 @@ ATTRIBUTES: dict[str, tuple[str, str]] = {
     "set_float32_matmul_precision": ("plugrad.backends._flags", "set_float32_matmul_precision"),
     "get_float32_matmul_precision": ("plugrad.backends._flags", "get_float32_matmul_precision"),
     "compile": ("plugrad._compile", "compile"),
+    "vmap": ("plugrad.func", "vmap"),
 }
 
 

@@ -186,6 +186,48 @@ class Tensor:
     def element_size(self) -> int:
         return self._dtype.itemsize
 
+    # ---- storage basics (issue 17): data_ptr, storage_offset, untyped_storage, is_set_to
+    def data_ptr(self) -> int:
+        """The address of this tensor's first element (storage start + offset * itemsize).
+
+        From the backend's optional ``data_ptr`` kernel, else the array's
+        ``__array_interface__``/``__cuda_array_interface__``; a backend offering neither
+        gets ``id()`` of the array object, equal for tensors sharing that array
+        (``x.detach()``) but not an address. 0 for an empty tensor, as PyTorch.
+        """
+        return _data_ptr(self._backend, self._data) if self.numel() else 0
+
+    def _storage_root(self) -> Tensor:
+        return self._base if self._base is not None else self
+
+    def storage_offset(self) -> int:
+        """How many elements this tensor starts after the start of its storage."""
+        root = self._storage_root()
+        if root is self or not self.numel() or not root.numel():
+            return 0
+        return max((self.data_ptr() - root.data_ptr()) // self._dtype.itemsize, 0)
+
+    def untyped_storage(self) -> UntypedStorage:
+        """The memory this tensor views: ``data_ptr()``, ``nbytes()``, ``size()`` (in bytes)."""
+        root = self._storage_root()
+        return UntypedStorage(root.data_ptr(), root.numel() * root._dtype.itemsize, root.device)
+
+    def is_set_to(self, tensor: Tensor) -> bool:
+        """Whether both tensors view the same memory with the same start, shape and strides."""
+        if not isinstance(tensor, Tensor):
+            raise TypeError(f"is_set_to(): argument 'tensor' (position 1) must be Tensor, not {type(tensor).__name__}")
+        if self._data is tensor._data:
+            return True
+        if tuple(self._data.shape) != tuple(tensor._data.shape) or self._dtype != tensor._dtype:
+            return False
+        strides = getattr(self._data, "strides", None), getattr(tensor._data, "strides", None)
+        return (
+            self.numel() > 0
+            and self.data_ptr() == tensor.data_ptr()
+            and strides[0] == strides[1]
+            and self.untyped_storage().data_ptr() == tensor.untyped_storage().data_ptr()
+        )
+
     def is_floating_point(self) -> bool:
         return self._dtype.category is _FLOATING
 
@@ -1328,3 +1370,41 @@ from ._ops import reduction as _reduction  # noqa: E402
 from ._ops import scatter as _scatter  # noqa: E402
 from ._ops import shape as _shape  # noqa: E402
 from ._ops import sorting as _sorting  # noqa: E402
+
+
+# ---- storage basics (issue 17)
+def _data_ptr(backend: Any, data: Any) -> int:
+    """The address of ``data``'s first element (see :meth:`Tensor.data_ptr`)."""
+    if backend.has_kernel("data_ptr"):
+        return int(backend.data_ptr(data))
+    for attr in ("__array_interface__", "__cuda_array_interface__"):
+        iface = getattr(data, attr, None)
+        if isinstance(iface, dict) and isinstance(iface.get("data"), tuple):
+            return int(iface["data"][0])
+    return id(data)
+
+
+class UntypedStorage:
+    """What :meth:`Tensor.untyped_storage` returns: the bytes a tensor's storage spans (read-only facts)."""
+
+    __slots__ = ("_ptr", "_nbytes", "device")
+
+    def __init__(self, ptr: int, nbytes: int, device: Any) -> None:
+        self._ptr = ptr
+        self._nbytes = nbytes
+        self.device = device
+
+    def data_ptr(self) -> int:
+        return self._ptr
+
+    def nbytes(self) -> int:
+        return self._nbytes
+
+    def size(self) -> int:
+        return self._nbytes
+
+    def __len__(self) -> int:
+        return self._nbytes
+
+    def __repr__(self) -> str:
+        return f"plugrad.UntypedStorage(data_ptr={self._ptr:#x}, nbytes={self._nbytes}, device={self.device})"

@@ -390,3 +390,32 @@ IMPL.update({
     "unbind": Impl("shape", out=False),
 })
 # fmt: on
+
+# einsum and friends (issue 17)
+# fmt: off
+IMPL.update({
+    "einsum": Impl("einsum", out=False, method=False),
+    "tensordot": Impl("einsum", method=False),
+    "kron": Impl("einsum"),
+    "block_diag": Impl("einsum", out=False, method=False),
+    "cdist": Impl("einsum", out=False, method=False),
+    "trace": Impl("einsum", out=False),
+    "diag_embed": Impl("einsum", out=False),
+    "diagonal": Impl("einsum", out=False),
+})
+# fmt: on
+
+# linalg (issue 17): the top-level spellings PyTorch keeps (plugrad.linalg has the rest)
+# fmt: off
+IMPL.update({
+    "inverse": Impl("linalg_ops"),
+    "det": Impl("linalg_ops", out=False),
+    "logdet": Impl("linalg_ops", out=False),
+    "slogdet": Impl("linalg_ops", out=False),
+    "cholesky_solve": Impl("linalg_ops"),
+    "triangular_solve": Impl("linalg_ops", out=False),
+    "pinverse": Impl("linalg_ops", out=False),
+    "matrix_power": Impl("linalg_ops"),
+    "cross": Impl("linalg_ops"),
+})
+# fmt: on
