@@ -544,3 +544,13 @@ def test_fused_cells_second_order_and_node_names(kind):
         assert gradgradcheck(lambda x, h: cell(x, h), (x, h))
         name = type(cell(x, h).grad_fn).__name__
     assert name == {"LSTMCell": "ThnnFusedLstmCellBackward0", "GRUCell": "ThnnFusedGruCellBackward0"}[kind]
+
+
+@pytest.mark.parametrize("proj_size", [0, 1])
+def test_lstm_layer_node_second_order(proj_size):
+    lstm = nn.LSTM(2, 2, proj_size=proj_size, bidirectional=True).double()
+    x = plugrad.randn(3, 1, 2, dtype=F64, requires_grad=True)
+    out, _ = lstm(x)
+    assert type(out.grad_fn).__name__ == "CatBackward0"  # the two directions' MkldnnRnnLayerBackward0 nodes
+    assert {type(f[0]).__name__ for f in out.grad_fn.next_functions} == {"MkldnnRnnLayerBackward0"}
+    assert gradgradcheck(lambda x: lstm(x)[0], (x,))

@@ -122,6 +122,104 @@ def _lstm_step(
     return h, c
 
 
+class _LSTMLayer(Function, backward_name="MkldnnRnnLayerBackward0"):
+    """A whole LSTM layer direction over padded input as one node (PyTorch's CPU node name).
+
+    Inputs ``xp (T, B, 4H)`` (input projections with the biases folded in), ``h0``, ``c0``,
+    ``W_hh``, ``W_hr`` (projection or ``None``) and ``reverse``; outputs every step's
+    ``h`` ``(T, B, H_out)``, ``h_n`` and ``c_n``. The time loop runs without a graph; the
+    backward is backpropagation through time with the step formulas of :class:`_LSTMCell`
+    (plus ``dm = dh W_hr``, ``dW_hr = sum_t dh_t^T m_t`` for the projection ``h = m W_hr^T``),
+    with ``dW_hh`` as one product over all steps. Under ``create_graph`` the activations are
+    recomputed with a graph first, so the gradients are differentiable again.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any, xp: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor, w_hr: Tensor | None, reverse: bool
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        acts, outs, h, c = _lstm_layer_acts(xp, h0, c0, w_hh, w_hr, reverse)
+        ctx.acts = acts
+        ctx.reverse = reverse
+        ctx.save_for_backward(xp, h0, c0, w_hh, w_hr)
+        return plugrad.stack(outs, 0), h, c
+
+    @staticmethod
+    def backward(ctx: Any, g_out: Tensor, g_h: Tensor, g_c: Tensor) -> tuple[Tensor | None, ...]:
+        xp, h0, c0, w_hh, w_hr = ctx.saved_tensors
+        acts = ctx.acts  # kept on ctx (not freed after use): backward may run again with retain_graph
+        if plugrad.is_grad_enabled():  # create_graph: rebuild the activations with a graph
+            acts = _lstm_layer_acts(xp, h0, c0, w_hh, w_hr, ctx.reverse)[0]
+        steps = len(acts)
+        hidden = c0.shape[-1]
+        order = range(steps) if ctx.reverse else range(steps - 1, -1, -1)  # the forward order, backwards
+        g_outs = g_out.unbind(0)
+        dgates: list[Tensor | None] = [None] * steps
+        dms: list[Tensor] = []
+        ms: list[Tensor] = []
+        dh, dc = g_h, g_c
+        for t in order:
+            _, c_prev, sig, g, tc, m = acts[t]
+            dh = dh + g_outs[t]
+            if w_hr is not None:
+                dms.append(dh)
+                ms.append(m)
+                dm = dh @ w_hr
+            else:
+                dm = dh
+            dsig = sig * (1.0 - sig)
+            o = sig.narrow(-1, 3 * hidden, hidden)
+            dc = dc + dm * o * (1.0 - tc * tc)
+            dg = plugrad.cat(
+                [
+                    dc * g * dsig.narrow(-1, 0, hidden),
+                    dc * c_prev * dsig.narrow(-1, hidden, hidden),
+                    dc * sig.narrow(-1, 0, hidden) * (1.0 - g * g),
+                    dm * tc * dsig.narrow(-1, 3 * hidden, hidden),
+                ],
+                -1,
+            )
+            dgates[t] = dg
+            dh = dg @ w_hh
+            dc = dc * sig.narrow(-1, hidden, hidden)
+        need_xp, need_h0, need_c0, need_w, need_wr, _ = ctx.needs_input_grad
+        d_all = plugrad.stack(dgates, 0)  # type: ignore[arg-type]
+        dw = dwr = None
+        if need_w:
+            h_prevs = plugrad.stack([a[0] for a in acts], 0)
+            dw = d_all.reshape(-1, d_all.shape[-1]).t() @ h_prevs.reshape(-1, h_prevs.shape[-1])
+        if need_wr and w_hr is not None:
+            dwr = plugrad.cat(dms, 0).t() @ plugrad.cat(ms, 0)
+        return (
+            d_all if need_xp else None,
+            dh if need_h0 else None,
+            dc if need_c0 else None,
+            dw,
+            dwr,
+            None,
+        )
+
+
+def _lstm_layer_acts(
+    xp: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor, w_hr: Tensor | None, reverse: bool
+) -> tuple[list[Any], list[Any], Tensor, Tensor]:
+    """Run one LSTM layer direction; per step ``(h_prev, c_prev, sigmoid gates, tanh g, tanh c', m)``."""
+    steps = xp.shape[0]
+    hidden = c0.shape[-1]
+    xs = xp.unbind(0)
+    acts: list[Any] = [None] * steps
+    outs: list[Any] = [None] * steps
+    h, c = h0, c0
+    for t in range(steps - 1, -1, -1) if reverse else range(steps):
+        sig, g, c_new, tc = _lstm_acts(xs[t], h, c, w_hh, None)
+        m = sig.narrow(-1, 3 * hidden, hidden) * tc
+        h_new = m if w_hr is None else m @ w_hr.t()
+        acts[t] = (h, c, sig, g, tc, m)
+        outs[t] = h_new
+        h, c = h_new, c_new
+    return acts, outs, h, c
+
+
 def _gru_acts(xp: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
     """``(sigmoid([r, z] pre-activations), h W_hn^T + b_hn, n)`` of one GRU step."""
     hidden = h.shape[-1]
@@ -410,6 +508,9 @@ class RNNBase(Module):
             b_step = None
         else:
             b_step = b_hh
+        if sizes is None and mode == "LSTM" and b_step is None:  # the whole direction as one node
+            out, h_n, c_n = _LSTMLayer.apply(xp, h, c, w_hh, w_hr, direction == 1)
+            return out, h_n, c_n
         if sizes is None:
             steps = list(xp.unbind(0))
             full = [x.shape[1]] * len(steps)
