@@ -190,6 +190,11 @@ CASES: dict[str, tuple] = {
         lambda lib, m, d: m(d[0]).mean(),
         lambda lib: (lib.randn(2, 1, 4, 4),),
     ),
+    "embedding_bag_classifier": (
+        lambda lib: lib.nn.EmbeddingBag(10, 4, mode="mean"),
+        lambda lib, m, d: _f(lib).cross_entropy(m(d[0], d[1]), d[2]),
+        lambda lib: (lib.tensor([1, 2, 4, 5, 4, 3, 2, 9]), lib.tensor([0, 4]), lib.tensor([1, 3])),
+    ),
     "linear_without_bias": (
         lambda lib: lib.nn.Linear(3, 2, bias=False),
         lambda lib, m, d: (m(d[0]) ** 2).mean() + m(d[1]).sum(),

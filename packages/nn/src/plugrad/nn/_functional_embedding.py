@@ -262,6 +262,8 @@ def embedding_bag(
         )
         if psw is not None:
             psw = psw[:used]
+    if psw is None:  # still an edge (None, 0) of the node, as in PyTorch
+        psw = plugrad.empty(0, dtype=weight.dtype, device=weight.device)
     return _EmbeddingBag.apply(weight, psw, box, mode, len(segments), bool(scale_grad_by_freq))  # type: ignore[no-any-return]
 
 
@@ -281,6 +283,8 @@ class _EmbeddingBag(Function, backward_name="EmbeddingBagBackward0"):
     def forward(
         ctx: Any, weight: Tensor, psw: Tensor | None, box: tuple[Any, ...], mode: str, nbags: int, by_freq: bool
     ) -> Tensor:
+        if psw is not None and psw.ndim == 1 and psw.shape[0] == 0:
+            psw = None  # the placeholder that keeps PyTorch's (None, 0) edge for absent per-sample weights
         dim = weight.shape[1]
         ctx.save_for_backward(weight, psw)
         ctx.conf = (box, mode, by_freq)
