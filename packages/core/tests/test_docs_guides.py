@@ -66,9 +66,10 @@ def test_the_guides_package_builds_and_registers(tmp_path: Path) -> None:
     (pkg / "src" / "plugrad_mylib" / "__init__.py").write_text('"""plugrad-backend-mylib."""\n')
     dist = tmp_path / "dist"
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(dist), str(pkg)],
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(dist)],  # uv-made venvs have no pip
         capture_output=True,
         text=True,
+        cwd=pkg,
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

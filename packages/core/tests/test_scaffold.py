@@ -29,10 +29,11 @@ SLOW = pytest.mark.skipif(
 
 
 def _wheel(pkg: Path, out: Path) -> zipfile.ZipFile:
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out), str(pkg)],
+    proc = subprocess.run(  # hatchling itself, as a build frontend would call it (uv-made environments have no pip)
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(out)],
         capture_output=True,
         text=True,
+        cwd=pkg,
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
