@@ -292,3 +292,10 @@ def test_rows_against_pytorch(name: str) -> None:
     rtol = 1e-8 if name == "digamma" else 1e-10
     for a, b in zip(ga, gt):
         torch.testing.assert_close(torch.tensor(a.tolist(), dtype=torch.float64), b, rtol=rtol, atol=1e-12)
+
+
+def test_bool_power_is_a_bool_tensor_all_the_way_down() -> None:
+    r = plugrad.tensor([True, False]) ** True
+    assert r.dtype is plugrad.bool
+    assert r.tolist() == [True, False]
+    assert (r & plugrad.tensor([True, True])).tolist() == [True, False]  # bitwise ops see real bools

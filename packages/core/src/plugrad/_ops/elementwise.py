@@ -272,7 +272,10 @@ class Pow(Function, backward_name="PowBackward0", builtin=True):
             )
             if neg:
                 raise RuntimeError("Integers to negative integer powers are not allowed.")
-        out = _make(Tensor, _call(be.pow, x, y, a, b), dt, be)
+        data = _call(be.pow, x, y, a, b)
+        if dt is D.bool_:  # a library's power of bools may come back as integers (NumPy: int8)
+            data = be.astype(data, be.dtype_to_native[dt])
+        out = _make(Tensor, data, dt, be)
         ctx.save_for_backward(a if isinstance(a, Tensor) else None, b if isinstance(b, Tensor) else None, out)
         ctx.scalars = (a, b)
         return out
