@@ -496,6 +496,34 @@ class BackendConformance:
         assert abs(mean) < 0.1 and abs(std - 1.0) < 0.07, (mean, std)
         assert be.tolist(be.random_normal((0,), native)) == []
 
+    def test_random_generator(self, be: Backend) -> None:
+        """The optional stream kernel: seeded streams repeat, are independent of each other and of
+        the default stream, match the default stream after ``random_seed`` with the same seed, and
+        ``set_state(get_state())`` resumes exactly; foreign state bytes are a ``ValueError``."""
+        self.need_kernel(be, "random_generator")
+        f32 = self.need_dtype(be, "float32")
+        a, b = be.random_generator(11), be.random_generator(11)
+        first = self.values(be, a.uniform((30,), f32))
+        be.random_generator(12).uniform((100,), f32)  # another stream's draws
+        be.random_uniform((100,), f32)  # the default stream's draws
+        assert self.values(be, b.uniform((30,), f32)) == first, "equal seeds give different streams"
+        be.random_seed(11)
+        assert self.values(be, be.random_uniform((30,), f32)) == first, "random_generator(s) != random_seed(s)"
+        state = a.get_state()
+        assert isinstance(state, bytes)
+        nxt = self.values(be, a.normal((20,), f32))
+        b.set_state(state)
+        assert self.values(be, b.normal((20,), f32)) == nxt, "set_state(get_state()) does not resume the stream"
+        a.seed(11)
+        assert self.values(be, a.uniform((30,), f32)) == first, "seed() does not restart the stream"
+        default = be.random_generator(None)
+        d_state = default.get_state()
+        d_draw = self.values(be, be.random_uniform((10,), f32))
+        default.set_state(d_state)
+        assert self.values(be, be.random_uniform((10,), f32)) == d_draw, "the default stream's state is not its own"
+        with pytest.raises(ValueError):
+            a.set_state(b"not a state")
+
     # ================================================================ elementwise
     @pytest.mark.parametrize("name,dtype", _kernel_cases(UNARY))
     def test_unary(self, be: Backend, name: str, dtype: str) -> None:
@@ -1462,6 +1490,87 @@ class BackendConformance:
         assert p.tolist() == [0.5, -1.0, 1.5] and p.requires_grad and p.is_leaf
         grad.zero_()
         assert grad.tolist() == [0.0, 0.0, 0.0]
+
+    # ================================================================ linalg (issue 17)
+    # The optional linalg kernels of contract 1.3, each checked (when the backend has it) against
+    # hand-computed values or identities, and the info codes for singular input.
+    def _mat(self, be: Backend, rows: Any) -> Any:
+        return self.arr(be, rows, "float64")
+
+    @staticmethod
+    def _mm(a: list[list[float]], b: list[list[float]]) -> list[list[float]]:
+        return [[sum(x * y for x, y in zip(row, col)) for col in zip(*b)] for row in a]
+
+    def test_linalg_inv(self, be: Backend) -> None:
+        self.need_kernel(be, "linalg_inv")
+        x, info = be.linalg_inv(self._mat(be, [[[4.0, 1.0], [2.0, 3.0]], [[1.0, 2.0], [2.0, 4.0]]]))
+        assert self.values(be, info) == [0, 2], "info: 0 for the invertible matrix, 2 for the second pivot"
+        inv = be.tolist(x)[0]
+        assert not R.mismatches(inv, [[0.3, -0.1], [-0.2, 0.4]], 1e-12, 1e-12), inv
+
+    def test_linalg_solve(self, be: Backend) -> None:
+        self.need_kernel(be, "linalg_solve")
+        x, info = be.linalg_solve(self._mat(be, [[4.0, 1.0], [2.0, 3.0]]), self._mat(be, [[5.0], [5.0]]))
+        assert self.values(be, info) == [0] or be.tolist(info) == 0
+        self.check(be, x, [[1.0], [1.0]], "float64", rtol=1e-12, atol=1e-12)
+        _, info = be.linalg_solve(self._mat(be, [[1.0, 2.0], [2.0, 4.0]]), self._mat(be, [[1.0], [1.0]]))
+        assert be.tolist(info) == 2
+
+    def test_linalg_cholesky(self, be: Backend) -> None:
+        self.need_kernel(be, "linalg_cholesky")
+        L, info = be.linalg_cholesky(self._mat(be, [[[4.0, 2.0], [2.0, 3.0]], [[1.0, 2.0], [2.0, 1.0]]]))
+        assert self.values(be, info) == [0, 2], "info: the order of the failing leading minor"
+        assert not R.mismatches(be.tolist(L)[0], [[2.0, 0.0], [1.0, math.sqrt(2.0)]], 1e-12, 1e-12)
+
+    def test_linalg_det_slogdet(self, be: Backend) -> None:
+        self.need_kernel(be, "linalg_det")
+        self.check(be, be.linalg_det(self._mat(be, [[4.0, 1.0], [2.0, 3.0]])), 10.0, "float64", rtol=1e-12)
+        self.need_kernel(be, "linalg_slogdet")
+        sign, logabs = be.linalg_slogdet(self._mat(be, [[[0.0, 2.0], [1.0, 0.0]], [[1.0, 2.0], [2.0, 4.0]]]))
+        assert self.values(be, sign) == [-1.0, 0.0]
+        got = self.values(be, logabs)
+        assert abs(got[0] - math.log(2.0)) < 1e-12 and got[1] == -math.inf
+
+    def test_linalg_qr(self, be: Backend) -> None:
+        self.need_kernel(be, "linalg_qr")
+        a = [[1.0, 2.0], [3.0, 4.0], [5.0, 7.0]]
+        for mode, qshape in (("reduced", (3, 2)), ("complete", (3, 3))):
+            q, r = be.linalg_qr(self._mat(be, a), mode=mode)
+            assert tuple(q.shape) == qshape and tuple(r.shape) == (qshape[1], 2)
+            ql, rl = be.tolist(q), be.tolist(r)
+            assert all(abs(rl[i][j]) < 1e-12 for i in range(len(rl)) for j in range(2) if i > j), "R upper"
+            assert not R.mismatches(self._mm(ql, rl), a, 1e-12, 1e-12)
+
+    def test_linalg_eigh(self, be: Backend) -> None:
+        self.need_kernel(be, "linalg_eigh")
+        w, v = be.linalg_eigh(self._mat(be, [[2.0, 1.0], [1.0, 2.0]]))
+        assert not R.mismatches(be.tolist(w), [1.0, 3.0], 1e-12, 1e-12), "eigenvalues ascending"
+        vl = be.tolist(v)
+        vtv = self._mm([list(c) for c in zip(*vl)], vl)
+        assert not R.mismatches(vtv, [[1.0, 0.0], [0.0, 1.0]], 1e-12, 1e-12)
+
+    def test_linalg_svd(self, be: Backend) -> None:
+        self.need_kernel(be, "linalg_svd")
+        a = [[3.0, 0.0], [0.0, -2.0], [0.0, 0.0]]
+        u, s, vh = be.linalg_svd(self._mat(be, a), full_matrices=False)
+        assert tuple(u.shape) == (3, 2) and tuple(vh.shape) == (2, 2)
+        sl = be.tolist(s)
+        assert not R.mismatches(sl, [3.0, 2.0], 1e-12, 1e-12), "singular values descending"
+        us = [[x * sl[j] for j, x in enumerate(row)] for row in be.tolist(u)]
+        assert not R.mismatches(self._mm(us, be.tolist(vh)), a, 1e-12, 1e-12)
+        u, s, vh = be.linalg_svd(self._mat(be, a), full_matrices=True)
+        assert tuple(u.shape) == (3, 3) and tuple(vh.shape) == (2, 2)
+        self.need_kernel(be, "linalg_svdvals")
+        self.check(be, be.linalg_svdvals(self._mat(be, a)), [3.0, 2.0], "float64", rtol=1e-12, atol=1e-12)
+
+    def test_linalg_solve_triangular(self, be: Backend) -> None:
+        self.need_kernel(be, "linalg_solve_triangular")
+        a = self._mat(be, [[2.0, 1.0], [99.0, 4.0]])  # the lower entry is not read
+        b = self._mat(be, [[3.0], [4.0]])
+        self.check(be, be.linalg_solve_triangular(a, b, upper=True, unitriangular=False), [[1.0], [1.0]], "float64")
+        self.check(be, be.linalg_solve_triangular(a, b, upper=True, unitriangular=True), [[-1.0], [4.0]], "float64")
+        low = be.linalg_solve_triangular(a, b, upper=False, unitriangular=False)
+        self.check(be, low, [[1.5], [(4.0 - 99.0 * 1.5) / 4.0]], "float64", rtol=1e-12)
 
 
 class _DLPackOnly:
