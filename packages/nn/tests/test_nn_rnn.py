@@ -554,3 +554,16 @@ def test_lstm_layer_node_second_order(proj_size):
     assert type(out.grad_fn).__name__ == "CatBackward0"  # the two directions' MkldnnRnnLayerBackward0 nodes
     assert {type(f[0]).__name__ for f in out.grad_fn.next_functions} == {"MkldnnRnnLayerBackward0"}
     assert gradgradcheck(lambda x: lstm(x)[0], (x,))
+
+
+def test_packed_sequence_moves_and_casts_as_a_whole():
+    packed = rnn_utils.pack_sequence([plugrad.ones(3, 2), plugrad.ones(1, 2)], enforce_sorted=False)
+    doubled = packed.double()
+    assert isinstance(doubled, rnn_utils.PackedSequence) and doubled.data.dtype == F64
+    assert doubled.batch_sizes.tolist() == [2, 1, 1] and doubled.sorted_indices.tolist() == [0, 1]
+    assert packed.to("cpu") is packed  # nothing to move
+    assert not packed.is_cuda and not packed.is_pinned()
+    data, sizes = packed.data, packed.batch_sizes
+    assert rnn_utils.PackedSequence(data, sizes).unsorted_indices is None
+    with pytest.raises(ValueError, match="batch_sizes should always be a 1D int64 tensor"):
+        rnn_utils.PackedSequence(data, sizes.double())
