@@ -4,6 +4,7 @@ functional_call; oracle tests against torch.func."""
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -174,6 +175,80 @@ def test_vmap_matches_explicit_loop(f: Callable[..., Any], in_dims: Any, out_dim
         assert_close(got, plugrad.stack(outs, dim=out_dims))
 
 
+# functions whose every op has a batching rule: vmap runs them once on the batch (no warning)
+# (tensor OP batched falls back to the loop: plugrad's Tensor operators raise TypeError for an
+# operand type they do not know instead of returning NotImplemented, so Batched's reflected
+# operators never run; these cases check the loop's answer through the same test)
+SLOW = {"w - a", "w @ a"}
+FAST_CASES: list[tuple[Callable[..., Any], Any, list[tuple[int, ...]]]] = [
+    (lambda a, w: a * w, (0, None), [(5, 3), (2, 3)]),  # (3,) per example against (2, 3): aligned
+    (lambda a, w: w - a, (1, None), [(3, 5), (4, 2, 3)]),
+    (lambda a, b: a / (b.abs() + 1), (0, 1), [(5, 3), (2, 5, 1)]),  # both batched, ranks differ
+    (lambda a, w: a @ w, (0, None), [(5, 3), (3, 2)]),
+    (lambda a, w: a @ w, (0, None), [(5, 3), (3,)]),
+    (lambda a, w: a @ w, (0, None), [(5, 2, 3), (3, 4)]),
+    (lambda a, w: w @ a, (0, None), [(5, 3), (2, 3)]),
+    (lambda a, w: w @ a, (0, None), [(5, 3), (3,)]),
+    (lambda a, w: w @ a, (0, None), [(5, 3, 2), (4, 3)]),
+    (lambda a, w: w @ a, (0, None), [(5, 3, 2), (3,)]),
+    (lambda a, b: a @ b, (0, 0), [(5, 3), (5, 3)]),
+    (lambda a, b: a @ b, (0, 0), [(5, 3), (5, 3, 2)]),
+    (lambda a, b: a @ b, (0, 0), [(5, 2, 3), (5, 3)]),
+    (lambda a, b: a @ b, (0, 2), [(5, 2, 3), (3, 4, 5)]),
+    (lambda a: a.sum(-1, keepdim=True) + a.mean(0), 0, [(4, 2, 3)]),
+    (lambda a: a.sum() * a.mean((0, -1)), 1, [(2, 4, 3)]),
+    (lambda a: a.softmax(-1).log() + a.log_softmax(0), 0, [(4, 2, 3)]),
+    (lambda a: a.reshape(-1).unsqueeze(0).t() * 2, 0, [(4, 2, 3)]),
+    (lambda a: a.transpose(0, -1).tanh().sigmoid().exp(), 2, [(2, 3, 4)]),
+    (lambda a, w: (a.relu() ** 2 + 1).sqrt() - a * (w > 0), (0, None), [(4, 3), (3,)]),
+    (lambda a, w: (a.maximum(w).clamp(-0.5, 0.5) == a).sum(), (0, None), [(4, 3), (3,)]),
+]
+
+
+@pytest.mark.parametrize(("f", "in_dims", "shapes"), FAST_CASES)
+def test_vmap_fast_path_matches_loop(f: Callable[..., Any], in_dims: Any, shapes: Any) -> None:
+    args = [_x(*s, seed=i + 10) for i, s in enumerate(shapes)]
+    dims = in_dims if isinstance(in_dims, tuple) else (in_dims,) * len(args)
+    size = next(a.shape[d] for a, d in zip(args, dims) if d is not None)
+    slow = any(k in inspect.getsource(f) for k in SLOW)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore" if slow else "error", PerformanceWarning)  # fast: never the loop
+        got = vmap(f, in_dims=in_dims)(*args)
+        got_last = vmap(f, in_dims=in_dims, out_dims=-1)(*args)
+    want = plugrad.stack(
+        [f(*[a.select(d, b) if d is not None else a for a, d in zip(args, dims)]) for b in range(size)]
+    )
+    assert_close(got, want.to(got.dtype))
+    assert_close(got_last, want.movedim(0, -1).to(got.dtype))
+
+
+def test_vmap_grad_fast_path_per_sample_gradients() -> None:
+    w1, b1, w2 = _x(6, 3), _x(6, seed=1), _x(1, 6, seed=2)
+    xs, ys = _x(8, 3, seed=3), _x(8, 1, seed=4)
+
+    def loss(p: dict[str, plugrad.Tensor], x: plugrad.Tensor, y: plugrad.Tensor) -> plugrad.Tensor:
+        # x @ w.t(): a tensor @ batched operand has no rule (plugrad's Tensor operators raise
+        # TypeError for other types instead of returning NotImplemented), batched @ tensor has
+        return (((x @ p["w1"].t() + p["b1"]).tanh() @ p["w2"].t() - y) ** 2).mean()
+
+    params = {"w1": w1, "b1": b1, "w2": w2}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PerformanceWarning)
+        per = vmap(grad(loss), in_dims=(None, 0, 0))(params, xs, ys)
+        gx, value = vmap(grad_and_value(loss, argnums=1), in_dims=(None, 0, 0))(params, xs, ys)
+        hx = vmap(grad(lambda p, x, y: grad(loss, argnums=1)(p, x, y).sum(), argnums=1), in_dims=(None, 0, 0))(
+            params, xs, ys
+        )
+    for i in range(8):
+        g = grad(loss)(params, xs[i], ys[i])
+        for k in params:
+            assert_close(per[k][i], g[k])
+        assert_close(gx[i], grad(loss, argnums=1)(params, xs[i], ys[i]))
+        assert_close(value[i], loss(params, xs[i], ys[i]))
+        assert_close(hx[i], grad(lambda x, y=ys[i]: grad(loss, argnums=1)(params, x, y).sum())(xs[i]))
+    assert not per["w1"].requires_grad
+
+
 def test_vmap_nested_structures_and_errors() -> None:
     xs, w = _x(4, 3), _x(3)
     with warnings.catch_warnings():
@@ -199,7 +274,7 @@ def test_vmap_nested_structures_and_errors() -> None:
 
 def test_vmap_warns_once() -> None:
     def distinct_fn(a: plugrad.Tensor) -> plugrad.Tensor:
-        return a + 1
+        return a[0] + 1  # indexing has no batching rule: the loop
 
     with pytest.warns(PerformanceWarning, match="distinct_fn"):
         vmap(distinct_fn)(_x(2, 2))

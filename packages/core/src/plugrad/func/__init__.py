@@ -33,6 +33,8 @@ from plugrad import autograd as _ag
 from plugrad._tensor import Tensor
 from plugrad.autograd import forward_ad as _fwad
 
+from ._batched import Batched, NoRule, unwrap_dim
+
 __all__ = [
     "grad",
     "grad_and_value",
@@ -165,6 +167,8 @@ def grad_and_value(
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         nums = _check_argnums(argnums, len(args), "grad_and_value")
+        if any(isinstance(x, Batched) for x in _flatten(list(args))[0]):
+            return _grad_and_value_batched(func, argnums, nums, has_aux, args, kwargs)
         with _enter():
             args_l = list(args)
             diff_leaves: list[list[Any]] = []
@@ -202,6 +206,74 @@ def grad_and_value(
             return g, value
 
     return wrapper
+
+
+def _grad_and_value_batched(
+    func: Callable[..., Any],
+    argnums: int | tuple[int, ...],
+    nums: tuple[int, ...],
+    has_aux: bool,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    """``grad_and_value`` under ``vmap``'s fast path: per-example gradients in one backward pass.
+
+    Unbatched inputs being differentiated are expanded to the batch (a view), so the
+    gradient of the summed per-example values with respect to the expanded input is, row
+    by row, each example's gradient (examples never mix: every op had a batching rule).
+    """
+    size = next(x.data.shape[0] for x in _flatten(list(args))[0] if isinstance(x, Batched))
+
+    def requires(t: Any) -> bool:
+        return (isinstance(t, Tensor) and t.requires_grad) or (isinstance(t, Batched) and t.data.requires_grad)
+
+    with _enter():
+        keep = _level.depth > 1 or any(requires(t) for n in nums for t in _flatten(args[n])[0])
+        args_l = list(args)
+        diff_leaves: list[list[Any]] = []
+        rebuilders = []
+        for a in nums:
+            leaves, rebuild = _flatten(args_l[a])
+            new: list[Any] = []
+            for x in leaves:
+                if isinstance(x, Batched):
+                    new.append(Batched(_alias(x.data)))
+                elif isinstance(x, Tensor):
+                    new.append(Batched(_alias(x.unsqueeze(0).expand(size, *x.shape))))
+                else:
+                    new.append(x)
+            diff_leaves.append(new)
+            rebuilders.append(rebuild)
+            args_l[a] = rebuild(new)
+        with _P.enable_grad():
+            out = func(*args_l, **kwargs)
+        value, aux = _split_aux(out, has_aux, "grad_and_value")
+        if not isinstance(value, Batched):
+            raise NoRule("grad of a value that does not depend on the batch")
+        if value.numel() != 1:
+            raise RuntimeError(
+                "grad_and_value(f)(*args): Expected f(*args) to return a scalar Tensor, got tensor with "
+                f"{value.ndim} dims. Maybe you wanted to use the vjp or jacrev APIs instead?"
+            )
+        flat = [x.data for ls in diff_leaves for x in ls if isinstance(x, Batched)]
+        gs = _grads([value.data.sum()], flat, None, keep)
+        it = iter(gs)
+        per_arg = []
+        for leaves, rebuild in zip(diff_leaves, rebuilders):
+            per_arg.append(
+                rebuild([Batched(_finish(next(it), keep)) if isinstance(x, Batched) else None for x in leaves])
+            )
+        g = per_arg[0] if isinstance(argnums, int) else tuple(per_arg)
+
+        def done(tree: Any) -> Any:
+            leaves, rebuild = _flatten(tree)
+            return rebuild(
+                [Batched(_finish(x.data, keep)) if isinstance(x, Batched) else _finish(x, keep) for x in leaves]
+            )
+
+        if has_aux:
+            return g, (done(value), done(aux))
+        return g, done(value)
 
 
 def grad(func: Callable[..., Any], argnums: int | tuple[int, ...] = 0, has_aux: bool = False) -> Callable[..., Any]:
@@ -434,7 +506,7 @@ def hessian(func: Callable[..., Any], argnums: int | tuple[int, ...] = 0) -> Cal
 
 
 # -------------------------------------------------------------------------- vmap
-_warned: set[str] = set()
+_warned: set[Any] = set()
 
 
 def vmap(
@@ -514,10 +586,31 @@ def vmap(
                 f"vmap({name}, in_dims={in_dims}, ...)(<inputs>): at least one input must be a Tensor batched "
                 "by in_dims (all in_dims are None)"
             )
-        if name not in _warned:
-            _warned.add(name)
+        state0 = _P.get_rng_state()
+        reason = ""
+        try:
+            if any(isinstance(x, Batched) for x in leaves):  # one batched level at a time: the inner vmap loops
+                raise NoRule("vmap nested in vmap's fast path")
+            batched = [Batched(x.movedim(d, 0)) if d is not None else x for x, d in zip(leaves, leaf_dims)]
+            res = _unwrap(func(*rebuild(batched), **kwargs), out_dims, size, name)
+            drew = not _P.equal(_P.get_rng_state(), state0)
+            if drew and randomness == "error":
+                raise _RandomnessError(_RANDOM_MSG)
+            if not drew or randomness == "same":
+                return res
+            reason = "random ops with randomness='different'"
+        except _RandomnessError:
+            raise
+        except NoRule as e:
+            reason = f"op {e.op!r}"
+        except Exception as e:
+            reason = f"{type(e).__name__}: {e}"
+        _P.set_rng_state(state0)
+        key = getattr(func, "__code__", name)  # once per function (every lambda is "<lambda>")
+        if key not in _warned:
+            _warned.add(key)
             warnings.warn(
-                f"vmap({name}): no batching rules in plugrad yet; running {name} once per example "
+                f"vmap({name}): no batching rule for {reason}; running {name} once per example "
                 "(correct, but slower than a batched call)",
                 PerformanceWarning,
                 stacklevel=2,
@@ -530,10 +623,7 @@ def vmap(
             ex = [x.select(d, b) if d is not None else x for x, d in zip(leaves, leaf_dims)]
             results.append(func(*rebuild(ex), **kwargs))
             if randomness == "error" and b == 0 and state is not None and not _P.equal(_P.get_rng_state(), state):
-                raise RuntimeError(
-                    "vmap: called random operation while in randomness error mode. Please either use the 'same' "
-                    "or 'different' randomness flags on vmap or perform the randomness operation out of vmap"
-                )
+                raise _RandomnessError(_RANDOM_MSG)
         out_leaves0, rebuild_out = _flatten(results[0])
         per_leaf = [_flatten(r)[0] for r in results]
         od = out_dims
@@ -562,6 +652,39 @@ def vmap(
         return rebuild_out(stacked)
 
     return wrapper
+
+
+_RANDOM_MSG = (
+    "vmap: called random operation while in randomness error mode. Please either use the 'same' "
+    "or 'different' randomness flags on vmap or perform the randomness operation out of vmap"
+)
+
+
+class _RandomnessError(RuntimeError):
+    pass
+
+
+def _unwrap(out: Any, out_dims: Any, size: int, name: str) -> Any:
+    """The fast path's outputs with the batch at ``out_dims`` (``NoRule`` where the loop must decide)."""
+    leaves, rebuild = _flatten(out)
+    if isinstance(out_dims, int) or out_dims is None:
+        ods: list[Any] = [out_dims] * len(leaves)
+    else:
+        ods = _broadcast_dims(list(out_dims) if isinstance(out_dims, tuple) else out_dims, out, name, out_dims)
+    res = []
+    for x, d in zip(leaves, ods):
+        if isinstance(x, Batched):
+            if d is None or x.data.shape[0] != size:
+                raise NoRule("out_dims=None for a batched output")
+            res.append(unwrap_dim(x, d))
+        elif isinstance(x, Tensor):  # the same for every example
+            if d is None:
+                res.append(x)
+            else:
+                res.append(_P.stack([x] * size, dim=d))
+        else:
+            raise NoRule(f"output of type {type(x).__name__}")
+    return rebuild(res)
 
 
 def _broadcast_dims(dims: Any, tree: Any, name: str, given: Any) -> list[Any]:
