@@ -249,6 +249,32 @@ def test_vmap_grad_fast_path_per_sample_gradients() -> None:
     assert not per["w1"].requires_grad
 
 
+def test_vmap_grad_shared_weights_matvec_first_and_second_order() -> None:
+    # W @ x with W an input of grad (expanded to the batch: one GEMM forward, outer products back)
+    w1, w2 = _x(5, 3), _x(1, 5, seed=1)
+    xs, ys = _x(6, 3, seed=2), _x(6, 1, seed=3)
+
+    def loss(p: dict[str, plugrad.Tensor], x: plugrad.Tensor, y: plugrad.Tensor) -> plugrad.Tensor:
+        return ((p["w2"] @ (p["w1"] @ x).tanh() - y) ** 2).mean()
+
+    def mixed(p: dict[str, plugrad.Tensor], x: plugrad.Tensor, y: plugrad.Tensor) -> plugrad.Tensor:
+        g = grad(loss)(p, x, y)  # inner grad with a graph: the exact per-example backward
+        return (g["w1"] * g["w1"]).sum() + g["w2"].sum()
+
+    params = {"w1": w1, "w2": w2}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PerformanceWarning)
+        per = vmap(grad(loss), in_dims=(None, 0, 0))(params, xs, ys)
+        second = vmap(grad(mixed, argnums=(0, 1)), in_dims=(None, 0, 0))(params, xs, ys)
+        only_x = vmap(grad(mixed, argnums=1), in_dims=(None, 0, 0))(params, xs, ys)
+    for i in range(6):
+        g = grad(loss)(params, xs[i], ys[i])
+        assert_close(per["w1"][i], g["w1"]) and assert_close(per["w2"][i], g["w2"])
+        gp, gx = grad(mixed, argnums=(0, 1))(params, xs[i], ys[i])
+        assert_close(second[0]["w1"][i], gp["w1"]) and assert_close(second[0]["w2"][i], gp["w2"])
+        assert_close(second[1][i], gx) and assert_close(only_x[i], gx)
+
+
 def test_vmap_nested_structures_and_errors() -> None:
     xs, w = _x(4, 3), _x(3)
     with warnings.catch_warnings():

@@ -237,9 +237,9 @@ def _grad_and_value_batched(
             new: list[Any] = []
             for x in leaves:
                 if isinstance(x, Batched):
-                    new.append(Batched(_alias(x.data)))
+                    new.append(Batched(_alias(x.data), shared=x.shared))
                 elif isinstance(x, Tensor):
-                    new.append(Batched(_alias(x.unsqueeze(0).expand(size, *x.shape))))
+                    new.append(Batched(_alias(x.unsqueeze(0).expand(size, *x.shape)), shared=True))
                 else:
                     new.append(x)
             diff_leaves.append(new)

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from plugrad._tensor import Tensor
+from plugrad.autograd import Function, is_grad_enabled
 
 __all__ = ["Batched", "NoRule", "unwrap_dim"]
 
@@ -69,10 +70,13 @@ def unwrap_dim(x: Batched, out_dim: int) -> Tensor:
 class Batched:
     """A batch of per-example tensors: ``data`` has the batch as its dimension 0."""
 
-    __slots__ = ("data",)
+    __slots__ = ("data", "shared")
 
-    def __init__(self, data: Tensor) -> None:
+    def __init__(self, data: Tensor, shared: bool = False) -> None:
         self.data = data
+        # every example holds the same values (an input of grad expanded to the batch, so that
+        # each example gets its own gradient): matmul can use one GEMM on the first row
+        self.shared = shared
 
     # ---- per-example facts
     @property
@@ -316,9 +320,35 @@ def _lift(t: Tensor, k: int) -> Tensor:
     return t
 
 
+class _SharedMatVec(Function):
+    """Per-example ``W_b @ x_b`` where every ``W_b`` holds the same values (``shared``).
+
+    Forward is one GEMM ``x @ W_0ᵀ``; backward gives each example its own gradient,
+    ``∂W_b = g_b x_bᵀ`` (outer products) and ``∂x_b = W_bᵀ g_b``. Under ``create_graph``
+    ``∂x`` is the exact per-example product, so higher derivatives reach every ``W_b``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, w: Tensor, x: Tensor) -> Tensor:
+        ctx.save_for_backward(w, x)
+        return x @ w[0].t()
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, Tensor]:
+        w, x = ctx.saved_tensors
+        gw = g.unsqueeze(2) * x.unsqueeze(1)
+        if is_grad_enabled():  # a graph for higher derivatives: W_b's own product
+            gx = (g.unsqueeze(1) @ w).squeeze(1)
+        else:
+            gx = g @ w[0]
+        return gw, gx
+
+
 def _matmul(a: Any, b: Any) -> Batched:
     if isinstance(a, Batched) and isinstance(b, Batched):
         na, nb = a.ndim, b.ndim
+        if a.shared and na == 2 and nb == 1 and a.data.shape[0] == b.data.shape[0]:
+            return Batched(_SharedMatVec.apply(a.data, b.data))
         if na == 1 and nb == 1:
             return Batched((a.data * b.data).sum(-1))
         if na == 1 and nb == 2:
