@@ -13,8 +13,9 @@ and ``functional_call``. They compose (``jacfwd(jacrev(f))``, ``vmap(grad(f))``,
   tensors; when a dual level is already open (forward mode nested in forward mode, which
   plugrad's dual levels do not support) they use the double-vjp identity
   ``J·t = d/du <Jᵀu, t>`` instead, exact and itself differentiable;
-* ``vmap`` runs the function once per example and stacks the results (see
-  ``docs/func.md`` for why, and for the batching-rule design it leaves room for).
+* ``vmap`` runs the function once on the whole batch when every op it meets has a
+  batching rule (:mod:`plugrad.func._batched`), and otherwise once per example, stacking
+  the results, with a one-time :class:`PerformanceWarning` (``docs/func.md``).
 
 Results at the outermost level are detached, as ``torch.func``'s.
 """
@@ -72,6 +73,11 @@ def _enter() -> Iterator[int]:
 
 def _flatten(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
     """Leaves of nested tuples/lists/dicts, and how to rebuild the structure from new leaves."""
+    if isinstance(tree, (Tensor, Batched)) or tree is None:
+        return [tree], _first
+    if isinstance(tree, (tuple, list)) and all(isinstance(x, (Tensor, Batched)) for x in tree):
+        kind = type(tree)
+        return list(tree), tuple if kind is tuple else list if kind is list else _flat_rebuilder(tree)
     if isinstance(tree, (tuple, list)):
         parts = [_flatten(x) for x in tree]
         sizes = [len(p[0]) for p in parts]
@@ -91,6 +97,15 @@ def _flatten(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
         vals, rebuild_vals = _flatten([tree[k] for k in keys])
         return vals, lambda new: dict(zip(keys, rebuild_vals(new)))
     return [tree], lambda new: new[0]
+
+
+def _first(new: list[Any]) -> Any:
+    return new[0]
+
+
+def _flat_rebuilder(tree: Any) -> Callable[[list[Any]], Any]:
+    kind = type(tree)
+    return lambda new: kind(*new)
 
 
 def _alias(x: Any) -> Any:
@@ -524,10 +539,12 @@ def vmap(
     dicts follow the arguments' structure. ``out_dims``: where the batch goes in each
     output. ``randomness``: ``"error"`` (a random op inside ``f`` is an error),
     ``"different"`` (each example draws its own numbers) or ``"same"`` (every example
-    draws the same ones). ``chunk_size`` is accepted (examples run one at a time).
+    draws the same ones).
 
-    Semantics are ``torch.vmap``'s; the evaluation is a loop over the examples (correct
-    for every op; a one-time :class:`PerformanceWarning` says so). See ``docs/func.md``.
+    Semantics are ``torch.vmap``'s. ``f`` runs once on the batch through batching rules
+    where every op it applies has one, else once per example (correct for every op; a
+    one-time :class:`PerformanceWarning` names the op without a rule). ``chunk_size`` is
+    accepted and has no effect. See ``docs/func.md``.
     """
     if randomness not in ("error", "different", "same"):
         raise RuntimeError(f"Only allowed values for randomness are 'error', 'different', or 'same'. Got {randomness}")
