@@ -109,7 +109,7 @@ BROKEN = {
         def plugrad_backends():
             return [BackendSpec('ancient', 'cpu', '0.1', KERNELS, DTYPES)]
         """,
-        "backend 'ancient' was written for backend contract 0.1, but this plugrad-core implements contract 1.2",
+        "backend 'ancient' was written for backend contract 0.1, but this plugrad-core implements contract 1.3",
     ),
 }
 

@@ -194,15 +194,15 @@ def test_add_plugin_with_taken_backend_name_raises(np_spec: BackendSpec) -> None
 @pytest.mark.parametrize(
     "version,message",
     [
-        ("2.0", "written for backend contract 2.0, but this plugrad-core implements contract 1.2"),
-        ("0.3", "written for backend contract 0.3, but this plugrad-core implements contract 1.2"),
-        ("1.99", "newer than contract 1.2 of this plugrad-core; upgrade plugrad-core"),
+        ("2.0", "written for backend contract 2.0, but this plugrad-core implements contract 1.3"),
+        ("0.3", "written for backend contract 0.3, but this plugrad-core implements contract 1.3"),
+        ("1.99", "newer than contract 1.3 of this plugrad-core; upgrade plugrad-core"),
         ("one", "malformed contract_version 'one'"),
         ("1", "malformed contract_version '1'"),
     ],
 )
 def test_contract_mismatch_gives_a_clear_message(np_spec: BackendSpec, version: str, message: str) -> None:
-    assert CONTRACT_VERSION == "1.2"
+    assert CONTRACT_VERSION == "1.3"
     with pytest.warns(PluginWarning, match="'old' was skipped: backend 'legacy' .*" + message.replace(".", r"\.")):
         reg = build(
             ("old", BackendsPlugin(spec_like(np_spec, "legacy", contract_version=version))),

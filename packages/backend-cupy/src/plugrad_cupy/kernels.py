@@ -124,6 +124,7 @@ def make_kernels(cp: Any, cupyx: Any) -> dict[str, Callable[..., Any]]:
         }
     )
     kernels.update(special_kernels(cupyx))  # erf, erfc, erfinv, lgamma, digamma, xlogy from cupyx.scipy.special
+    kernels.update(linalg_kernels(cp, cupyx, kernels))  # linalg (issue 17)
     return kernels
 
 
@@ -163,3 +164,56 @@ def special_kernels(cupyx: Any) -> dict[str, Callable[..., Any]]:
     if sp is None:
         return {}
     return {name: getattr(sp, fn) for name, fn in _SPECIAL.items() if hasattr(sp, fn)}
+
+
+# ---------------------------------------------------------------------- linalg (issue 17)
+def linalg_kernels(cp: Any, cupyx: Any, adapter: dict[str, Callable[..., Any]]) -> dict[str, Callable[..., Any]]:
+    """The contract's info-reporting linalg kernels over cupy.linalg.
+
+    CuPy does not raise for singular input (unless ``cupyx.errstate(linalg='raise')``): it
+    returns non-finite values. The matrices whose result is not finite get LAPACK's info
+    from the adapter's helpers (error path only); a raised error is the adapter kernel's
+    business; the other kernels come from the adapter.
+    """
+    import contextlib
+
+    from plugrad.backends.array_api import failing_minor, zero_pivot
+
+    if "linalg_inv" not in adapter:
+        return {}
+    errstate = getattr(cupyx, "errstate", None)
+
+    def with_info(name: str, locate: Callable[[Any, Any], int]) -> Callable[..., Any]:
+        base = adapter[name]
+
+        def kernel(*arrays: Any) -> tuple[Any, Any]:
+            with errstate(linalg="ignore") if errstate is not None else contextlib.nullcontext():
+                r, info = base(*arrays)
+            bad = ~cp.isfinite(r).all(axis=(-2, -1)) & (info == 0)
+            if bool(bad.any()):
+                mats = arrays[0].reshape(-1, *arrays[0].shape[-2:])
+                flat = info.reshape(-1)
+                for i in cp.flatnonzero(bad.reshape(-1)).tolist():
+                    flat[i] = locate(cp, mats[i])
+            return r, info
+
+        return kernel
+
+    out: dict[str, Callable[..., Any]] = {
+        "linalg_inv": with_info("linalg_inv", zero_pivot),
+        "linalg_solve": with_info("linalg_solve", zero_pivot),
+        "linalg_cholesky": with_info("linalg_cholesky", failing_minor),
+    }
+    try:
+        trsm = importlib.import_module("cupyx.scipy.linalg").solve_triangular
+    except (ImportError, AttributeError):  # the adapter's masked general solve stays
+        return out
+
+    def linalg_solve_triangular(x1: Any, x2: Any, *, upper: bool, unitriangular: bool) -> Any:
+        a = x1.reshape(-1, *x1.shape[-2:])
+        b = x2.reshape(-1, *x2.shape[-2:])
+        res = cp.stack([trsm(a[i], b[i], lower=not upper, unit_diagonal=unitriangular) for i in range(a.shape[0])])
+        return res.reshape(x2.shape)
+
+    out["linalg_solve_triangular"] = linalg_solve_triangular
+    return out

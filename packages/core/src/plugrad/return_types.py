@@ -77,3 +77,103 @@ class median(NamedTuple):
 
     def __repr__(self) -> str:
         return _repr(self)
+
+
+# ---------------------------------------------------------------------- linalg (issue 17)
+__all__ += [
+    "slogdet", "triangular_solve", "linalg_slogdet", "linalg_inv_ex", "linalg_cholesky_ex", "linalg_qr",
+    "linalg_eigh", "linalg_svd", "linalg_lstsq",
+]  # fmt: skip
+
+
+class slogdet(NamedTuple):
+    """``(sign, logabsdet)`` of :func:`plugrad.slogdet`."""
+
+    sign: Tensor
+    logabsdet: Tensor
+
+    def __repr__(self) -> str:
+        return _repr(self)
+
+
+class linalg_slogdet(NamedTuple):
+    """``(sign, logabsdet)`` of :func:`plugrad.linalg.slogdet`."""
+
+    sign: Tensor
+    logabsdet: Tensor
+
+    def __repr__(self) -> str:
+        return _repr(self)
+
+
+class triangular_solve(NamedTuple):
+    """``(solution, cloned_coefficient)`` of :func:`plugrad.triangular_solve`."""
+
+    solution: Tensor
+    cloned_coefficient: Tensor
+
+    def __repr__(self) -> str:
+        return _repr(self)
+
+
+class linalg_inv_ex(NamedTuple):
+    """``(inverse, info)`` of :func:`plugrad.linalg.inv_ex`."""
+
+    inverse: Tensor
+    info: Tensor
+
+    def __repr__(self) -> str:
+        return _repr(self)
+
+
+class linalg_cholesky_ex(NamedTuple):
+    """``(L, info)`` of :func:`plugrad.linalg.cholesky_ex`."""
+
+    L: Tensor
+    info: Tensor
+
+    def __repr__(self) -> str:
+        return _repr(self)
+
+
+class linalg_qr(NamedTuple):
+    """``(Q, R)`` of :func:`plugrad.linalg.qr`."""
+
+    Q: Tensor
+    R: Tensor
+
+    def __repr__(self) -> str:
+        return _repr(self)
+
+
+class linalg_eigh(NamedTuple):
+    """``(eigenvalues, eigenvectors)`` of :func:`plugrad.linalg.eigh`."""
+
+    eigenvalues: Tensor
+    eigenvectors: Tensor
+
+    def __repr__(self) -> str:
+        return _repr(self)
+
+
+class linalg_svd(NamedTuple):
+    """``(U, S, Vh)`` of :func:`plugrad.linalg.svd`."""
+
+    U: Tensor
+    S: Tensor
+    Vh: Tensor
+
+    def __repr__(self) -> str:
+        return _repr(self)
+
+
+class linalg_lstsq(NamedTuple):
+    """``(solution, residuals, rank, singular_values)`` of :func:`plugrad.linalg.lstsq`."""
+
+    solution: Tensor
+    residuals: Tensor
+    rank: Tensor
+    singular_values: Tensor
+
+    def __repr__(self) -> str:
+        return _repr(self)

@@ -404,3 +404,18 @@ IMPL.update({
     "diagonal": Impl("einsum", out=False),
 })
 # fmt: on
+
+# linalg (issue 17): the top-level spellings PyTorch keeps (plugrad.linalg has the rest)
+# fmt: off
+IMPL.update({
+    "inverse": Impl("linalg_ops"),
+    "det": Impl("linalg_ops", out=False),
+    "logdet": Impl("linalg_ops", out=False),
+    "slogdet": Impl("linalg_ops", out=False),
+    "cholesky_solve": Impl("linalg_ops"),
+    "triangular_solve": Impl("linalg_ops", out=False),
+    "pinverse": Impl("linalg_ops", out=False),
+    "matrix_power": Impl("linalg_ops"),
+    "cross": Impl("linalg_ops"),
+})
+# fmt: on

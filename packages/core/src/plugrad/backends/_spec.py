@@ -29,6 +29,7 @@ __all__ = [
     "REQUIRED_KERNELS",
     "OPTIONAL_KERNELS",
     "SPECIAL_KERNELS",
+    "LINALG_KERNELS",
 ]
 
 #: The version of the backend contract this plugrad-core implements, ``"MAJOR.MINOR"``.
@@ -37,8 +38,8 @@ __all__ = [
 #: only add optional kernels, major versions change or remove required ones.
 #: 1.1 added sort/argsort, the bitwise kernels and to_numpy; 1.2 the special functions
 #: (:data:`SPECIAL_KERNELS`: erf, erfc, erfinv, lgamma, digamma, hypot, logaddexp,
-#: logaddexp2, copysign, xlogy).
-CONTRACT_VERSION = "1.2"
+#: logaddexp2, copysign, xlogy); 1.3 the linear-algebra kernels (:data:`LINALG_KERNELS`).
+CONTRACT_VERSION = "1.3"
 
 #: Capability flags a backend may declare in :attr:`BackendSpec.capabilities`, and what
 #: each promises. Dtype support is not a capability: it is the dtype table itself.
@@ -211,12 +212,48 @@ KERNELS: dict[str, str] = {
     "logaddexp2": _BINARY + "; log2(2**x1 + 2**x2) without overflow (optional)",
     "copysign": _BINARY + "; |x1| with the sign (bit) of x2 (optional)",
     "xlogy": _BINARY + "; x1 * log(x2), and 0 where x1 == 0 unless x2 is nan (SciPy's xlogy) (optional)",
+    # ------------------------------------------------------------------ linalg (issue 17)
+    # optional (contract 1.3): the array API's linalg extension, for plugrad.linalg. Inputs are floating
+    # arrays of shape (..., m, n) with at least 2 dims (core checks shapes and dtypes and broadcasts batch
+    # dims first). The kernels that fail on singular or non-positive-definite input return LAPACK's info
+    # next to the result instead of raising: an int array of the batch shape, 0 where the matrix was fine,
+    # k > 0 where the k-th pivot (1-based) was exactly zero (inv, solve) or the leading minor of order k is
+    # not positive-definite (cholesky); the result's values there are unspecified. plugrad raises
+    # plugrad.linalg.LinAlgError with PyTorch's message from it. Without a kernel, the plugrad.linalg
+    # functions needing it raise an error naming the kernel.
+    "linalg_inv": "(x) -> (array, info); the inverse of each square matrix (optional)",
+    "linalg_solve": "(x1, x2) -> (array, info); X with x1 @ X == x2, x1 (..., n, n), x2 (..., n, k) with the same "
+    "batch dims (optional)",
+    "linalg_cholesky": "(x) -> (array, info); the lower Cholesky factor L (L @ L^T == x) of each symmetric "
+    "positive-definite matrix, reading the lower triangle (optional)",
+    "linalg_det": "(x) -> array; the determinant of each square matrix, shape (...) (optional)",
+    "linalg_slogdet": "(x) -> (sign, logabsdet); det == sign * exp(logabsdet); sign 0 and logabsdet -inf for a "
+    "singular matrix (optional)",
+    "linalg_qr": "(x, *, mode: str) -> (Q, R); mode 'reduced' (Q (..., m, k), R (..., k, n), k = min(m, n)) or "
+    "'complete' (Q (..., m, m), R (..., m, n)) (optional)",
+    "linalg_eigh": "(x) -> (eigenvalues, eigenvectors); x symmetric; eigenvalues ascending, shape (..., n); "
+    "eigenvectors orthonormal columns (..., n, n) (optional)",
+    "linalg_svd": "(x, *, full_matrices: bool) -> (U, S, Vh); x == U @ diag(S) @ Vh, S descending and "
+    "non-negative (optional)",
+    "linalg_svdvals": "(x) -> array; the singular values, descending, shape (..., min(m, n)) (optional)",
+    "linalg_solve_triangular": "(x1, x2, *, upper: bool, unitriangular: bool) -> array; X with x1 @ X == x2 for "
+    "triangular x1 (..., n, n), reading only its upper or lower triangle (and taking its diagonal as ones "
+    "if unitriangular), x2 (..., n, k) with the same batch dims; not in the standard (optional)",
 }
 
 #: The special functions of contract 1.2: optional, with fallbacks in core built from required kernels.
 SPECIAL_KERNELS: frozenset[str] = frozenset(
     {"erf", "erfc", "erfinv", "lgamma", "digamma", "hypot", "logaddexp", "logaddexp2", "copysign", "xlogy"}
 )
+
+#: The linear-algebra kernels of contract 1.3 (the array API's linalg extension, plus solve_triangular):
+#: optional, with no fallback; plugrad.linalg raises naming the kernel a backend lacks.
+LINALG_KERNELS: frozenset[str] = frozenset(
+    {
+        "linalg_inv", "linalg_solve", "linalg_cholesky", "linalg_det", "linalg_slogdet", "linalg_qr",
+        "linalg_eigh", "linalg_svd", "linalg_svdvals", "linalg_solve_triangular",
+    }
+)  # fmt: skip
 
 #: Kernels a backend may leave out: plugrad composes them from others (or, for
 #: DLPack, reports the capability as missing). A backend written for an older minor
@@ -237,6 +274,7 @@ OPTIONAL_KERNELS: frozenset[str] = frozenset(
         "data_ptr",
     }
     | SPECIAL_KERNELS
+    | LINALG_KERNELS
 )
 
 REQUIRED_KERNELS: frozenset[str] = frozenset(KERNELS) - OPTIONAL_KERNELS

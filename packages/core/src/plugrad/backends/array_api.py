@@ -498,4 +498,129 @@ def kernels_from_namespace(
     if hasattr(xp, "from_dlpack"):
         kernels["from_dlpack"] = xp.from_dlpack
         kernels["to_dlpack"] = lambda x, **kwargs: x.__dlpack__(**kwargs)
+    kernels.update(linalg_kernels_from_namespace(xp))  # linalg (issue 17)
+    return kernels
+
+
+# ---------------------------------------------------------------------- linalg (issue 17)
+# The optional linalg kernels of contract 1.3 from the namespace's linalg extension
+# (``xp.linalg``; numpy.linalg, cupy.linalg and array_api_strict.linalg have it). The
+# kernels that can meet singular input return LAPACK's ``info`` next to the result (see
+# plugrad.backends._spec.KERNELS): the library's own error is caught here, and the failing
+# matrices are found one by one, so no library traceback reaches plugrad's users.
+
+
+def zero_pivot(xp: Any, m: Any) -> int:
+    """The 1-based index of the first exactly-zero pivot of ``m``'s LU factorisation with
+    partial pivoting (LAPACK getrf's ``info``), 0 if there is none."""
+    a = m * 1  # a new array (not every namespace takes asarray(copy=True))
+    n = a.shape[-1]
+    for k in range(n):
+        col = xp.abs(a[k:, k])
+        p = int(xp.argmax(col)) + k
+        if float(a[p, k]) == 0.0:
+            return k + 1
+        if p != k:
+            row = a[k, :] * 1
+            a[k, :] = a[p, :]
+            a[p, :] = row
+        if k + 1 < n:
+            a[k + 1 :, :] = a[k + 1 :, :] - (a[k + 1 :, k : k + 1] / a[k, k]) * a[k : k + 1, :]
+    return 0
+
+
+def failing_minor(xp: Any, m: Any) -> int:
+    """The order of the first leading minor of ``m`` that is not positive-definite, 0 if none."""
+    for k in range(1, m.shape[-1] + 1):
+        try:
+            xp.linalg.cholesky(m[:k, :k])
+        except Exception:  # any library's "not positive-definite" error
+            return k
+    return 0
+
+
+def linalg_kernels_from_namespace(xp: Any) -> dict[str, Callable[..., Any]]:
+    """The contract's optional ``linalg_*`` kernels over ``xp.linalg`` (none if ``xp`` has no linalg extension)."""
+    la = getattr(xp, "linalg", None)
+    if la is None:
+        return {}
+
+    def per_matrix(fn: Callable[..., Any], locate: Callable[[Any, Any], int], *arrays: Any) -> tuple[Any, Any]:
+        """``fn`` on each matrix of the batch; a failing one gets ``info`` from ``locate`` and NaN values."""
+        batch = tuple(arrays[0].shape[:-2])
+        count = math.prod(batch)
+        flat = [xp.reshape(a, (count, *a.shape[-2:])) for a in arrays]
+        results, infos = [], []
+        for i in range(count):
+            parts = [f[i, ...] for f in flat]
+            try:
+                r = fn(*parts)
+                info = 0
+            except Exception:  # the library's singular-matrix error, whatever its class
+                info = locate(xp, parts[0])
+                if info == 0:
+                    raise
+                shape = (parts[0].shape[-1], parts[-1].shape[-1])
+                r = xp.full(shape, float("nan"), dtype=parts[0].dtype)
+            results.append(r)
+            infos.append(info)
+        out = xp.reshape(xp.stack(results, axis=0), (*batch, *results[0].shape)) if count else fn(*arrays)
+        return out, xp.reshape(xp.asarray(infos, dtype=xp.int32), batch)
+
+    def checked(fn: Callable[..., Any], locate: Callable[[Any, Any], int]) -> Callable[..., tuple[Any, Any]]:
+        def kernel(*arrays: Any) -> tuple[Any, Any]:
+            try:
+                r = fn(*arrays)
+            except Exception:  # find the failing matrices one by one
+                return per_matrix(fn, locate, *arrays)
+            return r, xp.zeros(tuple(arrays[0].shape[:-2]), dtype=xp.int32)
+
+        return kernel
+
+    def svd(x: Any, *, full_matrices: bool) -> tuple[Any, Any, Any]:
+        u, s, vh = la.svd(x, full_matrices=full_matrices)
+        return u, s, vh
+
+    def eigh(x: Any) -> tuple[Any, Any]:
+        w, v = la.eigh(x)
+        return w, v
+
+    def qr(x: Any, *, mode: str) -> tuple[Any, Any]:
+        q, r = la.qr(x, mode=mode)
+        return q, r
+
+    def slogdet(x: Any) -> tuple[Any, Any]:
+        sign, logabsdet = la.slogdet(x)
+        return xp.asarray(sign), xp.asarray(logabsdet)
+
+    def solve_triangular(x1: Any, x2: Any, *, upper: bool, unitriangular: bool) -> Any:
+        # The standard has no triangular solve: mask the triangle and use the general solver.
+        n = x1.shape[-1]
+        r = xp.arange(n)
+        above = r[None, :] > r[:, None] if upper else r[None, :] < r[:, None]
+        diag = r[None, :] == r[:, None]
+        keep = above | diag
+        a = xp.where(keep, x1, xp.zeros_like(x1))
+        if unitriangular:
+            a = xp.where(diag, xp.ones_like(x1), a)
+        try:
+            return la.solve(a, x2)
+        except Exception:  # a zero on the diagonal: PyTorch gives non-finite values, not an error
+            return xp.full(tuple(x2.shape), float("nan"), dtype=x2.dtype)
+
+    kernels: dict[str, Callable[..., Any]] = {
+        "linalg_inv": checked(la.inv, zero_pivot),
+        "linalg_solve": checked(la.solve, zero_pivot),
+        "linalg_cholesky": checked(la.cholesky, failing_minor),
+        "linalg_det": lambda x: xp.asarray(la.det(x)),  # NumPy gives a scalar for one matrix
+        "linalg_slogdet": slogdet,
+        "linalg_qr": qr,
+        "linalg_eigh": eigh,
+        "linalg_svd": svd,
+        "linalg_solve_triangular": solve_triangular,
+    }
+    if hasattr(la, "svdvals"):
+        kernels["linalg_svdvals"] = la.svdvals
+    else:
+        kernels["linalg_svdvals"] = lambda x: la.svd(x, full_matrices=False)[1]
     return kernels
