@@ -282,6 +282,8 @@ def bench(session: nox.Session) -> None:
     # the comparison with PyTorch is optional: the run goes on without it
     session.run("python", "-m", "pip", "install", "-q", "torch==2.13.0", success_codes=[0, 1])
     session.run("python", "benchmarks/run.py", *session.posargs)
+    # per-sample gradients, vmap(grad) against the loop and torch.func (issue 17; docs/func.md)
+    session.run("python", "benchmarks/vmap_grad.py", "--repeats", "5")
 
 
 THIRD_PARTY = "examples/third_party_backend"
