@@ -364,3 +364,17 @@ def test_func_oracle() -> None:
         got = vmap(grad(lambda a, b: (pf(a, plugrad) * b[:3]).sum()), in_dims=(0, None))(xs, x)
     want = tf.vmap(tf.grad(lambda a, b: (pf(a, torch) * b[:3]).sum()), in_dims=(0, None))(txs, tx)
     same(got, want)
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize(("f", "in_dims", "shapes"), FAST_CASES)
+def test_vmap_oracle(f: Callable[..., Any], in_dims: Any, shapes: Any) -> None:
+    torch = pytest.importorskip("torch")
+    args = [_x(*s, seed=i + 20) for i, s in enumerate(shapes)]
+    targs = [torch.tensor(a.tolist(), dtype=torch.float64) for a in args]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PerformanceWarning)
+        got = vmap(f, in_dims=in_dims)(*args)
+    want = torch.vmap(f, in_dims=in_dims)(*targs)
+    assert tuple(got.shape) == tuple(want.shape)
+    assert_close(got, plugrad.tensor(want.tolist(), dtype=got.dtype))
