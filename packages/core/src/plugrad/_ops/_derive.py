@@ -165,10 +165,20 @@ def _build_binary(name: str, row: C.Binary) -> tuple[Callable[..., Tensor], type
             # each operand goes to float from its own dtype (as div does)
             x = be.astype(a._data, nd) if isinstance(a, Tensor) else float(x)
             y = be.astype(b._data, nd) if isinstance(b, Tensor) else float(y)
-        kernel = getattr(be, kernel_name) if kernel_name is not None else (lambda p, q: kernel_fn(be, p, q))  # type: ignore[misc]
-        out = _make(Tensor, _call(kernel, x, y, a, b), dt, be)
-        ta = a if isinstance(a, Tensor) else as_tensor_like(a, out, dt)
-        tb = b if isinstance(b, Tensor) else as_tensor_like(b, out, dt)
+        if kernel_name is not None:
+            out = _make(Tensor, _call(getattr(be, kernel_name), x, y, a, b), dt, be)
+            ta = a if isinstance(a, Tensor) else as_tensor_like(a, out, dt)
+            tb = b if isinstance(b, Tensor) else as_tensor_like(b, out, dt)
+            return out, ta, tb
+        # a composed kernel (an optional kernel or its fallback) takes arrays only: numbers become 0-d arrays
+        nd = be.dtype_to_native[dt]
+        if not isinstance(a, Tensor):
+            x = be.asarray(x, nd)
+        if not isinstance(b, Tensor):
+            y = be.asarray(y, nd)
+        out = _make(Tensor, _call(lambda p, q: kernel_fn(be, p, q), x, y, a, b), dt, be)  # type: ignore[misc]
+        ta = a if isinstance(a, Tensor) else _make(Tensor, x, dt, be)
+        tb = b if isinstance(b, Tensor) else _make(Tensor, y, dt, be)
         return out, ta, tb
 
     class _Binary(Function, backward_name=row.node, builtin=True):

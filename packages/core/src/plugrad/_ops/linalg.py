@@ -16,9 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _dtype as D
+from .._autocast_state import ACTIVE as _AUTOCAST_ACTIVE
+from .._autocast_state import autocast_inputs
 from .._tensor import Tensor, _make
-from ..amp.autocast_mode import ACTIVE as _AUTOCAST_ACTIVE
-from ..amp.autocast_mode import autocast_inputs
 from ..autograd.function import Function
 from ._raw import formula_values, tensors_from
 from ._util import broadcast_shapes, check_same_backend

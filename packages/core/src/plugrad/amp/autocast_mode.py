@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from .. import _dtype as D
+from .._autocast_state import ACTIVE  # enabled regions open in any thread (the op layer's check)
 
 __all__ = ["autocast", "autocast_inputs", "get_autocast_dtype", "is_autocast_available", "is_autocast_enabled"]
 
@@ -28,8 +29,6 @@ class _State(threading.local):
 
 
 _STATE = _State()
-#: enabled regions open in any thread: the op layer's one-load check before it asks _STATE
-ACTIVE = [0]
 _NOTED: set[str] = set()
 
 

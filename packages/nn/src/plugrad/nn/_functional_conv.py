@@ -27,8 +27,8 @@ from typing import Any
 
 import plugrad
 from plugrad import Tensor
-from plugrad.amp.autocast_mode import ACTIVE as _AUTOCAST_ACTIVE
-from plugrad.amp.autocast_mode import autocast_inputs
+from plugrad._autocast_state import ACTIVE as _AUTOCAST_ACTIVE
+from plugrad._autocast_state import autocast_inputs
 from plugrad.autograd import Function
 
 __all__ = [

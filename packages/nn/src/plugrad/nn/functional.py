@@ -15,8 +15,8 @@ from typing import Any
 
 import plugrad
 from plugrad import Tensor
-from plugrad.amp.autocast_mode import ACTIVE as _AUTOCAST_ACTIVE
-from plugrad.amp.autocast_mode import autocast_inputs
+from plugrad._autocast_state import ACTIVE as _AUTOCAST_ACTIVE
+from plugrad._autocast_state import autocast_inputs
 from plugrad.autograd import Function
 
 from ._functional_attention import multi_head_attention_forward as multi_head_attention_forward
