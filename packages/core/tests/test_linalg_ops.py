@@ -306,6 +306,16 @@ def test_errors_with_pytorchs_messages() -> None:
     _raises(
         RuntimeError, "linalg.matrix_norm: Order 3 not supported.", lambda: LA.matrix_norm(plugrad.ones(3, 3), ord=3)
     )
+    _raises(
+        RuntimeError,
+        "linalg.inv: Low precision dtypes not supported. Got Half",
+        lambda: LA.inv(plugrad.ones(2, 2, dtype=plugrad.float16)),
+    )
+    _raises(
+        LA.LinAlgError,
+        "linalg.svd: The algorithm failed to converge because the input matrix contained non-finite values.",
+        lambda: LA.svd(t64([[math.nan, 1.0], [1.0, 2.0]])),
+    )
 
 
 def test_qr_gradients_pytorch_does_not_define_raise() -> None:

@@ -98,6 +98,20 @@ def _kernel(A: Tensor, name: str, op: str) -> Any:
     return getattr(be, name)
 
 
+def _call(A: Tensor, name: str, op: str, *args: Any, **kwargs: Any) -> Any:
+    """Kernel ``name`` on ``args``; a library's error (a decomposition that did not converge) becomes a
+    :class:`LinAlgError` naming the op, never the library's traceback."""
+    kernel = _kernel(A, name, op)
+    try:
+        return kernel(*args, **kwargs)
+    except Exception as exc:  # the backend library's own error class, whatever it is
+        if not bool(A.detach().isfinite().all()):
+            raise LinAlgError(
+                f"{op}: The algorithm failed to converge because the input matrix contained non-finite values."
+            ) from None
+        raise LinAlgError(f"{op}: the backend's {name} kernel failed: {type(exc).__name__}: {exc}") from None
+
+
 def _check(A: Any, op: str, *, square: bool = True, name: str = "A") -> None:
     if not isinstance(A, Tensor):
         raise TypeError(f"{op}(): argument '{name}' must be Tensor, not {type(A).__name__}")
@@ -107,6 +121,8 @@ def _check(A: Any, op: str, *, square: bool = True, name: str = "A") -> None:
         raise RuntimeError(
             f"{op}: Expected a floating point or complex tensor as input. Got {D.scalar_type_name(A._dtype)}"
         )
+    if A._dtype.itemsize < 4:
+        raise RuntimeError(f"{op}: Low precision dtypes not supported. Got {D.scalar_type_name(A._dtype)}")
     if square and A.shape[-1] != A.shape[-2]:
         raise RuntimeError(
             f"{op}: {name} must be batches of square matrices, but they are {A.shape[-2]} by {A.shape[-1]} matrices"
@@ -193,7 +209,7 @@ class Inv(Function, backward_name="LinalgInvExBackward0", builtin=True):
 
     @staticmethod
     def forward(ctx: Any, A: Tensor, check: bool) -> Any:
-        data, info = _kernel(A, "linalg_inv", "linalg.inv")(A._data)
+        data, info = _call(A, "linalg_inv", "linalg.inv", A._data)
         if check:
             _raise_info(A, info, "linalg.inv", _INV_MSG)
         X = _new(A, data)
@@ -239,7 +255,7 @@ class Solve(Function, backward_name="LinalgSolveExBackward0", builtin=True):
 
     @staticmethod
     def forward(ctx: Any, A: Tensor, B: Tensor) -> Tensor:
-        data, info = _kernel(A, "linalg_solve", "linalg.solve")(A._data, B._data)
+        data, info = _call(A, "linalg_solve", "linalg.solve", A._data, B._data)
         _raise_info(A, info, "plugrad.linalg.solve", _SOLVE_MSG)
         X = _new(A, data)
         ctx.save_for_backward(A, X)
@@ -288,8 +304,8 @@ class SolveTriangular(Function, backward_name="LinalgSolveTriangularBackward0", 
 
     @staticmethod
     def forward(ctx: Any, A: Tensor, B: Tensor, upper: bool, unitriangular: bool) -> Tensor:
-        k = _kernel(A, "linalg_solve_triangular", "linalg.solve_triangular")
-        X = _new(A, k(A._data, B._data, upper=upper, unitriangular=unitriangular))
+        flags = {"upper": upper, "unitriangular": unitriangular}
+        X = _new(A, _call(A, "linalg_solve_triangular", "linalg.solve_triangular", A._data, B._data, **flags))
         ctx.save_for_backward(A, X)
         ctx.flags = (upper, unitriangular)
         return X
@@ -365,7 +381,7 @@ class Det(Function, backward_name="LinalgDetBackward0", builtin=True):
 
     @staticmethod
     def forward(ctx: Any, A: Tensor) -> Tensor:
-        d = _new(A, _kernel(A, "linalg_det", "linalg.det")(A._data))
+        d = _new(A, _call(A, "linalg_det", "linalg.det", A._data))
         ctx.save_for_backward(A, d)
         return d
 
@@ -391,7 +407,7 @@ class Slogdet(Function, backward_name="LinalgSlogdetBackward0", builtin=True):
 
     @staticmethod
     def forward(ctx: Any, A: Tensor) -> Any:
-        sign, logabs = _kernel(A, "linalg_slogdet", "linalg.slogdet")(A._data)
+        sign, logabs = _call(A, "linalg_slogdet", "linalg.slogdet", A._data)
         s, la = _new(A, sign), _new(A, logabs)
         ctx.mark_non_differentiable(s)
         ctx.save_for_backward(A)
@@ -434,7 +450,7 @@ class Cholesky(Function, backward_name="LinalgCholeskyExBackward0", builtin=True
 
     @staticmethod
     def forward(ctx: Any, A: Tensor, check: bool) -> Any:
-        data, info = _kernel(A, "linalg_cholesky", "linalg.cholesky")(A._data)
+        data, info = _call(A, "linalg_cholesky", "linalg.cholesky", A._data)
         if check:
             _raise_info(A, info, "linalg.cholesky", _CHOL_MSG)
         L = _new(A, data)
@@ -491,8 +507,7 @@ class QR(Function, backward_name="LinalgQrBackward0", builtin=True):
 
     @staticmethod
     def forward(ctx: Any, A: Tensor, mode: str) -> Any:
-        k = _kernel(A, "linalg_qr", "linalg.qr")
-        q, r = k(A._data, mode="complete" if mode == "complete" else "reduced")
+        q, r = _call(A, "linalg_qr", "linalg.qr", A._data, mode="complete" if mode == "complete" else "reduced")
         Q, R = _new(A, q), _new(A, r)
         ctx.save_for_backward(A, Q, R)
         ctx.mode = mode
@@ -541,7 +556,7 @@ def _gauge_mask(E: Tensor, skew: Tensor, op: str, what: str) -> Tensor:
     depends on the basis of a degenerate subspace (``skew`` not ~ 0 there)."""
     eye = _eye_like(E).bool()
     scale = float(E.detach().abs().amax()) if E.numel() else 0.0
-    eps = D.finfo(E.dtype).eps if hasattr(D, "finfo") else 2.0**-52
+    eps = _finfo_eps(E.dtype)
     tol = max(scale, 1e-300) * eps * E.shape[-1] * 4
     degenerate = (E.detach().abs() <= tol) & ~eye
     if bool(degenerate.any()):
@@ -570,7 +585,7 @@ class Eigh(Function, backward_name="LinalgEighBackward0", builtin=True):
     @staticmethod
     def forward(ctx: Any, A: Tensor, UPLO: str) -> Any:
         S = _symmetric_from(A, UPLO)
-        w, v = _kernel(A, "linalg_eigh", "linalg.eigh")(S._data)
+        w, v = _call(A, "linalg_eigh", "linalg.eigh", S._data)
         L, V = _new(A, w), _new(A, v)
         ctx.save_for_backward(L, V)
         return L, V
@@ -619,7 +634,7 @@ class SVD(Function, backward_name="LinalgSvdBackward0", builtin=True):
 
     @staticmethod
     def forward(ctx: Any, A: Tensor, full_matrices: bool) -> Any:
-        u, s, vh = _kernel(A, "linalg_svd", "linalg.svd")(A._data, full_matrices=full_matrices)
+        u, s, vh = _call(A, "linalg_svd", "linalg.svd", A._data, full_matrices=full_matrices)
         U, S, Vh = _new(A, u), _new(A, s), _new(A, vh)
         ctx.save_for_backward(U, S, Vh)
         return U, S, Vh
