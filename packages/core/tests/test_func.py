@@ -202,6 +202,11 @@ FAST_CASES: list[tuple[Callable[..., Any], Any, list[tuple[int, ...]]]] = [
     (lambda a: a.transpose(0, -1).tanh().sigmoid().exp(), 2, [(2, 3, 4)]),
     (lambda a, w: (a.relu() ** 2 + 1).sqrt() - a * (w > 0), (0, None), [(4, 3), (3,)]),
     (lambda a, w: (a.maximum(w).clamp(-0.5, 0.5) == a).sum(), (0, None), [(4, 3), (3,)]),
+    (lambda a: a.amax(-1) + a.amin() + a.logsumexp((0, 1)) + a.var(0).sum() + a.std(), 0, [(4, 2, 3)]),
+    (lambda a: a.prod(1).cumsum(0) * a.cumprod(-1)[:, 0] + a.argmax(1), 1, [(2, 4, 3)]),
+    (lambda a: a.permute(2, 0, 1).movedim(0, -1).flip(0).select(1, 1).narrow(0, 1, 1), 0, [(4, 2, 3, 2)]),
+    (lambda a: a.unsqueeze(1).squeeze().expand(2, 3, 4)[..., 1:3, None] + a[0, :2].squeeze(0), 2, [(3, 4, 5)]),
+    (lambda a: a[1, ::2] * a.detach().clone().double().to(a.dtype)[0, 1:3], 0, [(4, 3, 4)]),
 ]
 
 
@@ -300,7 +305,7 @@ def test_vmap_nested_structures_and_errors() -> None:
 
 def test_vmap_warns_once() -> None:
     def distinct_fn(a: plugrad.Tensor) -> plugrad.Tensor:
-        return a[0] + 1  # indexing has no batching rule: the loop
+        return plugrad.stack([a, a])  # a plugrad function given a batched value: the loop
 
     with pytest.warns(PerformanceWarning, match="distinct_fn"):
         vmap(distinct_fn)(_x(2, 2))

@@ -130,7 +130,12 @@ class Batched:
         raise NoRule(name)
 
     def __getitem__(self, index: Any) -> Any:
-        raise NoRule("__getitem__")
+        # basic indexing only (ints, slices, None, ...): the batch dim is kept in front
+        key = index if isinstance(index, tuple) else (index,)
+        for k in key:
+            if isinstance(k, bool) or not (isinstance(k, (int, slice)) or k is None or k is Ellipsis):
+                raise NoRule(f"indexing with {type(k).__name__}")
+        return Batched(self.data[(slice(None), *key)])
 
     def __iter__(self) -> Any:
         raise NoRule("__iter__")
@@ -287,6 +292,106 @@ class Batched:
         if self.ndim > 2:
             raise NoRule("t of more than 2 dims")
         return Batched(self.data.transpose(1, 2)) if self.ndim == 2 else self
+
+    # more reductions and shape ops with dims (each dim shifted by one)
+    def _all_dims(self) -> tuple[int, ...]:
+        return tuple(range(1, self.data.ndim))
+
+    def amax(self, dim: Any = (), keepdim: bool = False) -> Batched:
+        d = self._dims(dim) if dim not in ((), None) else self._all_dims()
+        return Batched(self.data.amax(d, keepdim)) if d else Batched(self.data * 1)
+
+    def amin(self, dim: Any = (), keepdim: bool = False) -> Batched:
+        d = self._dims(dim) if dim not in ((), None) else self._all_dims()
+        return Batched(self.data.amin(d, keepdim)) if d else Batched(self.data * 1)
+
+    def logsumexp(self, dim: Any, keepdim: bool = False) -> Batched:
+        return Batched(self.data.logsumexp(self._dims(dim), keepdim))
+
+    def var(self, dim: Any = None, *, correction: Any = 1, keepdim: bool = False) -> Batched:
+        d = self._dims(dim)
+        if d is None:
+            raise NoRule("var of a 0-d example")
+        return Batched(self.data.var(d, correction=correction, keepdim=keepdim))
+
+    def std(self, dim: Any = None, *, correction: Any = 1, keepdim: bool = False) -> Batched:
+        d = self._dims(dim)
+        if d is None:
+            raise NoRule("std of a 0-d example")
+        return Batched(self.data.std(d, correction=correction, keepdim=keepdim))
+
+    def _int_dim_op(self, name: str, dim: Any, *args: Any, **kw: Any) -> Batched:
+        if isinstance(dim, bool) or not isinstance(dim, int):
+            raise NoRule(f"{name} without an int dim")
+        return Batched(getattr(self.data, name)(_ex_dim(dim, self.ndim), *args, **kw))
+
+    def prod(self, dim: Any = None, keepdim: bool = False) -> Batched:
+        return self._int_dim_op("prod", dim, keepdim)
+
+    def argmax(self, dim: Any = None, keepdim: bool = False) -> Batched:
+        return self._int_dim_op("argmax", dim, keepdim)
+
+    def argmin(self, dim: Any = None, keepdim: bool = False) -> Batched:
+        return self._int_dim_op("argmin", dim, keepdim)
+
+    def cumsum(self, dim: Any) -> Batched:
+        return self._int_dim_op("cumsum", dim)
+
+    def cumprod(self, dim: Any) -> Batched:
+        return self._int_dim_op("cumprod", dim)
+
+    def select(self, dim: Any, index: int) -> Batched:
+        return self._int_dim_op("select", dim, index)
+
+    def narrow(self, dim: Any, start: int, length: int) -> Batched:
+        return self._int_dim_op("narrow", dim, start, length)
+
+    def flip(self, dims: Any) -> Batched:
+        d = self._dims(list(dims) if isinstance(dims, (tuple, list)) else [dims])
+        return Batched(self.data.flip(d))
+
+    def permute(self, *dims: Any) -> Batched:
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        if len(dims) != self.ndim:
+            raise NoRule("permute with a wrong number of dims")
+        return Batched(self.data.permute(0, *(_ex_dim(d, self.ndim) for d in dims)))
+
+    def movedim(self, source: Any, destination: Any) -> Batched:
+        return Batched(self.data.movedim(self._dims(source), self._dims(destination)))
+
+    def squeeze(self, dim: Any = None) -> Batched:
+        if dim is None:
+            dims = tuple(d + 1 for d, n in enumerate(self.shape) if n == 1)
+            return Batched(self.data.squeeze(dims)) if dims else self
+        return Batched(self.data.squeeze(self._dims(dim)))
+
+    def expand(self, *sizes: Any) -> Batched:
+        if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+            sizes = tuple(sizes[0])
+        if len(sizes) < self.ndim:
+            raise NoRule("expand to fewer dims")
+        return Batched(_lift(self.data, len(sizes) - self.ndim).expand(self.data.shape[0], *sizes))
+
+    def detach(self) -> Batched:
+        return Batched(self.data.detach(), self.shared)
+
+    def clone(self) -> Batched:
+        return Batched(self.data.clone(), self.shared)
+
+    def contiguous(self) -> Batched:
+        return self
+
+    def to(self, *args: Any, **kwargs: Any) -> Batched:
+        if any(isinstance(a, (Tensor, Batched)) for a in (*args, *kwargs.values())):
+            raise NoRule("to(other)")
+        return Batched(self.data.to(*args, **kwargs), self.shared)
+
+    def float(self) -> Batched:
+        return Batched(self.data.float(), self.shared)
+
+    def double(self) -> Batched:
+        return Batched(self.data.double(), self.shared)
 
     @property
     def T(self) -> Batched:
