@@ -85,6 +85,8 @@ def test_implicit_output_and_forms() -> None:
     m = plugrad.randn(3, 3, dtype=plugrad.float64)
     assert_close(plugrad.einsum("ii", m), m[0, 0] + m[1, 1] + m[2, 2])
     assert_close(plugrad.einsum("Ab->bA", a), a.t())  # upper-case labels
+    same = plugrad.einsum("ij->ij", a.requires_grad_())
+    assert same is not a and same.grad_fn is not None and same.grad_fn.name() == "PermuteBackward0"
 
 
 def test_ellipsis_broadcasts() -> None:

@@ -339,6 +339,8 @@ def _einsum(ops: list[Tensor], subs: list[Subs], out: Subs | None) -> Tensor:
     full = [size[lb] for lb in out_labels]
     if list(cur.shape) != full:
         cur = cur.expand(full)
+    if any(cur is op for op in ops):  # never the input itself: a view, as PyTorch's (PermuteBackward0)
+        cur = cur.permute(list(range(cur.ndim)))
     return cur
 
 
