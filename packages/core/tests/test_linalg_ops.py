@@ -110,7 +110,24 @@ def test_gradcheck_and_gradgradcheck(name: str) -> None:
     assert gradgradcheck(fn, args)
 
 
-@pytest.mark.parametrize("name", ["inv", "solve", "det", "slogdet", "cholesky", "eigh", "svdvals", "pinv_tall"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "inv",
+        "inv_ex",
+        "solve",
+        "solve_triangular_upper",
+        "det",
+        "det_singular",
+        "slogdet",
+        "cholesky",
+        "cholesky_ex",
+        "eigh",
+        "svdvals",
+        "pinv_tall",
+        "qr_tall",
+    ],
+)
 def test_forward_mode_matches_finite_differences(name: str) -> None:
     fn, inputs = CASES[name]
     primals = [t.detach().clone() for t in inputs]
@@ -316,6 +333,57 @@ def test_errors_with_pytorchs_messages() -> None:
         "linalg.svd: The algorithm failed to converge because the input matrix contained non-finite values.",
         lambda: LA.svd(t64([[math.nan, 1.0], [1.0, 2.0]])),
     )
+
+
+@pytest.mark.parametrize(
+    ("fn", "message"),
+    [
+        (
+            lambda: LA.lstsq(plugrad.ones(3, 2), plugrad.ones(4, 1)),
+            "plugrad.linalg.lstsq: input.size(-2) should match other.size(-2)",
+        ),
+        (
+            lambda: LA.lstsq(plugrad.ones(3, 2), plugrad.ones(3, 1), driver="foo"),
+            "plugrad.linalg.lstsq: parameter `driver` should be one of (gels, gelsy, gelsd, gelss)",
+        ),
+        (lambda: LA.multi_dot([plugrad.ones(2, 2)]), "multi_dot(): expected at least 2 tensors but got 1"),
+        (
+            lambda: LA.multi_dot([plugrad.ones(2, 2), plugrad.ones(3, 2)]),
+            "multi_dot(): tensors 0 and 1 with shapes [2, 2] and [3, 2] cannot be multiplied",
+        ),
+        (
+            lambda: LA.multi_dot([plugrad.ones(2, 2), plugrad.ones(2, 2, 2), plugrad.ones(2)]),
+            "multi_dot(): tensor 1 must be 2D but got 3D",
+        ),
+        (lambda: LA.vander(plugrad.ones(3), N=0), "N must be greater than 1."),
+        (
+            lambda: LA.norm(plugrad.ones(2, 2, 2), 2),
+            "linalg.norm: If dim is not specified but ord is, the input must be 1D or 2D. Got 3D.",
+        ),
+        (
+            lambda: LA.matrix_norm(plugrad.ones(3, 3), dim=(0, 0)),
+            "linalg.matrix_norm: dims must be different. Got (0, 0)",
+        ),
+        (
+            lambda: LA.solve(plugrad.eye(2), plugrad.ones(2, 3), left=False),
+            "linalg.solve: Incompatible shapes of A and B for the equation XA = B (2x2 and 2x3)",
+        ),
+        (
+            lambda: LA.solve_triangular(plugrad.eye(2), plugrad.ones(2), upper=True),
+            "linalg.solve_triangular: The input tensor B must have at least 2 dimensions.",
+        ),
+        (
+            lambda: LA.pinv(plugrad.ones(2, 3), hermitian=True),
+            "linalg.eigh: A must be batches of square matrices, but they are 2 by 3 matrices",
+        ),
+        (
+            lambda: plugrad.cholesky_solve(plugrad.ones(2, 1), plugrad.ones(2, 3)),
+            "A must be batches of square matrices, but they are 2 by 3 matrices",
+        ),
+    ],
+)
+def test_more_errors_with_pytorchs_messages(fn: Callable[[], Any], message: str) -> None:
+    _raises(RuntimeError, message, fn)
 
 
 def test_qr_gradients_pytorch_does_not_define_raise() -> None:

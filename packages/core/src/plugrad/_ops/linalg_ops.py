@@ -287,6 +287,11 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
             raise RuntimeError(
                 "linalg.solve: Vector broadcasting of the left hand side is not supported for left=False."
             )
+        if Bm.shape[-1] != A.shape[-2]:
+            raise RuntimeError(
+                f"linalg.solve: Incompatible shapes of A and B for the equation XA = B "
+                f"({A.shape[-2]}x{A.shape[-1]} and {Bm.shape[-2]}x{Bm.shape[-1]})"
+            )
         return solve(A.mT, Bm.mT).mT
     if Bm.shape[-2] != A.shape[-1]:
         raise RuntimeError(
@@ -356,7 +361,11 @@ def triangular_solve(
 
 def cholesky_solve(B: Tensor, L: Tensor, upper: bool = False) -> Tensor:
     """``X`` with ``A X = B`` given ``A``'s Cholesky factor (``A = L L^T``, or ``U^T U`` if ``upper``)."""
-    _check(L, "cholesky_solve", name="L")
+    _check(L, "cholesky_solve", square=False, name="L")
+    if L.shape[-1] != L.shape[-2]:
+        raise RuntimeError(
+            f"A must be batches of square matrices, but they are {L.shape[-2]} by {L.shape[-1]} matrices"
+        )
     if upper:
         Y = solve_triangular(L.mT, B, upper=False)
         return solve_triangular(L, Y, upper=True)
@@ -739,7 +748,7 @@ def _tolerance(mag: Tensor, atol: Any, rtol: Any) -> Tensor:
 def pinv(A: Tensor, *, atol: Any = None, rtol: Any = None, hermitian: bool = False) -> Tensor:
     """The pseudo-inverse; singular values at most ``max(atol, rtol * s_max)`` count as zero. Default:
     ``rtol = eps * max(m, n)`` when neither is given, ``rtol = 0`` when only ``atol`` is."""
-    _check(A, "linalg.pinv", square=hermitian)
+    _check(A, "linalg.eigh" if hermitian else "linalg.pinv", square=hermitian)
     a, r = _resolve_tol(A, atol, rtol)
     return Pinv.apply(A, a, r, hermitian)
 
@@ -782,11 +791,7 @@ def lstsq(A: Tensor, B: Tensor, rcond: float | None = None, *, driver: str | Non
     Bm = B.unsqueeze(-1) if vector else B
     m, n = A.shape[-2], A.shape[-1]
     if Bm.shape[-2] != m:
-        raise RuntimeError(
-            f"linalg.lstsq: input.size(-2) should match other.size(-2). Got {m} and {Bm.shape[-2]}".replace(
-                "input.size", "A.size"
-            ).replace("other.size", "B.size")
-        )
+        raise RuntimeError("plugrad.linalg.lstsq: input.size(-2) should match other.size(-2)")
     rtol = _finfo_eps(A.dtype) * max(m, n) if rcond is None or rcond < 0 else rcond
     X = pinv(A, rtol=rtol) @ Bm
     empty = _pg().empty(0, dtype=A.dtype, device=A.device)
@@ -862,7 +867,7 @@ def matrix_power(A: Tensor, n: int) -> Tensor:
     """``A^n`` by repeated squaring; ``n = 0`` gives the identity, ``n < 0`` powers of ``inv(A)``."""
     _check(A, "linalg.matrix_power")
     if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"linalg.matrix_power(): argument 'n' must be int, not {type(n).__name__}")
+        raise TypeError(f"linalg_matrix_power(): argument 'n' (position 2) must be int, not {type(n).__name__}")
     if n == 0:
         return _eye_like(A).expand(*A.shape).clone()
     base = inv(A) if n < 0 else A
@@ -967,7 +972,7 @@ def vander(x: Tensor, *, N: int | None = None) -> Tensor:
     if not isinstance(x, Tensor):
         raise TypeError(f"linalg.vander(): argument 'x' must be Tensor, not {type(x).__name__}")
     if x.ndim < 1:
-        raise RuntimeError("linalg.vander: x must have at least one dimension.")
+        raise RuntimeError("N must be greater than 1.")  # PyTorch's message for a 0-d x
     n = x.shape[-1] if N is None else N
     if n < 1:
         raise RuntimeError("N must be greater than 1.")

@@ -287,3 +287,72 @@ for _name, _urow in catalogue.UNARY.items():
 for _name, _brow in catalogue.BINARY.items():
     if _brow.grad is not None:
         RULES[_derive.FUNCTION_CLASSES[_name]] = _binary_rule(*_brow.grad)
+
+
+# ---------------------------------------------------------------------- linalg (issue 17)
+# Direct rules for the linalg Functions whose tangent is one or two solves, instead of the
+# double-vjp fallback (two backward passes through the op): with X = inv(A), dX = -X dA X;
+# solve: dX = A^-1 (dB - dA X); det: d det = det tr(A^-1 dA); slogdet: d logabsdet =
+# tr(A^-1 dA); cholesky: dL = L Phi(L^-1 dA L^-T); eigh (E_ij = L_j - L_i, dS = V^T dA V):
+# dL = diag(dS), dV = V (dS / E) off the diagonal. qr, svd and pinv use the fallback.
+def _linalg_rules() -> None:
+    from .._ops import linalg_ops as lo
+
+    def inv_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+        X = out if isinstance(out, Tensor) else out[0]
+        t = -(X @ tangents[0] @ X)
+        return t if isinstance(out, Tensor) else (t, None)
+
+    def solve_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+        A, _ = args
+        tA, tB = tangents
+        rhs = _add(tB, -(tA @ out) if tA is not None else None)
+        return lo.Solve.apply(A, rhs)
+
+    def solve_triangular_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+        A, _, upper, unit = args
+        tA, tB = tangents[0], tangents[1]
+        if tA is not None:
+            off = 1 if unit else 0
+            tA = tA.triu(off) if upper else tA.tril(-off)
+        rhs = _add(tB, -(tA @ out) if tA is not None else None)
+        return lo.SolveTriangular.apply(A, rhs, upper, unit)
+
+    def trace_of_solve(A: Tensor, tA: Tensor) -> Tensor:
+        return (lo.Inv.apply(A, True).mT * tA).sum((-2, -1))
+
+    def det_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+        A, tA = args[0], tangents[0]
+        try:
+            return out * trace_of_solve(A, tA)
+        except lo.LinAlgError:  # singular: the cofactor matrix through the SVD
+            return (lo._cofactor_by_svd(A) * tA).sum((-2, -1))
+
+    def slogdet_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+        return None, trace_of_solve(args[0], tangents[0])
+
+    def cholesky_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+        L = out if isinstance(out, Tensor) else out[0]
+        tA = lo._symmetric_from(tangents[0], "L")
+        Y = lo.SolveTriangular.apply(L, tA, False, False)  # L^-1 dA
+        Z = lo.SolveTriangular.apply(L, Y.mT, False, False).mT  # L^-1 dA L^-T
+        t = L @ lo._phi(Z)
+        return t if isinstance(out, Tensor) else (t, None)
+
+    def eigh_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+        L, V = out
+        dS = V.mT @ lo._symmetric_from(tangents[0], args[1]) @ V
+        E = L.unsqueeze(-2) - L.unsqueeze(-1)
+        F = lo._gauge_mask(E, dS, "linalg.eigh", "eigenvalues")
+        return dS.diagonal(0, -2, -1), V @ (dS * F)
+
+    RULES[lo.Inv] = inv_rule
+    RULES[lo.Solve] = solve_rule
+    RULES[lo.SolveTriangular] = solve_triangular_rule
+    RULES[lo.Det] = det_rule
+    RULES[lo.Slogdet] = slogdet_rule
+    RULES[lo.Cholesky] = cholesky_rule
+    RULES[lo.Eigh] = eigh_rule
+
+
+_linalg_rules()
