@@ -87,6 +87,7 @@ import json
 import math
 import operator
 import os
+import re
 import secrets
 import struct
 from collections.abc import Callable, Mapping, Sequence
@@ -411,7 +412,48 @@ def _reject_constant(name: str) -> NoReturn:
     _fail(f"non-standard JSON constant {name!r}")
 
 
+_MAX_JSON_DEPTH = 256
+_JSON_TOKEN = re.compile(r'[\[\]{}"]')
+
+
+def _check_depth(text: str, where: str) -> None:
+    """Refuse JSON nested deeper than :data:`_MAX_JSON_DEPTH` before parsing it: the parser's
+    recursion would otherwise cost memory and time in proportion to a hostile depth.
+
+    A scan from token to token (brackets and string quotes) that allocates nothing that
+    outlives one step; skipped entirely when there are too few brackets to nest that deep.
+    """
+    if text.count("[") + text.count("{") <= _MAX_JSON_DEPTH:
+        return
+    depth, pos = 0, 0
+    search, find = _JSON_TOKEN.search, text.find
+    while True:
+        m = search(text, pos)
+        if m is None:
+            return
+        ch = m.group()
+        if ch == '"':  # skip the string: its closing quote is the first one after an even run of backslashes
+            end = m.end()
+            while True:
+                end = find('"', end)
+                if end < 0:
+                    return  # an unterminated string: the parser reports it
+                k = end
+                while k > 0 and text[k - 1] == "\\":
+                    k -= 1
+                end += 1
+                if (end - 1 - k) % 2 == 0:
+                    break
+            pos = end
+            continue
+        depth += 1 if ch in "[{" else -1
+        if depth > _MAX_JSON_DEPTH:
+            raise SafetensorsError(f"{where} is not valid JSON: nested deeper than {_MAX_JSON_DEPTH} levels")
+        pos = m.end()
+
+
 def _parse_json(text: str, where: str) -> Any:
+    _check_depth(text, where)
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates(where), parse_constant=_reject_constant)
     except SafetensorsError as e:

@@ -66,8 +66,22 @@ _STRUCT = {
 
 
 def dtypes_from_namespace(xp: Any) -> dict[str, Any]:
-    """plugrad dtype name -> ``xp``'s dtype, for the dtypes ``xp`` has."""
-    return {name: getattr(xp, name) for name in _DTYPE_NAMES if hasattr(xp, name)}
+    """plugrad dtype name -> ``xp``'s dtype as its arrays report it, for the dtypes ``xp`` has.
+
+    NumPy-like libraries spell a dtype as a scalar type (``numpy.float32``) while their
+    arrays report a dtype object (``dtype('float32')``), which hashes differently; the table
+    holds what ``x.dtype`` gives, so a backend can look up its own arrays' dtypes.
+    """
+    out: dict[str, Any] = {}
+    for name in _DTYPE_NAMES:
+        d = getattr(xp, name, None)
+        if d is None:
+            continue
+        try:
+            out[name] = xp.empty((0,), dtype=d).dtype
+        except Exception:  # a namespace that cannot make an empty array of it: take the name's value
+            out[name] = d
+    return out
 
 
 def kernels_from_namespace(
