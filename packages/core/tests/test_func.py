@@ -225,6 +225,10 @@ def test_vmap_fast_path_matches_loop(f: Callable[..., Any], in_dims: Any, shapes
     )
     assert_close(got, want.to(got.dtype))
     assert_close(got_last, want.movedim(0, -1).to(got.dtype))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore" if slow else "error", PerformanceWarning)
+        chunked = vmap(f, in_dims=in_dims, out_dims=-1, chunk_size=2)(*args)
+    assert_close(chunked, want.movedim(0, -1).to(got.dtype))
 
 
 def test_vmap_grad_fast_path_per_sample_gradients() -> None:
@@ -299,6 +303,8 @@ def test_vmap_nested_structures_and_errors() -> None:
             vmap(lambda a: a + plugrad.randn(3))(xs)
         same = vmap(lambda a: a * 0 + plugrad.randn(3), randomness="same")(xs)
         assert_close(same[0], same[3])
+        same_chunked = vmap(lambda a: a * 0 + plugrad.randn(3), randomness="same", chunk_size=3)(xs)
+        assert_close(same_chunked[0], same_chunked[3])  # chunks 0-2 and 3
         diff = vmap(lambda a: a * 0 + plugrad.randn(3), randomness="different")(xs)
         assert not plugrad.equal(diff[0], diff[3])
 

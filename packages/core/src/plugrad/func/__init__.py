@@ -543,8 +543,9 @@ def vmap(
 
     Semantics are ``torch.vmap``'s. ``f`` runs once on the batch through batching rules
     where every op it applies has one, else once per example (correct for every op; a
-    one-time :class:`PerformanceWarning` names the op without a rule). ``chunk_size`` is
-    accepted and has no effect. See ``docs/func.md``.
+    one-time :class:`PerformanceWarning` names the op without a rule). ``chunk_size``
+    runs the batched path on chunks of that many examples (bounding memory). See
+    ``docs/func.md``.
     """
     if randomness not in ("error", "different", "same"):
         raise RuntimeError(f"Only allowed values for randomness are 'error', 'different', or 'same'. Got {randomness}")
@@ -608,13 +609,24 @@ def vmap(
         try:
             if any(isinstance(x, Batched) for x in leaves):  # one batched level at a time: the inner vmap loops
                 raise NoRule("vmap nested in vmap's fast path")
-            batched = [Batched(x.movedim(d, 0)) if d is not None else x for x, d in zip(leaves, leaf_dims)]
-            res = _unwrap(func(*rebuild(batched), **kwargs), out_dims, size, name)
-            drew = not _P.equal(_P.get_rng_state(), state0)
-            if drew and randomness == "error":
-                raise _RandomnessError(_RANDOM_MSG)
+            step = chunk_size if chunk_size is not None and chunk_size < size else size
+            parts = []
+            drew = False
+            for start in range(0, size, step):  # chunk_size: the batch in chunks (bounded memory)
+                if start:
+                    _P.set_rng_state(state0)  # every chunk draws what the first drew ("same")
+                batched = [
+                    Batched(x.movedim(d, 0)[start : start + step] if step < size else x.movedim(d, 0))
+                    if d is not None
+                    else x
+                    for x, d in zip(leaves, leaf_dims)
+                ]
+                parts.append(_unwrap(func(*rebuild(batched), **kwargs), out_dims, min(step, size - start), name))
+                drew = drew or not _P.equal(_P.get_rng_state(), state0)
+                if drew and randomness == "error":
+                    raise _RandomnessError(_RANDOM_MSG)
             if not drew or randomness == "same":
-                return res
+                return parts[0] if len(parts) == 1 else _join(parts, out_dims, name)
             reason = "random ops with randomness='different'"
         except _RandomnessError:
             raise
@@ -679,6 +691,17 @@ _RANDOM_MSG = (
 
 class _RandomnessError(RuntimeError):
     pass
+
+
+def _join(parts: list[Any], out_dims: Any, name: str) -> Any:
+    """The chunks' outputs concatenated along their ``out_dims``."""
+    leaves0, rebuild = _flatten(parts[0])
+    if isinstance(out_dims, int) or out_dims is None:
+        ods: list[Any] = [out_dims] * len(leaves0)
+    else:
+        ods = _broadcast_dims(list(out_dims) if isinstance(out_dims, tuple) else out_dims, parts[0], name, out_dims)
+    per = [_flatten(p)[0] for p in parts]
+    return rebuild([leaves0[j] if d is None else _P.cat([p[j] for p in per], dim=d) for j, d in enumerate(ods)])
 
 
 def _unwrap(out: Any, out_dims: Any, size: int, name: str) -> Any:
