@@ -525,3 +525,20 @@ def test_eigh_and_svd_gradients_match_pytorch_on_symmetric_inputs() -> None:
     (torch.linalg.cholesky(Pt) * torch.tensor(W.tolist(), dtype=torch.float64)).sum().backward()
     assert Pp.grad is not None and Pt.grad is not None
     plugrad.testing.assert_close(Pp.grad, t64(Pt.grad.tolist()), rtol=1e-8, atol=1e-8)
+
+
+def test_the_array_api_adapter_gives_the_linalg_kernels_with_info() -> None:
+    xp = pytest.importorskip("array_api_strict")
+    from plugrad.backends.array_api import linalg_kernels_from_namespace
+
+    k = linalg_kernels_from_namespace(xp)
+    assert set(k) == set(plugrad.backends._spec.LINALG_KERNELS)
+    a = xp.asarray([[[4.0, 1.0], [2.0, 3.0]], [[1.0, 2.0], [2.0, 4.0]]], dtype=xp.float64)
+    inv, info = k["linalg_inv"](a)
+    assert [int(info[i]) for i in range(2)] == [0, 2]
+    assert [round(float(inv[0, i, j]), 12) for i in range(2) for j in range(2)] == [0.3, -0.1, -0.2, 0.4]
+    _, info = k["linalg_cholesky"](xp.asarray([[1.0, 2.0], [2.0, 1.0]], dtype=xp.float64))
+    assert int(info) == 2
+    tri = xp.asarray([[2.0, 1.0], [99.0, 4.0]], dtype=xp.float64)
+    x = k["linalg_solve_triangular"](tri, xp.asarray([[3.0], [4.0]], dtype=xp.float64), upper=True, unitriangular=False)
+    assert [float(x[i, 0]) for i in range(2)] == [1.0, 1.0]
