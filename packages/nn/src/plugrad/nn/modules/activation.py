@@ -30,6 +30,7 @@ class ReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
+        """``max(x, 0)`` elementwise (in place when ``inplace``); any shape."""
         return F.relu(input, inplace=self.inplace)
 
     def extra_repr(self) -> str:
@@ -45,6 +46,7 @@ class LeakyReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
+        """``x if x > 0 else negative_slope * x`` elementwise (in place when ``inplace``); any shape."""
         return F.leaky_relu(input, self.negative_slope, self.inplace)
 
     def extra_repr(self) -> str:
@@ -55,6 +57,7 @@ class Sigmoid(Module):
     """``1 / (1 + exp(-x))``."""
 
     def forward(self, input: Tensor) -> Tensor:
+        """``1 / (1 + exp(-x))`` elementwise; any shape."""
         return input.sigmoid()
 
 
@@ -62,6 +65,7 @@ class Tanh(Module):
     """``tanh(x)``."""
 
     def forward(self, input: Tensor) -> Tensor:
+        """``tanh(x)`` elementwise; any shape."""
         return input.tanh()
 
 
@@ -73,6 +77,7 @@ class GELU(Module):
         self.approximate = approximate
 
     def forward(self, input: Tensor) -> Tensor:
+        """``x * Phi(x)`` elementwise, or ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`` when ``approximate='tanh'``."""
         return F.gelu(input, approximate=self.approximate)
 
     def extra_repr(self) -> str:
@@ -87,6 +92,7 @@ class SiLU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
+        """``x * sigmoid(x)`` elementwise (in place when ``inplace``); any shape."""
         return F.silu(input, inplace=self.inplace)
 
     def extra_repr(self) -> str:
@@ -101,6 +107,7 @@ class Softmax(Module):
         self.dim = dim
 
     def forward(self, input: Tensor) -> Tensor:
+        """``exp(x_i) / sum_j exp(x_j)`` along ``dim``; same shape as ``input``."""
         return F.softmax(input, self.dim)
 
     def extra_repr(self) -> str:
@@ -115,6 +122,7 @@ class LogSoftmax(Module):
         self.dim = dim
 
     def forward(self, input: Tensor) -> Tensor:
+        """``x_i - log(sum_j exp(x_j))`` along ``dim``, computed stably; same shape as ``input``."""
         return F.log_softmax(input, self.dim)
 
     def extra_repr(self) -> str:
@@ -135,6 +143,7 @@ class Dropout(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
+        """In training, zero each element with probability ``p`` and scale the rest by ``1/(1-p)``; in eval, ``input``."""
         return F.dropout(input, self.p, self.training, self.inplace)
 
     def extra_repr(self) -> str:

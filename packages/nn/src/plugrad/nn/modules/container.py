@@ -98,11 +98,13 @@ class Sequential(Module):
         return self
 
     def extend(self, sequential: Iterable[Module]) -> Sequential:
+        """Append each module of ``sequential`` in order; returns ``self``."""
         for m in sequential:
             self.append(m)
         return self
 
     def forward(self, input: Any) -> Any:
+        """Feed ``input`` through the modules in order: ``x -> m_k(...m_1(m_0(x)))``."""
         for module in self._modules.values():
             input = module(input)  # type: ignore[misc]
         return input
@@ -153,10 +155,12 @@ class ModuleList(Module):
         return combined
 
     def append(self, module: Module) -> ModuleList:
+        """Register ``module`` at the end of the list (name ``str(len(self))``); returns ``self``."""
         self.add_module(str(len(self)), module)
         return self
 
     def extend(self, modules: Iterable[Module]) -> ModuleList:
+        """Append each module of the iterable ``modules`` in order; returns ``self``."""
         if not isinstance(modules, Iterable):
             raise TypeError("ModuleList.extend should be called with an iterable, but got " + type(modules).__name__)
         offset = len(self)
@@ -165,6 +169,7 @@ class ModuleList(Module):
         return self
 
     def insert(self, index: int, module: Module) -> None:
+        """Insert ``module`` before position ``index`` and renumber the names ``'0', '1', ...``."""
         items = list(self._modules.values())
         items.insert(index, module)
         self._modules = OrderedDict()  # type: ignore[assignment]
@@ -172,6 +177,7 @@ class ModuleList(Module):
             self.add_module(str(i), m)
 
     def pop(self, key: int | slice) -> Module:
+        """Remove and return the module (or ``ModuleList`` for a slice) at ``key``; the rest are renumbered."""
         v = self[key]
         del self[key]
         return v  # type: ignore[no-any-return]
@@ -195,6 +201,7 @@ class ModuleList(Module):
         return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """A ``ModuleList`` has no forward of its own: calling one raises ``NotImplementedError``."""
         raise NotImplementedError(f'Module [{self._get_name()}] is missing the required "forward" function')
 
 
@@ -225,23 +232,29 @@ class ModuleDict(Module):
         return key in self._modules
 
     def clear(self) -> None:
+        """Remove every module from the dict."""
         self._modules.clear()
 
     def pop(self, key: str) -> Module:
+        """Remove the module under ``key`` and return it."""
         v = self[key]
         del self[key]
         return v
 
     def keys(self) -> Iterable[str]:
+        """The keys (submodule names), in insertion order."""
         return self._modules.keys()
 
     def items(self) -> Iterable[tuple[str, Module]]:
+        """The ``(key, module)`` pairs, in insertion order."""
         return self._modules.items()  # type: ignore[return-value]
 
     def values(self) -> Iterable[Module]:
+        """The modules, in insertion order."""
         return self._modules.values()  # type: ignore[return-value]
 
     def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
+        """Add or replace modules from a mapping or an iterable of ``(key, module)`` pairs, in their order."""
         if isinstance(modules, Mapping):
             for key, module in modules.items():
                 self[key] = module
@@ -254,4 +267,5 @@ class ModuleDict(Module):
             self[m[0]] = m[1]
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """A ``ModuleDict`` has no forward of its own: calling one raises ``NotImplementedError``."""
         raise NotImplementedError(f'Module [{self._get_name()}] is missing the required "forward" function')

@@ -308,6 +308,9 @@ class ConvTranspose2d(_ConvNd):
         return tuple(pads)
 
     def forward(self, input: Tensor, output_size: Sequence[int] | None = None) -> Tensor:  # type: ignore[override]
+        """Transposed convolution ``(N, C_in, H, W) -> (N, C_out, H_out, W_out)`` with
+        ``H_out = (H - 1) stride - 2 padding + dilation (kernel - 1) + output_padding + 1``; ``output_size`` picks output_padding.
+        """
         op = self._output_padding(input, output_size)
         return FC.conv_transpose2d(
             input, self.weight, self.bias, self.stride, self.padding, op, self.groups, self.dilation

@@ -28,6 +28,7 @@ class Unflatten(Module):
         self.unflattened_size = tuple(unflattened_size) if isinstance(unflattened_size, list) else unflattened_size
 
     def forward(self, input: Tensor) -> Tensor:
+        """``input.unflatten(dim, unflattened_size)``: dimension ``dim`` split into ``unflattened_size``."""
         return input.unflatten(self.dim, self.unflattened_size)
 
     def extra_repr(self) -> str:

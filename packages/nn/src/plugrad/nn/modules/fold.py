@@ -27,6 +27,7 @@ class Fold(Module):
         self.stride = stride
 
     def forward(self, input: Tensor) -> Tensor:
+        """Sum blocks ``(N, C*prod(kernel_size), L)`` back into an image ``(N, C, *output_size)`` (col2im)."""
         return FC.fold(input, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride)
 
     def extra_repr(self) -> str:
@@ -47,6 +48,7 @@ class Unfold(Module):
         self.stride = stride
 
     def forward(self, input: Tensor) -> Tensor:
+        """Extract sliding blocks ``(N, C, H, W) -> (N, C*prod(kernel_size), L)``, ``L`` the number of blocks (im2col)."""
         return FC.unfold(input, self.kernel_size, self.dilation, self.padding, self.stride)
 
     def extra_repr(self) -> str:

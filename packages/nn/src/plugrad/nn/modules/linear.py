@@ -58,6 +58,7 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:
+        """``y = x W^T + b`` over the last dimension: ``(*, in_features) -> (*, out_features)``."""
         return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:
@@ -71,6 +72,7 @@ class Identity(Module):
         super().__init__()
 
     def forward(self, input: Tensor) -> Tensor:
+        """Return ``input`` itself (the same tensor object)."""
         return input
 
 
@@ -83,6 +85,7 @@ class Flatten(Module):
         self.end_dim = end_dim
 
     def forward(self, input: Tensor) -> Tensor:
+        """``input.flatten(start_dim, end_dim)``: e.g. ``(N, C, H, W) -> (N, C*H*W)`` with the defaults."""
         return input.flatten(self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:

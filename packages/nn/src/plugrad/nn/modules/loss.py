@@ -48,6 +48,7 @@ class MSELoss(_Loss):
     """Mean squared error: ``l_i = (x_i - y_i)^2``, then the mean (or sum, or none)."""
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        """``(input - target)^2`` elementwise, then reduced by ``reduction`` (``'mean'``, ``'sum'`` or ``'none'``)."""
         return F.mse_loss(input, target, reduction=self.reduction)
 
 
@@ -55,6 +56,7 @@ class L1Loss(_Loss):
     """Mean absolute error: ``l_i = |x_i - y_i|``."""
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        """``|input - target|`` elementwise, then reduced by ``reduction`` (``'mean'``, ``'sum'`` or ``'none'``)."""
         return F.l1_loss(input, target, reduction=self.reduction)
 
 
@@ -66,6 +68,7 @@ class HuberLoss(_Loss):
         self.delta = delta
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        """``0.5 d^2`` if ``|d| < delta`` else ``delta (|d| - 0.5 delta)``, ``d = input - target``; then ``reduction``."""
         return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
 
 
@@ -79,6 +82,7 @@ class SmoothL1Loss(_Loss):
         self.beta = beta
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        """``0.5 d^2 / beta`` if ``|d| < beta`` else ``|d| - 0.5 beta``, ``d = input - target``; then ``reduction``."""
         return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
 
 
@@ -97,6 +101,9 @@ class NLLLoss(_WeightedLoss):
         self.ignore_index = ignore_index
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        """``-weight[t] * input[n, t]`` for log-probabilities ``(N, C, *)`` and indices ``t = target[n]``; then
+        ``reduction`` (``'mean'`` divides by the summed weights of the targets not ignored).
+        """
         return F.nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
 
 
@@ -117,6 +124,9 @@ class CrossEntropyLoss(_WeightedLoss):
         self.label_smoothing = label_smoothing
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        """``nll_loss(log_softmax(input, 1), target)`` for logits ``(N, C, *)`` or ``(C,)`` and class indices
+        (or class probabilities of ``input``'s shape), with ``weight``, ``ignore_index`` and ``label_smoothing``.
+        """
         return F.cross_entropy(
             input,
             target,
@@ -131,6 +141,9 @@ class BCELoss(_WeightedLoss):
     """Binary cross entropy of probabilities: ``l_i = -w_i (y_i log x_i + (1 - y_i) log(1 - x_i))``."""
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        """``-w (y log x + (1 - y) log(1 - x))`` for probabilities ``x = input`` and ``y = target`` (logs clamped
+        at -100); then ``reduction``.
+        """
         return F.binary_cross_entropy(input, target, weight=self.weight, reduction=self.reduction)
 
 
@@ -152,6 +165,9 @@ class BCEWithLogitsLoss(_Loss):
         self.pos_weight: Tensor | None
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        """``-w (p y log s(x) + (1 - y) log(1 - s(x)))`` with ``s`` the sigmoid and ``p = pos_weight``, computed
+        stably from the logits ``x = input``; then ``reduction``.
+        """
         return F.binary_cross_entropy_with_logits(
             input, target, self.weight, pos_weight=self.pos_weight, reduction=self.reduction
         )

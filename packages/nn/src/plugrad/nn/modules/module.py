@@ -34,6 +34,7 @@ class RemovableHandle:
         self.id = next(RemovableHandle._next_id)
 
     def remove(self) -> None:
+        """Unregister the hook this handle was returned for; calling it again does nothing."""
         if self._hooks is not None:
             self._hooks.pop(self.id, None)
             self._hooks = None
@@ -124,6 +125,9 @@ class Module:
     forward: Callable[..., Any]
 
     def _forward_unimplemented(self, *input: Any) -> None:
+        """The computation of the module, called by ``module(*input)`` (after the forward pre-hooks, before the
+        forward hooks). Every subclass overrides it; the base raises ``NotImplementedError``.
+        """
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     forward = _forward_unimplemented
@@ -379,12 +383,14 @@ class Module:
         return self._named_members(lambda m: m._parameters.items(), prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        """Iterate over the module's buffers (those of its submodules too when ``recurse``), each once."""
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
     def named_buffers(
         self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
     ) -> Iterator[tuple[str, Tensor]]:
+        """Iterate over ``(name, buffer)`` pairs, names dotted from ``prefix`` (``'bn.running_mean'``), duplicates once."""
         return self._named_members(lambda m: m._buffers.items(), prefix, recurse, remove_duplicate)
 
     def children(self) -> Iterator[Module]:
@@ -393,6 +399,7 @@ class Module:
             yield m
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
+        """Iterate over ``(name, module)`` for the immediate submodules, each module once."""
         memo: set[int] = set()
         for name, m in self._modules.items():
             if m is not None and id(m) not in memo:
@@ -446,6 +453,7 @@ class Module:
         return param
 
     def get_buffer(self, target: str) -> Tensor:
+        """The buffer at the dotted path ``target`` (``'bn.running_mean'``); ``AttributeError`` if there is none."""
         module_path, _, name = target.rpartition(".")
         mod = self.get_submodule(module_path)
         if name not in mod._buffers:
@@ -544,21 +552,27 @@ class Module:
         return self._apply(convert)
 
     def cpu(self) -> Module:
+        """Move every parameter and buffer to the CPU, in place; returns ``self``."""
         return self.to("cpu")
 
     def cuda(self, device: Any = None) -> Module:
+        """Move every parameter and buffer to a CUDA device (``device``, default the current one), in place; returns ``self``."""
         return self.to("cuda" if device is None else device)
 
     def type(self, dst_type: plugrad.dtype) -> Module:
+        """Cast every parameter and buffer to ``dst_type``, in place; returns ``self``."""
         return self._apply(lambda t: t.to(dst_type))
 
     def float(self) -> Module:
+        """Cast the floating-point parameters and buffers to ``float32``, in place; returns ``self``."""
         return self._apply(lambda t: t.float() if t.is_floating_point() else t)
 
     def double(self) -> Module:
+        """Cast the floating-point parameters and buffers to ``float64``, in place; returns ``self``."""
         return self._apply(lambda t: t.double() if t.is_floating_point() else t)
 
     def half(self) -> Module:
+        """Cast the floating-point parameters and buffers to ``float16``, in place; returns ``self``."""
         return self._apply(lambda t: t.half() if t.is_floating_point() else t)
 
     # ------------------------------------------------------------------ state dict

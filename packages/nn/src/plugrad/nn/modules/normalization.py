@@ -51,12 +51,14 @@ class LayerNorm(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """Set ``weight`` to ones and ``bias`` to zeros (when ``elementwise_affine``)."""
         if self.elementwise_affine:
             init.ones_(self.weight)
             if self.bias is not None:
                 init.zeros_(self.bias)
 
     def forward(self, input: Tensor) -> Tensor:
+        """``(x - E[x]) / sqrt(Var[x] + eps) * weight + bias`` over the last ``len(normalized_shape)`` dims (biased var)."""
         return FN.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
@@ -90,10 +92,12 @@ class RMSNorm(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """Set ``weight`` to ones (when ``elementwise_affine``)."""
         if self.elementwise_affine:
             init.ones_(self.weight)
 
     def forward(self, input: Tensor) -> Tensor:
+        """``x / sqrt(mean(x^2) + eps) * weight`` over the last ``len(normalized_shape)`` dims."""
         return FN.rms_norm(input, self.normalized_shape, self.weight, self.eps)
 
     def extra_repr(self) -> str:
@@ -133,12 +137,16 @@ class GroupNorm(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """Set ``weight`` to ones and ``bias`` to zeros (when ``affine``)."""
         if self.affine:
             init.ones_(self.weight)
             if self.bias is not None:
                 init.zeros_(self.bias)
 
     def forward(self, input: Tensor) -> Tensor:
+        """``(x - E[x]) / sqrt(Var[x] + eps)`` per sample over each group of ``C / num_groups`` channels, then
+        per-channel ``* weight + bias``: ``(N, C, *) -> (N, C, *)``.
+        """
         return FN.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:

@@ -51,6 +51,7 @@ class MaxPool1d(_MaxPoolNd):
     """
 
     def forward(self, input: Tensor) -> Any:
+        """Window maxima ``(N, C, L_in) -> (N, C, L_out)`` (and their flat indices when ``return_indices``)."""
         return FC.max_pool1d(
             input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices
         )
@@ -66,6 +67,7 @@ class MaxPool2d(_MaxPoolNd):
     """
 
     def forward(self, input: Tensor) -> Any:
+        """Window maxima ``(N, C, H, W) -> (N, C, H_out, W_out)`` (and their flat indices when ``return_indices``)."""
         return FC.max_pool2d(
             input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices
         )
@@ -97,6 +99,7 @@ class AvgPool1d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
     def forward(self, input: Tensor) -> Tensor:
+        """Window means ``(N, C, L_in) -> (N, C, L_out)``; ``count_include_pad`` counts the zero padding in the divisor."""
         return FC.avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
 
 
@@ -128,6 +131,7 @@ class AvgPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
     def forward(self, input: Tensor) -> Tensor:
+        """Window means ``(N, C, H, W) -> (N, C, H_out, W_out)``; divisor ``divisor_override`` when given."""
         return FC.avg_pool2d(
             input,
             self.kernel_size,
@@ -151,6 +155,7 @@ class AdaptiveAvgPool1d(Module):
         return f"output_size={self.output_size}"
 
     def forward(self, input: Tensor) -> Tensor:
+        """``(N, C, L) -> (N, C, output_size)``: output ``i`` averages ``input[floor(i L / out) : ceil((i+1) L / out)]``."""
         return FC.adaptive_avg_pool1d(input, self.output_size)
 
 
@@ -165,4 +170,5 @@ class AdaptiveAvgPool2d(Module):
         return f"output_size={self.output_size}"
 
     def forward(self, input: Tensor) -> Tensor:
+        """``(N, C, H, W) -> (N, C, *output_size)``: each output averages its adaptive window, per dimension."""
         return FC.adaptive_avg_pool2d(input, self.output_size)

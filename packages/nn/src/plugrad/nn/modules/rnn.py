@@ -631,6 +631,9 @@ class RNN(RNNBase):
         self.nonlinearity = nonlinearity
 
     def forward(self, input: Tensor | PackedSequence, hx: Tensor | None = None) -> tuple[Any, Tensor]:
+        """Run the layers over the sequence: ``(L, N, H_in)`` (``(N, L, H_in)`` when ``batch_first``) or a
+        ``PackedSequence`` -> ``(output, h_n)``, ``output`` the last layer's ``h_t`` for every ``t``, ``h_n`` ``(D*num_layers, N, H_out)``.
+        """
         return self._forward_common(input, hx)  # type: ignore[return-value]
 
 
@@ -681,6 +684,9 @@ class LSTM(RNNBase):
     def forward(
         self, input: Tensor | PackedSequence, hx: tuple[Tensor, Tensor] | None = None
     ) -> tuple[Any, tuple[Tensor, Tensor]]:
+        """Run the layers over the sequence -> ``(output, (h_n, c_n))``: ``output`` ``(L, N, D*H_out)`` the last layer's
+        ``h_t`` (or a ``PackedSequence`` for one), ``h_n``/``c_n`` ``(D*num_layers, N, H)``; ``hx = (h_0, c_0)``, default zeros.
+        """
         return self._forward_common(input, hx)  # type: ignore[return-value]
 
 
@@ -714,6 +720,9 @@ class GRU(RNNBase):
         return "GRU"
 
     def forward(self, input: Tensor | PackedSequence, hx: Tensor | None = None) -> tuple[Any, Tensor]:
+        """Run the layers over the sequence: ``(L, N, H_in)`` (``(N, L, H_in)`` when ``batch_first``) or a
+        ``PackedSequence`` -> ``(output, h_n)``; ``hx`` is ``h_0`` ``(D*num_layers, N, H_out)``, default zeros.
+        """
         return self._forward_common(input, hx)  # type: ignore[return-value]
 
 
@@ -810,6 +819,7 @@ class RNNCell(RNNCellBase):
         self.nonlinearity = nonlinearity
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        """One step ``h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)``: ``(N, H_in), (N, H) -> (N, H)``; ``hx`` defaults to zeros."""
         x, batched = self._prepare(input)
         h = self._state(x, hx, batched, 0)
         h = _rnn_step(
@@ -827,6 +837,7 @@ class LSTMCell(RNNCellBase):
         super().__init__(input_size, hidden_size, bias, 4, device, dtype)
 
     def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        """One LSTM step: ``(N, H_in), ((N, H), (N, H)) -> (h', c')``; ``hx = (h, c)`` defaults to zeros."""
         x, batched = self._prepare(input)
         if hx is None:
             h = c = self._state(x, None, batched, 0)
@@ -848,6 +859,7 @@ class GRUCell(RNNCellBase):
         super().__init__(input_size, hidden_size, bias, 3, device, dtype)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        """One GRU step: ``(N, H_in), (N, H) -> h' = (1 - z) * n + z * h``; ``hx`` defaults to zeros."""
         x, batched = self._prepare(input)
         h = self._state(x, hx, batched, 0)
         h = _gru_step(F.linear(x, self.weight_ih, self.bias_ih), h, self.weight_hh, self.bias_hh)

@@ -95,6 +95,7 @@ class Embedding(Module):
                 self.weight[self.padding_idx].fill_(0)
 
     def forward(self, input: Tensor) -> Tensor:
+        """``weight[input]``: integer indices of any shape ``(*)`` -> ``(*, embedding_dim)``."""
         return FE.embedding(
             input, self.weight, self.padding_idx, self.max_norm, self.norm_type, self.scale_grad_by_freq, self.sparse
         )
@@ -185,6 +186,9 @@ class EmbeddingBag(Module):
                 self.weight[self.padding_idx].fill_(0)
 
     def forward(self, input: Tensor, offsets: Tensor | None = None, per_sample_weights: Tensor | None = None) -> Tensor:
+        """Reduce (``mode``: sum, mean or max) the embeddings of each bag: ``input`` ``(B, N)`` or 1-D with ``offsets``
+        marking where each bag starts -> ``(B, embedding_dim)``; ``per_sample_weights`` scale rows (``'sum'`` only).
+        """
         return FE.embedding_bag(
             input,
             self.weight,

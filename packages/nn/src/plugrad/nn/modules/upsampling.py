@@ -36,6 +36,9 @@ class Upsample(Module):
         self.recompute_scale_factor = recompute_scale_factor
 
     def forward(self, input: Tensor) -> Tensor:
+        """``F.interpolate(input, size, scale_factor, mode, align_corners)``: resize the spatial dims of
+        ``(N, C, L)``, ``(N, C, H, W)`` or ``(N, C, D, H, W)``.
+        """
         return FC.interpolate(
             input, self.size, self.scale_factor, self.mode, self.align_corners, self.recompute_scale_factor
         )
