@@ -102,6 +102,7 @@ class LRScheduler:
         return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the scheduler's state from ``state_dict`` (as returned by :meth:`state_dict`)."""
         self.__dict__.update(state_dict)
 
     def get_last_lr(self) -> list[float]:
@@ -109,6 +110,9 @@ class LRScheduler:
         return self._last_lr
 
     def get_lr(self) -> list[float]:
+        """The learning rate of each param group for the current ``last_epoch``, computed from the groups'
+        current ``lr`` (the recursive form); each subclass defines it.
+        """
         raise NotImplementedError
 
     def step(self, epoch: int | None = None) -> None:
@@ -140,6 +144,7 @@ class StepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        """``lr * gamma`` for each group when ``last_epoch`` is a positive multiple of ``step_size``, else ``lr``."""
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return self._lrs()
         return [lr * self.gamma for lr in self._lrs()]
@@ -160,6 +165,7 @@ class MultiStepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        """``lr * gamma ** k`` at a milestone epoch (``k`` times it is listed in ``milestones``), else ``lr``."""
         if self.last_epoch not in self.milestones:
             return self._lrs()
         factor = self.gamma ** self.milestones[self.last_epoch]
@@ -170,6 +176,7 @@ class MultiStepLR(LRScheduler):
         return [base * self.gamma ** bisect_right(milestones, self.last_epoch) for base in self.base_lrs]
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the state from ``state_dict``; ``milestones`` become a ``Counter`` with integer keys again."""
         super().load_state_dict(state_dict)
         # a dict restored from a checkpoint becomes a Counter again
         self.milestones = Counter({int(k): v for k, v in dict(self.milestones).items()})
@@ -183,6 +190,7 @@ class ExponentialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        """``lr * gamma`` for each group at every epoch after the first (``lr_t = base_lr * gamma ** t``)."""
         if self.last_epoch == 0:
             return self._lrs()
         return [lr * self.gamma for lr in self._lrs()]
@@ -207,6 +215,10 @@ class CosineAnnealingLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        """The recursive form ``lr_t = eta_min + (1 + cos(pi t / T_max)) / (1 + cos(pi (t-1) / T_max))
+        * (lr_{t-1} - eta_min)`` (with the restart step past ``T_max``), which equals the closed form
+        ``eta_min + (base_lr - eta_min) (1 + cos(pi t / T_max)) / 2`` while nothing else changes ``lr``.
+        """
         t, T, eta = self.last_epoch, self.T_max, self.eta_min
         if t == 0:
             return self._lrs()
@@ -247,6 +259,7 @@ class LambdaLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        """``base_lr * lr_lambda(last_epoch)`` for each group (its own function, or the shared one)."""
         return [base * fn(self.last_epoch) for fn, base in zip(self.lr_lambdas, self.base_lrs)]
 
     def state_dict(self) -> dict[str, Any]:
@@ -258,6 +271,9 @@ class LambdaLR(LRScheduler):
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the state from ``state_dict``; ``lr_lambdas`` that are callable objects get their saved
+        ``__dict__`` back (plain functions and lambdas are not saved).
+        """
         state_dict = dict(state_dict)
         lambdas = state_dict.pop("lr_lambdas")
         self.__dict__.update(state_dict)
@@ -283,6 +299,7 @@ class MultiplicativeLR(LambdaLR):
         super().__init__(optimizer, lr_lambda, last_epoch)
 
     def get_lr(self) -> list[float]:
+        """``lr_{t-1} * lr_lambda(t)`` for each group after the first epoch (``lr`` unchanged at the first)."""
         if self._is_initial:
             return self._lrs()
         return [lr * fn(self.last_epoch) for fn, lr in zip(self.lr_lambdas, self._lrs())]
@@ -302,6 +319,7 @@ class ConstantLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        """``lr * factor`` at epoch 0, ``lr / factor`` at epoch ``total_iters`` (back to ``base_lr``), ``lr`` otherwise."""
         if self.last_epoch == 0:
             return [lr * self.factor for lr in self._lrs()]
         if self.last_epoch != self.total_iters:
@@ -336,6 +354,9 @@ class LinearLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        """``lr * f(t) / f(t-1)`` with ``f(t) = start_factor + (end_factor - start_factor) t / total_iters``
+        (``lr * start_factor`` at epoch 0, ``lr`` after ``total_iters``).
+        """
         if self.last_epoch == 0:
             return [lr * self.start_factor for lr in self._lrs()]
         if self._is_initial or self.last_epoch > self.total_iters:
@@ -362,6 +383,9 @@ class PolynomialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        """``lr * ((1 - t/T) / (1 - (t-1)/T)) ** power`` for epoch ``t <= T = total_iters`` (so
+        ``lr_t = base_lr (1 - t/T) ** power``); ``lr`` after ``T``.
+        """
         if self._is_initial or self.last_epoch > self.total_iters:
             return self._lrs()
         t, T = self.last_epoch, self.total_iters
@@ -399,6 +423,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        """``eta_min + (base_lr - eta_min) (1 + cos(pi T_cur / T_i)) / 2`` for each group."""
         return [
             self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
             for base in self.base_lrs
@@ -527,6 +552,9 @@ class OneCycleLR(LRScheduler):
         return (end - start) * pct + start
 
     def get_lr(self) -> list[float]:
+        """The learning rate at step ``last_epoch``: annealed (cosine or linear, ``anneal_strategy``) between the
+        ends of the current phase; also sets each group's momentum (or ``betas[0]``) when ``cycle_momentum``.
+        """
         step = self.last_epoch
         if step > self.total_steps:
             raise ValueError(f"Tried to step {step} times. The specified number of total steps is {self.total_steps}")
