@@ -217,6 +217,9 @@ class DistributedDataParallel(Module):
 
     # -- forward -------------------------------------------------------------------------
     def forward(self, *inputs: Any, **kwargs: Any) -> Any:
+        """Call the wrapped module (broadcasting rank 0's buffers first when ``broadcast_buffers``) and
+        prepare the gradient all-reduce that the following backward performs.
+        """
         if self._syncing and self._started:  # a backward ran, but some parameters got no gradient
             raise RuntimeError(
                 "Expected to have finished reduction in the prior iteration before starting a new one. "

@@ -78,6 +78,7 @@ class ParametrizationList(ModuleList):
             self.original.copy_(value)
 
     def forward(self) -> Tensor:
+        """The parametrized tensor: ``original`` passed through each parametrization in order."""
         x = self.original
         for m in self:
             x = m(x)

@@ -85,18 +85,23 @@ class PackedSequence(_PackedSequenceBase):
         return type(self)(data, self.batch_sizes, idx[0], idx[1])
 
     def cpu(self) -> PackedSequence:
+        """``data`` (and the index tensors) moved to the CPU (``self`` when already there)."""
         return self.to("cpu")
 
     def cuda(self, *args: Any, **kwargs: Any) -> PackedSequence:
+        """``data`` (and the index tensors) moved to the CUDA device."""
         return self.to("cuda")
 
     def double(self) -> PackedSequence:
+        """``data`` cast to ``float64`` (``self`` when it already has that dtype)."""
         return self.to(dtype=plugrad.float64)
 
     def float(self) -> PackedSequence:
+        """``data`` cast to ``float32`` (``self`` when it already has that dtype)."""
         return self.to(dtype=plugrad.float32)
 
     def half(self) -> PackedSequence:
+        """``data`` cast to ``float16`` (``self`` when it already has that dtype)."""
         return self.to(dtype=plugrad.float16)
 
     @property
@@ -104,6 +109,7 @@ class PackedSequence(_PackedSequenceBase):
         return bool(self.data.is_cuda)
 
     def is_pinned(self) -> bool:
+        """Whether ``data`` is in pinned memory: always ``False`` (plugrad does not pin memory)."""
         return False
 
 
