@@ -305,6 +305,7 @@ class ProcessGroup:
         return self.backend_name
 
     def describe(self) -> str:
+        """A short description for messages: ``"rank R of N (backend 'name')"``."""
         return f"rank {self._rank} of {self._size} (backend {self.backend_name!r})"
 
     # -- failure -----------------------------------------------------------------
@@ -314,6 +315,7 @@ class ProcessGroup:
         return self._state.broken
 
     def mark_broken(self, why: str) -> None:
+        """Record ``why`` the group is broken (the first reason is kept); see :attr:`broken`."""
         if self._state.broken is None:
             self._state.broken = why
 
