@@ -34,3 +34,4 @@ def _cpu_count() -> int:
 
 #: ``plugrad.cpu.amp.autocast``: PyTorch's deprecated spelling of ``plugrad.amp.autocast("cpu")``.
 amp = _lazy_module(__name__ + ".amp", "plugrad.amp._legacy")
+amp.__doc__ = "Deprecated spelling: use plugrad.amp.autocast('cpu')."

@@ -19,6 +19,8 @@ __all__ = ["GradScaler", "OptState"]
 
 
 class OptState(enum.Enum):
+    """Where an optimizer is in the current iteration: ``READY``, gradients ``UNSCALED``, or ``STEPPED``."""
+
     READY = 0
     UNSCALED = 1
     STEPPED = 2
@@ -203,21 +205,27 @@ class GradScaler:
         return self._init_scale if self._scale is None else self._scale
 
     def get_growth_factor(self) -> float:
+        """The factor the scale is multiplied by after ``growth_interval`` steps without inf/NaN gradients."""
         return self._growth_factor
 
     def set_growth_factor(self, new_factor: float) -> None:
+        """Set the growth factor (see :meth:`get_growth_factor`) to ``new_factor``."""
         self._growth_factor = float(new_factor)
 
     def get_backoff_factor(self) -> float:
+        """The factor the scale is multiplied by when a step finds inf/NaN gradients (and is skipped)."""
         return self._backoff_factor
 
     def set_backoff_factor(self, new_factor: float) -> None:
+        """Set the backoff factor (see :meth:`get_backoff_factor`) to ``new_factor``."""
         self._backoff_factor = float(new_factor)
 
     def get_growth_interval(self) -> int:
+        """The number of consecutive steps without inf/NaN gradients after which the scale grows."""
         return self._growth_interval
 
     def set_growth_interval(self, new_interval: int) -> None:
+        """Set the growth interval (see :meth:`get_growth_interval`) to ``new_interval``."""
         self._growth_interval = int(new_interval)
 
     def is_enabled(self) -> bool:

@@ -85,6 +85,7 @@ def flash_sdp_enabled() -> bool:
 
 
 def enable_flash_sdp(enabled: bool) -> None:
+    """Allow (``True``) or forbid the flash-attention kernel in ``scaled_dot_product_attention``."""
     _SDP["flash"] = _flags.check_bool("enable_flash_sdp", enabled)
 
 
@@ -94,6 +95,7 @@ def mem_efficient_sdp_enabled() -> bool:
 
 
 def enable_mem_efficient_sdp(enabled: bool) -> None:
+    """Allow (``True``) or forbid the memory-efficient kernel in ``scaled_dot_product_attention``."""
     _SDP["mem_efficient"] = _flags.check_bool("enable_mem_efficient_sdp", enabled)
 
 
@@ -103,4 +105,5 @@ def math_sdp_enabled() -> bool:
 
 
 def enable_math_sdp(enabled: bool) -> None:
+    """Allow (``True``) or forbid the plain math (matmul + softmax) path in ``scaled_dot_product_attention``."""
     _SDP["math"] = _flags.check_bool("enable_math_sdp", enabled)
