@@ -171,11 +171,13 @@ class Tensor:
         return self._data.ndim  # type: ignore[no-any-return]
 
     def dim(self) -> int:
+        """The number of dimensions (``len(self.shape)``); ``ndimension`` is an alias."""
         return self._data.ndim  # type: ignore[no-any-return]
 
     ndimension = dim
 
     def numel(self) -> int:
+        """The number of elements, ``prod(self.shape)`` (1 for a 0-d tensor); ``nelement`` is an alias."""
         n = 1
         for s in self._data.shape:
             n *= s
@@ -184,6 +186,7 @@ class Tensor:
     nelement = numel
 
     def element_size(self) -> int:
+        """The size of one element in bytes (``4`` for ``float32``)."""
         return self._dtype.itemsize
 
     # ---- storage basics (issue 17): data_ptr, storage_offset, untyped_storage, is_set_to
@@ -229,6 +232,7 @@ class Tensor:
         )
 
     def is_floating_point(self) -> bool:
+        """Whether the dtype is a floating-point one (``float16``, ``bfloat16``, ``float32``, ``float64``)."""
         return self._dtype.category is _FLOATING
 
     @property
@@ -855,50 +859,65 @@ class Tensor:
     # -- in-place variants of the elementwise ops
 
     def round_(self, *, decimals: int = 0) -> Tensor:
+        """In-place :meth:`round`: ``self`` rounded half to even at ``decimals`` decimal places."""
         return self._inplace_op(_ew.round, decimals=decimals)
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
+        """In-place :meth:`clamp`: ``self = min(max(self, min), max)`` elementwise; ``clip_`` is an alias."""
         return self._inplace_op(_ew.clamp, min, max)
 
     clip_ = clamp_
 
     def clamp_min_(self, min: Any) -> Tensor:
+        """In-place ``self = max(self, min)`` elementwise."""
         return self._inplace_op(_ew.clamp_min, min)
 
     def clamp_max_(self, max: Any) -> Tensor:
+        """In-place ``self = min(self, max)`` elementwise."""
         return self._inplace_op(_ew.clamp_max, max)
 
     def pow_(self, exponent: Any) -> Tensor:
+        """In-place ``self = self ** exponent`` (broadcast to ``self``'s shape)."""
         return self._inplace_op(_ew.pow, exponent, binary=True)
 
     def remainder_(self, other: Any) -> Tensor:
+        """In-place ``self = self - floor(self / other) * other`` (Python's ``%``: the sign of ``other``)."""
         return self._inplace_op(_ew.remainder, other, binary=True)
 
     def fmod_(self, other: Any) -> Tensor:
+        """In-place ``self = fmod(self, other)`` (C's remainder: the sign of ``self``)."""
         return self._inplace_op(_ew.fmod, other, binary=True)
 
     def floor_divide_(self, other: Any) -> Tensor:
+        """In-place ``self = floor(self / other)``."""
         return self._inplace_op(_ew.floor_divide, other, binary=True)
 
     def lerp_(self, end: Tensor, weight: Any) -> Tensor:
+        """In-place ``self = self + weight * (end - self)``."""
         return self._inplace_op(_ew.lerp, end, weight)
 
     def bitwise_and_(self, other: Any) -> Tensor:
+        """In-place ``self &= other`` (integer and bool tensors)."""
         return self._inplace_op(_ew.bitwise_and, other, binary=True)
 
     def bitwise_or_(self, other: Any) -> Tensor:
+        """In-place ``self |= other`` (integer and bool tensors)."""
         return self._inplace_op(_ew.bitwise_or, other, binary=True)
 
     def bitwise_xor_(self, other: Any) -> Tensor:
+        """In-place ``self ^= other`` (integer and bool tensors)."""
         return self._inplace_op(_ew.bitwise_xor, other, binary=True)
 
     def bitwise_not_(self) -> Tensor:
+        """In-place ``self = ~self`` (integer and bool tensors)."""
         return self._inplace_op(_ew.bitwise_not)
 
     def bitwise_left_shift_(self, other: Any) -> Tensor:
+        """In-place ``self <<= other`` (integer tensors)."""
         return self._inplace_op(_ew.bitwise_left_shift, other, binary=True)
 
     def bitwise_right_shift_(self, other: Any) -> Tensor:
+        """In-place ``self >>= other`` (integer tensors; arithmetic shift)."""
         return self._inplace_op(_ew.bitwise_right_shift, other, binary=True)
 
     def __iand__(self, other: Any) -> Tensor:
@@ -931,17 +950,21 @@ class Tensor:
         return self._inplace_op(_scatter.masked_fill, mask, value)
 
     def index_fill_(self, dim: int, index: Tensor, value: Any) -> Tensor:
+        """In place, ``self[..., index[i], ...] = value`` along dimension ``dim`` for each ``i``."""
         return self._inplace_op(_scatter.index_fill, dim, index, value)
 
     def index_add_(self, dim: int, index: Tensor, source: Tensor, *, alpha: Any = 1) -> Tensor:
+        """In place, ``self[..., index[i], ...] += alpha * source[..., i, ...]`` along ``dim`` (repeats accumulate)."""
         return self._inplace_op(_scatter.index_add, dim, index, source, alpha=alpha)
 
     def scatter_(
         self, dim: int, index: Tensor, src: Any = None, *, value: Any = None, reduce: str | None = None
     ) -> Tensor:
+        """In-place :meth:`scatter`: ``self[index[i][j]][j] = src[i][j]`` for ``dim=0`` (or the number ``value``)."""
         return self._inplace_op(_scatter.scatter, dim, index, src, value=value, reduce=reduce)
 
     def scatter_add_(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
+        """In place, ``self[index[i][j]][j] += src[i][j]`` for ``dim=0`` (likewise along other dims); repeats accumulate."""
         return self._inplace_op(_scatter.scatter_add, dim, index, src)
 
     # -- in-place random fills (see plugrad._ops.random)
@@ -1101,21 +1124,27 @@ class Tensor:
     # ------------------------------------------------------------------ methods
 
     def eq(self, other: Any) -> Tensor:
+        """Elementwise ``self == other`` as a bool tensor (broadcasting)."""
         return _ew.eq(self, other)
 
     def ne(self, other: Any) -> Tensor:
+        """Elementwise ``self != other`` as a bool tensor (broadcasting); ``not_equal`` is an alias."""
         return _ew.ne(self, other)
 
     def lt(self, other: Any) -> Tensor:
+        """Elementwise ``self < other`` as a bool tensor (broadcasting); ``less`` is an alias."""
         return _ew.lt(self, other)
 
     def le(self, other: Any) -> Tensor:
+        """Elementwise ``self <= other`` as a bool tensor (broadcasting); ``less_equal`` is an alias."""
         return _ew.le(self, other)
 
     def gt(self, other: Any) -> Tensor:
+        """Elementwise ``self > other`` as a bool tensor (broadcasting); ``greater`` is an alias."""
         return _ew.gt(self, other)
 
     def ge(self, other: Any) -> Tensor:
+        """Elementwise ``self >= other`` as a bool tensor (broadcasting); ``greater_equal`` is an alias."""
         return _ew.ge(self, other)
 
     not_equal = ne
@@ -1131,34 +1160,46 @@ class Tensor:
     # -- op catalogue: reductions, scans, softmax (see plugrad._ops.reduction)
 
     def max(self, dim: Any = None, keepdim: bool = False) -> Any:
+        """The maximum of all elements, or with ``dim`` a ``(values, indices)`` named tuple along it
+        (or, given a tensor, the elementwise :func:`maximum`).
+        """
         return _reduction.max(self, dim, keepdim)
 
     def min(self, dim: Any = None, keepdim: bool = False) -> Any:
+        """The minimum of all elements, or with ``dim`` a ``(values, indices)`` named tuple along it
+        (or, given a tensor, the elementwise :func:`minimum`).
+        """
         return _reduction.min(self, dim, keepdim)
 
     def amax(self, dim: Any = (), keepdim: bool = False) -> Tensor:
+        """The maximum over ``dim`` (all dims by default), without indices; the gradient is shared among ties."""
         return _reduction.amax(self, dim, keepdim)
 
     def amin(self, dim: Any = (), keepdim: bool = False) -> Tensor:
+        """The minimum over ``dim`` (all dims by default), without indices; the gradient is shared among ties."""
         return _reduction.amin(self, dim, keepdim)
 
     def var(
         self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: float | None = None
     ) -> Tensor:
+        """Variance over ``dim``: ``sum((x - mean)^2) / (N - correction)``, ``correction`` 1 by default (Bessel)."""
         return _reduction.var(self, dim, unbiased, keepdim, correction=correction)
 
     def std(
         self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: float | None = None
     ) -> Tensor:
+        """Standard deviation over ``dim``: ``sqrt(sum((x - mean)^2) / (N - correction))``, ``correction`` 1 by default."""
         return _reduction.std(self, dim, unbiased, keepdim, correction=correction)
 
     # -- sorting and order statistics (see plugrad._ops.sorting)
     def sort(self, dim: int = -1, descending: builtins.bool = False, **kwargs: Any) -> Any:
+        """``(values, indices)`` with ``values`` sorted along ``dim`` (ascending unless ``descending``; ``stable=`` accepted)."""
         return _sorting.sort(self, dim, descending, **kwargs)
 
     # -- op catalogue: elementwise extras (see plugrad._ops.elementwise)
 
     def where(self, condition: Tensor, other: Any) -> Tensor:
+        """``self`` where ``condition`` is true, else ``other`` (broadcasting): ``where(condition, self, other)``."""
         return _ew.where(condition, self, other)
 
     def isclose(
@@ -1168,6 +1209,7 @@ class Tensor:
         atol: builtins.float = 1e-08,
         equal_nan: builtins.bool = False,
     ) -> Tensor:
+        """Elementwise ``|self - other| <= atol + rtol * |other|`` as a bool tensor (NaNs equal when ``equal_nan``)."""
         return _comparison.isclose(self, other, rtol, atol, equal_nan)
 
     def allclose(
@@ -1177,12 +1219,15 @@ class Tensor:
         atol: builtins.float = 1e-08,
         equal_nan: builtins.bool = False,
     ) -> builtins.bool:
+        """Whether :meth:`isclose` holds for every element: ``|self - other| <= atol + rtol * |other|``."""
         return _comparison.allclose(self, other, rtol, atol, equal_nan)
 
     def tril_(self, diagonal: int = 0) -> Tensor:
+        """In-place :meth:`tril`: zero the elements above the ``diagonal``-th diagonal of the last two dims."""
         return self._inplace_op(_other.tril, diagonal)
 
     def triu_(self, diagonal: int = 0) -> Tensor:
+        """In-place :meth:`triu`: zero the elements below the ``diagonal``-th diagonal of the last two dims."""
         return self._inplace_op(_other.triu, diagonal)
 
     # -- op catalogue: index-driven ops (see plugrad._ops.scatter)
@@ -1190,20 +1235,25 @@ class Tensor:
     def scatter(
         self, dim: int, index: Tensor, src: Any = None, *, value: Any = None, reduce: str | None = None
     ) -> Tensor:
+        """Out-of-place :meth:`scatter_`: a copy of ``self`` with ``out[index[i][j]][j] = src[i][j]`` for ``dim=0``."""
         return _scatter.scatter(self, dim, index, src, value=value, reduce=reduce)
 
     # -- op catalogue: shapes (see plugrad._ops.shape)
 
     def broadcast_to(self, *size: Any) -> Tensor:
+        """A view of ``self`` broadcast to ``size`` (as :meth:`expand`; ``-1`` keeps a dimension)."""
         return _shape.broadcast_to(self, _shape._sizes(size))
 
     def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        """Split along ``dim`` into chunks of ``split_size`` (the last may be smaller) or of the listed sizes; views."""
         return _shape.split(self, split_size, dim)
 
     def view_as(self, other: Tensor) -> Tensor:
+        """``self.view(other.shape)``: a view with ``other``'s shape (no copy; same number of elements)."""
         return _shape.view(self, other._data.shape)
 
     def reshape_as(self, other: Tensor) -> Tensor:
+        """``self.reshape(other.shape)``: ``other``'s shape, a view when possible, else a copy."""
         return _shape.reshape(self, other._data.shape)
 
     @property
@@ -1228,6 +1278,7 @@ class Tensor:
         return _shape.transpose(self, -2, -1)
 
     def expand_as(self, other: Tensor) -> Tensor:
+        """``self.expand(other.shape)``: a broadcast view with ``other``'s shape."""
         return _shape.expand(self, other._data.shape)
 
     def contiguous(self, memory_format: Any = None) -> Tensor:
@@ -1235,6 +1286,7 @@ class Tensor:
         return _shape.contiguous(self)
 
     def is_contiguous(self, memory_format: Any = None) -> bool:
+        """Whether the elements are laid out in row-major (C) order without gaps."""
         return _shape.is_contiguous(self)
 
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
@@ -1264,43 +1316,55 @@ class Tensor:
         return _shape.ToCopy.apply(self, dt, be)
 
     def cpu(self) -> Tensor:
+        """This tensor on the CPU (``self`` when already there), differentiably."""
         return self.to("cpu")
 
     def cuda(self, device: Any = None) -> Tensor:
+        """This tensor on a CUDA device (``device``, default the current one), differentiably."""
         return self.to("cuda" if device is None else device)
 
     def float(self) -> Tensor:
+        """``self.to(float32)``."""
         return self.to(D.float32)
 
     def double(self) -> Tensor:
+        """``self.to(float64)``."""
         return self.to(D.float64)
 
     def half(self) -> Tensor:
+        """``self.to(float16)``."""
         return self.to(D.float16)
 
     def long(self) -> Tensor:
+        """``self.to(int64)``."""
         return self.to(D.int64)
 
     def int(self) -> Tensor:
+        """``self.to(int32)``."""
         return self.to(D.int32)
 
     def bool(self) -> Tensor:
+        """``self.to(bool)`` (non-zero is ``True``)."""
         return self.to(D.bool_)
 
     def type_as(self, other: Tensor) -> Tensor:
+        """``self.to(other.dtype)``."""
         return self.to(other._dtype)
 
     def new_tensor(self, data: Any, *, dtype: D.dtype | None = None, requires_grad: builtins.bool = False) -> Tensor:
+        """A new tensor from ``data`` (copied), with ``self``'s dtype and device unless ``dtype`` is given."""
         from ._creation import _finish, _from_data
 
         return _finish(_from_data(data, dtype or self._dtype, self._backend), requires_grad)
 
     def new_zeros(self, *size: Any, dtype: D.dtype | None = None, requires_grad: builtins.bool = False) -> Tensor:
+        """A tensor of zeros of shape ``size``, with ``self``'s dtype and device unless ``dtype`` is given."""
         from ._creation import zeros
 
         return zeros(*size, dtype=dtype or self._dtype, device=self._backend, requires_grad=requires_grad)
 
     def new_ones(self, *size: Any, dtype: D.dtype | None = None, requires_grad: builtins.bool = False) -> Tensor:
+        """A tensor of ones of shape ``size``, with ``self``'s dtype and device unless ``dtype`` is given."""
         from ._creation import ones
 
         return ones(*size, dtype=dtype or self._dtype, device=self._backend, requires_grad=requires_grad)
@@ -1308,11 +1372,13 @@ class Tensor:
     def new_full(
         self, size: Any, fill_value: Any, *, dtype: D.dtype | None = None, requires_grad: builtins.bool = False
     ) -> Tensor:
+        """A tensor of shape ``size`` filled with ``fill_value``, with ``self``'s dtype and device unless ``dtype`` is given."""
         from ._creation import full
 
         return full(size, fill_value, dtype=dtype or self._dtype, device=self._backend, requires_grad=requires_grad)
 
     def new_empty(self, *size: Any, dtype: D.dtype | None = None, requires_grad: builtins.bool = False) -> Tensor:
+        """An uninitialised tensor of shape ``size``, with ``self``'s dtype and device unless ``dtype`` is given."""
         from ._creation import empty
 
         return empty(*size, dtype=dtype or self._dtype, device=self._backend, requires_grad=requires_grad)
