@@ -59,6 +59,9 @@ CASES: dict[str, tuple[Callable[..., Any], list[plugrad.Tensor]]] = {
     "solve_vector": (LA.solve, [well(), rnd(3)]),
     "solve_broadcast": (LA.solve, [well(), rnd(2, 3, 1)]),
     "solve_right": (lambda A, B: LA.solve(A, B, left=False), [well(), rnd(2, 3)]),
+    "solve_ex": (lambda A, B: LA.solve_ex(A, B).result, [well(2), rnd(3)]),
+    "cond": (LA.cond, [rnd(2, 4, 3)]),
+    "cond_1": (lambda A: LA.cond(A, 1), [well()]),
     "solve_triangular_upper": (lambda A, B: LA.solve_triangular(A, B, upper=True), [well(n=2), rnd(2, 2)]),
     "solve_triangular_lower_right_unit": (
         lambda A, B: LA.solve_triangular(A, B, upper=False, left=False, unitriangular=True),
@@ -116,6 +119,7 @@ def test_gradcheck_and_gradgradcheck(name: str) -> None:
         "inv",
         "inv_ex",
         "solve",
+        "solve_ex",
         "solve_triangular_upper",
         "det",
         "det_singular",
@@ -233,6 +237,25 @@ def test_ex_variants_report_info_without_raising() -> None:
     assert info.item() == 2
     with pytest.raises(LA.LinAlgError):
         LA.cholesky_ex(t64([[1.0, 2.0], [2.0, 1.0]]), check_errors=True)
+
+
+def test_solve_ex_and_cond() -> None:
+    S = t64([[1.0, 2.0], [2.0, 4.0]])
+    X, info = LA.solve_ex(plugrad.stack([t64(A2), S]), t64([5.0, 5.0]))
+    assert info.tolist() == [0, 2] and info.dtype == plugrad.int32
+    plugrad.testing.assert_close(X[0], t64([1.0, 1.0]))
+    X, info = LA.solve_ex(t64(A2), t64([[5.0, 5.0]]), left=False, check_errors=True)
+    plugrad.testing.assert_close(X @ t64(A2), t64([[5.0, 5.0]]))
+    with pytest.raises(LA.LinAlgError, match="singular"):
+        LA.solve_ex(S, t64([1.0, 1.0]), check_errors=True)
+    # hand-computed: A2 has singular values sqrt(15 +- 5 sqrt(5)), inverse [[.3, -.1], [-.2, .4]]
+    golden = (3 + math.sqrt(5)) / 2
+    expected = {None: golden, 2: golden, -2: 1 / golden, 1: 3.0, -1: 2.0, math.inf: 3.0, -math.inf: 2.0, "nuc": 5.0}
+    for p, value in expected.items():
+        assert LA.cond(t64(A2), p).item() == pytest.approx(value, rel=1e-12), p
+    assert LA.cond(S, "fro").item() == math.inf
+    with pytest.raises(RuntimeError, match="linalg.cond got an invalid norm type: 3"):
+        LA.cond(t64(A2), 3)
 
 
 def test_top_level_spellings_and_methods() -> None:

@@ -82,7 +82,7 @@ class median(NamedTuple):
 # ---------------------------------------------------------------------- linalg (issue 17)
 __all__ += [
     "slogdet", "triangular_solve", "linalg_slogdet", "linalg_inv_ex", "linalg_cholesky_ex", "linalg_qr",
-    "linalg_eigh", "linalg_svd", "linalg_lstsq",
+    "linalg_eigh", "linalg_svd", "linalg_lstsq", "linalg_solve_ex",
 ]  # fmt: skip
 
 
@@ -174,6 +174,16 @@ class linalg_lstsq(NamedTuple):
     residuals: Tensor
     rank: Tensor
     singular_values: Tensor
+
+    def __repr__(self) -> str:
+        return _repr(self)
+
+
+class linalg_solve_ex(NamedTuple):
+    """``(result, info)`` of :func:`plugrad.linalg.solve_ex`."""
+
+    result: Tensor
+    info: Tensor
 
     def __repr__(self) -> str:
         return _repr(self)

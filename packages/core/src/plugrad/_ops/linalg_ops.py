@@ -50,6 +50,8 @@ __all__ = [
     "inv_ex",
     "inverse",
     "solve",
+    "solve_ex",
+    "cond",
     "solve_triangular",
     "det",
     "slogdet",
@@ -273,34 +275,87 @@ def _is_vector_rhs(A: Tensor, B: Tensor) -> bool:
     return B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
 
 
-def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
-    """``X`` with ``A X = B`` (``left=False``: ``X A = B``); ``B`` is a vector (``(n,)`` or ``A``'s
-    shape without the last dim) or a batch of matrices; batch dims broadcast."""
-    _check(A, "linalg.solve")
+class SolveEx(Solve, backward_name="LinalgSolveExBackward0", builtin=True):
+    """:class:`Solve` returning ``(X, info)`` instead of raising for a singular ``A``."""
+
+    @staticmethod
+    def forward(ctx: Any, A: Tensor, B: Tensor) -> Any:
+        data, info = _call(A, "linalg_solve", "linalg.solve_ex", A._data, B._data)
+        X = _new(A, data)
+        ctx.save_for_backward(A, X)
+        info_t = _info_tensor(A, info)
+        ctx.mark_non_differentiable(info_t)
+        return X, info_t
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor, *_: Any) -> tuple[Any, Any]:
+        return Solve.backward(ctx, g)
+
+
+def _solve(A: Tensor, B: Tensor, left: bool, op: str, cls: type[Solve]) -> Any:
+    """``cls.apply`` on ``A`` and ``B`` shaped as PyTorch's solve rules say; ``(X, info or None)``."""
+    _check(A, op)
     if not isinstance(B, Tensor):
-        raise TypeError(f"linalg.solve(): argument 'B' must be Tensor, not {type(B).__name__}")
-    _same_dtype(A, B, "linalg.solve")
+        raise TypeError(f"{op}(): argument 'B' must be Tensor, not {type(B).__name__}")
+    _same_dtype(A, B, op)
     vector = _is_vector_rhs(A, B)
     Bm = B.unsqueeze(-1) if vector else B
     if not left:
         if vector:
-            raise RuntimeError(
-                "linalg.solve: Vector broadcasting of the left hand side is not supported for left=False."
-            )
+            raise RuntimeError(f"{op}: Vector broadcasting of the left hand side is not supported for left=False.")
         if Bm.shape[-1] != A.shape[-2]:
             raise RuntimeError(
-                f"linalg.solve: Incompatible shapes of A and B for the equation XA = B "
+                f"{op}: Incompatible shapes of A and B for the equation XA = B "
                 f"({A.shape[-2]}x{A.shape[-1]} and {Bm.shape[-2]}x{Bm.shape[-1]})"
             )
-        return solve(A.mT, Bm.mT).mT
+        X, info = _solve(A.mT, Bm.mT, True, op, cls)
+        return X.mT, info
     if Bm.shape[-2] != A.shape[-1]:
         raise RuntimeError(
-            f"linalg.solve: Incompatible shapes of A and B for the equation AX = B "
+            f"{op}: Incompatible shapes of A and B for the equation AX = B "
             f"({A.shape[-2]}x{A.shape[-1]} and {Bm.shape[-2]}x{Bm.shape[-1]})"
         )
     A2, B2 = _broadcast_batch(A, Bm)
-    X = Solve.apply(A2, B2)
-    return X.squeeze(-1) if vector else X
+    out = cls.apply(A2, B2)
+    X, info = (out, None) if isinstance(out, Tensor) else out
+    return (X.squeeze(-1) if vector else X), info
+
+
+def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
+    """``X`` with ``A X = B`` (``left=False``: ``X A = B``); ``B`` is a vector (``(n,)`` or ``A``'s
+    shape without the last dim) or a batch of matrices; batch dims broadcast."""
+    X: Tensor = _solve(A, B, left, "linalg.solve", Solve)[0]
+    return X
+
+
+def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = False) -> return_types.linalg_solve_ex:
+    """``(result, info)``: :func:`solve` with ``info`` (int32, batch shape) 0 where ``A`` is invertible and
+    the 1-based index of the zero pivot where it is not (the result's values are then unspecified)."""
+    if check_errors:
+        X = solve(A, B, left=left)
+        batch = _broadcast_shapes(tuple(A.shape[:-2]), tuple(B.shape[:-2]) if B.ndim > 2 else ())
+        return return_types.linalg_solve_ex(X, _pg().zeros(batch, dtype=D.int32, device=A.device))
+    X, info = _solve(A, B, left, "linalg.solve_ex", SolveEx)
+    return return_types.linalg_solve_ex(X, info)
+
+
+def cond(A: Tensor, p: Any = None) -> Tensor:
+    """The condition number ``norm(A, p) * norm(inv(A), p)``; for ``p`` None, 2 or -2 from the
+    singular values (``s_max / s_min``, or its inverse for -2), for any shape; the other orders
+    (``'fro'``, ``'nuc'``, ``1``, ``-1``, ``inf``, ``-inf``) need square matrices and give ``inf``
+    for a singular one."""
+    if p is None or p in (2, -2):
+        _check(A, "linalg.cond", square=False)
+        s = svdvals(A)
+        r: Tensor = s[..., 0] / s[..., -1] if p != -2 else s[..., -1] / s[..., 0]
+        return r
+    if p not in _MATRIX_ORDS:
+        raise RuntimeError(f"linalg.cond got an invalid norm type: {p}")
+    _check(A, "linalg.cond")
+    X, info = Inv.apply(A, False)
+    r = matrix_norm(A, p) * matrix_norm(X, p)
+    out: Tensor = _pg().where(info > 0, _pg().full_like(r, math.inf), r)
+    return out
 
 
 class SolveTriangular(Function, backward_name="LinalgSolveTriangularBackward0", builtin=True):

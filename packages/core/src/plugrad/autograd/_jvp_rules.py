@@ -306,8 +306,10 @@ def _linalg_rules() -> None:
     def solve_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
         A, _ = args
         tA, tB = tangents
-        rhs = _add(tB, -(tA @ out) if tA is not None else None)
-        return lo.Solve.apply(A, rhs)
+        X = out if isinstance(out, Tensor) else out[0]
+        rhs = _add(tB, -(tA @ X) if tA is not None else None)
+        t = lo.Solve.apply(A, rhs)
+        return t if isinstance(out, Tensor) else (t, None)
 
     def solve_triangular_rule(args: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
         A, _, upper, unit = args
