@@ -116,6 +116,7 @@ def numel(input: Tensor) -> _builtins.int:
 
 
 def is_floating_point(input: Tensor) -> _builtins.bool:
+    """Whether ``input``'s dtype is a floating-point one (``input.is_floating_point()``)."""
     return input.is_floating_point()
 
 

@@ -630,6 +630,7 @@ def _like(t: Tensor, dtype: Any, device: Any) -> tuple[D.dtype, Backend]:
 def zeros_like(
     input: Tensor, *, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False
 ) -> Tensor:
+    """A tensor of zeros with ``input``'s shape, and its dtype and device unless given."""
     dt, be = _like(input, dtype, device)
     return _finish(_make(Tensor, be.zeros(input._data.shape, be.native_dtype(dt)), dt, be), requires_grad)
 
@@ -637,6 +638,7 @@ def zeros_like(
 def ones_like(
     input: Tensor, *, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False
 ) -> Tensor:
+    """A tensor of ones with ``input``'s shape, and its dtype and device unless given."""
     dt, be = _like(input, dtype, device)
     return _finish(_make(Tensor, be.ones(input._data.shape, be.native_dtype(dt)), dt, be), requires_grad)
 
@@ -644,6 +646,7 @@ def ones_like(
 def empty_like(
     input: Tensor, *, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False
 ) -> Tensor:
+    """An uninitialised tensor with ``input``'s shape, and its dtype and device unless given."""
     dt, be = _like(input, dtype, device)
     return _finish(_make(Tensor, be.empty(input._data.shape, be.native_dtype(dt)), dt, be), requires_grad)
 
@@ -651,6 +654,7 @@ def empty_like(
 def full_like(
     input: Tensor, fill_value: Any, *, dtype: D.dtype | None = None, device: Any = None, requires_grad: bool = False
 ) -> Tensor:
+    """A tensor with ``input``'s shape filled with ``fill_value``, and ``input``'s dtype and device unless given."""
     dt, be = _like(input, dtype, device)
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()

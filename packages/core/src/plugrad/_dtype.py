@@ -80,6 +80,7 @@ class dtype:
         return self._torch_name
 
     def to_legacy_type_name(self) -> str:
+        """The legacy tensor type name of this dtype, e.g. ``'FloatTensor'`` for ``float32``."""
         return _LEGACY_NAMES[self]
 
 

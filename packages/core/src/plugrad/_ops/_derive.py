@@ -370,6 +370,7 @@ def _params_first(op: Callable[..., Tensor], name: str, row: C.Unary) -> Callabl
     if name == "polygamma":
 
         def polygamma(n: int, input: Tensor) -> Tensor:
+            """The ``n``-th derivative of the digamma function at ``input``: ``psi^(n)(x)``, ``n >= 0``."""
             if not isinstance(n, int) or isinstance(n, bool):
                 raise TypeError(f"polygamma(): argument 'n' (position 1) must be int, not {type(n).__name__}")
             if n < 0:
@@ -391,6 +392,7 @@ def attach(cls: type[Tensor]) -> None:
         if isinstance(row, C.Unary) and row.params and name == "polygamma":
 
             def polygamma(self: Tensor, n: int) -> Tensor:
+                """``polygamma(n, self)``: the ``n``-th derivative of the digamma function, elementwise."""
                 return FUNCTIONS["polygamma"](n, self)
 
             return polygamma

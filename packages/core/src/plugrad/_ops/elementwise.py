@@ -368,6 +368,12 @@ lt = _no_grad_binary("less", D.bool_, "lt")
 le = _no_grad_binary("less_equal", D.bool_, "le")
 gt = _no_grad_binary("greater", D.bool_, "gt")
 ge = _no_grad_binary("greater_equal", D.bool_, "ge")
+eq.__doc__ = "Elementwise ``input == other`` as a bool tensor (broadcasting)."
+ne.__doc__ = "Elementwise ``input != other`` as a bool tensor (broadcasting); alias ``not_equal``."
+lt.__doc__ = "Elementwise ``input < other`` as a bool tensor (broadcasting); alias ``less``."
+le.__doc__ = "Elementwise ``input <= other`` as a bool tensor (broadcasting); alias ``less_equal``."
+gt.__doc__ = "Elementwise ``input > other`` as a bool tensor (broadcasting); alias ``greater``."
+ge.__doc__ = "Elementwise ``input >= other`` as a bool tensor (broadcasting); alias ``greater_equal``."
 _logical_and = _no_grad_binary("logical_and", D.bool_, "logical_and")
 _logical_or = _no_grad_binary("logical_or", D.bool_, "logical_or")
 _logical_xor = _no_grad_binary("logical_xor", D.bool_, "logical_xor")

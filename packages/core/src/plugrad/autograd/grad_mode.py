@@ -73,6 +73,7 @@ class _DecoratorContextManager:
         return wrapper
 
     def clone(self) -> _DecoratorContextManager:
+        """A fresh copy of this context manager (a decorator uses one per call)."""
         return type(self)()
 
     def __enter__(self) -> None:
@@ -138,6 +139,7 @@ class set_grad_enabled(_DecoratorContextManager):
         _state.enabled = self.prev
 
     def clone(self) -> set_grad_enabled:
+        """A fresh copy with the same ``mode`` (a decorator uses one per call, so calls can nest)."""
         obj = type(self).__new__(type(self))
         obj.prev = _state.enabled
         obj.mode = self.mode
@@ -171,4 +173,5 @@ class inference_mode(_DecoratorContextManager):
         _state.enabled, _state.inference = self.prev
 
     def clone(self) -> inference_mode:
+        """A fresh ``inference_mode(mode)`` (a decorator uses one per call, so calls can nest)."""
         return type(self)(self.mode)
