@@ -565,3 +565,20 @@ def test_the_array_api_adapter_gives_the_linalg_kernels_with_info() -> None:
     tri = xp.asarray([[2.0, 1.0], [99.0, 4.0]], dtype=xp.float64)
     x = k["linalg_solve_triangular"](tri, xp.asarray([[3.0], [4.0]], dtype=xp.float64), upper=True, unitriangular=False)
     assert [float(x[i, 0]) for i in range(2)] == [1.0, 1.0]
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("driver", [None, "gels", "gelsd", "gelss"])
+def test_lstsq_fields_match_pytorch(driver: str | None) -> None:
+    torch = pytest.importorskip("torch")
+    A, B = rnd(2, 5, 3), rnd(2, 5, 2)
+    ours = LA.lstsq(A, B, driver=driver)
+    theirs = torch.linalg.lstsq(
+        torch.tensor(A.tolist(), dtype=torch.float64), torch.tensor(B.tolist(), dtype=torch.float64), driver=driver
+    )
+    for name in ("solution", "residuals", "rank", "singular_values"):
+        got, want = getattr(ours, name), getattr(theirs, name)
+        assert list(got.shape) == list(want.shape), name
+        assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1], name
+        if got.numel():
+            plugrad.testing.assert_close(got.double(), t64(want.double().tolist()), rtol=1e-9, atol=1e-9)

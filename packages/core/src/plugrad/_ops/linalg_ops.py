@@ -827,7 +827,9 @@ def lstsq(A: Tensor, B: Tensor, rcond: float | None = None, *, driver: str | Non
     ``rcond`` defaulting to ``eps * max(m, n)``; the gradient is ``pinv``'s. The other fields follow
     what PyTorch returns on CPU: ``rank`` (int64) for every driver but ``'gels'``; ``singular_values``
     for ``'gelsd'`` and ``'gelss'``; ``residuals`` (the squared residual norm of each column) when
-    ``m > n``, every matrix has full rank and the driver is not ``'gelsy'`` (the default). Where a
+    ``m > n`` and the driver is not ``'gelsy'`` (the default), for ``'gelsd'``/``'gelss'`` only if every
+    matrix has full rank (``'gels'`` assumes it: PyTorch's gels gives no meaningful solution otherwise,
+    plugrad still gives the minimum-norm one). Where a
     field is not computed it is an empty tensor.
     """
     if driver is None:
@@ -856,7 +858,7 @@ def lstsq(A: Tensor, B: Tensor, rcond: float | None = None, *, driver: str | Non
     rank = rank_t if driver != "gels" else _pg().empty(0, dtype=D.int64, device=A.device)
     singular = S if driver in ("gelsd", "gelss") else empty
     residuals = empty
-    if driver != "gelsy" and m > n and bool((rank_t == n).all()):
+    if driver != "gelsy" and m > n and (driver == "gels" or bool((rank_t == n).all())):
         residuals = ((A @ X - Bm) ** 2).sum(-2)
     return return_types.linalg_lstsq(X.squeeze(-1) if vector else X, residuals, rank, singular)
 
