@@ -28,7 +28,7 @@ def test_autocast_casts_matmul_linear_and_conv_and_gradients_come_back_in_full_p
     # the bfloat16 result is the float32 one to bfloat16's precision (8 bits of mantissa)
     ref = lin(x)
     err = (y.float() - ref).abs().max().item()
-    assert err <= 2 ** -7 * (ref.abs().max().item() + 1)
+    assert err <= 2**-7 * (ref.abs().max().item() + 1)
     assert lin(x).dtype is plugrad.float32  # outside the region nothing is cast
 
 

@@ -299,7 +299,11 @@ class BackendConformance:
             pytest.fail(f"plugrad backend {name!r} was rejected: {info.reason}", pytrace=False)
         failed = reg.failed_plugins.get(name) or reg.skipped_entry_points.get(name)
         known = ", ".join(repr(n) for n in sorted(reg.infos)) or "none"
-        msg = f"plugrad backend {name!r} is not installed" + (f" ({failed})" if failed else "") + f"; known backends: {known}"
+        msg = (
+            f"plugrad backend {name!r} is not installed"
+            + (f" ({failed})" if failed else "")
+            + f"; known backends: {known}"
+        )
         others = {p: w for p, w in reg.failed_plugins.items() if p != name}
         if others:
             msg += "; plugins that failed to load: " + "; ".join(f"{p}: {w}" for p, w in others.items())
