@@ -29,6 +29,8 @@ nox.options.sessions = [
     "third_party",
     "scaffold",
     "install_matrix",
+    "distributed_quick",
+    "docs",
     "lint",
     "typecheck",
 ]
@@ -209,6 +211,14 @@ def distributed(session: nox.Session) -> None:
 
 
 @nox.session
+def distributed_quick(session: nox.Session) -> None:
+    """plugrad-distributed's single-process tests (API, errors, world size 1 over MPI, the DDP
+    examples as one process); the multi-rank ones run in ``nox -s distributed``."""
+    _install(session, CORE, NUMPY, NN, OPTIM, f"./{DIST}[mpi]")
+    session.run(*PYTEST, "-rs", f"{DIST}/tests", *session.posargs)
+
+
+@nox.session
 def bench_ddp(session: nox.Session) -> None:
     """Data-parallel MLP step on 1 and 2 ranks: scaling efficiency, hidden all-reduce share (benchmarks/ddp.py)."""
     session.install(CORE, NUMPY, NN, OPTIM, f"./{DIST}[mpi]")
@@ -284,6 +294,8 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/run.py", *session.posargs)
     # per-sample gradients, vmap(grad) against the loop and torch.func (issue 17; docs/func.md)
     session.run("python", "benchmarks/vmap_grad.py", "--repeats", "5")
+    # a LeNet training step against PyTorch and a hand-written NumPy im2col (docs/layers.md)
+    session.run("python", "benchmarks/lenet.py")
 
 
 THIRD_PARTY = "examples/third_party_backend"
