@@ -1048,21 +1048,6 @@ def save(obj: Any, f: str | os.PathLike[str] | IO[bytes], protocol: int = 2) -> 
             raise AttributeError(f"'{type(f).__name__}' object has no attribute 'write'")
         dumps_into(obj, f, archive, protocol)
         return
-    from ._safetensors import _fsync_dir, _open_temp
+    from ._safetensors import _atomic_write
 
-    target = os.path.abspath(os.fspath(f))
-    directory, base = os.path.split(target)
-    fd, tmp = _open_temp(directory, base)
-    try:
-        with os.fdopen(fd, "w+b") as fh:
-            dumps_into(obj, fh, archive, protocol)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(directory)
+    _atomic_write(f, lambda fh: dumps_into(obj, fh, archive, protocol), file_mode="w+b")

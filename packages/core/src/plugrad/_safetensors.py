@@ -349,22 +349,44 @@ def save_file(
     ``path`` is kept; a new file gets ``0o666`` minus the umask.
     """
     head, chunks = _prepare(tensors, metadata)  # validate before touching disk
+
+    def write(f: IO[bytes]) -> None:
+        f.write(head)
+        for chunk in chunks:
+            f.write(chunk)
+
+    _atomic_write(path, write, keep_mode=True)
+
+
+def _atomic_write(
+    path: str | os.PathLike[str],
+    write: Callable[[IO[bytes]], None],
+    *,
+    keep_mode: bool = False,
+    file_mode: str = "wb",
+) -> None:
+    """Run ``write`` on a temporary file beside ``path``, then ``os.replace`` it onto ``path``.
+
+    The temporary file is flushed and fsynced before the replace and the directory is
+    fsynced after it; on error the temporary file is removed and any previous file at
+    ``path`` is untouched. With ``keep_mode`` an existing file's permission bits are kept.
+    ``file_mode`` is the mode given to :func:`os.fdopen` for the temporary file.
+    """
     target = os.path.abspath(os.fspath(path))
     directory, base = os.path.split(target)
     old_mode: int | None = None
-    try:
-        old_mode = os.stat(target).st_mode & 0o7777
-    except OSError:
-        pass
+    if keep_mode:
+        try:
+            old_mode = os.stat(target).st_mode & 0o7777
+        except OSError:
+            pass
     fd, tmp = _open_temp(directory, base)
     try:
         f: IO[bytes]
-        with os.fdopen(fd, "wb") as f:
+        with os.fdopen(fd, file_mode) as f:
             if old_mode is not None and hasattr(os, "fchmod"):
                 os.fchmod(f.fileno(), old_mode)
-            f.write(head)
-            for chunk in chunks:
-                f.write(chunk)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
