@@ -8,22 +8,17 @@ from typing import Any
 
 import plugrad
 
+from ._common import advance_step, apply_weight_decay, check_adam_args, params_with_grads
 from .optimizer import Optimizer
 
 __all__ = ["Adam", "AdamW"]
 
 
-def _check_adam_args(lr: float, betas: tuple[float, float], eps: float, weight_decay: float) -> None:
-    if not 0.0 <= lr:
-        raise ValueError(f"Invalid learning rate: {lr}")
-    if not 0.0 <= eps:
-        raise ValueError(f"Invalid epsilon value: {eps}")
-    if not 0.0 <= betas[0] < 1.0:
-        raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-    if not 0.0 <= betas[1] < 1.0:
-        raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-    if not 0.0 <= weight_decay:
-        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+def _init_state(p: Any, st: dict[str, Any], group: dict[str, Any]) -> None:
+    st["exp_avg"] = plugrad.zeros_like(p)
+    st["exp_avg_sq"] = plugrad.zeros_like(p)
+    if group["amsgrad"]:
+        st["max_exp_avg_sq"] = plugrad.zeros_like(p)
 
 
 class Adam(Optimizer):
@@ -66,7 +61,7 @@ class Adam(Optimizer):
         fused: bool | None = None,
         decoupled_weight_decay: bool = False,
     ) -> None:
-        _check_adam_args(lr, betas, eps, weight_decay)
+        check_adam_args(lr, betas, eps, weight_decay)
         defaults = {
             "lr": lr,
             "betas": betas,
@@ -94,28 +89,9 @@ class Adam(Optimizer):
                 eps = group["eps"]
                 weight_decay = group["weight_decay"]
                 amsgrad = group["amsgrad"]
-                maximize = group["maximize"]
-                for p in group["params"]:
-                    g = p.grad
-                    if g is None:
-                        continue
-                    st = self.state[p]
-                    if not st:
-                        st["step"] = plugrad.tensor(0.0, dtype=plugrad.float32)
-                        st["exp_avg"] = plugrad.zeros_like(p)
-                        st["exp_avg_sq"] = plugrad.zeros_like(p)
-                        if amsgrad:
-                            st["max_exp_avg_sq"] = plugrad.zeros_like(p)
-                    if maximize:
-                        g = -g
-                    step_t = st["step"]
-                    step_t += 1
-                    step = step_t.item()
-                    if weight_decay != 0:
-                        if decoupled:
-                            p.mul_(1 - lr * weight_decay)
-                        else:
-                            g = g.add(p, alpha=weight_decay)
+                for p, g, st in params_with_grads(self, group, _init_state):
+                    step = advance_step(st)
+                    g = apply_weight_decay(p, g, lr, weight_decay, decoupled)
                     exp_avg, exp_avg_sq = st["exp_avg"], st["exp_avg_sq"]
                     exp_avg.mul_(beta1).add_(g, alpha=1 - beta1)
                     exp_avg_sq.mul_(beta2).add_(g * g, alpha=1 - beta2)

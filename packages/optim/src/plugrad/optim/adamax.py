@@ -7,10 +7,15 @@ from typing import Any
 
 import plugrad
 
-from .adam import _check_adam_args
+from ._common import advance_step, apply_weight_decay, check_adam_args, params_with_grads
 from .optimizer import Optimizer
 
 __all__ = ["Adamax"]
+
+
+def _init_state(p: Any, st: dict[str, Any], group: dict[str, Any]) -> None:
+    st["exp_avg"] = plugrad.zeros_like(p)
+    st["exp_inf"] = plugrad.zeros_like(p)
 
 
 class Adamax(Optimizer):
@@ -47,7 +52,7 @@ class Adamax(Optimizer):
         differentiable: bool = False,
         capturable: bool = False,
     ) -> None:
-        _check_adam_args(lr, betas, eps, weight_decay)
+        check_adam_args(lr, betas, eps, weight_decay)
         defaults = {
             "lr": lr,
             "betas": betas,
@@ -68,21 +73,9 @@ class Adamax(Optimizer):
                 self._check_capturable(group)
                 lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
                 beta1, beta2 = group["betas"]
-                for p in group["params"]:
-                    g = p.grad
-                    if g is None:
-                        continue
-                    st = self.state[p]
-                    if not st:
-                        st["step"] = plugrad.tensor(0.0, dtype=plugrad.float32)
-                        st["exp_avg"] = plugrad.zeros_like(p)
-                        st["exp_inf"] = plugrad.zeros_like(p)
-                    if group["maximize"]:
-                        g = -g
-                    st["step"] += 1
-                    step = st["step"].item()
-                    if weight_decay != 0:
-                        g = g.add(p, alpha=weight_decay)
+                for p, g, st in params_with_grads(self, group, _init_state):
+                    step = advance_step(st)
+                    g = apply_weight_decay(p, g, lr, weight_decay)
                     exp_avg, exp_inf = st["exp_avg"], st["exp_inf"]
                     exp_avg.lerp_(g, 1 - beta1)
                     exp_inf.copy_(plugrad.maximum(exp_inf.mul_(beta2), g.abs() + eps))

@@ -7,10 +7,16 @@ from typing import Any
 
 import plugrad
 
-from .adam import _check_adam_args
+from ._common import advance_step, apply_weight_decay, check_adam_args, params_with_grads
 from .optimizer import Optimizer
 
 __all__ = ["NAdam"]
+
+
+def _init_state(p: Any, st: dict[str, Any], group: dict[str, Any]) -> None:
+    st["mu_product"] = plugrad.tensor(1.0, dtype=plugrad.float32)
+    st["exp_avg"] = plugrad.zeros_like(p)
+    st["exp_avg_sq"] = plugrad.zeros_like(p)
 
 
 class NAdam(Optimizer):
@@ -54,7 +60,7 @@ class NAdam(Optimizer):
         capturable: bool = False,
         differentiable: bool = False,
     ) -> None:
-        _check_adam_args(lr, betas, eps, weight_decay)
+        check_adam_args(lr, betas, eps, weight_decay)
         if not 0.0 <= momentum_decay:
             raise ValueError(f"Invalid momentum_decay value: {momentum_decay}")
         defaults = {
@@ -80,25 +86,9 @@ class NAdam(Optimizer):
                 lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
                 beta1, beta2 = group["betas"]
                 momentum_decay = group["momentum_decay"]
-                for p in group["params"]:
-                    g = p.grad
-                    if g is None:
-                        continue
-                    st = self.state[p]
-                    if not st:
-                        st["step"] = plugrad.tensor(0.0, dtype=plugrad.float32)
-                        st["mu_product"] = plugrad.tensor(1.0, dtype=plugrad.float32)
-                        st["exp_avg"] = plugrad.zeros_like(p)
-                        st["exp_avg_sq"] = plugrad.zeros_like(p)
-                    if group["maximize"]:
-                        g = -g
-                    st["step"] += 1
-                    step = st["step"].item()
-                    if weight_decay != 0:
-                        if group["decoupled_weight_decay"]:
-                            p.mul_(1 - lr * weight_decay)
-                        else:
-                            g = g.add(p, alpha=weight_decay)
+                for p, g, st in params_with_grads(self, group, _init_state):
+                    step = advance_step(st)
+                    g = apply_weight_decay(p, g, lr, weight_decay, group["decoupled_weight_decay"])
                     mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
                     mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
                     mu_product = st["mu_product"]

@@ -8,10 +8,15 @@ from typing import Any
 
 import plugrad
 
-from .adam import _check_adam_args
+from ._common import advance_step, apply_weight_decay, check_adam_args, params_with_grads
 from .optimizer import Optimizer
 
 __all__ = ["RAdam"]
+
+
+def _init_state(p: Any, st: dict[str, Any], group: dict[str, Any]) -> None:
+    st["exp_avg"] = plugrad.zeros_like(p)
+    st["exp_avg_sq"] = plugrad.zeros_like(p)
 
 
 class RAdam(Optimizer):
@@ -56,7 +61,7 @@ class RAdam(Optimizer):
         capturable: bool = False,
         differentiable: bool = False,
     ) -> None:
-        _check_adam_args(lr, betas, eps, weight_decay)
+        check_adam_args(lr, betas, eps, weight_decay)
         defaults = {
             "lr": lr,
             "betas": betas,
@@ -79,24 +84,9 @@ class RAdam(Optimizer):
                 lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
                 beta1, beta2 = group["betas"]
                 rho_inf = 2 / (1 - beta2) - 1
-                for p in group["params"]:
-                    g = p.grad
-                    if g is None:
-                        continue
-                    st = self.state[p]
-                    if not st:
-                        st["step"] = plugrad.tensor(0.0, dtype=plugrad.float32)
-                        st["exp_avg"] = plugrad.zeros_like(p)
-                        st["exp_avg_sq"] = plugrad.zeros_like(p)
-                    if group["maximize"]:
-                        g = -g
-                    st["step"] += 1
-                    step = st["step"].item()
-                    if weight_decay != 0:
-                        if group["decoupled_weight_decay"]:
-                            p.mul_(1 - lr * weight_decay)
-                        else:
-                            g = g.add(p, alpha=weight_decay)
+                for p, g, st in params_with_grads(self, group, _init_state):
+                    step = advance_step(st)
+                    g = apply_weight_decay(p, g, lr, weight_decay, group["decoupled_weight_decay"])
                     exp_avg, exp_avg_sq = st["exp_avg"], st["exp_avg_sq"]
                     exp_avg.lerp_(g, 1 - beta1)
                     exp_avg_sq.mul_(beta2).add_(g * g, alpha=1 - beta2)

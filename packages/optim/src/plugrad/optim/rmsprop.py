@@ -7,9 +7,18 @@ from typing import Any
 
 import plugrad
 
+from ._common import apply_weight_decay, params_with_grads
 from .optimizer import Optimizer
 
 __all__ = ["RMSprop"]
+
+
+def _init_state(p: Any, st: dict[str, Any], group: dict[str, Any]) -> None:
+    st["square_avg"] = plugrad.zeros_like(p)
+    if group["momentum"] > 0:
+        st["momentum_buffer"] = plugrad.zeros_like(p)
+    if group["centered"]:
+        st["grad_avg"] = plugrad.zeros_like(p)
 
 
 class RMSprop(Optimizer):
@@ -82,24 +91,10 @@ class RMSprop(Optimizer):
                 self._check_capturable(group)
                 lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
                 weight_decay, momentum = group["weight_decay"], group["momentum"]
-                centered, maximize = group["centered"], group["maximize"]
-                for p in group["params"]:
-                    g = p.grad
-                    if g is None:
-                        continue
-                    st = self.state[p]
-                    if not st:
-                        st["step"] = plugrad.tensor(0.0, dtype=plugrad.float32)
-                        st["square_avg"] = plugrad.zeros_like(p)
-                        if momentum > 0:
-                            st["momentum_buffer"] = plugrad.zeros_like(p)
-                        if centered:
-                            st["grad_avg"] = plugrad.zeros_like(p)
-                    if maximize:
-                        g = -g
+                centered = group["centered"]
+                for p, g, st in params_with_grads(self, group, _init_state):
                     st["step"] += 1
-                    if weight_decay != 0:
-                        g = g.add(p, alpha=weight_decay)
+                    g = apply_weight_decay(p, g, lr, weight_decay)
                     square_avg = st["square_avg"]
                     square_avg.mul_(alpha).add_(g * g, alpha=1 - alpha)
                     if centered:
