@@ -28,87 +28,17 @@ from . import cpu, cuda, cudnn, mkldnn, mps, opt_einsum
 __all__ = ["cpu", "cuda", "cudnn", "mkldnn", "mps", "opt_einsum"]
 
 if TYPE_CHECKING:  # the moved names, for type checkers; at run time __getattr__ serves them, with a warning
-    from ._registry import (
-        Backend,
-        BackendError,
-        BackendInfo,
-        OverrideInfo,
-        PluginWarning,
-        Registry,
-        core_version,
-        default_backend,
-        get_backend,
-        get_registry,
-    )
-    from ._spec import (
-        CAPABILITIES,
-        CONTRACT_VERSION,
-        KERNELS,
-        OPTIONAL_KERNELS,
-        REQUIRED_KERNELS,
-        BackendSpec,
-        KernelOverride,
-        check_contract_version,
-    )
-    from .hookspecs import hookimpl, hookspec
+    from ..plugins import *  # noqa: F403
 
-    __all__ += [
-        "Backend",
-        "BackendError",
-        "BackendInfo",
-        "OverrideInfo",
-        "PluginWarning",
-        "Registry",
-        "core_version",
-        "default_backend",
-        "get_backend",
-        "get_registry",
-        "CAPABILITIES",
-        "CONTRACT_VERSION",
-        "KERNELS",
-        "OPTIONAL_KERNELS",
-        "REQUIRED_KERNELS",
-        "BackendSpec",
-        "KernelOverride",
-        "check_contract_version",
-        "hookimpl",
-        "hookspec",
-    ]
+#: Names of :mod:`plugrad.plugins` that are submodules here, not moved names.
+_SUBMODULES = frozenset({"array_api", "hookspecs"})
 
 
-#: Registry names that moved to :mod:`plugrad.plugins` -> the private module defining them.
-_MOVED: dict[str, str] = {
-    **dict.fromkeys(
-        (
-            "Backend",
-            "BackendError",
-            "BackendInfo",
-            "OverrideInfo",
-            "PluginWarning",
-            "Registry",
-            "core_version",
-            "default_backend",
-            "get_backend",
-            "get_registry",
-        ),
-        "plugrad.backends._registry",
-    ),
-    **dict.fromkeys(
-        (
-            "CAPABILITIES",
-            "CONTRACT_VERSION",
-            "KERNELS",
-            "OPTIONAL_KERNELS",
-            "REQUIRED_KERNELS",
-            "BackendSpec",
-            "KernelOverride",
-            "check_contract_version",
-        ),
-        "plugrad.backends._spec",
-    ),
-    "hookimpl": "plugrad.backends.hookspecs",
-    "hookspec": "plugrad.backends.hookspecs",
-}
+def _moved_names() -> list[str]:
+    """The registry names that moved to :mod:`plugrad.plugins` (its ``__all__`` is the source)."""
+    from .. import plugins
+
+    return [n for n in plugins.__all__ if n not in _SUBMODULES]
 
 
 def _caller_is_plugrad() -> bool:
@@ -123,8 +53,7 @@ def _caller_is_plugrad() -> bool:
 
 
 def __getattr__(name: str) -> Any:
-    module = _MOVED.get(name)
-    if module is None:
+    if name.startswith("_") or name in _SUBMODULES or name not in _moved_names():
         raise AttributeError(f"module 'plugrad.backends' has no attribute '{name}'")
     if not _caller_is_plugrad():
         warnings.warn(
@@ -133,8 +62,10 @@ def __getattr__(name: str) -> Any:
             DeprecationWarning,
             stacklevel=2,
         )
-    return getattr(sys.modules[module] if module in sys.modules else __import__(module, fromlist=["_"]), name)
+    from .. import plugins
+
+    return getattr(plugins, name)
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_MOVED))
+    return sorted(set(globals()) | set(_moved_names()))
