@@ -339,7 +339,7 @@ IMPL: dict[str, Impl] = {
     "bitwise_not": Impl(_E), "bitwise_left_shift": Impl(_E), "bitwise_right_shift": Impl(_E),
     "clamp": Impl(_E, aliases=("clip",)), "clamp_min": Impl(_E), "clamp_max": Impl(_E), "lerp": Impl(_E),
     "where": Impl(_E, method=False), "round": Impl(_E),
-    "matmul": Impl(_L), "mm": Impl(_L), "bmm": Impl(_L), "mv": Impl(_L), "dot": Impl(_L), "outer": Impl(_L),
+    "matmul": Impl(_L), "addmm": Impl(_L), "mm": Impl(_L), "bmm": Impl(_L), "mv": Impl(_L), "dot": Impl(_L), "outer": Impl(_L),
     "sum": Impl(_R), "mean": Impl(_R), "prod": Impl(_R), "cumsum": Impl(_R), "cumprod": Impl(_R),
     "amax": Impl(_R, method=False), "amin": Impl(_R, method=False), "argmax": Impl(_R), "argmin": Impl(_R), "logsumexp": Impl(_R),
     "std": Impl(_R, method=False), "var": Impl(_R, method=False),

@@ -190,6 +190,70 @@ def mm(input: Tensor, mat2: Tensor) -> Tensor:
     return MM.apply(input, mat2)
 
 
+class Addmm(Function, backward_name="AddmmBackward0", builtin=True):
+    """``beta * bias + alpha * (a @ b)`` for matrices ``a (n, m)``, ``b (m, p)`` and a ``bias``
+    that broadcasts to ``(n, p)``. Gradients: ``d bias = beta * g`` (summed back to the bias's
+    shape by the engine), ``da = alpha * g @ b^T``, ``db = alpha * a^T @ g`` (computed as
+    ``(g^T @ a)^T``, so that a ``weight.t()`` operand's gradient comes back contiguous)."""
+
+    @staticmethod
+    def forward(ctx: Any, bias: Tensor, a: Tensor, b: Tensor, beta: Any, alpha: Any) -> Tensor:
+        be = a._backend
+        prod = be.matmul(a._data, b._data)
+        if alpha != 1:
+            prod = be.multiply(prod, alpha)
+        term = bias._data if beta == 1 else be.multiply(bias._data, beta)
+        ctx.save_for_backward(a if b._requires_grad else None, b if a._requires_grad else None)
+        ctx.scales = (beta, alpha)
+        return _make(Tensor, be.add(prod, term) if beta != 0 else prod, a._dtype, be)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, ...]:
+        a, b, gv = formula_values(ctx, g)  # arrays when no graph is built (_ops/_raw.py)
+        beta, alpha = ctx.scales
+        nbias, na, nb = ctx.needs_input_grad[:3]
+        gs = gv if alpha == 1 else gv * alpha
+        grads = tensors_from(
+            g,
+            (gv if beta == 1 else gv * beta) if nbias else None,
+            gs @ b.mT if na else None,
+            (gs.mT @ a).mT if nb else None,
+        )
+        return (*grads, None, None)
+
+
+def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+    """``beta * input + alpha * (mat1 @ mat2)``: a matrix product plus a bias broadcast to its shape
+    (``nn.functional.linear`` is ``addmm(bias, x, weight.t())``, as in PyTorch)."""
+    _check_pair(mat1, mat2, "addmm")
+    if not isinstance(input, Tensor):
+        raise TypeError(f"addmm(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+    if mat1._data.ndim != 2:
+        raise RuntimeError("mat1 must be a matrix, got " + f"{mat1._data.ndim}-D tensor")
+    if mat2._data.ndim != 2:
+        raise RuntimeError("mat2 must be a matrix, got " + f"{mat2._data.ndim}-D tensor")
+    (n, k), (k2, p) = mat1._data.shape, mat2._data.shape
+    if k != k2:
+        raise _mm_error(mat1._data.shape, mat2._data.shape)
+    if input._dtype is not mat1._dtype:
+        raise RuntimeError(
+            f"self and mat2 must have the same dtype, but got {D.scalar_type_name(input._dtype)} and "
+            f"{D.scalar_type_name(mat2._dtype)}"
+        )
+    if input._backend is not mat1._backend:
+        check_same_backend(mat1, input)
+    shape = tuple(input._data.shape)
+    try:
+        if broadcast_shapes(shape, (n, p)) != (n, p):
+            raise RuntimeError
+    except RuntimeError:
+        raise RuntimeError(
+            f"The expanded size of the tensor ({p}) must match the existing size ({shape[-1] if shape else 1}) at "
+            f"non-singleton dimension {len(shape) - 1}.  Target sizes: [{n}, {p}].  Tensor sizes: {list(shape)}"
+        ) from None
+    return Addmm.apply(input, mat1, mat2, beta, alpha)
+
+
 def bmm(input: Tensor, mat2: Tensor) -> Tensor:
     """Batched product of two 3-D tensors with the same batch size (no broadcasting)."""
     _check_pair(input, mat2, "bmm")

@@ -65,35 +65,6 @@ def _shape_str(shape: Any) -> str:
     return "x".join(str(s) for s in shape)
 
 
-class _Addmm(Function, backward_name="AddmmBackward0"):
-    """``bias + x @ w`` for matrices ``x (N, in)`` and ``w (in, out)`` (``torch.addmm``).
-
-    :func:`linear` passes ``w = weight.t()``, so the graph is PyTorch's: ``AddmmBackward0``
-    whose ``next_functions`` are the bias, the input and ``TBackward0`` of the weight.
-    Gradients::
-
-        grad_bias = g summed over rows      grad_x = g @ w.T      grad_w = x.T @ g
-    """
-
-    _prints_as_builtin = True
-
-    @staticmethod
-    def forward(ctx: Any, bias: Tensor, x: Tensor, w: Tensor) -> Tensor:
-        ctx.save_for_backward(x, w)
-        out = x @ w
-        out += bias
-        return out
-
-    @staticmethod
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
-        x, w = ctx.saved_tensors
-        need_b, need_x, need_w = ctx.needs_input_grad
-        grad_b = g.sum(0) if need_b else None
-        grad_x = g @ w.t() if need_x else None
-        grad_w = (g.t() @ x).t() if need_w else None  # transposed back by TBackward0 into a contiguous weight grad
-        return grad_b, grad_x, grad_w
-
-
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """Affine map ``y = x W^T + b`` over the last dimension of ``input``.
 
@@ -129,9 +100,9 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if bias is None:
         return plugrad.matmul(input, wt)
     if input.ndim == 2:
-        return _Addmm.apply(bias, input, wt)  # type: ignore[no-any-return]
+        return plugrad.addmm(bias, input, wt)  # type: ignore[no-any-return]
     if input.is_contiguous():
-        out = _Addmm.apply(bias, input.view(-1, input.shape[-1]), wt)
+        out = plugrad.addmm(bias, input.view(-1, input.shape[-1]), wt)
         return out.view(*input.shape[:-1], weight.shape[0])  # type: ignore[no-any-return]
     return plugrad.matmul(input, wt) + bias
 
