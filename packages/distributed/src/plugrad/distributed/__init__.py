@@ -16,92 +16,13 @@ See ``docs/distributed.md``.
 
 from __future__ import annotations
 
-from ._api import (
-    Backend,
-    GroupMember,
-    all_gather,
-    all_gather_into_tensor,
-    all_gather_object,
-    all_reduce,
-    barrier,
-    broadcast,
-    broadcast_object_list,
-    default_pg_timeout,
-    destroy_process_group,
-    gather,
-    gather_object,
-    get_backend,
-    get_global_rank,
-    get_group_rank,
-    get_process_group_ranks,
-    get_rank,
-    get_world_size,
-    group,
-    init_process_group,
-    irecv,
-    is_available,
-    is_initialized,
-    is_mpi_available,
-    is_nccl_available,
-    isend,
-    new_group,
-    recv,
-    reduce,
-    reduce_scatter_tensor,
-    scatter,
-    scatter_object_list,
-    send,
-)
-from ._backend import (
-    DistBackendError,
-    DistError,
-    ProcessGroup,
-    ProcessGroupBackendSpec,
-    ProcessGroupOptions,
-    ReduceOp,
-    Work,
-)
+from . import _api, _backend
+from ._api import *  # noqa: F403
+from ._api import default_pg_timeout as default_pg_timeout
+from ._backend import *  # noqa: F403
 
-__all__ = [
-    "Backend",
-    "DistBackendError",
-    "DistError",
-    "GroupMember",
-    "ProcessGroup",
-    "ProcessGroupBackendSpec",
-    "ProcessGroupOptions",
-    "ReduceOp",
-    "Work",
-    "all_gather",
-    "all_gather_into_tensor",
-    "all_gather_object",
-    "all_reduce",
-    "barrier",
-    "broadcast",
-    "broadcast_object_list",
-    "default_pg_timeout",
-    "destroy_process_group",
-    "gather",
-    "gather_object",
-    "get_backend",
-    "get_global_rank",
-    "get_group_rank",
-    "get_process_group_ranks",
-    "get_rank",
-    "get_world_size",
-    "group",
-    "init_process_group",
-    "irecv",
-    "is_available",
-    "is_initialized",
-    "is_mpi_available",
-    "is_nccl_available",
-    "isend",
-    "new_group",
-    "recv",
-    "reduce",
-    "reduce_scatter_tensor",
-    "scatter",
-    "scatter_object_list",
-    "send",
-]
+# The names come from the modules that define them (their ``__all__``), sorted.
+__all__ = ["default_pg_timeout"]
+__all__ += _api.__all__
+__all__ += _backend.__all__
+__all__.sort()
