@@ -282,12 +282,16 @@ def _resolve(group: Any) -> ProcessGroup | None:
     return group
 
 
-def _not_member(op: str) -> None:
-    warnings.warn(
-        f"Running {op} on global rank {_world().rank()} which does not belong to the given group.",
-        UserWarning,
-        stacklevel=3,
-    )
+def _member(group: Any, op: str) -> ProcessGroup | None:
+    """``_resolve(group)``; when this rank is not a member, warns (as PyTorch does) that ``op`` does nothing here."""
+    pg = _resolve(group)
+    if pg is None:
+        warnings.warn(
+            f"Running {op} on global rank {_world().rank()} which does not belong to the given group.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return pg
 
 
 def get_rank(group: Any = None) -> int:
@@ -522,24 +526,28 @@ def _run(work: Work, async_op: bool) -> Work | None:
     return None
 
 
+def _issue(start: Callable[[], Work], result: list[Tensor], skip: bool, async_op: bool) -> Work | None:
+    """Start the backend call (``start()``) unless ``skip`` (nothing to send); the Work yields ``result``."""
+    if skip:
+        return _run(Work.completed(result), async_op)
+    work = start()
+    work._result = result
+    return _run(work, async_op)
+
+
 # -- collectives -----------------------------------------------------------------------------
 
 
 def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, group: Any = None, async_op: bool = False) -> Work | None:
     """Reduce ``tensor`` over all ranks of ``group``, in place on every rank (its version counter moves)."""
     _check_tensor(tensor)
-    pg = _resolve(group)
+    pg = _member(group, "all_reduce")
     if pg is None:
-        _not_member("all_reduce")
         return None
     _check_device(pg, tensor)
     _check_op(op, tensor)
     _consistency_check(pg, "all_reduce", tensor, -1, op)
-    if tensor.numel() == 0:
-        return _run(Work.completed([tensor]), async_op)
-    work = pg.allreduce(tensor, op)
-    work._result = [tensor]
-    return _run(work, async_op)
+    return _issue(lambda: pg.allreduce(tensor, op), [tensor], tensor.numel() == 0, async_op)
 
 
 def broadcast(
@@ -547,18 +555,13 @@ def broadcast(
 ) -> Work | None:
     """Copy ``src``'s ``tensor`` into ``tensor`` on every other rank of ``group``."""
     _check_tensor(tensor)
-    pg = _resolve(group)
+    pg = _member(group, "broadcast")
     if pg is None:
-        _not_member("broadcast")
         return None
     _check_device(pg, tensor)
     root = _root(pg, "src", src, group_src)
     _consistency_check(pg, "broadcast", tensor, root)
-    if tensor.numel() == 0 or pg.size() == 1:
-        return _run(Work.completed([tensor]), async_op)
-    work = pg.broadcast(tensor, root)
-    work._result = [tensor]
-    return _run(work, async_op)
+    return _issue(lambda: pg.broadcast(tensor, root), [tensor], tensor.numel() == 0 or pg.size() == 1, async_op)
 
 
 def reduce(
@@ -571,19 +574,14 @@ def reduce(
 ) -> Work | None:
     """Reduce ``tensor`` over ``group`` into ``tensor`` on ``dst`` (the others keep theirs)."""
     _check_tensor(tensor)
-    pg = _resolve(group)
+    pg = _member(group, "reduce")
     if pg is None:
-        _not_member("reduce")
         return None
     _check_device(pg, tensor)
     _check_op(op, tensor)
     root = _root(pg, "dst", dst, group_dst)
     _consistency_check(pg, "reduce", tensor, root, op)
-    if tensor.numel() == 0:
-        return _run(Work.completed([tensor]), async_op)
-    work = pg.reduce(tensor, root, op)
-    work._result = [tensor]
-    return _run(work, async_op)
+    return _issue(lambda: pg.reduce(tensor, root, op), [tensor], tensor.numel() == 0, async_op)
 
 
 def all_gather_into_tensor(
@@ -596,9 +594,8 @@ def all_gather_into_tensor(
     """
     _check_tensor(output_tensor, "output_tensor")
     _check_tensor(input_tensor, "input_tensor")
-    pg = _resolve(group)
+    pg = _member(group, "all_gather_into_tensor")
     if pg is None:
-        _not_member("all_gather_into_tensor")
         return None
     _check_device(pg, output_tensor, input_tensor)
     _same_dtype(output_tensor, input_tensor)
@@ -608,20 +605,20 @@ def all_gather_into_tensor(
             f"{output_tensor.numel()} elements, input {input_tensor.numel()}, world size {pg.size()}"
         )
     _consistency_check(pg, "all_gather_into_tensor", input_tensor)
-    if input_tensor.numel() == 0:
-        return _run(Work.completed([output_tensor]), async_op)
-    work = pg.allgather_into_tensor(output_tensor, input_tensor)
-    work._result = [output_tensor]
-    return _run(work, async_op)
+    return _issue(
+        lambda: pg.allgather_into_tensor(output_tensor, input_tensor),
+        [output_tensor],
+        input_tensor.numel() == 0,
+        async_op,
+    )
 
 
 def all_gather(tensor_list: list[Tensor], tensor: Tensor, group: Any = None, async_op: bool = False) -> Work | None:
     """``tensor_list[i]`` gets rank ``i``'s ``tensor`` (written in place), on every rank."""
     outs = _check_list(tensor_list, "tensor_list")
     _check_tensor(tensor)
-    pg = _resolve(group)
+    pg = _member(group, "all_gather")
     if pg is None:
-        _not_member("all_gather")
         return None
     _check_device(pg, tensor, *outs)
     _check_outputs(outs, tensor, pg.size(), "tensor_list")
@@ -637,9 +634,8 @@ def reduce_scatter_tensor(
     """Reduce ``input`` over ``group`` and keep this rank's chunk (dim 0 split in ``world_size``) in ``output``."""
     _check_tensor(output, "output")
     _check_tensor(input, "input")
-    pg = _resolve(group)
+    pg = _member(group, "reduce_scatter_tensor")
     if pg is None:
-        _not_member("reduce_scatter_tensor")
         return None
     _check_device(pg, output, input)
     _same_dtype(output, input)
@@ -650,11 +646,7 @@ def reduce_scatter_tensor(
             f"elements, output {output.numel()}, world size {pg.size()}"
         )
     _consistency_check(pg, "reduce_scatter_tensor", input, -1, op)
-    if input.numel() == 0:
-        return _run(Work.completed([output]), async_op)
-    work = pg.reduce_scatter_tensor(output, input, op)
-    work._result = [output]
-    return _run(work, async_op)
+    return _issue(lambda: pg.reduce_scatter_tensor(output, input, op), [output], input.numel() == 0, async_op)
 
 
 def gather(
@@ -667,9 +659,8 @@ def gather(
 ) -> Work | None:
     """On ``dst``, ``gather_list[i]`` gets rank ``i``'s ``tensor``; other ranks pass no list."""
     _check_tensor(tensor)
-    pg = _resolve(group)
+    pg = _member(group, "gather")
     if pg is None:
-        _not_member("gather")
         return None
     root = _root(pg, "dst", dst, group_dst)
     outs: list[Tensor] = []
@@ -702,9 +693,8 @@ def scatter(
 ) -> Work | None:
     """Rank ``i``'s ``tensor`` gets ``scatter_list[i]`` of ``src``; other ranks pass no list."""
     _check_tensor(tensor)
-    pg = _resolve(group)
+    pg = _member(group, "scatter")
     if pg is None:
-        _not_member("scatter")
         return None
     root = _root(pg, "src", src, group_src)
     flat = None
@@ -719,18 +709,13 @@ def scatter(
         raise ValueError("Argument ``scatter_list`` must NOT be specified on non-source ranks.")
     _check_device(pg, tensor)
     _consistency_check(pg, "scatter", tensor, root)
-    if tensor.numel() == 0:
-        return _run(Work.completed([tensor]), async_op)
-    work = pg.scatter(tensor, flat, root)
-    work._result = [tensor]
-    return _run(work, async_op)
+    return _issue(lambda: pg.scatter(tensor, flat, root), [tensor], tensor.numel() == 0, async_op)
 
 
 def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None) -> Work | None:
     """Wait until every rank of ``group`` reached the barrier."""
-    pg = _resolve(group)
+    pg = _member(group, "barrier")
     if pg is None:
-        _not_member("barrier")
         return None
     _consistency_check(pg, "barrier", None)
     if pg.size() == 1:
@@ -785,9 +770,8 @@ def isend(
 ) -> Work | None:
     """Send ``tensor`` to ``dst`` without waiting; returns the :class:`Work`."""
     _check_tensor(tensor)
-    pg = _resolve(group)
+    pg = _member(group, "isend")
     if pg is None:
-        _not_member("isend")
         return None
     _check_device(pg, tensor)
     peer = _peer(pg, "dst", dst, group_dst)
@@ -803,9 +787,8 @@ def irecv(
 ) -> Work | None:
     """Receive into ``tensor`` from ``src`` (any rank if ``None``) without waiting."""
     _check_tensor(tensor)
-    pg = _resolve(group)
+    pg = _member(group, "irecv")
     if pg is None:
-        _not_member("irecv")
         return None
     _check_device(pg, tensor)
     peer = _peer(pg, "src", src, group_src)
@@ -880,9 +863,8 @@ def _all_gather_bytes(pg: ProcessGroup, data: bytes) -> list[bytes]:
 
 def all_gather_object(object_list: list[Any], obj: Any, group: Any = None) -> None:
     """``object_list[i]`` becomes rank ``i``'s ``obj`` (picklable), on every rank."""
-    pg = _resolve(group)
+    pg = _member(group, "all_gather_object")
     if pg is None:
-        _not_member("all_gather_object")
         return
     if not isinstance(object_list, list) or len(object_list) != pg.size():
         raise ValueError(f"object_list must be a list of world_size ({pg.size()}) elements")
@@ -896,9 +878,8 @@ def gather_object(
     obj: Any, object_gather_list: list[Any] | None = None, dst: int | None = None, group: Any = None
 ) -> None:
     """On ``dst``, ``object_gather_list[i]`` becomes rank ``i``'s ``obj``."""
-    pg = _resolve(group)
+    pg = _member(group, "gather_object")
     if pg is None:
-        _not_member("gather_object")
         return
     root = _root(pg, "dst", dst, None)
     if pg.rank() == root and (not isinstance(object_gather_list, list) or len(object_gather_list) != pg.size()):
@@ -916,9 +897,8 @@ def broadcast_object_list(
     object_list: list[Any], src: int | None = None, group: Any = None, device: Any = None, group_src: int | None = None
 ) -> None:
     """Every rank's ``object_list`` (same length everywhere) becomes ``src``'s, element by element."""
-    pg = _resolve(group)
+    pg = _member(group, "broadcast_object_list")
     if pg is None:
-        _not_member("broadcast_object_list")
         return
     root = _root(pg, "src", src, group_src)
     if not isinstance(object_list, list):
@@ -955,9 +935,8 @@ def scatter_object_list(
     group_src: int | None = None,
 ) -> None:
     """``scatter_object_output_list[0]`` becomes element ``rank`` of ``src``'s input list."""
-    pg = _resolve(group)
+    pg = _member(group, "scatter_object_list")
     if pg is None:
-        _not_member("scatter_object_list")
         return
     if not isinstance(scatter_object_output_list, list) or len(scatter_object_output_list) < 1:
         raise ValueError("Expected argument scatter_object_output_list to be a list of size at least 1.")
