@@ -81,7 +81,50 @@ def _detect_is_causal_mask(mask: Tensor | None, is_causal: bool | None = None, s
     return make_causal
 
 
-class TransformerEncoderLayer(Module):
+class _TransformerLayer(Module):
+    """What encoder and decoder layers share: the feed-forward block (``linear1``, ``dropout``,
+    ``linear2``, ``activation``), one layer norm and one residual dropout per sub-block
+    (``norm1..n``, ``dropout1..n``), and the self-attention block (``self_attn``)."""
+
+    __constants__ = ["norm_first"]
+
+    def _init_blocks(
+        self,
+        n_blocks: int,
+        d_model: int,
+        dim_feedforward: int,
+        dropout: float,
+        layer_norm_eps: float,
+        norm_first: bool,
+        bias: bool,
+        device: Any,
+        dtype: Any,
+    ) -> None:
+        # registration order (hence parameter and state_dict order) is PyTorch's:
+        # attention, linear1, dropout, linear2, norm1..n, dropout1..n, activation
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, device=device, dtype=dtype)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, device=device, dtype=dtype)
+        self.norm_first = norm_first
+        for i in range(1, n_blocks + 1):
+            setattr(self, f"norm{i}", _layer_norm(d_model, layer_norm_eps, bias, device, dtype))
+        for i in range(1, n_blocks + 1):
+            setattr(self, f"dropout{i}", Dropout(dropout))
+
+    def _sa_block(
+        self, x: Tensor, attn_mask: Tensor | None, key_padding_mask: Tensor | None, is_causal: bool
+    ) -> Tensor:
+        x = self.self_attn(
+            x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False, is_causal=is_causal
+        )[0]
+        return self.dropout1(x)  # type: ignore[no-any-return]
+
+    def _feed_forward(self, x: Tensor) -> Tensor:
+        """``linear2(dropout(activation(linear1(x))))``, before the residual dropout."""
+        return self.linear2(self.dropout(self.activation(self.linear1(x))))  # type: ignore[no-any-return]
+
+
+class TransformerEncoderLayer(_TransformerLayer):
     """Self-attention and feed-forward, each with a residual connection and layer norm.
 
     :param d_model: model width; :param nhead: attention heads.
@@ -92,8 +135,6 @@ class TransformerEncoderLayer(Module):
     :param norm_first: pre-norm (``x + block(norm(x))``) instead of post-norm.
     :param bias: biases in the linear layers and layer norms.
     """
-
-    __constants__ = ["norm_first"]
 
     def __init__(
         self,
@@ -112,14 +153,7 @@ class TransformerEncoderLayer(Module):
         super().__init__()
         kw = {"device": device, "dtype": dtype}
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **kw)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
-        self.norm_first = norm_first
-        self.norm1 = _layer_norm(d_model, layer_norm_eps, bias, device, dtype)
-        self.norm2 = _layer_norm(d_model, layer_norm_eps, bias, device, dtype)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
+        self._init_blocks(2, d_model, dim_feedforward, dropout, layer_norm_eps, norm_first, bias, device, dtype)
         if isinstance(activation, str):
             activation = _get_activation_fn(activation)
         if activation is F.relu or isinstance(activation, ReLU):
@@ -155,26 +189,15 @@ class TransformerEncoderLayer(Module):
             x = self.norm2(x + self._ff_block(x))
         return x
 
-    def _sa_block(
-        self, x: Tensor, attn_mask: Tensor | None, key_padding_mask: Tensor | None, is_causal: bool
-    ) -> Tensor:
-        x = self.self_attn(
-            x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False, is_causal=is_causal
-        )[0]
-        return self.dropout1(x)  # type: ignore[no-any-return]
-
     def _ff_block(self, x: Tensor) -> Tensor:
-        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
-        return self.dropout2(x)  # type: ignore[no-any-return]
+        return self.dropout2(self._feed_forward(x))  # type: ignore[no-any-return]
 
 
-class TransformerDecoderLayer(Module):
+class TransformerDecoderLayer(_TransformerLayer):
     """Self-attention, cross-attention over ``memory``, feed-forward; each residual with layer norm.
 
     Arguments as :class:`TransformerEncoderLayer`.
     """
-
-    __constants__ = ["norm_first"]
 
     def __init__(
         self,
@@ -196,16 +219,7 @@ class TransformerDecoderLayer(Module):
         self.multihead_attn = MultiheadAttention(
             d_model, nhead, dropout=dropout, batch_first=batch_first, bias=bias, **kw
         )
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
-        self.norm_first = norm_first
-        self.norm1 = _layer_norm(d_model, layer_norm_eps, bias, device, dtype)
-        self.norm2 = _layer_norm(d_model, layer_norm_eps, bias, device, dtype)
-        self.norm3 = _layer_norm(d_model, layer_norm_eps, bias, device, dtype)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self.dropout3 = Dropout(dropout)
+        self._init_blocks(3, d_model, dim_feedforward, dropout, layer_norm_eps, norm_first, bias, device, dtype)
         if isinstance(activation, str):
             activation = _get_activation_fn(activation)
         self.activation = activation
@@ -233,14 +247,6 @@ class TransformerDecoderLayer(Module):
             x = self.norm3(x + self._ff_block(x))
         return x
 
-    def _sa_block(
-        self, x: Tensor, attn_mask: Tensor | None, key_padding_mask: Tensor | None, is_causal: bool
-    ) -> Tensor:
-        x = self.self_attn(
-            x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, is_causal=is_causal, need_weights=False
-        )[0]
-        return self.dropout1(x)  # type: ignore[no-any-return]
-
     def _mha_block(
         self, x: Tensor, mem: Tensor, attn_mask: Tensor | None, key_padding_mask: Tensor | None, is_causal: bool
     ) -> Tensor:
@@ -250,8 +256,7 @@ class TransformerDecoderLayer(Module):
         return self.dropout2(x)  # type: ignore[no-any-return]
 
     def _ff_block(self, x: Tensor) -> Tensor:
-        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
-        return self.dropout3(x)  # type: ignore[no-any-return]
+        return self.dropout3(self._feed_forward(x))  # type: ignore[no-any-return]
 
 
 class TransformerEncoder(Module):
