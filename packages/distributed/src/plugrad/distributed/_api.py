@@ -663,14 +663,7 @@ def gather(
     if pg is None:
         return None
     root = _root(pg, "dst", dst, group_dst)
-    outs: list[Tensor] = []
-    if pg.rank() == root:
-        if gather_list is None:
-            raise ValueError("Argument ``gather_list`` must be specified on destination rank.")
-        outs = _check_list(gather_list, "gather_list")
-        _check_outputs(outs, tensor, pg.size(), "gather_list")
-    elif gather_list:
-        raise ValueError("Argument ``gather_list`` must NOT be specified on non-destination ranks.")
+    outs = _root_list(pg, root, gather_list, tensor, "gather_list", "destination")
     _check_device(pg, tensor, *outs)
     _consistency_check(pg, "gather", tensor, root)
     flat = (
@@ -697,16 +690,9 @@ def scatter(
     if pg is None:
         return None
     root = _root(pg, "src", src, group_src)
-    flat = None
-    if pg.rank() == root:
-        if scatter_list is None:
-            raise ValueError("Argument ``scatter_list`` must be specified on source rank.")
-        ins = _check_list(scatter_list, "scatter_list")
-        _check_outputs(ins, tensor, pg.size(), "scatter_list")
-        _check_device(pg, *ins)
-        flat = plugrad.cat([t.reshape(-1) for t in ins]) if tensor.numel() else None
-    elif scatter_list:
-        raise ValueError("Argument ``scatter_list`` must NOT be specified on non-source ranks.")
+    ins = _root_list(pg, root, scatter_list, tensor, "scatter_list", "source")
+    _check_device(pg, *ins)
+    flat = plugrad.cat([t.reshape(-1) for t in ins]) if pg.rank() == root and tensor.numel() else None
     _check_device(pg, tensor)
     _consistency_check(pg, "scatter", tensor, root)
     return _issue(lambda: pg.scatter(tensor, flat, root), [tensor], tensor.numel() == 0, async_op)
@@ -737,6 +723,19 @@ def _check_outputs(outs: list[Tensor], like: Tensor, size: int, param: str) -> N
                 f"every tensor of `{param}` must have the input's dtype and size ({like.dtype}, "
                 f"{list(like.shape)}), got {t.dtype}, {list(t.shape)}"
             )
+
+
+def _root_list(pg: ProcessGroup, root: int, lst: Any, like: Tensor, param: str, role: str) -> list[Tensor]:
+    """The ``role`` ("destination"/"source") rank's checked tensor list; the other ranks must pass none (``[]``)."""
+    if pg.rank() != root:
+        if lst:
+            raise ValueError(f"Argument ``{param}`` must NOT be specified on non-{role} ranks.")
+        return []
+    if lst is None:
+        raise ValueError(f"Argument ``{param}`` must be specified on {role} rank.")
+    tensors = _check_list(lst, param)
+    _check_outputs(tensors, like, pg.size(), param)
+    return tensors
 
 
 def _unpack(flat: Tensor, outs: list[Tensor]) -> Callable[[], None]:
