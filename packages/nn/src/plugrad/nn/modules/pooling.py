@@ -143,9 +143,8 @@ class AvgPool2d(Module):
         )
 
 
-class AdaptiveAvgPool1d(Module):
-    """Average pooling of ``(N, C, L)`` to length ``output_size``: output ``i`` averages input
-    ``floor(i*L/out) .. ceil((i+1)*L/out) - 1``."""
+class _AdaptiveAvgPoolNd(Module):
+    """Constructor and repr of the adaptive average poolings (``output_size`` is kept as given)."""
 
     def __init__(self, output_size: Any) -> None:
         super().__init__()
@@ -153,21 +152,19 @@ class AdaptiveAvgPool1d(Module):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
+    """Average pooling of ``(N, C, L)`` to length ``output_size``: output ``i`` averages input
+    ``floor(i*L/out) .. ceil((i+1)*L/out) - 1``."""
 
     def forward(self, input: Tensor) -> Tensor:
         """``(N, C, L) -> (N, C, output_size)``: output ``i`` averages ``input[floor(i L / out) : ceil((i+1) L / out)]``."""
         return FC.adaptive_avg_pool1d(input, self.output_size)
 
 
-class AdaptiveAvgPool2d(Module):
+class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
     """Average pooling of ``(N, C, H, W)`` to ``output_size`` (int or pair; ``None`` keeps that size)."""
-
-    def __init__(self, output_size: Any) -> None:
-        super().__init__()
-        self.output_size = output_size
-
-    def extra_repr(self) -> str:
-        return f"output_size={self.output_size}"
 
     def forward(self, input: Tensor) -> Tensor:
         """``(N, C, H, W) -> (N, C, *output_size)``: each output averages its adaptive window, per dimension."""
