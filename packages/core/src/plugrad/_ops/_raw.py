@@ -193,10 +193,13 @@ def formula_values(ctx: Any, g: Tensor, masks: tuple[int, ...] = ()) -> tuple[An
         arrays = ctx._saved_arrays(g._dtype, masks)
         if arrays is not None:
             be = g._backend
-            return (
-                *(None if a is None else _Raw(a, be, i in masks) for i, a in enumerate(arrays)),
-                _Raw(g._data, be),
+            out = (
+                [None if a is None else _Raw(a, be, i in masks) for i, a in enumerate(arrays)]
+                if masks
+                else [None if a is None else _Raw(a, be) for a in arrays]
             )
+            out.append(_Raw(g._data, be))
+            return tuple(out)
     return (*ctx.saved_tensors, g)
 
 

@@ -14,7 +14,8 @@ from typing import Any
 from .. import _dtype as D
 from .._dtype import Category as _Category
 from .._tensor import Tensor, _make
-from ..autograd.function import _NO_CTX, Function
+from ..autograd.function import _NO_CTX, Function, _forward_ad_active
+from ..autograd.grad_mode import _state as _grad_state
 from . import _kernels as _k
 from ._raw import formula_values, tensors_from
 from ._util import broadcast_shapes, check_same_backend, check_scalar_fits, result_type
@@ -212,8 +213,11 @@ class Mul(Function, backward_name="MulBackward0", builtin=True):
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
         if ctx.number_at is not None:
-            (gv,) = formula_values(ctx, g)
-            (grad,) = tensors_from(g, gv * ctx.number)
+            if _grad_state.enabled or _forward_ad_active[0]:
+                grad = g * ctx.number
+            else:  # no graph for the gradient: one kernel call
+                be = g._backend
+                grad = _make(Tensor, be.multiply(g._data, ctx.number), g._dtype, be)
             return (grad, None) if ctx.number_at == 1 else (None, grad)
         a, b, gv = formula_values(ctx, g)  # arrays when no graph is built (_ops/_raw.py)
         na, nb = ctx.needs_input_grad
