@@ -205,6 +205,7 @@ class Addmm(Function, backward_name="AddmmBackward0", builtin=True):
         term = bias._data if beta == 1 else be.multiply(bias._data, beta)
         ctx.save_for_backward(a if b._requires_grad else None, b if a._requires_grad else None)
         ctx.scales = (beta, alpha)
+        ctx.bias_shape = tuple(bias._data.shape)
         return _make(Tensor, be.add(prod, term) if beta != 0 else prod, a._dtype, be)
 
     @staticmethod
@@ -213,13 +214,24 @@ class Addmm(Function, backward_name="AddmmBackward0", builtin=True):
         beta, alpha = ctx.scales
         nbias, na, nb = ctx.needs_input_grad[:3]
         gs = gv if alpha == 1 else gv * alpha
-        grads = tensors_from(
-            g,
-            (gv if beta == 1 else gv * beta) if nbias else None,
-            gs @ b.mT if na else None,
-            (gs.mT @ a).mT if nb else None,
-        )
+        gbias = (gv if beta == 1 else gv * beta) if nbias else None
+        if gbias is not None and gv is not g:  # on arrays: sum to the bias's shape here, one kernel
+            gbias = _sum_to(gbias, ctx.bias_shape)
+        grads = tensors_from(g, gbias, gs @ b.mT if na else None, (gs.mT @ a).mT if nb else None)
         return (*grads, None, None)
+
+
+def _sum_to(v: Any, shape: tuple[int, ...]) -> Any:
+    """A 2-D gradient on arrays summed back to a bias's broadcastable ``shape`` (``()``, ``(p,)``,
+    ``(1, p)``, ``(n, 1)``, ``(n, p)``); what the engine's ``sum_to_size`` does for tensors."""
+    be, a = v.be, v.a
+    full = tuple(a.shape)
+    if full == shape:
+        return v
+    lead = len(full) - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and full[i + lead] != 1)
+    out = be.sum(a, axes, True)
+    return type(v)(be.reshape(out, shape), be)
 
 
 def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
