@@ -299,3 +299,10 @@ def test_bool_power_is_a_bool_tensor_all_the_way_down() -> None:
     assert r.dtype is plugrad.bool
     assert r.tolist() == [True, False]
     assert (r & plugrad.tensor([True, True])).tolist() == [True, False]  # bitwise ops see real bools
+
+
+def test_out_that_requires_grad_is_refused_as_pytorch_does() -> None:
+    out = plugrad.zeros(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="exp\\(\\): functions with out=... arguments don't support automatic"):
+        plugrad.exp(plugrad.ones(2), out=out)
+    assert out.tolist() == [0.0, 0.0]

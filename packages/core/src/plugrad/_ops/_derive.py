@@ -292,12 +292,9 @@ def with_out(name: str, fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
     def function(*args: Any, out: Tensor | None = None, **kwargs: Any) -> Tensor:
         if out is None:
             return fn(*args, **kwargs)
-        if _grad_state.enabled and (_any_requires_grad(args) or _any_requires_grad(kwargs.values())):
-            raise RuntimeError(
-                f"{name}(): functions with out=... arguments don't support automatic differentiation, "
-                "but one of the arguments requires grad."
-            )
-        if _grad_state.enabled and out._requires_grad if isinstance(out, Tensor) else False:
+        if _grad_state.enabled and (
+            _any_requires_grad(args) or _any_requires_grad(kwargs.values()) or _any_requires_grad((out,))
+        ):  # the inputs or out itself (PyTorch gives the one message for both)
             raise RuntimeError(
                 f"{name}(): functions with out=... arguments don't support automatic differentiation, "
                 "but one of the arguments requires grad."
