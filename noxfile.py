@@ -243,7 +243,8 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy, strict on core."""
     # pytest: plugrad.testing (the conformance suite) is typed against it
-    session.install("mypy>=1.10", "pytest>=7", CORE, NUMPY, NN, OPTIM)
+    # plugrad-distributed too: nn.parallel imports it (lazily, typed against it)
+    session.install("mypy>=1.10", "pytest>=7", CORE, NUMPY, NN, OPTIM, DIST)
     session.run("mypy", "--strict", f"{CORE}/src/plugrad", "--exclude", "plugrad/(nn|optim)/")
     session.run("mypy", f"{NN}/src/plugrad/nn", f"{OPTIM}/src/plugrad/optim", f"{NUMPY}/src/plugrad_numpy")
 

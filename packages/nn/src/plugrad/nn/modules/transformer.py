@@ -42,9 +42,9 @@ __all__ = [
 
 
 def _layer_norm(d_model: int, eps: float, bias: bool, device: Any, dtype: Any) -> Module:
-    from plugrad.nn import LayerNorm  # type: ignore[attr-defined]
+    from .normalization import LayerNorm
 
-    return LayerNorm(d_model, eps=eps, bias=bias, device=device, dtype=dtype)  # type: ignore[no-any-return]
+    return LayerNorm(d_model, eps=eps, bias=bias, device=device, dtype=dtype)
 
 
 def _get_activation_fn(activation: str) -> Callable[[Tensor], Tensor]:
