@@ -389,3 +389,17 @@ def test_vmap_oracle(f: Callable[..., Any], in_dims: Any, shapes: Any) -> None:
     want = torch.vmap(f, in_dims=in_dims)(*targs)
     assert tuple(got.shape) == tuple(want.shape)
     assert_close(got, plugrad.tensor(want.tolist(), dtype=got.dtype))
+
+
+def test_vmap_of_a_catalogue_function_batches_without_the_loop() -> None:
+    import warnings
+
+    x = plugrad.tensor([[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the per-example loop would warn
+        out = plugrad.vmap(plugrad.sin)(x)
+        out2 = plugrad.vmap(lambda t: plugrad.exp(plugrad.tanh(t)))(x)
+    assert out.tolist() == x.sin().tolist()
+    assert out2.tolist() == x.tanh().exp().tolist()
+    with pytest.raises(TypeError, match="sin\\(\\): argument 'input' \\(position 1\\) must be Tensor, not list"):
+        plugrad.sin([1.0])

@@ -46,9 +46,16 @@ def _kernel_caller(kernel: C.Kernel) -> Callable[..., Any]:
     return call
 
 
-def _check_input(name: str, value: Any) -> None:
-    if not isinstance(value, Tensor):
-        raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(value).__name__}")
+def _foreign(name: str, value: Any, params: tuple[Any, ...]) -> Any:
+    """``plugrad.<name>(value)`` for a value that is not a tensor.
+
+    A type that declares ``__plugrad_methods__ = True`` (``plugrad.func``'s batched values)
+    gets its own method of the row's name, so that ``vmap(plugrad.sin)`` batches as
+    ``vmap(lambda t: t.sin())`` does; anything else is PyTorch's TypeError.
+    """
+    if getattr(type(value), "__plugrad_methods__", False):
+        return getattr(value, name)(*params)
+    raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(value).__name__}")
 
 
 def _build_unary(name: str, row: C.Unary) -> tuple[Callable[..., Tensor], type[Function] | None]:
@@ -83,7 +90,8 @@ def _build_unary(name: str, row: C.Unary) -> tuple[Callable[..., Tensor], type[F
     if row.grad is None:
 
         def nondiff(input: Tensor, *params: Any) -> Tensor:
-            _check_input(name, input)
+            if not isinstance(input, Tensor):
+                return _foreign(name, input, params)
             out, dt = compute(input, params)
             return _make(Tensor, out, dt, input._backend)
 
@@ -136,7 +144,8 @@ def _build_unary(name: str, row: C.Unary) -> tuple[Callable[..., Tensor], type[F
     apply = _Unary.apply
 
     def op(input: Tensor, *params: Any) -> Tensor:
-        _check_input(name, input)
+        if not isinstance(input, Tensor):
+            return _foreign(name, input, params)
         return apply(input, *params)
 
     op.__name__ = op.__qualname__ = name

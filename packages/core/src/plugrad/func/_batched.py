@@ -71,6 +71,7 @@ class Batched:
     """A batch of per-example tensors: ``data`` has the batch as its dimension 0."""
 
     __slots__ = ("data", "shared")
+    __plugrad_methods__ = True  # plugrad.sin(batched) is batched.sin() (see _ops/_derive._foreign)
 
     def __init__(self, data: Tensor, shared: bool = False) -> None:
         self.data = data
