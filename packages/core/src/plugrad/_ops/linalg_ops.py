@@ -206,21 +206,27 @@ def _broadcast_batch(A: Tensor, B: Tensor) -> tuple[Tensor, Tensor]:
 
 
 # ---------------------------------------------------------------------- inverse and solves
+def _factor(ctx: Any, A: Tensor, check: bool, kernel: str, op: str, msg: str) -> Any:
+    """The forward of an ``*_ex`` factorisation (inverse, Cholesky): the kernel's result, saved for
+    backward; with ``check`` PyTorch's error for a nonzero info code, else ``(result, info)``."""
+    data, info = _call(A, kernel, op, A._data)
+    if check:
+        _raise_info(A, info, op, msg)
+    out = _new(A, data)
+    ctx.save_for_backward(out)
+    if check:
+        return out
+    info_t = _info_tensor(A, info)
+    ctx.mark_non_differentiable(info_t)
+    return out, info_t
+
+
 class Inv(Function, backward_name="LinalgInvExBackward0", builtin=True):
     """``A^-1``; ``gA = -X^T g X^T``."""
 
     @staticmethod
     def forward(ctx: Any, A: Tensor, check: bool) -> Any:
-        data, info = _call(A, "linalg_inv", "linalg.inv", A._data)
-        if check:
-            _raise_info(A, info, "linalg.inv", _INV_MSG)
-        X = _new(A, data)
-        ctx.save_for_backward(X)
-        if check:
-            return X
-        info_t = _info_tensor(A, info)
-        ctx.mark_non_differentiable(info_t)
-        return X, info_t
+        return _factor(ctx, A, check, "linalg_inv", "linalg.inv", _INV_MSG)
 
     @staticmethod
     def backward(ctx: Any, g: Tensor, *_: Any) -> tuple[Any, None]:
@@ -514,16 +520,7 @@ class Cholesky(Function, backward_name="LinalgCholeskyExBackward0", builtin=True
 
     @staticmethod
     def forward(ctx: Any, A: Tensor, check: bool) -> Any:
-        data, info = _call(A, "linalg_cholesky", "linalg.cholesky", A._data)
-        if check:
-            _raise_info(A, info, "linalg.cholesky", _CHOL_MSG)
-        L = _new(A, data)
-        ctx.save_for_backward(L)
-        if check:
-            return L
-        info_t = _info_tensor(A, info)
-        ctx.mark_non_differentiable(info_t)
-        return L, info_t
+        return _factor(ctx, A, check, "linalg_cholesky", "linalg.cholesky", _CHOL_MSG)
 
     @staticmethod
     def backward(ctx: Any, g: Tensor, *_: Any) -> tuple[Any, None]:
