@@ -608,6 +608,8 @@ def _conv(
     nd: int,
     name: str,
 ) -> Tensor:
+    if _AUTOCAST_ACTIVE[0]:  # convolutions are on autocast's lower-precision list
+        input, weight, bias = autocast_inputs(input, weight, bias)
     batched = _check_conv(input, weight, bias, groups, nd, name)
     s = _pair(stride, "stride", name, nd)
     d = _pair(dilation, "dilation", name, nd)
@@ -662,8 +664,6 @@ def conv1d(
     Shapes: ``input (N, C_in, L)`` or ``(C_in, L)``, ``weight (C_out, C_in/groups, k)``, ``bias (C_out,)``.
     ``padding``: an int, a 1-tuple, ``'valid'`` (none) or ``'same'`` (output as long as the input; stride 1).
     """
-    if _AUTOCAST_ACTIVE[0]:  # convolutions are on autocast's lower-precision list
-        input, weight, bias = autocast_inputs(input, weight, bias)
     return _conv(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
 
 
@@ -683,8 +683,6 @@ def conv2d(
     ``bias (C_out,)``; ``H_out = floor((H + 2*ph - dh*(kh-1) - 1) / sh) + 1``.
     ``padding``: int, pair, ``'valid'`` or ``'same'`` (stride 1 only). One ``ConvolutionBackward0`` node.
     """
-    if _AUTOCAST_ACTIVE[0]:
-        input, weight, bias = autocast_inputs(input, weight, bias)
     return _conv(input, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
 
 
