@@ -45,6 +45,12 @@ Scalar = int | float | bool
 TensorOrScalar = "Tensor | int | float | bool"
 
 
+def _apply_iop(op: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:
+    """``op(a, b)`` for an in-place operator on backend arrays (``operator.iadd`` ...): the one place
+    core changes an array in place without a kernel, so ``plugrad.compile`` can record it."""
+    return op(a, b)
+
+
 def _make(cls: type[Tensor], data: Any, dtype: D.dtype, backend: Backend) -> Tensor:
     """Wrap a backend array without copying (the one internal constructor)."""
     t = object.__new__(cls)
@@ -649,7 +655,7 @@ class Tensor:
 
     def _inplace_add_no_grad(self, other: Tensor) -> None:
         """``self += other`` on the raw arrays (gradient accumulation)."""
-        self._data += other._data
+        _apply_iop(operator.iadd, self._data, other._data)
         self._bump()
 
     def _inplace_binary(self, name: str, iop: Callable[[Any, Any], Any], other: Any, alpha: Any = None) -> Tensor:
@@ -668,7 +674,7 @@ class Tensor:
             data = other._data
             if alpha is not None and alpha != 1:
                 data = self._backend.multiply(data, alpha)
-            iop(self._data, data)
+            _apply_iop(iop, self._data, data)
             self._bump()
             return self
         ew = _ew
@@ -691,7 +697,7 @@ class Tensor:
             _check_inplace_shape(self, other._data.shape)
             if odt is not self._dtype:
                 odata = self._backend.astype(odata, self._backend.dtype_to_native[self._dtype])
-        iop(self._data, odata)
+        _apply_iop(iop, self._data, odata)
         self._bump()
         return self
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .. import _compile_state
 from . import function as _fn
 from .function import AccumulateGrad, Node
 from .grad_mode import _state as _grad_state
@@ -71,6 +72,9 @@ def run_backward(
             else:
                 deps[nxt] = 1
                 stack.append(nxt)
+
+    if _compile_state.ACTIVE[0] is not None:
+        _compile_state.ACTIVE[0].note_backward(deps)
 
     capture: dict[tuple[Node, int], int] | None = None
     captured: list[Tensor | None] = []

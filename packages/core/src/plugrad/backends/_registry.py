@@ -223,6 +223,23 @@ class ProcessGroupBackendInfo:
     device_types: tuple[str, ...] = ()
 
 
+@dataclass
+class CompilerInfo:
+    """One compiler offered through ``plugrad_compilers`` (see :class:`plugrad.compiler.CompilerSpec`).
+
+    ``backends`` names the backends whose programs it compiles (empty: any backend).
+    """
+
+    name: str
+    plugin: str
+    record: Any
+    available: bool
+    reason: str | None
+    version: str = ""
+    backends: tuple[str, ...] = ()
+    description: str = ""
+
+
 class Registry:
     """Collects backends from plugins once and hands out their kernel tables.
 
@@ -249,6 +266,9 @@ class Registry:
         #: communication backends (``plugrad_process_group_backends``), collected on first use
         self.process_group_backends: dict[str, ProcessGroupBackendInfo] = {}
         self._pg_collected = False
+        #: compilers of recorded programs (``plugrad_compilers``), collected on first use
+        self.compilers: dict[str, CompilerInfo] = {}
+        self._compilers_collected = False
         self.generation = 0
         self._loaded = False
         self._loading = False
@@ -513,45 +533,83 @@ class Registry:
                 self._collect_process_group_backends()
         return self.process_group_backends
 
-    def _collect_process_group_backends(self) -> None:
+    def _collect_named_records(self, hook: str, kind: str, factory: str) -> list[tuple[str, Any, str | None]]:
+        """Call every plugin's ``hook`` (a list of records with ``name``, ``unavailable_reason`` and
+        a callable ``factory`` attribute); warn about and skip malformed ones; return
+        ``(plugin, record, reason)`` per name, a name offered twice being unavailable."""
         by_name: dict[str, list[tuple[str, Any]]] = {}
-        for impl in self.pm.hook.plugrad_process_group_backends.get_hookimpls():
+        for impl in getattr(self.pm.hook, hook).get_hookimpls():
             pname = self._name_of(impl.plugin)
             try:
                 result = impl.function()
                 records = None if isinstance(result, (str, bytes)) or not isinstance(result, Iterable) else list(result)
             except (Exception, SystemExit) as exc:
-                self._warn(pname, f"hook plugrad_process_group_backends raised {type(exc).__name__}: {exc}")
+                self._warn(pname, f"hook {hook} raised {type(exc).__name__}: {exc}")
                 continue
             if records is None:
-                self._warn(pname, f"hook plugrad_process_group_backends returned {result!r} instead of a sequence")
+                self._warn(pname, f"hook {hook} returned {result!r} instead of a sequence")
                 continue
             for rec in records:
                 name = getattr(rec, "name", None)
                 reason = getattr(rec, "unavailable_reason", None)
                 if not isinstance(name, str) or not name.isidentifier():
-                    self._warn(pname, f"process-group backend record {rec!r} has no identifier name")
+                    self._warn(pname, f"{kind} record {rec!r} has no identifier name")
                 elif reason is not None and not isinstance(reason, str):
-                    self._warn(pname, f"process-group backend {name!r} has a malformed unavailable_reason {reason!r}")
-                elif reason is None and not callable(getattr(rec, "create", None)):
-                    self._warn(pname, f"process-group backend {name!r} has no callable 'create'")
+                    self._warn(pname, f"{kind} {name!r} has a malformed unavailable_reason {reason!r}")
+                elif reason is None and not callable(getattr(rec, factory, None)):
+                    self._warn(pname, f"{kind} {name!r} has no callable {factory!r}")
                 else:
                     by_name.setdefault(name, []).append((pname, rec))
+        found: list[tuple[str, Any, str | None]] = []
         for name, entries in by_name.items():
             pname, rec = entries[0]
             reason = getattr(rec, "unavailable_reason", None)
             if len(entries) > 1:
                 plugins = " and ".join(repr(p) for p, _ in entries)
-                reason = f"process-group backend {name!r} is offered twice: by plugin {plugins}; uninstall one of them"
+                reason = f"{kind} {name!r} is offered twice: by plugin {plugins}; uninstall one of them"
                 for p, _ in entries[1:]:
                     self._warn(p, reason)
+            found.append((pname, rec, reason))
+        return found
+
+    def _collect_process_group_backends(self) -> None:
+        found = self._collect_named_records("plugrad_process_group_backends", "process-group backend", "create")
+        for pname, rec, reason in found:
             try:
                 devices = tuple(str(d) for d in getattr(rec, "device_types", ()))
             except Exception:  # a hostile record: its device list cannot be read
                 devices = ()
-            self.process_group_backends[name] = ProcessGroupBackendInfo(
-                name, pname, rec, reason is None, reason, str(getattr(rec, "version", "") or ""), devices
+            self.process_group_backends[rec.name] = ProcessGroupBackendInfo(
+                rec.name, pname, rec, reason is None, reason, str(getattr(rec, "version", "") or ""), devices
             )
+
+    # -- compilers ---------------------------------------------------------------------
+    def compiler_infos(self) -> dict[str, CompilerInfo]:
+        """The compilers every plugin offers through ``plugrad_compilers``, by name (hooks called once)."""
+        self.ensure_loaded()
+        with self._lock:
+            if not self._compilers_collected:
+                self._compilers_collected = True
+                if not self.pm.has_plugin("plugrad.compile"):
+                    from .._compile import _builtin
+
+                    self.pm.register(_builtin, name="plugrad.compile")
+                for pname, rec, reason in self._collect_named_records("plugrad_compilers", "compiler", "compile"):
+                    try:
+                        backends = tuple(str(b) for b in getattr(rec, "backends", None) or ())
+                    except Exception:  # a hostile record
+                        backends = ()
+                    self.compilers[rec.name] = CompilerInfo(
+                        rec.name,
+                        pname,
+                        rec,
+                        reason is None,
+                        reason,
+                        str(getattr(rec, "version", "") or ""),
+                        backends,
+                        str(getattr(rec, "description", "") or ""),
+                    )
+        return self.compilers
 
     # -- changes after discovery -------------------------------------------------
     def add_plugin(self, plugin: object, name: str) -> None:
@@ -593,6 +651,8 @@ class Registry:
             self._apply_updates(updates)
             for spec in new_specs:
                 self._register_spec(name, spec)
+            self._compilers_collected = False  # collected again, with the new plugin's, on next use
+            self.compilers = {}
 
     def remove_plugin(self, name: str) -> None:
         """Unregister plugin ``name``: drop its backends and undo its kernel overrides."""

@@ -83,3 +83,27 @@ def plugrad_process_group_backends() -> Sequence[Any]:
     make that name unavailable, naming both plugins.
     """
     raise NotImplementedError
+
+
+@hookspec
+def plugrad_compilers() -> Sequence[Any]:
+    """Return the compilers of recorded programs this plugin provides.
+
+    ``plugrad.compile(fn, backend=NAME)`` records a step of ``fn`` as a
+    :class:`plugrad.compiler.Program` (straight-line backend kernel calls over slots) and
+    hands it to the compiler named ``NAME``, which returns a faster runner of it.
+
+    :returns: a sequence of records, one per compiler, each with at least the attributes
+        ``name`` (an identifier: what ``backend=`` takes), ``compile`` (``compile(program)
+        -> runner``, where ``runner(env: list) -> None`` fills the program's output slots;
+        see :mod:`plugrad.compiler`), ``backends`` (the names of the plugrad backends whose
+        programs it compiles, empty for any), ``version``, ``description`` and
+        ``unavailable_reason`` (``None``, or why it cannot run here). Use
+        :class:`plugrad.compiler.CompilerSpec`. A compiler may also return ``None`` from
+        ``compile`` for a program it does not handle; plugrad then uses its default
+        replay compiler for that program.
+
+    Called once per process; a hook that raises or returns a malformed record is warned
+    about and skipped; a name offered by two plugins is unavailable, naming both.
+    """
+    raise NotImplementedError

@@ -1,0 +1,392 @@
+"""Recording one call of a compiled function as a :class:`~plugrad._compile.program.Program`.
+
+While a :class:`Recorder` is active on a thread, the function runs eagerly, as it
+always does, and the recorder watches three things:
+
+- **kernel calls**: every kernel slot of every registered backend is swapped for a
+  wrapper that runs the kernel and appends a :class:`Call` (arrays replaced by slot
+  references); so are the random draws of :mod:`plugrad._generator` and the in-place
+  array operators of :mod:`plugrad._tensor`. Calls made from inside a recorded call
+  (a kernel built on other kernels) are not recorded again.
+- **tensor reads**: ``Tensor._data`` becomes a descriptor that notices when an array no
+  recorded call produced is read from a tensor made before the call (a parameter, a
+  gradient, optimizer state): that tensor is *captured*, and a replay reads its array
+  afresh.
+- **tensor writes**: rebinding ``_data`` or ``_grad`` of a tensor made before the call
+  is remembered, so a replay makes the same change.
+
+Anything the recorder cannot replay (a value read back into Python, a data-dependent
+shape, a hook with Python side effects) is a *graph break*: the call goes on eagerly
+and the recording is dropped.
+"""
+
+from __future__ import annotations
+
+import operator
+import sys
+import threading
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import _compile_state
+from .. import _generator as _gen
+from .. import _tensor as _tensor_mod
+from .._tensor import Tensor
+from .program import MUTATING_KERNELS, Call, Ref
+
+__all__ = ["GraphBreak", "Recorder", "Touch"]
+
+#: Kernels whose result is read back into Python or depends on the data's values in its shape.
+_BREAK_KERNELS: dict[str, str] = {
+    "tolist": "a tensor's value was read into Python (.item(), .tolist(), bool(), printing)",
+    "to_numpy": "a tensor's array was handed to NumPy (.numpy())",
+    "to_dlpack": "a tensor was exported through DLPack",
+    "from_dlpack": "an array was imported through DLPack",
+    "nonzero": "an op whose output shape depends on the values (nonzero, masked indexing)",
+    "unique_all": "an op whose output shape depends on the values (unique)",
+    "unique_counts": "an op whose output shape depends on the values (unique)",
+    "unique_inverse": "an op whose output shape depends on the values (unique)",
+    "unique_values": "an op whose output shape depends on the values (unique)",
+    "random_generator": "a random stream was created",
+}
+
+_IOPS: dict[Callable[..., Any], str] = {
+    operator.iadd: "iadd",
+    operator.isub: "isub",
+    operator.imul: "imul",
+    operator.itruediv: "itruediv",
+}
+
+_OWN_PREFIXES = ("plugrad", "plugrad_")
+
+
+class GraphBreak(Exception):
+    """Something in the recorded call cannot be replayed (raised with ``fullgraph=True``)."""
+
+    def __init__(self, reason: str, where: str) -> None:
+        super().__init__(f"{reason} (at {where})" if where else reason)
+        self.reason = reason
+        self.where = where
+
+
+def user_location(depth: int = 2) -> str:
+    """``file:line`` of the innermost frame outside plugrad's own packages."""
+    frame: Any = sys._getframe(depth)
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if not (name == "plugrad" or name.startswith("plugrad.") or name.startswith("plugrad_")):
+            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return ""
+
+
+def _is_array(value: Any) -> bool:
+    t = type(value)
+    return hasattr(t, "__array_namespace__") or (hasattr(t, "shape") and hasattr(t, "dtype") and hasattr(t, "__dlpack__"))
+
+
+@dataclass(slots=True)
+class Touch:
+    """A tensor made before the recorded call that the call read or changed, as it was at the start.
+
+    ``parent`` is the index (in the recorder's touch order) of the tensor whose ``.grad`` this
+    one was read as, or ``None``: a replay finds such a gradient through its parent again,
+    since every step may give the parent a new gradient tensor.
+    """
+
+    tensor: Tensor
+    parent: int | None
+    has_grad: bool
+    requires_grad: bool
+    version: int
+    shape: tuple[int, ...]
+    dtype: Any
+    index: int = 0
+
+
+@dataclass(slots=True)
+class _State:
+    """What the recorder restores when it stops."""
+
+    kernels: list[tuple[Any, str, Any]] = field(default_factory=list)
+    members: dict[str, Any] = field(default_factory=dict)
+
+
+class Recorder:
+    """Records the kernel calls and tensor side effects of one call on the current thread."""
+
+    def __init__(self) -> None:
+        self.thread = threading.get_ident()
+        self.slot_of: dict[int, int] = {}
+        self.arrays: list[Any] = []  # slot -> the array recorded there (keeps ids stable while recording)
+        self.inputs: list[int] = []
+        self.captures: list[tuple[int, int]] = []  # (touch index, slot)
+        self.grad_parent: dict[int, Tensor] = {}
+        self.constants: list[tuple[int, Any]] = []
+        self.calls: list[Call] = []
+        self.temps: set[int] = set()
+        self.touched: dict[int, Touch] = {}
+        self.data_writes: dict[int, Tensor] = {}
+        self.grad_writes: dict[int, Tensor] = {}
+        self.depth = 0
+        self.broken: GraphBreak | None = None
+        self.fullgraph = False
+        self.backward_ran = False
+        self._saved = _State()
+
+    # -- slots -------------------------------------------------------------------------
+    def new_slot(self, array: Any) -> int:
+        slot = len(self.arrays)
+        self.arrays.append(array)
+        self.slot_of[id(array)] = slot
+        return slot
+
+    def slot(self, array: Any) -> int | None:
+        s = self.slot_of.get(id(array))
+        if s is not None and self.arrays[s] is array:
+            return s
+        return None
+
+    def add_input(self, array: Any) -> int:
+        s = self.new_slot(array)
+        self.inputs.append(s)
+        return s
+
+    def template(self, value: Any) -> Any:
+        """``value`` with every array replaced by a :class:`Ref` (unknown arrays become constants)."""
+        t = type(value)
+        if t in (int, float, bool, str, type(None)):
+            return value
+        if t is tuple or t is list:
+            return t(self.template(v) for v in value)
+        if _is_array(value):
+            s = self.slot(value)
+            if s is None:
+                s = self.new_slot(value)
+                self.constants.append((s, value))
+            return Ref(s)
+        return value
+
+    def bind_result(self, result: Any) -> int | tuple[int | None, ...] | None:
+        if result is None:
+            return None
+        if type(result) is tuple:
+            return tuple(self.new_slot(r) if _is_array(r) else None for r in result)
+        if _is_array(result):
+            return self.new_slot(result)
+        return None
+
+    # -- events ------------------------------------------------------------------------
+    def graph_break(self, reason: str) -> None:
+        if self.broken is None:
+            self.broken = GraphBreak(reason, user_location(3))
+            self.stop_watching()
+            if self.fullgraph:
+                raise self.broken
+
+    def note_backward(self, deps: dict[Any, int]) -> None:
+        self.backward_ran = True
+        for node in deps:
+            if (
+                node._pre_hooks
+                or node._hooks
+                or node._tensor_pre_hooks
+                or getattr(node, "_post_hooks", None)
+                or getattr(node, "_retains_grad_hooks", None)
+            ):
+                self.graph_break("a backward hook ran (its Python side effects cannot be replayed)")
+                return
+
+    def record(self, fn: Callable[..., Any], name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run ``fn(*args, **kwargs)`` and append it as a call."""
+        self.depth += 1
+        try:
+            result = fn(*args, **kwargs)
+        finally:
+            self.depth -= 1
+        if self.broken is not None:
+            return result
+        targs = self.template(args)
+        tkw = {k: self.template(v) for k, v in kwargs.items()} if kwargs else {}
+        mutates = None
+        if name in MUTATING_KERNELS and targs and type(targs[0]) is Ref:
+            mutates = targs[0].index
+        out = None if mutates is not None else self.bind_result(result)
+        self.calls.append(Call(fn, name, targs, tkw, out, mutates, user_location(3)))
+        return result
+
+    def touch(self, t: Tensor, data: Any) -> Touch:
+        key = id(t)
+        info = self.touched.get(key)
+        if info is None:
+            vc = t._vc
+            parent = self.grad_parent.get(key)
+            info = self.touched[key] = Touch(
+                t,
+                None if parent is None else self.touched[id(parent)].index,
+                _GRAD.__get__(t) is not None,
+                t._requires_grad,
+                vc[0] if vc else 0,
+                tuple(data.shape),
+                data.dtype,
+                len(self.touched),
+            )
+        return info
+
+    def on_read(self, t: Tensor, data: Any) -> None:
+        if self.slot(data) is not None or id(t) in self.temps:
+            return
+        info = self.touch(t, data)
+        self.captures.append((info.index, self.new_slot(data)))
+
+    def on_grad_read(self, t: Tensor, grad: Tensor | None) -> None:
+        if id(t) in self.temps:
+            return
+        self.touch(t, _DATA.__get__(t))
+        if grad is not None and id(grad) not in self.temps and id(grad) not in self.touched:
+            self.grad_parent[id(grad)] = t
+
+    # -- watching ------------------------------------------------------------------------
+    def start_watching(self, backends: list[Any]) -> None:
+        saved = self._saved
+        for be in backends:
+            for name in be.kernel_sources:
+                fn = getattr(be, name)
+                saved.kernels.append((be, name, fn))
+                object.__setattr__(be, name, self._kernel_wrapper(name, fn))
+        rec = self
+        for mod, attr in ((_gen, "uniform"), (_gen, "normal")):
+            orig = getattr(mod, attr)
+            saved.kernels.append((mod, attr, orig))
+            setattr(mod, attr, self._kernel_wrapper(f"random.{attr}", orig))
+        orig_iop = _tensor_mod._apply_iop
+        saved.kernels.append((_tensor_mod, "_apply_iop", orig_iop))
+
+        def apply_iop(op: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:
+            if rec.depth or threading.get_ident() != rec.thread:
+                return op(a, b)
+            return rec.record(op, _IOPS.get(op, getattr(op, "__name__", "iop")), (a, b), {})
+
+        setattr(_tensor_mod, "_apply_iop", apply_iop)
+        saved.members = {"_data": _DATA, "_grad": _GRAD}
+        type.__setattr__(Tensor, "_data", _DataTap(self))
+        type.__setattr__(Tensor, "_grad", _GradTap(self))
+        _compile_state.ACTIVE[0] = self
+
+    def stop_watching(self) -> None:
+        saved = self._saved
+        if _compile_state.ACTIVE[0] is self:
+            _compile_state.ACTIVE[0] = None
+        for name, member in saved.members.items():
+            type.__setattr__(Tensor, name, member)
+        saved.members = {}
+        for owner, name, fn in reversed(saved.kernels):
+            if isinstance(owner, type(sys)):
+                setattr(owner, name, fn)
+            else:
+                object.__setattr__(owner, name, fn)
+        saved.kernels = []
+
+    def _kernel_wrapper(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        rec = self
+        reason = _BREAK_KERNELS.get(name)
+
+        def kernel(*args: Any, **kwargs: Any) -> Any:
+            if rec.depth or threading.get_ident() != rec.thread:
+                return fn(*args, **kwargs)
+            if reason is not None:
+                rec.graph_break(reason)
+                return fn(*args, **kwargs)
+            if name == "getitem" and _has_mask(args[1] if len(args) > 1 else kwargs.get("key")):
+                rec.graph_break("an op whose output shape depends on the values (indexing with a boolean mask)")
+                return fn(*args, **kwargs)
+            return rec.record(fn, name, args, kwargs)
+
+        kernel.__wrapped__ = fn  # type: ignore[attr-defined]
+        return kernel
+
+
+def _has_mask(key: Any) -> bool:
+    keys = key if type(key) is tuple else (key,)
+    for k in keys:
+        if _is_array(k) and getattr(k.dtype, "kind", None) == "b":
+            return True
+        dt = getattr(k, "dtype", None)
+        if _is_array(k) and str(dt) == "bool":
+            return True
+    return False
+
+
+_DATA: Any = Tensor.__dict__["_data"]
+_GRAD: Any = Tensor.__dict__["_grad"]
+
+
+class _DataTap:
+    """``Tensor._data`` while recording: notices reads of outside arrays and rebinding of outside tensors."""
+
+    __slots__ = ("rec",)
+
+    def __init__(self, rec: Recorder) -> None:
+        self.rec = rec
+
+    def __get__(self, obj: Any, typ: Any = None) -> Any:
+        if obj is None:
+            return self
+        data = _DATA.__get__(obj, typ)
+        rec = self.rec
+        if rec.broken is None and threading.get_ident() == rec.thread:
+            rec.on_read(obj, data)
+        return data
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        rec = self.rec
+        if rec.broken is None and threading.get_ident() == rec.thread:
+            try:
+                old = _DATA.__get__(obj, type(obj))
+            except AttributeError:  # a tensor being made
+                rec.temps.add(id(obj))
+            else:
+                if id(obj) not in rec.temps:
+                    rec.touch(obj, old)
+                    rec.data_writes[id(obj)] = obj
+        _DATA.__set__(obj, value)
+
+
+class _GradTap:
+    """``Tensor._grad`` while recording: notices a new gradient set on an outside tensor."""
+
+    __slots__ = ("rec",)
+
+    def __init__(self, rec: Recorder) -> None:
+        self.rec = rec
+
+    def __get__(self, obj: Any, typ: Any = None) -> Any:
+        if obj is None:
+            return self
+        grad = _GRAD.__get__(obj, typ)
+        rec = self.rec
+        if rec.broken is None and threading.get_ident() == rec.thread:
+            rec.on_grad_read(obj, grad)
+        return grad
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        rec = self.rec
+        if rec.broken is None and threading.get_ident() == rec.thread:
+            try:
+                data = _DATA.__get__(obj, type(obj))
+            except AttributeError:
+                data = None
+            if data is not None and id(obj) not in rec.temps:
+                rec.touch(obj, data)
+                rec.grad_writes[id(obj)] = obj
+        _GRAD.__set__(obj, value)
+
+
+def weak_or_strong(obj: Any) -> Callable[[], Any]:
+    """A weak reference to ``obj`` where it allows one, else a strong one."""
+    try:
+        return weakref.ref(obj)
+    except TypeError:
+        return lambda: obj

@@ -1,0 +1,111 @@
+"""``plugrad.compiler``: the settings of :func:`plugrad.compile` and the contract of compiler plugins.
+
+As ``torch.compiler``: :func:`is_compiling`, :func:`disable`, :func:`reset` and
+:data:`config`. For plugin authors: :class:`Program`, :class:`Call` and :class:`Ref`
+(what a compiler receives), :class:`CompilerSpec` (what the ``plugrad_compilers`` hook
+returns), :func:`interpret` (the reference runner) and :func:`list_backends`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from . import _compile_state
+from ._compile import CompileWarning, config
+from ._compile._recorder import GraphBreak
+from ._compile.program import ELEMENTWISE_KERNELS, MUTATING_KERNELS, Call, Program, Ref, Runner, interpret, substitute
+
+__all__ = [
+    "is_compiling",
+    "is_dynamo_compiling",
+    "disable",
+    "reset",
+    "config",
+    "list_backends",
+    "CompilerSpec",
+    "CompileWarning",
+    "Unsupported",
+    "GraphBreak",
+    "Program",
+    "Call",
+    "Ref",
+    "Runner",
+    "interpret",
+    "substitute",
+    "ELEMENTWISE_KERNELS",
+    "MUTATING_KERNELS",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Unsupported(RuntimeError):
+    """A call of a ``fullgraph=True`` compiled function did something that cannot be recorded."""
+
+
+@dataclass(frozen=True)
+class CompilerSpec:
+    """A compiler plugin's record (returned from the ``plugrad_compilers`` hook).
+
+    :ivar name: what ``plugrad.compile(backend=NAME)`` takes (an identifier).
+    :ivar compile: ``compile(program) -> runner | None``: ``runner(env)`` fills the program's
+        output slots from its input slots (see :class:`Program`); ``None`` declines the
+        program (plugrad's ``"replay"`` runs it instead).
+    :ivar backends: the plugrad backends whose programs it handles (empty: any).
+    :ivar version: the version of the library under it.
+    :ivar description: one line for ``python -m plugrad info``.
+    :ivar unavailable_reason: why it cannot run here, or ``None``.
+    """
+
+    name: str
+    compile: Callable[[Program], Runner | None] | None = None
+    backends: tuple[str, ...] = ()
+    version: str = ""
+    description: str = ""
+    unavailable_reason: str | None = None
+
+
+def is_compiling() -> bool:
+    """Whether the calling code runs while ``plugrad.compile`` records a step (on this thread)."""
+    rec = _compile_state.ACTIVE[0]
+    return rec is not None and rec.broken is None
+
+
+is_dynamo_compiling = is_compiling
+
+
+def disable(fn: F | None = None, recursive: bool = True) -> Any:
+    """Run ``fn`` (or, used as ``with disable():``-less decorator factory, the decorated
+    function) with every compiled function inside it running eagerly; a call of ``fn``
+    from a step being recorded is a graph break."""
+    if fn is None:
+        return functools.partial(disable, recursive=recursive)
+
+    @functools.wraps(fn)
+    def eager(*args: Any, **kwargs: Any) -> Any:
+        _compile_state.note("a function marked plugrad.compiler.disable ran")
+        prev = _compile_state.DISABLED[0]
+        _compile_state.DISABLED[0] = True
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _compile_state.DISABLED[0] = prev
+
+    return eager
+
+
+def reset() -> None:
+    """Forget every recorded program of every compiled function (they record again on their next call)."""
+    from ._compile import _compiled
+
+    _compiled.reset_all()
+
+
+def list_backends(exclude_tags: Any = None) -> list[str]:
+    """The names ``plugrad.compile(backend=...)`` takes: available compiler plugins (``python -m plugrad info`` lists them)."""
+    from .plugins import get_registry
+
+    return sorted(name for name, info in get_registry().compiler_infos().items() if info.available)
