@@ -20,6 +20,7 @@ from ._compile.program import ELEMENTWISE_KERNELS, MUTATING_KERNELS, Call, Progr
 
 __all__ = [
     "is_compiling",
+    "assume_constant",
     "is_dynamo_compiling",
     "disable",
     "reset",
@@ -95,6 +96,20 @@ def disable(fn: F | None = None, recursive: bool = True) -> Any:
             _compile_state.DISABLED[0] = prev
 
     return eager
+
+
+def assume_constant(container: Any, key: Any) -> None:
+    """Say that the step being recorded relies on ``container[key]`` keeping its value.
+
+    Libraries call this for Python values that shape the kernel calls but do not pass
+    through them as tensors (an optimizer's learning rate in ``param_group["lr"]``): a
+    replay first checks ``container[key]`` against the recorded value (``==``, same type)
+    and records again when it changed (a scheduler's new rate), instead of replaying a
+    stale constant. Outside a recording this does nothing.
+    """
+    rec = _compile_state.ACTIVE[0]
+    if rec is not None:
+        rec.assume_constant(container, key)
 
 
 def reset() -> None:

@@ -87,6 +87,7 @@ class Recording:
     version_deltas: list[tuple[int, int]]
     treedef: Any
     outs: list[_Out]
+    value_guards: list[tuple[Any, Any, Any]]
     runner: Callable[[list[Any]], None] | None = None
 
 
@@ -374,6 +375,7 @@ def _finish(rec: Recorder, input_slots: list[int], result: Any) -> Recording:
         treedef,
         tuple((o.kind, o.slot, o.dtype, o.requires_grad, o.node, id(o.value) if o.kind == "same" else None) for o in outs),
         tuple(o.value for o in outs if o.kind == "const" and _hashable(o.value)),
+        tuple((id(c), k, _freeze_value(v)) for c, k, v in rec.value_guards.values()),
     )
     return Recording(
         program,
@@ -387,7 +389,24 @@ def _finish(rec: Recorder, input_slots: list[int], result: Any) -> Recording:
         deltas,
         treedef,
         outs,
+        list(rec.value_guards.values()),
     )
+
+
+def _freeze_value(v: Any) -> Any:
+    return v if _hashable(v) else ("id", id(v))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """``a`` and ``b`` are the same value for a guard (same type; NaN equals NaN)."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    try:
+        return bool(a == b)
+    except Exception:  # values that do not compare (arrays): identity only
+        return False
 
 
 def _hashable(v: Any) -> bool:
@@ -413,6 +432,13 @@ def _make_out(o: _Out, env: list[Any]) -> Any:
 
 def _replay(rec: Recording, tensors: list[Tensor]) -> tuple[bool, Any]:
     """Run ``rec``'s program for ``tensors``; ``(False, None)`` when a dynamic guard fails."""
+    for container, key, value in rec.value_guards:
+        try:
+            now = container[key]
+        except (KeyError, IndexError, TypeError):
+            return False, None
+        if not _same(now, value):
+            return False, None
     get = _DATA.__get__
     objs: list[Any] = []
     for info in rec.touched:

@@ -124,6 +124,7 @@ class Recorder:
         self.inputs: list[int] = []
         self.captures: list[tuple[int, int]] = []  # (touch index, slot)
         self.grad_parent: dict[int, Tensor] = {}
+        self.value_guards: dict[tuple[int, Any], tuple[Any, Any, Any]] = {}
         self.constants: list[tuple[int, Any]] = []
         self.calls: list[Call] = []
         self.temps: set[int] = set()
@@ -185,6 +186,11 @@ class Recorder:
             self.stop_watching()
             if self.fullgraph:
                 raise self.broken
+
+    def assume_constant(self, container: Any, key: Any) -> None:
+        """The program relies on ``container[key]`` keeping its current value."""
+        if self.broken is None:
+            self.value_guards.setdefault((id(container), key), (container, key, container[key]))
 
     def note_backward(self, deps: dict[Any, int]) -> None:
         self.backward_ran = True
