@@ -249,20 +249,25 @@ def test_grad_scaler_errors_as_pytorch():
 
 
 # ----------------------------------------------------------------------------- compile, onnx, types
-def test_compile_returns_the_model_with_a_one_time_note(monkeypatch):
-    from plugrad import _compile
-
-    monkeypatch.setattr(_compile, "_noted", False)
-
+def test_compile_takes_torch_compile_calling_conventions():
     def f(x):
         return x + 1
 
-    with pytest.warns(UserWarning, match="compilation is not available yet"):
-        assert plugrad.compile(f) is f
+    x = plugrad.ones(3)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert plugrad.compile(f, mode="max-autotune") is f
-        assert plugrad.compile()(f) is f
+        for compiled in (
+            plugrad.compile(f),
+            plugrad.compile(f, mode="max-autotune"),
+            plugrad.compile()(f),
+            plugrad.compile(fullgraph=True, dynamic=False)(f),
+            plugrad.compile(f, backend="inductor"),
+        ):
+            assert compiled is not f and compiled.__wrapped__ is f
+            for _ in range(3):
+                assert plugrad.equal(compiled(x), f(x))
+    assert plugrad.compile(f, disable=True) is f
+    assert plugrad.compile(f, backend="eager") is f
 
 
 def test_onnx_is_importable_and_export_says_not_supported():

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from . import _compile_state
 from ._compile import CompileWarning, config
 from ._compile._recorder import GraphBreak
-from ._compile.program import ELEMENTWISE_KERNELS, MUTATING_KERNELS, Call, Program, Ref, Runner, interpret, substitute
+from ._compile.program import ELEMENTWISE_KERNELS, CompilerSpec, MUTATING_KERNELS, Call, Program, Ref, Runner, interpret, substitute
 
 __all__ = [
     "is_compiling",
@@ -45,28 +44,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 class Unsupported(RuntimeError):
     """A call of a ``fullgraph=True`` compiled function did something that cannot be recorded."""
-
-
-@dataclass(frozen=True)
-class CompilerSpec:
-    """A compiler plugin's record (returned from the ``plugrad_compilers`` hook).
-
-    :ivar name: what ``plugrad.compile(backend=NAME)`` takes (an identifier).
-    :ivar compile: ``compile(program) -> runner | None``: ``runner(env)`` fills the program's
-        output slots from its input slots (see :class:`Program`); ``None`` declines the
-        program (plugrad's ``"replay"`` runs it instead).
-    :ivar backends: the plugrad backends whose programs it handles (empty: any).
-    :ivar version: the version of the library under it.
-    :ivar description: one line for ``python -m plugrad info``.
-    :ivar unavailable_reason: why it cannot run here, or ``None``.
-    """
-
-    name: str
-    compile: Callable[[Program], Runner | None] | None = None
-    backends: tuple[str, ...] = ()
-    version: str = ""
-    description: str = ""
-    unavailable_reason: str | None = None
 
 
 def is_compiling() -> bool:

@@ -22,7 +22,8 @@ _ALIASES = {"inductor": "replay", "aot_eager": "replay", "cudagraphs": "replay",
 _EAGER = {"eager"}
 _MODES = {None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"}
 
-#: set by ``plugrad.nn``: wraps a Module in its compiled stand-in (``OptimizedModule``)
+#: set by ``plugrad.nn``: ``wrap(model, compile_fn)`` returns the compiled stand-in of an ``nn.Module``
+#: (``OptimizedModule``), or ``None`` for anything else
 module_wrapper: list[Any] = [None]
 
 
@@ -89,8 +90,10 @@ def compile(
         return model
     name, compiler = resolve_compiler(backend)
     wrap = module_wrapper[0]
-    if wrap is not None and wrap(model, None) is not None:
-        return wrap(model, lambda fn: _compiled(fn, fullgraph, compiler, name))
+    if wrap is not None:
+        wrapped = wrap(model, lambda fn: _compiled(fn, fullgraph, compiler, name))
+        if wrapped is not None:
+            return wrapped
     return _compiled(model, fullgraph, compiler, name)
 
 

@@ -72,7 +72,7 @@ class _Out:
     node: Any = None
 
 
-@dataclass
+@dataclass(repr=False)
 class Recording:
     """One recorded call, ready to compare with the next one and to replay."""
 
@@ -88,7 +88,11 @@ class Recording:
     treedef: Any
     outs: list[_Out]
     value_guards: list[tuple[Any, Any, Any]]
+    joint: _Joint | None = None
     runner: Callable[[list[Any]], None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Recording of {len(self.program.calls)} calls, {len(self.touched)} outside tensors>"
 
 
 @dataclass
@@ -220,6 +224,14 @@ class CompiledFunction:
                 return result
         return self._record(entry, args, kwargs, tensors)
 
+    def _compile(self, program: Program) -> Callable[[list[Any]], None]:
+        runner = self._compiler(program)
+        if runner is None:  # the plugin declined this program
+            from ._replay import compile_program
+
+            runner = compile_program(program)
+        return runner  # type: ignore[no-any-return]
+
     def _eager_call(self, why: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         self._warn(why)
         return self._fn(*args, **kwargs)
@@ -251,13 +263,21 @@ class CompiledFunction:
             raise _unsupported(exc) from None
         finally:
             rec.stop_watching()
+        if rec.broken is None and not rec.backward_ran and _needs_backward(rec, result):
+            joint: _Joint | None = _probe_backward(rec, tensors, result)
+        else:
+            joint = None
         if rec.broken is not None:
+            if self._fullgraph:
+                raise _unsupported(rec.broken)
             entry.eager = f"{rec.broken.reason} at {rec.broken.where}"
             self._warn(entry.eager)
             return result
         try:
-            recording = _finish(rec, input_slots, result)
+            recording = _finish(rec, input_slots, result, joint)
         except GraphBreak as exc:
+            if exc.retry:  # this call changed state the next one will find as it is: record again then
+                return result
             if self._fullgraph:
                 raise _unsupported(exc) from None
             entry.eager = f"{exc.reason}" + (f" at {exc.where}" if exc.where else "")
@@ -265,12 +285,9 @@ class CompiledFunction:
             return result
         for other in entry.pending:
             if other.signature == recording.signature:
-                compiled = self._compiler(recording.program)
-                if compiled is None:
-                    from ._replay import compile_program
-
-                    compiled = compile_program(recording.program)
-                recording.runner = compiled
+                recording.runner = self._compile(recording.program)
+                if recording.joint is not None:
+                    recording.joint.runner = self._compile(recording.joint.program)
                 entry.programs.append(recording)
                 entry.pending = []
                 return result
@@ -307,23 +324,20 @@ def _out_of(rec: Recorder, t: Tensor) -> _Out:
         rec.constants.append((slot, data))
     node = None
     if t._grad_fn is not None:
-        if not rec.backward_ran:
-            raise GraphBreak(
-                "the result requires grad but the compiled function did not run its backward; "
-                "compile the whole training step (forward, backward and optimizer) to replay it",
-                "",
-            )
         node = t._grad_fn.name()
     if t._base is not None:
         raise GraphBreak("the result is a view of another tensor", "")
     return _Out("new", None, slot, t._dtype, t._backend, type(t), t._requires_grad, node)
 
 
-def _finish(rec: Recorder, input_slots: list[int], result: Any) -> Recording:
+def _finish(rec: Recorder, input_slots: list[int], result: Any, joint: _Joint | None) -> Recording:
     """Turn a finished recorder into a :class:`Recording`."""
     leaves: list[Any] = []
     treedef = _flatten(result, leaves)
     outs = [_out_of(rec, v) if isinstance(v, Tensor) else _Out("const", v) for v in leaves]
+    if joint is not None:
+        for i, o in zip(joint.out_index, joint.out_slots):
+            outs[i].node = "joint"
     index = {id(i.tensor): i.index for i in rec.touched.values()}
     data_writes: list[tuple[int, int, Any, Any]] = []
     for t in rec.data_writes.values():
@@ -347,18 +361,41 @@ def _finish(rec: Recorder, input_slots: list[int], result: Any) -> Recording:
     live.update(o.slot for o in outs if o.kind == "new")
     live.update(o.slot for _, o in grad_writes if o is not None and o.kind == "new")
     inputs = input_slots + [s for _, s in rec.captures] + [s for s, _ in rec.constants]
-    backends = {c.fn.__self__ for c in rec.calls if hasattr(c.fn, "__self__") and hasattr(c.fn.__self__, "kernel_sources")}
+    calls = rec.calls
+    if joint is not None:
+        calls, bw_calls = rec.calls[: joint.split], rec.calls[joint.split :]
+        produced = {s for c in calls for s in c.out_slots()} | set(inputs)
+        saved = sorted({s for c in bw_calls for s in c.refs()} & produced)
+        live.update(saved)
+        joint.program = Program(
+            backend=next(iter(rec.backends)) if len(rec.backends) == 1 else None,
+            n_slots=len(rec.arrays),
+            inputs=saved + joint.grad_slots,
+            calls=bw_calls,
+            outputs=sorted({s for s in joint.leaf_grad_slots if s is not None}),
+            meta={},
+        )
+        joint.saved = saved
+    for container, key, value in rec.value_guards.values():
+        if not _same(_get_item(container, key), value):
+            raise GraphBreak(
+                f"the step itself changes {type(container).__name__}[{key!r}], Python state a replay would not change",
+                "",
+                retry=True,
+            )
     program = Program(
-        backend=next(iter(backends)) if len(backends) == 1 else None,
+        backend=next(iter(rec.backends)) if len(rec.backends) == 1 else None,
         n_slots=len(rec.arrays),
         inputs=inputs,
-        calls=rec.calls,
+        calls=calls,
         outputs=sorted(live),
         meta={
             "shapes": [tuple(a.shape) if hasattr(a, "shape") else None for a in rec.arrays],
             "dtypes": [getattr(a, "dtype", None) for a in rec.arrays],
         },
     )
+    if joint is not None:
+        joint.program.meta = program.meta
     touched = list(rec.touched.values())
     signature = (
         tuple(c.signature() for c in rec.calls),
@@ -376,6 +413,7 @@ def _finish(rec: Recorder, input_slots: list[int], result: Any) -> Recording:
         tuple((o.kind, o.slot, o.dtype, o.requires_grad, o.node, id(o.value) if o.kind == "same" else None) for o in outs),
         tuple(o.value for o in outs if o.kind == "const" and _hashable(o.value)),
         tuple((id(c), k, _freeze_value(v)) for c, k, v in rec.value_guards.values()),
+        None if joint is None else joint.signature(),
     )
     return Recording(
         program,
@@ -390,7 +428,18 @@ def _finish(rec: Recorder, input_slots: list[int], result: Any) -> Recording:
         treedef,
         outs,
         list(rec.value_guards.values()),
+        joint=joint,
     )
+
+
+_MISSING = object()
+
+
+def _get_item(container: Any, key: Any) -> Any:
+    try:
+        return container[key]
+    except (KeyError, IndexError, TypeError):
+        return _MISSING
 
 
 def _freeze_value(v: Any) -> Any:
@@ -401,7 +450,7 @@ def _same(a: Any, b: Any) -> bool:
     """``a`` and ``b`` are the same value for a guard (same type; NaN equals NaN)."""
     if a is b:
         return True
-    if type(a) is not type(b):
+    if type(a) is not type(b) or isinstance(a, Tensor):
         return False
     try:
         return bool(a == b)
@@ -423,7 +472,7 @@ def _make_out(o: _Out, env: list[Any]) -> Any:
     if o.kind == "same":
         return o.value
     t = _make(o.cls, env[o.slot], o.dtype, o.backend)
-    if o.requires_grad:
+    if o.requires_grad and o.node != "joint":
         t._requires_grad = True
         if o.node is not None:
             t._grad_fn = _freed_node(o.node)
@@ -433,11 +482,7 @@ def _make_out(o: _Out, env: list[Any]) -> Any:
 def _replay(rec: Recording, tensors: list[Tensor]) -> tuple[bool, Any]:
     """Run ``rec``'s program for ``tensors``; ``(False, None)`` when a dynamic guard fails."""
     for container, key, value in rec.value_guards:
-        try:
-            now = container[key]
-        except (KeyError, IndexError, TypeError):
-            return False, None
-        if not _same(now, value):
+        if not _same(_get_item(container, key), value):
             return False, None
     get = _DATA.__get__
     objs: list[Any] = []
@@ -475,6 +520,106 @@ def _replay(rec: Recording, tensors: list[Tensor]) -> tuple[bool, Any]:
             t._vc = [d]
         else:
             vc[0] += d
+    made = [_make_out(o, env) for o in rec.outs]
+    joint = rec.joint
+    if joint is not None:
+        leaves = [objs[i] if i >= 0 else tensors[-1 - i] for i in joint.leaves]
+        from ._joint import CompiledFunction as _JointFunction
+        from ._joint import JointCall
+
+        state = JointCall(joint, env, [made[i] for i in joint.out_index])
+        with_graph = _JointFunction.apply(state, *leaves)
+        for i, t in zip(joint.out_index, with_graph if isinstance(with_graph, tuple) else (with_graph,)):
+            made[i] = t
     if rec.treedef is None:
-        return True, _make_out(rec.outs[0], env)
-    return True, _unflatten(rec.treedef, iter([_make_out(o, env) for o in rec.outs]))
+        return True, made[0]
+    return True, _unflatten(rec.treedef, iter(made))
+
+
+# -- compiled functions whose results the caller differentiates ------------------------------
+
+
+@dataclass(repr=False)
+class _Joint:
+    """The backward half of a recording whose results require grad (a compiled ``forward``).
+
+    After the forward calls ran, plugrad differentiated the results once with placeholder
+    output gradients (``autograd.grad``, graph kept for the caller) while recording: those
+    calls are :attr:`program`, whose inputs are the forward values it reads (:attr:`saved`)
+    and the output gradients (:attr:`grad_slots`), and whose outputs are the gradients of
+    :attr:`leaves` (outside tensors by touch index, inputs as ``-1 - position``).
+    """
+
+    split: int
+    out_index: list[int]
+    out_slots: list[int]
+    grad_slots: list[int]
+    leaves: list[int]
+    leaf_grad_slots: list[int | None]
+    program: Program = None  # type: ignore[assignment]
+    saved: list[int] = field(default_factory=list)
+    runner: Callable[[list[Any]], None] | None = None
+
+    def signature(self) -> tuple[Any, ...]:
+        return (self.split, tuple(self.out_index), tuple(self.grad_slots), tuple(self.leaves), tuple(self.leaf_grad_slots))
+
+
+def _needs_backward(rec: Recorder, result: Any) -> bool:
+    leaves: list[Any] = []
+    _flatten(result, leaves)
+    return any(isinstance(v, Tensor) and id(v) in rec.temps and v._grad_fn is not None for v in leaves)
+
+
+def _probe_backward(rec: Recorder, tensors: list[Tensor], result: Any) -> _Joint | None:
+    """Differentiate ``result`` once while recording, so replays can make its backward too."""
+    from ..autograd import grad as autograd_grad
+    from ..plugins import get_registry
+
+    leaves_out: list[Any] = []
+    _flatten(result, leaves_out)
+    out_index = [
+        i
+        for i, v in enumerate(leaves_out)
+        if isinstance(v, Tensor) and id(v) in rec.temps and v._grad_fn is not None
+    ]
+    outputs = [leaves_out[i] for i in out_index]
+    leaf_ids: list[int] = []
+    leaf_tensors: list[Tensor] = []
+    for info in rec.touched.values():
+        if info.tensor._requires_grad and info.parent is None:
+            leaf_ids.append(info.index)
+            leaf_tensors.append(info.tensor)
+    for pos, t in enumerate(tensors):
+        if t._requires_grad:
+            leaf_ids.append(-1 - pos)
+            leaf_tensors.append(t)
+    if not leaf_tensors:
+        return None
+    placeholders = []
+    for t in outputs:
+        be = t._backend
+        placeholders.append(_make(Tensor, be.ones(tuple(_DATA.__get__(t).shape), be.dtype_to_native[t._dtype]), t._dtype, be))
+    split = len(rec.calls)
+    grad_slots = [rec.add_input(_DATA.__get__(p)) for p in placeholders]
+    rec.probing = True
+    rec.start_watching(list(get_registry().backends.values()))
+    try:
+        grads = autograd_grad(outputs, leaf_tensors, placeholders, retain_graph=True, allow_unused=True)
+    finally:
+        rec.stop_watching()
+        rec.probing = False
+    if rec.broken is not None:
+        return None
+    leaf_grad_slots: list[int | None] = []
+    for g in grads:
+        if g is None:
+            leaf_grad_slots.append(None)
+            continue
+        data = _DATA.__get__(g)
+        slot = rec.slot(data)
+        if slot is None:
+            slot = rec.new_slot(data)
+            rec.constants.append((slot, data))
+        leaf_grad_slots.append(slot)
+    out_slots = [rec.slot(_DATA.__get__(t)) or -1 for t in outputs]
+    return _Joint(split, out_index, out_slots, grad_slots, leaf_ids, leaf_grad_slots)

@@ -65,10 +65,12 @@ _OWN_PREFIXES = ("plugrad", "plugrad_")
 class GraphBreak(Exception):
     """Something in the recorded call cannot be replayed (raised with ``fullgraph=True``)."""
 
-    def __init__(self, reason: str, where: str) -> None:
+    def __init__(self, reason: str, where: str, retry: bool = False) -> None:
         super().__init__(f"{reason} (at {where})" if where else reason)
         self.reason = reason
         self.where = where
+        #: the next call may record fine (this one changed state it found missing, e.g. an optimizer's first step)
+        self.retry = retry
 
 
 def user_location(depth: int = 2) -> str:
@@ -125,6 +127,7 @@ class Recorder:
         self.captures: list[tuple[int, int]] = []  # (touch index, slot)
         self.grad_parent: dict[int, Tensor] = {}
         self.value_guards: dict[tuple[int, Any], tuple[Any, Any, Any]] = {}
+        self.backends: set[Any] = set()
         self.constants: list[tuple[int, Any]] = []
         self.calls: list[Call] = []
         self.temps: set[int] = set()
@@ -135,6 +138,7 @@ class Recorder:
         self.broken: GraphBreak | None = None
         self.fullgraph = False
         self.backward_ran = False
+        self.probing = False
         self._saved = _State()
 
     # -- slots -------------------------------------------------------------------------
@@ -193,7 +197,8 @@ class Recorder:
             self.value_guards.setdefault((id(container), key), (container, key, container[key]))
 
     def note_backward(self, deps: dict[Any, int]) -> None:
-        self.backward_ran = True
+        if not self.probing:
+            self.backward_ran = True
         for node in deps:
             if (
                 node._pre_hooks
@@ -261,12 +266,12 @@ class Recorder:
             for name in be.kernel_sources:
                 fn = getattr(be, name)
                 saved.kernels.append((be, name, fn))
-                object.__setattr__(be, name, self._kernel_wrapper(name, fn))
+                object.__setattr__(be, name, self._kernel_wrapper(name, fn, be))
         rec = self
         for mod, attr in ((_gen, "uniform"), (_gen, "normal")):
             orig = getattr(mod, attr)
             saved.kernels.append((mod, attr, orig))
-            setattr(mod, attr, self._kernel_wrapper(f"random.{attr}", orig))
+            setattr(mod, attr, self._kernel_wrapper(f"random.{attr}", orig, None))
         orig_iop = _tensor_mod._apply_iop
         saved.kernels.append((_tensor_mod, "_apply_iop", orig_iop))
 
@@ -295,13 +300,15 @@ class Recorder:
                 object.__setattr__(owner, name, fn)
         saved.kernels = []
 
-    def _kernel_wrapper(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def _kernel_wrapper(self, name: str, fn: Callable[..., Any], backend: Any) -> Callable[..., Any]:
         rec = self
         reason = _BREAK_KERNELS.get(name)
 
         def kernel(*args: Any, **kwargs: Any) -> Any:
             if rec.depth or threading.get_ident() != rec.thread:
                 return fn(*args, **kwargs)
+            if backend is not None:
+                rec.backends.add(backend)
             if reason is not None:
                 rec.graph_break(reason)
                 return fn(*args, **kwargs)

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Ref", "Call", "Program", "Runner", "interpret", "substitute", "ELEMENTWISE_KERNELS", "MUTATING_KERNELS"]
+__all__ = ["CompilerSpec", "Ref", "Call", "Program", "Runner", "interpret", "substitute", "ELEMENTWISE_KERNELS", "MUTATING_KERNELS"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,3 +197,25 @@ def interpret(program: Program) -> Runner:
                         env[slot] = value
 
     return run
+
+
+@dataclass(frozen=True)
+class CompilerSpec:
+    """A compiler plugin's record (returned from the ``plugrad_compilers`` hook).
+
+    :ivar name: what ``plugrad.compile(backend=NAME)`` takes (an identifier).
+    :ivar compile: ``compile(program) -> runner | None``: ``runner(env)`` fills the program's
+        output slots from its input slots (see :class:`Program`); ``None`` declines the
+        program (plugrad's ``"replay"`` runs it instead).
+    :ivar backends: the plugrad backends whose programs it handles (empty: any).
+    :ivar version: the version of the library under it.
+    :ivar description: one line for ``python -m plugrad info``.
+    :ivar unavailable_reason: why it cannot run here, or ``None``.
+    """
+
+    name: str
+    compile: Callable[[Program], Runner | None] | None = None
+    backends: tuple[str, ...] = ()
+    version: str = ""
+    description: str = ""
+    unavailable_reason: str | None = None

@@ -591,9 +591,9 @@ class Registry:
             if not self._compilers_collected:
                 self._compilers_collected = True
                 if not self.pm.has_plugin("plugrad.compile"):
-                    from .._compile import _builtin
+                    from .. import _compile_builtin
 
-                    self.pm.register(_builtin, name="plugrad.compile")
+                    self.pm.register(_compile_builtin, name="plugrad.compile")
                 for pname, rec, reason in self._collect_named_records("plugrad_compilers", "compiler", "compile"):
                     try:
                         backends = tuple(str(b) for b in getattr(rec, "backends", None) or ())

@@ -13,7 +13,7 @@ Distributed as ``plugrad-nn``; it extends plugrad-core's ``plugrad`` package.
 
 from __future__ import annotations
 
-from . import functional, init, modules, parallel, utils
+from . import _optimized, functional, init, modules, parallel, utils
 from .modules import *  # noqa: F403  (the layer classes; modules.__all__ is their one list)
 from .parameter import Parameter
 

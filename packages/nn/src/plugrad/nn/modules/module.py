@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import plugrad
-from plugrad import Tensor
+from plugrad import Tensor, _compile_state
+from plugrad.compiler import assume_constant as _assume_constant
 
 from ..parameter import Parameter
 
@@ -139,6 +140,8 @@ class Module:
         return self._call_with_hooks(args, kwargs)
 
     def _call_with_hooks(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if _compile_state.ACTIVE[0] is not None:
+            _compile_state.note(f"a forward hook of {type(self).__name__} ran (its Python side effects cannot be replayed)")
         for hook_id, hook in list(self._forward_pre_hooks.items()):
             if self._forward_pre_hooks_with_kwargs.get(hook_id):
                 res = hook(self, args, kwargs)
@@ -336,6 +339,8 @@ class Module:
         for registry in ("_parameters", "_buffers", "_modules"):
             r = d.get(registry)
             if r is not None and name in r:
+                if _compile_state.ACTIVE[0] is not None:  # a step being recorded relies on this entry
+                    _assume_constant(r, name)
                 return r[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
@@ -502,6 +507,15 @@ class Module:
                 g.zero_()
 
     # ------------------------------------------------------------------ device and dtype
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """Compile this module's ``forward`` in place with :func:`plugrad.compile` (same arguments).
+
+        Unlike ``plugrad.compile(module)``, the module stays itself: its ``state_dict`` keys
+        do not change.
+        """
+        forward = self.forward
+        object.__setattr__(self, "forward", plugrad.compile(forward, *args, **kwargs))
+
     def _apply(self, fn: Callable[[Tensor], Tensor]) -> Module:
         """Replace every parameter's and buffer's values by ``fn(values)``; parameters keep their identity."""
         for module in self.modules():
