@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from . import _compile_state
 from ._compile import CompileWarning, config
 from ._compile._recorder import GraphBreak
-from ._compile.program import ELEMENTWISE_KERNELS, CompilerSpec, MUTATING_KERNELS, Call, Program, Ref, Runner, interpret, substitute
+from ._compile.program import ELEMENTWISE_KERNELS, CompilerSpec, Deopt, MUTATING_KERNELS, Call, Program, Ref, Runner, interpret, substitute
 
 __all__ = [
     "is_compiling",
@@ -28,6 +28,7 @@ __all__ = [
     "CompilerSpec",
     "CompileWarning",
     "Unsupported",
+    "Deopt",
     "GraphBreak",
     "Program",
     "Call",

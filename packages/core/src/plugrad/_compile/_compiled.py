@@ -35,7 +35,7 @@ from .._tensor import Tensor, _make
 from ..autograd import function as _fn
 from ..autograd.grad_mode import _state as _grad_state
 from ._recorder import _DATA, _GRAD, GraphBreak, Recorder, Touch
-from .program import Program
+from .program import Deopt, Program
 
 __all__ = ["CompiledFunction", "config", "CompileWarning"]
 
@@ -89,6 +89,7 @@ class Recording:
     outs: list[_Out]
     value_guards: list[tuple[Any, Any, Any]]
     joint: _Joint | None = None
+    deopts: int = 0
     runner: Callable[[list[Any]], None] | None = None
 
     def __repr__(self) -> str:
@@ -219,10 +220,24 @@ class CompiledFunction:
             return self._fn(*args, **kwargs)
         tensors = [v for v in leaves if isinstance(v, Tensor)]
         for rec in entry.programs:
-            ok, result = _replay(rec, tensors)
+            try:
+                ok, result = _replay(rec, tensors)
+            except Deopt as exc:
+                return self._deopt(entry, rec, exc, args, kwargs)
             if ok:
+                rec.deopts = 0
                 return result
         return self._record(entry, args, kwargs, tensors)
+
+    def _deopt(self, entry: _Entry, rec: Recording, exc: Deopt, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """A check of ``rec`` failed before anything changed: run eagerly; give up on ``rec`` when it keeps failing."""
+        rec.deopts += 1
+        if rec.deopts >= config.recompile_limit:
+            entry.programs.remove(rec)
+            if not entry.programs:
+                entry.eager = f"{exc} on {rec.deopts} calls in a row"
+                self._warn(entry.eager)
+        return self._fn(*args, **kwargs)
 
     def _compile(self, program: Program) -> Callable[[list[Any]], None]:
         runner = self._compiler(program)
@@ -256,6 +271,7 @@ class CompiledFunction:
         from ..plugins import get_registry
 
         input_slots = [rec.add_input(_DATA.__get__(t)) for t in tensors]
+        rec.arg_pos = {id(t): i for i, t in enumerate(tensors)}
         rec.start_watching(list(get_registry().backends.values()))
         try:
             result = self._fn(*args, **kwargs)
@@ -403,7 +419,13 @@ def _finish(rec: Recorder, input_slots: list[int], result: Any, joint: _Joint | 
         tuple(rec.captures),
         tuple((s, id(a)) for s, a in rec.constants),
         tuple(
-            (id(i.tensor) if i.parent is None else ("grad", i.parent), i.has_grad, i.requires_grad, i.shape, i.dtype)
+            (
+                ("arg", i.arg) if i.arg is not None else id(i.tensor) if i.parent is None else ("grad", i.parent),
+                i.has_grad,
+                i.requires_grad,
+                i.shape,
+                i.dtype,
+            )
             for i in touched
         ),
         tuple((t, s, dt) for t, s, dt, _ in data_writes),
@@ -487,7 +509,12 @@ def _replay(rec: Recording, tensors: list[Tensor]) -> tuple[bool, Any]:
     get = _DATA.__get__
     objs: list[Any] = []
     for info in rec.touched:
-        t = info.tensor if info.parent is None else objs[info.parent]._grad
+        if info.arg is not None:
+            t = tensors[info.arg]
+        elif info.parent is None:
+            t = info.tensor
+        else:
+            t = objs[info.parent]._grad
         if (
             t is None
             or (t._grad is None) is info.has_grad
@@ -586,7 +613,7 @@ def _probe_backward(rec: Recorder, tensors: list[Tensor], result: Any) -> _Joint
     leaf_ids: list[int] = []
     leaf_tensors: list[Tensor] = []
     for info in rec.touched.values():
-        if info.tensor._requires_grad and info.parent is None:
+        if info.tensor._requires_grad and info.parent is None and info.arg is None:
             leaf_ids.append(info.index)
             leaf_tensors.append(info.tensor)
     for pos, t in enumerate(tensors):

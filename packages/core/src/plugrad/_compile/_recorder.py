@@ -34,13 +34,12 @@ from .. import _compile_state
 from .. import _generator as _gen
 from .. import _tensor as _tensor_mod
 from .._tensor import Tensor
-from .program import MUTATING_KERNELS, Call, Ref
+from .program import MUTATING_KERNELS, Call, Ref, make_check
 
 __all__ = ["GraphBreak", "Recorder", "Touch"]
 
 #: Kernels whose result is read back into Python or depends on the data's values in its shape.
 _BREAK_KERNELS: dict[str, str] = {
-    "tolist": "a tensor's value was read into Python (.item(), .tolist(), bool(), printing)",
     "to_numpy": "a tensor's array was handed to NumPy (.numpy())",
     "to_dlpack": "a tensor was exported through DLPack",
     "from_dlpack": "an array was imported through DLPack",
@@ -95,11 +94,14 @@ class Touch:
 
     ``parent`` is the index (in the recorder's touch order) of the tensor whose ``.grad`` this
     one was read as, or ``None``: a replay finds such a gradient through its parent again,
-    since every step may give the parent a new gradient tensor.
+    since every step may give the parent a new gradient tensor. ``arg`` is the position of
+    the tensor among the call's tensor arguments, or ``None``: a replay addresses the
+    tensor passed in that position.
     """
 
     tensor: Tensor
     parent: int | None
+    arg: int | None
     has_grad: bool
     requires_grad: bool
     version: int
@@ -139,6 +141,9 @@ class Recorder:
         self.fullgraph = False
         self.backward_ran = False
         self.probing = False
+        self.mutated = False  # a recorded call changed an array in place (no checks after it)
+        self.checks = 0
+        self.arg_pos: dict[int, int] = {}  # id(tensor argument) -> its position among the arguments
         self._saved = _State()
 
     # -- slots -------------------------------------------------------------------------
@@ -224,9 +229,30 @@ class Recorder:
         mutates = None
         if name in MUTATING_KERNELS and targs and type(targs[0]) is Ref:
             mutates = targs[0].index
+        if mutates is not None:
+            self.mutated = True
         out = None if mutates is not None else self.bind_result(result)
         self.calls.append(Call(fn, name, targs, tkw, out, mutates, user_location(3)))
         return result
+
+    def read_back(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """A value read into Python: recorded as a check while no array was changed in place yet."""
+        self.depth += 1
+        try:
+            value = fn(*args, **kwargs)
+        finally:
+            self.depth -= 1
+        if self.broken is not None:
+            return value
+        if self.mutated:
+            self.graph_break("a tensor's value was read into Python (.item(), .tolist(), bool(), printing) after the step changed a tensor in place")
+            return value
+        where = user_location(3)
+        targs = self.template(args)
+        tkw = {k: self.template(v) for k, v in kwargs.items()} if kwargs else {}
+        self.calls.append(Call(make_check(fn, value, where), "check", targs, tkw, None, None, where))
+        self.checks += 1
+        return value
 
     def touch(self, t: Tensor, data: Any) -> Touch:
         key = id(t)
@@ -237,6 +263,7 @@ class Recorder:
             info = self.touched[key] = Touch(
                 t,
                 None if parent is None else self.touched[id(parent)].index,
+                self.arg_pos.get(key),
                 _GRAD.__get__(t) is not None,
                 t._requires_grad,
                 vc[0] if vc else 0,
@@ -312,6 +339,8 @@ class Recorder:
             if reason is not None:
                 rec.graph_break(reason)
                 return fn(*args, **kwargs)
+            if name == "tolist":
+                return rec.read_back(fn, args, kwargs)
             if name == "getitem" and _has_mask(args[1] if len(args) > 1 else kwargs.get("key")):
                 rec.graph_break("an op whose output shape depends on the values (indexing with a boolean mask)")
                 return fn(*args, **kwargs)

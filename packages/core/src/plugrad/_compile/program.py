@@ -9,6 +9,10 @@ arguments, where every :class:`Ref` in ``args``/``kwargs`` stands for the array 
 slot, and puts the result into the slot(s) named by ``out``. After the last call, the
 slots in :attr:`Program.outputs` must hold their values; every other slot is scratch.
 
+A call named ``"check"`` reads a value back (``tolist``) and raises :class:`Deopt` when it
+differs from the value recorded (Python code branched on it); checks come before any call
+that changes an array in place, so a compiler must keep them before those calls.
+
 Some calls change an array in place (``copy_into``, ``setitem``, ``index_add``, the
 in-place operators): :attr:`Call.mutates` names the slot they write. Whoever reorders or
 fuses calls must keep those writes, and every read of that slot, in order.
@@ -27,7 +31,27 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CompilerSpec", "Ref", "Call", "Program", "Runner", "interpret", "substitute", "ELEMENTWISE_KERNELS", "MUTATING_KERNELS"]
+__all__ = ["CompilerSpec", "Deopt", "Ref", "Call", "Program", "Runner", "interpret", "substitute", "ELEMENTWISE_KERNELS", "MUTATING_KERNELS"]
+
+
+class Deopt(Exception):
+    """Raised by a ``"check"`` call when a value read into Python while recording is different now:
+    the replay stops (no outside tensor has been changed yet) and the call runs eagerly."""
+
+
+def make_check(fn: Callable[..., Any], expected: Any, where: str) -> Callable[..., None]:
+    """A callable that calls ``fn`` (a read-back kernel such as ``tolist``) and raises
+    :class:`Deopt` unless the value equals ``expected`` (NaN equal to NaN)."""
+
+    def check(*args: Any, **kwargs: Any) -> None:
+        value = fn(*args, **kwargs)
+        if value != expected and not (value != value and expected != expected):
+            raise Deopt(f"the value read at {where} changed: {expected!r} when recorded, {value!r} now")
+
+    check.__qualname__ = check.__name__ = f"check_{getattr(fn, '__name__', 'value')}"
+    check.__wrapped__ = fn  # type: ignore[attr-defined]
+    check.expected = expected  # type: ignore[attr-defined]
+    return check
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +127,10 @@ class Call:
 
     def signature(self) -> tuple[Any, ...]:
         """What makes two recordings of this call the same: callable, arguments, slots."""
-        return (self.fn, self.name, _freeze(self.args), _freeze(tuple(sorted(self.kwargs.items()))), self.out, self.mutates)
+        fn: Any = self.fn
+        if self.name == "check":  # a fresh closure per recording: the kernel and the value are what count
+            fn = (fn.__wrapped__, _freeze(fn.expected))
+        return (fn, self.name, _freeze(self.args), _freeze(tuple(sorted(self.kwargs.items()))), self.out, self.mutates)
 
     def __repr__(self) -> str:
         parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
