@@ -299,6 +299,25 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/lenet.py")
 
 
+@nox.session(venv_backend="virtualenv")  # pip, not uv: it finds the on-disk PyTorch wheel
+def bench_compile(session: nox.Session) -> None:
+    """``plugrad.compile`` against hand-written NumPy, ``jax.jit``, PyTorch eager and ``torch.compile``.
+
+    ``nox -s bench_compile -- --quick`` for a rough look; results go to bench-results/compile.json
+    and compile.md. JAX and PyTorch are optional comparators (skipped with a note when they do not
+    install); every framework runs on one BLAS/OpenMP thread.
+    """
+    import os
+
+    session.install(CORE, NUMPY, NN, OPTIM, "numpy")
+    if os.path.isdir("packages/compile-numba"):  # the fusion compiler, backend="numba"
+        session.install("./packages/compile-numba")
+    session.run("python", "-m", "pip", "install", "-q", "jax", success_codes=[0, 1])
+    session.run("python", "-m", "pip", "install", "-q", "torch==2.13.0", success_codes=[0, 1])
+    env = dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"), "1")
+    session.run("python", "benchmarks/compile.py", *session.posargs, env=env)
+
+
 THIRD_PARTY = "examples/third_party_backend"
 MATRIX = {  # combination -> the packages whose wheels its fresh environment gets
     "core": [CORE],
