@@ -78,6 +78,20 @@ def collect_info() -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # broken plugins are listed under failed_plugins
         pg_infos = reg.process_group_backend_infos()
+        compiler_infos = reg.compiler_infos()
+    compilers = [
+        {
+            "name": i.name,
+            "available": i.available,
+            "reason": i.reason,
+            "version": i.version,
+            "backends": list(i.backends),
+            "description": i.description,
+            "plugin": i.plugin,
+            "distribution": reg.plugin_dists.get(i.plugin, ""),
+        }
+        for i in sorted(compiler_infos.values(), key=lambda i: i.name)
+    ]
     process_group_backends = [
         {
             "name": i.name,
@@ -108,6 +122,7 @@ def collect_info() -> dict[str, Any]:
         "failed_plugins": dict(reg.failed_plugins),
         "skipped_plugins": dict(reg.skipped_entry_points),
         "process_group_backends": process_group_backends,
+        "compilers": compilers,
         "overrides": [
             {"backend": o.backend, "kernel": o.op, "plugin": o.plugin, "priority": o.priority} for o in reg.overrides
         ],
@@ -225,6 +240,14 @@ def format_info(data: dict[str, Any], *, kernels: bool = False) -> str:
         out.extend(_table(rows))
     else:
         out.append("communication backends (init_process_group): none (pip install plugrad-distributed[mpi])")
+    if data.get("compilers"):
+        out.append("compilers (plugrad.compile(backend=...)):")
+        rows = [["name", "backends", "available", "version", "plugin (distribution)", "what it does"]]
+        for c in data["compilers"]:
+            avail = "yes" if c["available"] else f"no: {c['reason']}"
+            plugin = c["plugin"] + (f" ({c['distribution']})" if c["distribution"] else "")
+            rows.append([c["name"], ",".join(c["backends"]) or "any", avail, c["version"] or "-", plugin, c["description"]])
+        out.extend(_table(rows))
     for c in data.get("override_conflicts", []):
         out.append(f"  conflict: {c}")
     if data.get("plugins"):

@@ -223,6 +223,16 @@ class ProcessGroupBackendInfo:
     device_types: tuple[str, ...] = ()
 
 
+def _core_distribution() -> str:
+    """``"plugrad-core VERSION"`` (core's own plugins are not entry points)."""
+    try:
+        from importlib.metadata import version
+
+        return f"plugrad-core {version('plugrad-core')}"
+    except Exception:  # running from a source tree
+        return "plugrad-core"
+
+
 @dataclass
 class CompilerInfo:
     """One compiler offered through ``plugrad_compilers`` (see :class:`plugrad.compiler.CompilerSpec`).
@@ -594,6 +604,7 @@ class Registry:
                     from .. import _compile_builtin
 
                     self.pm.register(_compile_builtin, name="plugrad.compile")
+                    self.plugin_dists.setdefault("plugrad.compile", _core_distribution())
                 for pname, rec, reason in self._collect_named_records("plugrad_compilers", "compiler", "compile"):
                     try:
                         backends = tuple(str(b) for b in getattr(rec, "backends", None) or ())
