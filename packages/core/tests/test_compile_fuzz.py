@@ -1,0 +1,835 @@
+"""Differential fuzz of ``plugrad.compile``: random programs, compiled vs eager, bit for bit.
+
+Each program is built from a seed out of a vocabulary (catalogue unary and binary ops,
+broadcasting, reductions, views, in-place ops, indexing, matmul, losses, SGD with
+momentum). It runs as a training step ``N`` times eagerly on one copy of its parameters
+and compiled (the default ``"replay"`` compiler) on another copy built from the same seed,
+with the same inputs; after every call the outputs, parameters, ``.grad``, ``_version``
+counters and optimizer state must be identical (same dtype, same shape, same bits).
+The compiled copy must have replayed on the later calls, or have fallen back with a
+:class:`plugrad.compiler.CompileWarning` that says why.
+"""
+
+from __future__ import annotations
+
+import random
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import plugrad as torch
+import plugrad.compiler as compiler
+import plugrad.nn.functional as F
+import pytest
+from plugrad._ops.catalogue import BINARY, UNARY, Form, Policy
+
+N_CALLS = 6
+
+# -- comparing ---------------------------------------------------------------------------
+
+
+def _arr(t: torch.Tensor) -> np.ndarray:
+    return np.asarray(t.detach()._data)
+
+
+def assert_same_tensor(a: Any, b: Any, what: str) -> None:
+    """``a`` and ``b`` are the same tensor value: dtype, shape, bits (NaN equals NaN), requires_grad."""
+    assert isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor), (what, type(a), type(b))
+    assert a.dtype == b.dtype, f"{what}: dtype {a.dtype} vs {b.dtype}"
+    assert tuple(a.shape) == tuple(b.shape), f"{what}: shape {tuple(a.shape)} vs {tuple(b.shape)}"
+    assert a.requires_grad == b.requires_grad, f"{what}: requires_grad {a.requires_grad} vs {b.requires_grad}"
+    x, y = _arr(a), _arr(b)
+    assert x.dtype == y.dtype and x.tobytes() == y.tobytes(), f"{what}: values differ\n{x}\n{y}"
+    if not np.isnan(x).any() if x.dtype.kind == "f" else True:
+        assert torch.equal(a.detach(), b.detach()), what
+
+
+def assert_same_value(a: Any, b: Any, what: str) -> None:
+    """Results of a step: tensors compared as tensors, containers element by element."""
+    if isinstance(a, torch.Tensor):
+        assert_same_tensor(a, b, what)
+    elif isinstance(a, (tuple, list)):
+        assert type(a) is type(b) and len(a) == len(b), (what, a, b)
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_value(x, y, f"{what}[{i}]")
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), what
+        for k in a:
+            assert_same_value(a[k], b[k], f"{what}[{k!r}]")
+    else:
+        assert type(a) is type(b) and (a == b or (a != a and b != b)), (what, a, b)
+
+
+def assert_same_params(pa: list[torch.Tensor], pb: list[torch.Tensor], what: str) -> None:
+    for i, (a, b) in enumerate(zip(pa, pb, strict=True)):
+        assert_same_tensor(a, b, f"{what}: param {i}")
+        assert a._version == b._version, f"{what}: param {i} _version {a._version} vs {b._version}"
+        if a.grad is None or b.grad is None:
+            assert a.grad is None and b.grad is None, f"{what}: param {i} grad {a.grad} vs {b.grad}"
+        else:
+            assert_same_tensor(a.grad, b.grad, f"{what}: param {i} .grad")
+
+
+def assert_same_opt(oa: Any, ob: Any, pa: list[torch.Tensor], pb: list[torch.Tensor], what: str) -> None:
+    if oa is None:
+        return
+    for i, (a, b) in enumerate(zip(pa, pb)):
+        sa, sb = oa.state.get(a, {}), ob.state.get(b, {})
+        assert sa.keys() == sb.keys(), f"{what}: optimizer state keys of param {i}"
+        for k in sa:
+            assert_same_value(sa[k], sb[k], f"{what}: optimizer state {k!r} of param {i}")
+
+
+def replayed(cf: Any) -> int:
+    """How many installed (replayable) programs the compiled function has."""
+    return sum(len(e.programs) for e in cf._cache.values())
+
+
+def eager_reasons(cf: Any) -> list[str]:
+    return [e.eager for e in cf._cache.values() if e.eager is not None]
+
+
+# -- the program vocabulary --------------------------------------------------------------
+
+B, R, C = 4, 3, 5  # batch, features, classes
+
+#: catalogue unary rows that take one float tensor (differentiable or not)
+#: (digamma's backward falls back: /work/coord/compile-bugs.md #3; test_catalogue_row_replays covers it)
+UNARY_OPS = sorted(
+    n
+    for n, row in UNARY.items()
+    if not row.params and row.forms & Form.FUNCTION and row.policy is not Policy.BOOL and n != "digamma"
+)
+BOOL_UNARY = sorted(n for n, row in UNARY.items() if row.policy is Policy.BOOL and row.forms & Form.FUNCTION)
+BINARY_OPS = sorted(n for n, row in BINARY.items() if row.forms & Form.FUNCTION)
+ARITH = ["add", "sub", "mul", "div", "maximum", "minimum", "pow", "atan2_free"]
+
+
+def _squash(v: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+    """``v`` mapped into ``(lo, hi)`` (where the op is defined), differentiably."""
+    if (lo, hi) == (-2.0, 2.0):
+        return v
+    return torch.sigmoid(v) * (hi - lo) + lo
+
+
+Op = Callable[[list[Any]], Any]
+
+
+class Gen:
+    """Builds a random program against probe values: each op is a closure over slot indices."""
+
+    def __init__(self, rng: random.Random, vals: list[Any], float_slots: list[int]) -> None:
+        self.rng = rng
+        self.probe = vals
+        self.floats = list(float_slots)  # slots holding float tensors of a known shape
+        self.ops: list[tuple[str, Op]] = []
+        self.scalars: list[int] = []  # slots holding scalars to add to the loss
+        self.ce = False  # ops that check their indices' values (cross_entropy, gather) in the vocabulary
+        self.allow_inplace = True
+
+    def pick(self, shape: tuple[int, ...] | None = None) -> int:
+        cands = [i for i in self.floats if shape is None or tuple(self.probe[i].shape) == shape]
+        return self.rng.choice(cands) if cands else -1
+
+    def add(self, desc: str, fn: Op, kind: str = "float") -> int:
+        out = fn(self.probe)
+        self.probe.append(out)
+        slot = len(self.probe) - 1
+        self.ops.append((desc, fn))
+        if kind == "float":
+            self.floats.append(slot)
+        elif kind == "scalar":
+            self.scalars.append(slot)
+        return slot
+
+    # -- the vocabulary ------------------------------------------------------------
+    def unary(self) -> None:
+        name = self.rng.choice(UNARY_OPS)
+        a = self.pick()
+        lo, hi = UNARY[name].domain
+        f = getattr(torch, name)
+        self.add(f"{name}(%{a})", lambda v, f=f, a=a, lo=lo, hi=hi: f(_squash(v[a], lo, hi)))
+
+    def bool_unary(self) -> None:
+        name = self.rng.choice(BOOL_UNARY)
+        a = self.pick()
+        f = getattr(torch, name)
+        # a mask used in where(): keeps the data flowing into the loss
+        self.add(
+            f"where({name}(%{a}), ...)",
+            lambda v, f=f, a=a: torch.where(f(v[a] * 100.0 - 50.0), v[a], -v[a]),
+        )
+
+    def binary_catalogue(self) -> None:
+        name = self.rng.choice(BINARY_OPS)
+        row = BINARY[name]
+        a = self.pick()
+        b = self._broadcast_partner(tuple(self.probe[a].shape))
+        f = getattr(torch, name)
+        lo, hi = row.domain
+        lob, hib = row.domain_b or row.domain
+        self.add(
+            f"{name}(%{a}, %{b})",
+            lambda v, f=f, a=a, b=b: f(_squash(v[a], lo, hi), _squash(v[b], lob, hib)),
+        )
+
+    def _broadcast_partner(self, shape: tuple[int, ...]) -> int:
+        """A slot whose shape broadcasts with ``shape`` (made by a reduction if there is none)."""
+        choice = self.rng.random()
+        if choice < 0.4 or len(shape) == 0:
+            s = self.pick(shape)
+            if s >= 0:
+                return s
+        if len(shape) >= 1:
+            a = self.pick(shape)
+            if a < 0:
+                a = self.pick()
+                return a if tuple(self.probe[a].shape) == shape else self._reduce_to(shape)
+            dim = self.rng.randrange(len(shape))
+            return self.add(f"mean(%{a}, {dim}, keepdim)", lambda v, a=a, dim=dim: v[a].mean(dim, keepdim=True))
+        return self.pick(shape)
+
+    def _reduce_to(self, shape: tuple[int, ...]) -> int:
+        a = self.pick()
+        return self.add(f"sum(%{a}) (scalar)", lambda v, a=a: v[a].sum())
+
+    def arith(self) -> None:
+        name = self.rng.choice(["add", "sub", "mul", "div", "maximum", "minimum", "pow", "scalar"])
+        a = self.pick()
+        shape = tuple(self.probe[a].shape)
+        if name == "scalar":
+            c = self.rng.choice([0.5, -2.0, 3, 1.25])
+            opn = self.rng.choice(["+", "-", "*", "/", "r-", "r/"])
+
+            def f(v: list[Any], a: int = a, c: float = c, opn: str = opn) -> Any:
+                x = v[a]
+                if opn == "+":
+                    return x + c
+                if opn == "-":
+                    return x - c
+                if opn == "*":
+                    return x * c
+                if opn == "/":
+                    return x / c
+                if opn == "r-":
+                    return c - x
+                return c / (x.abs() + 1)
+
+            self.add(f"%{a} {opn} {c}", f)
+            return
+        b = self._broadcast_partner(shape)
+        if name == "div":
+            self.add(f"%{a} / (|%{b}| + 1)", lambda v, a=a, b=b: v[a] / (v[b].abs() + 1))
+        elif name == "pow":
+            self.add(f"(|%{a}| + 0.5) ** %{b}", lambda v, a=a, b=b: (v[a].abs() + 0.5) ** torch.tanh(v[b]))
+        else:
+            f = getattr(torch, name)
+            self.add(f"{name}(%{a}, %{b})", lambda v, f=f, a=a, b=b: f(v[a], v[b]))
+
+    def reduce(self) -> None:
+        a = self.pick()
+        x = self.probe[a]
+        if x.dim() == 0:
+            return
+        kind = self.rng.choice(["sum", "mean", "amax", "max"])
+        dim = self.rng.randrange(x.dim())
+        keep = self.rng.random() < 0.5
+        if kind == "max":
+            self.add(f"%{a}.max({dim}, keepdim={keep}).values", lambda v, a=a, d=dim, k=keep: v[a].max(d, keepdim=k)[0])
+        else:
+            self.add(
+                f"{kind}(%{a}, {dim}, keepdim={keep})",
+                lambda v, a=a, d=dim, k=keep, kind=kind: getattr(torch, kind)(v[a], d, keepdim=k),
+            )
+
+    def view(self) -> None:
+        a = self.pick()
+        x = self.probe[a]
+        shape = tuple(x.shape)
+        opts = ["reshape_flat", "slice", "unsqueeze_expand"]
+        if len(shape) == 2:
+            opts += ["transpose", "reshape_swap", "col_slice", "t_contig"]
+        kind = self.rng.choice(opts)
+        if kind == "reshape_flat":
+            self.add(f"%{a}.reshape(-1)", lambda v, a=a: v[a].reshape(-1))
+        elif kind == "slice" and len(shape) >= 1 and shape[0] >= 2:
+            self.add(f"%{a}[1:]", lambda v, a=a: v[a][1:])
+        elif kind == "unsqueeze_expand":
+            self.add(f"%{a}.unsqueeze(0).expand(2, ...)", lambda v, a=a: v[a].unsqueeze(0).expand(2, *v[a].shape))
+        elif kind == "transpose":
+            self.add(f"%{a}.transpose(0, 1)", lambda v, a=a: v[a].transpose(0, 1))
+        elif kind == "reshape_swap":
+            self.add(f"%{a}.reshape({shape[1]}, {shape[0]})", lambda v, a=a, s=shape: v[a].reshape(s[1], s[0]))
+        elif kind == "col_slice":
+            self.add(f"%{a}[:, ::2]", lambda v, a=a: v[a][:, ::2])
+        elif kind == "t_contig":
+            self.add(f"%{a}.t().contiguous()", lambda v, a=a: v[a].t().contiguous())
+
+    def inplace(self) -> None:
+        a = self.pick()
+        x = self.probe[a]
+        shape = tuple(x.shape)
+        kind = self.rng.choice(["add_", "mul_", "clamp_", "setitem", "view_mul_", "sub_scalar"])
+        if kind == "add_":
+            b = self._broadcast_partner(shape)
+
+            def f(v: list[Any], a: int = a, b: int = b) -> Any:
+                t = v[a].clone()
+                t.add_(v[b], alpha=0.5)
+                return t
+
+            self.add(f"%{a}.clone().add_(%{b}, alpha=0.5)", f)
+        elif kind == "mul_":
+            b = self._broadcast_partner(shape)
+
+            def g(v: list[Any], a: int = a, b: int = b) -> Any:
+                t = v[a] * 1.0
+                t.mul_(v[b])
+                return t
+
+            self.add(f"(%{a} * 1).mul_(%{b})", g)
+        elif kind == "clamp_":
+            self.add(f"%{a}.clone().clamp_(-0.5, 0.75)", lambda v, a=a: v[a].clone().clamp_(-0.5, 0.75))
+        elif kind == "sub_scalar":
+            self.add(f"(%{a} + 0).sub_(1.5)", lambda v, a=a: (v[a] + 0).sub_(1.5))
+        elif kind == "setitem" and len(shape) >= 1 and shape[0] >= 2:
+            b = self.pick(shape[1:])
+            if b < 0:
+                b = self.add(f"%{a}[0] * 2", lambda v, a=a: v[a][0] * 2)
+
+            def h(v: list[Any], a: int = a, b: int = b) -> Any:
+                t = v[a].clone()
+                t[1] = v[b]
+                return t
+
+            self.add(f"%{a}.clone()[1] = %{b}", h)
+        elif kind == "view_mul_" and len(shape) == 2:
+
+            def k(v: list[Any], a: int = a) -> Any:
+                t = v[a].clone()
+                t[:, 0].mul_(3.0)
+                return t
+
+            self.add(f"%{a}.clone()[:, 0].mul_(3)", k)
+
+    def random(self) -> None:
+        a = self.pick()
+        kind = self.rng.choice(["dropout", "randn_like", "rand"])
+        if kind == "dropout":
+            p = self.rng.choice([0.25, 0.5])
+            self.add(f"dropout(%{a}, {p})", lambda v, a=a, p=p: F.dropout(v[a], p))
+        elif kind == "randn_like":
+            self.add(f"%{a} + randn_like(%{a})", lambda v, a=a: v[a] + torch.randn_like(v[a]) * 0.1)
+        else:
+            self.add(f"%{a} * rand(shape)", lambda v, a=a: v[a] * torch.rand(*v[a].shape))
+
+    def index(self, idx_slot: int) -> None:
+        a = self.pick()
+        x = self.probe[a]
+        if x.dim() == 0 or x.shape[0] < B:
+            a = self.pick((B, R))
+            if a < 0:
+                return
+            x = self.probe[a]
+        if not self.ce or self.rng.random() < 0.5 or x.dim() != 2 or x.shape[1] < R:
+            self.add(f"%{a}[idx]", lambda v, a=a, i=idx_slot: v[a][v[i] % v[a].shape[0]])
+        else:
+            self.add(
+                f"gather(%{a}, 1, idx)",
+                lambda v, a=a, i=idx_slot: torch.gather(v[a][:B, :R], 1, (v[i][:B] % R).unsqueeze(1).expand(B, 2)),
+            )
+
+    def matmul(self, w_slot: int) -> int:
+        a = self.pick((B, R))
+        if a < 0:
+            return -1
+        return self.add(f"%{a} @ W", lambda v, a=a, w=w_slot: v[a] @ v[w])
+
+    def loss(self, labels_slot: int) -> None:
+        kind = self.rng.choice(["mse", "ce", "bce"] if self.ce else ["mse", "bce"])
+        if kind == "mse":
+            a = self.pick()
+            b = self.pick(tuple(self.probe[a].shape))
+            self.add(
+                f"mse_loss(%{a}, %{b}.detach())", lambda v, a=a, b=b: F.mse_loss(v[a], v[b].detach() * 0.5), "scalar"
+            )
+        elif kind == "ce":
+            a = self.pick((B, C))
+            if a < 0:
+                return
+            self.add(
+                f"cross_entropy(%{a}, labels)", lambda v, a=a, y=labels_slot: F.cross_entropy(v[a], v[y]), "scalar"
+            )
+        else:
+            a = self.pick()
+            self.add(
+                f"bce_with_logits(%{a}, sigmoid(%{a}).detach())",
+                lambda v, a=a: F.binary_cross_entropy_with_logits(v[a], torch.sigmoid(v[a].detach() * 2)),
+                "scalar",
+            )
+
+
+class Program:
+    """A random training step: ``step(x, idx, labels) -> (loss, out)``."""
+
+    def __init__(
+        self, seed: int, n_ops: int = 10, cross_entropy: bool = False, adam: bool = False, inplace: bool = True
+    ) -> None:
+        self.seed = seed
+        self.n_ops = n_ops
+        rng = random.Random(seed)
+        self.use_opt = rng.random() < 0.85
+        self.opt_kind = "adam" if adam else "sgd"  # Adam falls back: compile-bugs.md #4
+        self.momentum = rng.choice([0.0, 0.9])
+        self.nesterov = self.momentum > 0 and rng.random() < 0.3
+        self.weight_decay = rng.choice([0.0, 0.01])
+        self.zero_grad = rng.choice(["none", "none", "zeros", "accumulate"])
+        self.param_view_inplace = inplace and rng.random() < 0.2
+        self.backward = rng.random() < 0.9
+        self.decay_in_place = inplace and rng.random() < 0.3
+        params = self.params()
+        x, idx, labels = self.inputs(0)
+        vals: list[Any] = [x, idx, labels, *params]
+        self.gen = Gen(rng, vals, [0, 3, 4, 5])
+        # W2 (slot 5) enters through matmul only, so keep it out of the pool of floats
+        self.gen.floats = [0, 3, 4]
+        g = self.gen
+        g.ce = cross_entropy
+        choices = [g.unary, g.arith, g.arith, g.reduce, g.view, g.binary_catalogue, g.bool_unary, g.random]
+        if inplace:
+            choices.append(g.inplace)
+        for _ in range(n_ops):
+            r = rng.random()
+            if r < 0.08:
+                g.index(1)
+            elif r < 0.16:
+                g.matmul(5)
+            elif r < 0.2:
+                g.loss(2)
+            else:
+                rng.choice(choices)()
+        # logits for cross_entropy so every program exercises a loss and the class matmul
+        logits = g.matmul(5)
+        if cross_entropy:
+            a = g.pick((B, C))
+            g.add(f"cross_entropy(%{a}, labels)", lambda v, a=a: F.cross_entropy(v[a], v[2]), "scalar")
+        else:
+            g.loss(2)
+        self.ops = g.ops
+        self.scalar_slots = list(g.scalars)
+        # some other values to sum into the loss and to return
+        pool = [s for s in g.floats if s >= len(vals) - len(g.ops)]
+        self.loss_slots = [logits, *rng.sample(pool, min(3, len(pool)))]
+        self.out_slot = rng.choice(pool) if pool else 0
+
+    def describe(self) -> str:
+        return "\n".join(f"%{6 + i} = {d}" for i, (d, _) in enumerate(self.ops))
+
+    def params(self) -> list[torch.Tensor]:
+        g = torch.Generator().manual_seed(1000 + self.seed)
+        w1 = torch.randn(B, R, generator=g).requires_grad_()
+        b1 = torch.randn(R, generator=g).requires_grad_()
+        w2 = torch.randn(R, C, generator=g).requires_grad_()
+        return [w1, b1, w2]
+
+    def inputs(self, call: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        g = torch.Generator().manual_seed(5000 + 97 * self.seed + call)
+        x = torch.randn(B, R, generator=g)
+        idx = torch.randint(0, B, (B,), generator=g)
+        labels = torch.randint(0, C, (B,), generator=g)
+        return x, idx, labels
+
+    def make_step(self) -> tuple[Callable[..., Any], list[torch.Tensor], Any]:
+        params = self.params()
+        opt = None
+        if self.use_opt and self.opt_kind == "adam":
+            opt = torch.optim.Adam(params, lr=0.01, weight_decay=self.weight_decay)
+        elif self.use_opt:
+            opt = torch.optim.SGD(
+                params, lr=0.05, momentum=self.momentum, nesterov=self.nesterov, weight_decay=self.weight_decay
+            )
+        ops = self.ops
+        scalar_slots, loss_slots, out_slot = self.scalar_slots, self.loss_slots, self.out_slot
+        backward, zero, decay, view_inplace = (
+            self.backward,
+            self.zero_grad,
+            self.decay_in_place,
+            self.param_view_inplace,
+        )
+
+        def step(x: torch.Tensor, idx: torch.Tensor, labels: torch.Tensor) -> Any:
+            if opt is not None and zero != "accumulate":
+                opt.zero_grad(set_to_none=zero == "none")
+            v: list[Any] = [x, idx, labels, *params]
+            for _, fn in ops:
+                v.append(fn(v))
+            loss = v[scalar_slots[-1]]
+            for s in scalar_slots[:-1]:
+                loss = loss + v[s]
+            for s in loss_slots:
+                loss = loss + v[s].float().mean() * 0.1
+            out = v[out_slot] * 1.0
+            if backward:
+                loss.backward()
+                if opt is not None:
+                    opt.step()
+            if decay:
+                with torch.no_grad():
+                    params[1].mul_(0.99)
+            if view_inplace:
+                with torch.no_grad():
+                    params[0][1:3, 0].mul_(0.5)
+                    params[2][:, 1] = params[2][:, 0] * 0.25
+            return loss, out
+
+        if not self.backward:
+            inner = step
+
+            def step(x: torch.Tensor, idx: torch.Tensor, labels: torch.Tensor) -> Any:
+                with torch.no_grad():
+                    return inner(x, idx, labels)
+
+        return step, params, opt
+
+
+def recordings(cf: Any) -> int:
+    """How many calls of the compiled function ran eagerly under the recorder."""
+    return sum(e.recordings for e in cf._cache.values())
+
+
+def run_differential(
+    prog: Program,
+    n_calls: int = N_CALLS,
+    vary_inputs: bool = True,
+    backend: Any = "inductor",
+    max_recordings: int | None = 3,
+) -> Any:
+    """Run ``prog`` eagerly and compiled; compare after every call. Returns the compiled function."""
+    step_e, params_e, opt_e = prog.make_step()
+    step_c_fn, params_c, opt_c = prog.make_step()
+    step_c = torch.compile(step_c_fn, backend=backend)
+    assert_same_params(params_e, params_c, "initial")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for call in range(n_calls):
+            args = prog.inputs(call if vary_inputs else 0)
+            torch.manual_seed(call)
+            out_e = step_e(*args)
+            torch.manual_seed(call)
+            out_c = step_c(*args)
+            what = f"seed {prog.seed}, call {call}\n{prog.describe()}"
+            assert_same_value(out_e, out_c, what)
+            assert_same_params(params_e, params_c, what)
+            assert_same_opt(opt_e, opt_c, params_e, params_c, what)
+    compile_warnings = [w for w in caught if issubclass(w.category, compiler.CompileWarning)]
+    reasons = eager_reasons(step_c)
+    if reasons:
+        assert compile_warnings, f"seed {prog.seed}: fell back ({reasons}) without a CompileWarning"
+        for w in compile_warnings:
+            assert "running eagerly" in str(w.message)
+    else:
+        assert not compile_warnings, [str(w.message) for w in compile_warnings]
+        assert replayed(step_c) >= 1, f"seed {prog.seed}: never replayed\n{prog.describe()}"
+        # recorded at most three times (a first step that makes optimizer state differs): the rest replayed
+        if max_recordings is not None:
+            n = recordings(step_c)
+            assert n <= max_recordings, f"seed {prog.seed}: recorded {n} times of {n_calls}\n{prog.describe()}"
+    return step_c
+
+
+SEEDS = list(range(60))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_random_program_matches_eager(seed: int) -> None:
+    prog = Program(seed, n_ops=8 + seed % 16)
+    step_c = run_differential(prog)
+    reasons = eager_reasons(step_c)
+    assert not reasons, f"seed {seed}: a program with nothing unrecordable fell back: {reasons}\n{prog.describe()}"
+
+
+@pytest.mark.parametrize("seed", range(100, 106))
+def test_random_program_same_inputs_every_call(seed: int) -> None:
+    """The same argument tensors on every call (a replay must not keep the previous call's arrays)."""
+    prog = Program(seed, n_ops=12)
+    assert not eager_reasons(run_differential(prog, vary_inputs=False))
+
+
+@pytest.mark.parametrize(
+    "seed",
+    [
+        pytest.param(s, marks=pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #7", strict=True))
+        if s == 203
+        else s
+        for s in range(200, 208)
+    ],
+)
+def test_random_program_with_cross_entropy_matches_eager(seed: int) -> None:
+    """cross_entropy and gather check their indices' values (recorded as checks; a batch whose
+    check differs runs eagerly, compile-bugs.md #6): results are eager's whatever happens."""
+    run_differential(Program(seed, n_ops=12, cross_entropy=True), max_recordings=None)
+
+
+@pytest.mark.parametrize("seed", range(210, 214))
+def test_cross_entropy_program_replays(seed: int) -> None:
+    """Without in-place ops (compile-bugs.md #5) and with the same batch, a classifier step replays."""
+    prog = Program(seed, n_ops=10, cross_entropy=True, inplace=False)
+    prog.zero_grad = "none"  # zero_grad(set_to_none=False) zeroes gradients in place before the checks
+    step_c = run_differential(prog, vary_inputs=False)
+    assert not eager_reasons(step_c)
+
+
+@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #5", strict=True)
+def test_check_after_inplace_on_temporary_replays() -> None:
+    def make() -> tuple[Callable[..., Any], list[torch.Tensor]]:
+        w = torch.Generator().manual_seed(3)
+        w = torch.randn(R, C, generator=w).requires_grad_()
+        y = torch.tensor([0, 4, 1, 2])
+
+        def step(x: torch.Tensor) -> Any:
+            w.grad = None
+            h = x @ w
+            h.relu_()
+            loss = F.cross_entropy(h, y)
+            loss.backward()
+            return loss
+
+        return step, [w]
+
+    step_e, pe = make()
+    step_c_fn, pc = make()
+    step_c = torch.compile(step_c_fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", compiler.CompileWarning)
+        for call in range(4):
+            x = torch.full((B, R), 0.5 + call)
+            assert_same_value(step_e(x), step_c(x), f"call {call}")
+            assert_same_params(pe, pc, f"call {call}")
+    assert not eager_reasons(step_c) and replayed(step_c) == 1
+
+
+@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #7", strict=True)
+def test_deopt_after_random_draw_matches_eager() -> None:
+    def f(x: torch.Tensor, idx: torch.Tensor) -> Any:
+        n = torch.randn(4, 3)
+        return torch.gather(x + n, 1, idx) * 1
+
+    cf = torch.compile(f)
+    x = torch.zeros(4, 3)
+    for call, hi in enumerate([2, 2, 2, 1, 2]):
+        idx = torch.tensor([[0], [hi], [0], [0]])
+        torch.manual_seed(call)
+        e = f(x, idx)
+        torch.manual_seed(call)
+        assert_same_value(e, cf(x, idx), f"call {call}")
+
+
+def test_gather_with_new_index_values_replays_correctly() -> None:
+    """Index batches with other values: eager's results on every call (replayed or not)."""
+    x = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
+    f = torch.compile(lambda x, idx: torch.gather(x, 1, idx) * 1)
+    for hi in [2, 1, 2, 1, 2, 0, 2, 1]:
+        idx = torch.tensor([[0], [hi], [0], [1]])
+        assert_same_value(f(x, idx), torch.gather(x, 1, idx) * 1, f"hi={hi}")
+
+
+@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #6", strict=True)
+def test_gather_with_new_index_values_replays() -> None:
+    runs = [0]
+
+    def counting(program: compiler.Program) -> Any:
+        run = compiler.interpret(program)
+
+        def runner(env: list[Any]) -> None:
+            run(env)
+            runs[0] += 1
+
+        return runner
+
+    f = torch.compile(lambda x, idx: torch.gather(x, 1, idx) * 1, backend=counting)
+    x = torch.randn(4, 3)
+    for hi in [2, 1, 2, 1, 2, 1, 2, 1, 2, 1]:
+        f(x, torch.tensor([[0], [hi], [0], [0]]))
+    assert runs[0] >= 7  # all but the recordings
+
+
+@pytest.mark.parametrize("seed", range(300, 304))
+def test_random_program_with_adam_matches_eager(seed: int) -> None:
+    prog = Program(seed, n_ops=10, adam=True)
+    prog.use_opt = True
+    run_differential(prog)
+
+
+@pytest.mark.parametrize("zero", ["none", "zeros", "accumulate"])
+def test_adam_step_replays(zero: str) -> None:
+    prog = Program(300, n_ops=6, adam=True)
+    prog.use_opt, prog.backward, prog.zero_grad = True, True, zero
+    assert not eager_reasons(run_differential(prog))
+
+
+# -- every catalogue row, forward and backward -------------------------------------------
+
+_ROW_BUGS = {"digamma": "#3", "polygamma": "#3"}
+
+
+def _row_params() -> list[Any]:
+    out = []
+    for name in sorted(UNARY) + sorted(BINARY):
+        marks = []
+        if name in _ROW_BUGS:
+            marks.append(pytest.mark.xfail(reason=f"see /work/coord/compile-bugs.md {_ROW_BUGS[name]}", strict=True))
+        out.append(pytest.param(name, marks=marks, id=name))
+    return out
+
+
+def _row_step(name: str) -> tuple[Callable[..., Any], list[torch.Tensor]]:
+    row = UNARY.get(name) or BINARY[name]
+    f = getattr(torch, name)
+    lo, hi = row.domain
+    g = torch.Generator().manual_seed(7)
+    a = (torch.rand(4, 3, generator=g) * (hi - lo) + lo).requires_grad_(row.grad is not None)
+    lob, hib = getattr(row, "domain_b", None) or row.domain
+    b = (torch.rand(3, generator=g) * (hib - lob) + lob).requires_grad_(row.grad is not None)
+
+    def step(x: torch.Tensor) -> Any:
+        if name in BINARY:
+            r = f(a * x, b)
+        elif row.params:
+            r = f(1, a * x)
+        elif row.policy is Policy.BOOL:
+            r = f(a * x)
+        else:
+            r = f(a * x)
+        if row.grad is not None:
+            r.sum().backward()
+        return r * 1
+
+    return step, [a, b]
+
+
+@pytest.mark.parametrize("name", _row_params())
+def test_catalogue_row_replays(name: str) -> None:
+    """Each unary/binary catalogue row (forward and backward) replays bit for bit."""
+    step_e, pe = _row_step(name)
+    step_c_fn, pc = _row_step(name)
+    step_c = torch.compile(step_c_fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", compiler.CompileWarning)
+        for call in range(4):
+            x = torch.full((4, 1), 1.0 - 0.125 * call)
+            assert_same_value(step_e(x), step_c(x), f"{name} call {call}")
+            assert_same_params(pe, pc, f"{name} call {call}")
+    assert replayed(step_c) == 1 and recordings(step_c) <= 3  # a.grad appears on the first call
+
+
+# -- indexing ops that check their indices -----------------------------------------------
+
+_X = lambda: torch.arange(12.0).reshape(4, 3)  # noqa: E731
+_I2 = torch.tensor([[0, 2], [1, 1], [2, 0], [0, 0]])
+_I1 = torch.tensor([3, 0, 1, 1, 2])
+_LAB = torch.tensor([0, 2, 1, 2])
+
+CHECKED_OPS: dict[str, Callable[[torch.Tensor], Any]] = {
+    "gather": lambda x: torch.gather(x, 1, _I2),
+    "index_select": lambda x: torch.index_select(x, 0, _I1),
+    "take_along_dim": lambda x: torch.take_along_dim(x, _I2, 1),
+    "scatter_add": lambda x: torch.zeros(4, 3).scatter_add(1, _I2, x[:, :2]),
+    "index_add": lambda x: torch.zeros(4, 3).index_add(0, _I1, x[_I1 % 4]),
+    "embedding": lambda x: F.embedding(_I1 % 4, x),
+    "nll_loss": lambda x: F.nll_loss(torch.log_softmax(x, 1), _LAB),
+    "cross_entropy": lambda x: F.cross_entropy(x, _LAB),
+    "one_hot": lambda x: F.one_hot(_LAB, 3) * x,
+    "binary_cross_entropy": lambda x: F.binary_cross_entropy(torch.sigmoid(x), torch.sigmoid(x * 0.5).detach()),
+}
+
+
+def _checked_step(name: str) -> tuple[Callable[..., Any], torch.Tensor]:
+    w = (torch.arange(12.0).reshape(4, 3) / 10).requires_grad_()
+    op = CHECKED_OPS[name]
+
+    def step(x: torch.Tensor) -> Any:
+        w.grad = None
+        r = op(x * w)
+        r.sum().backward()
+        with torch.no_grad():
+            w.sub_(w.grad * 0.1)
+        return r * 1
+
+    return step, w
+
+
+@pytest.mark.parametrize("name", sorted(CHECKED_OPS))
+def test_checked_index_op_matches_eager(name: str) -> None:
+    step_e, we = _checked_step(name)
+    step_c_fn, wc = _checked_step(name)
+    step_c = torch.compile(step_c_fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", compiler.CompileWarning)
+        for call in range(4):
+            x = _X() + call
+            assert_same_value(step_e(x), step_c(x), f"{name} call {call}")
+            assert_same_params([we], [wc], f"{name} call {call}")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #5", strict=True))
+        if n == "index_add"
+        else n
+        for n in sorted(CHECKED_OPS)
+    ],
+)
+def test_checked_index_op_replays(name: str) -> None:
+    step_c_fn, _ = _checked_step(name)
+    step_c = torch.compile(step_c_fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", compiler.CompileWarning)
+        for call in range(4):
+            step_c(_X() + call)
+    assert replayed(step_c) == 1
+
+
+# -- the fuzz itself catches a wrong compiler --------------------------------------------
+
+
+def _drop_last_write(program: compiler.Program) -> Any:
+    """A broken compiler: the reference runner, but the last call that writes in place is skipped."""
+    calls = list(program.calls)
+    for i in range(len(calls) - 1, -1, -1):
+        if calls[i].mutates is not None:
+            del calls[i]
+            break
+    return compiler.interpret(
+        compiler.Program(program.backend, program.n_slots, program.inputs, calls, program.outputs)
+    )
+
+
+def _perturb_one(program: compiler.Program) -> Any:
+    """A broken compiler: the reference runner, with one output slot nudged by one ulp."""
+    run = compiler.interpret(program)
+    outs = list(program.outputs)
+
+    def runner(env: list[Any]) -> None:
+        run(env)
+        if outs:
+            s = outs[-1]
+            env[s] = np.nextafter(env[s], np.inf).astype(env[s].dtype)
+
+    return runner
+
+
+@pytest.mark.parametrize("bad", [_drop_last_write, _perturb_one])
+def test_fuzz_catches_a_wrong_compiler(bad: Any) -> None:
+    """The differential check is sharp: a compiler off by one ulp (or one in-place write) fails it."""
+    prog = Program(3, n_ops=10)
+    prog.use_opt, prog.backward = True, True
+    with pytest.raises(AssertionError):
+        run_differential(prog, backend=bad)
+
+
+def test_interpret_matches_replay_on_random_programs() -> None:
+    """``plugrad.compiler.interpret`` (the reference runner) as a compiler gives replay's results."""
+    for seed in range(400, 404):
+        assert not eager_reasons(run_differential(Program(seed, n_ops=10), backend=compiler.interpret))
