@@ -7,6 +7,7 @@ from typing import Any
 
 import plugrad
 
+from ._common import is_compiling, plain_numbers, scalar_div
 from .optimizer import Optimizer
 
 __all__ = ["Adagrad"]
@@ -30,6 +31,10 @@ class Adagrad(Optimizer):
     :param maximize: maximize the objective.
 
     State (created at construction, as PyTorch does): ``step`` and ``sum`` (``s``).
+
+    Under :func:`plugrad.compile` the step's learning rate ``clr`` is computed from the
+    step-count tensor with tensor ops (with ``lr_decay == 0`` it is ``lr`` itself),
+    bit-identical to the eager step.
     """
 
     def __init__(
@@ -81,6 +86,7 @@ class Adagrad(Optimizer):
             for group in self.param_groups:
                 lr, lr_decay, eps = group["lr"], group["lr_decay"], group["eps"]
                 weight_decay, maximize = group["weight_decay"], group["maximize"]
+                compiling = is_compiling() and plain_numbers(lr, lr_decay)
                 for p in group["params"]:
                     g = p.grad
                     if g is None:
@@ -91,14 +97,21 @@ class Adagrad(Optimizer):
                         st["sum"] = plugrad.full_like(p, group["initial_accumulator_value"])
                     step_t = st["step"]
                     step_t += 1
-                    step = step_t.item()
+                    if not compiling:
+                        step = step_t.item()
                     if maximize:
                         g = -g
                     if weight_decay != 0:
                         g = g.add(p, alpha=weight_decay)
-                    clr = lr / (1 + (step - 1) * lr_decay)
                     state_sum = st["sum"]
                     state_sum.add_(g * g)
                     std = state_sum.sqrt().add_(eps)
-                    p.add_(g / std, alpha=-clr)
+                    if not compiling:
+                        clr = lr / (1 + (step - 1) * lr_decay)
+                        p.add_(g / std, alpha=-clr)
+                    elif lr_decay == 0:  # (step - 1) * 0 is 0 for every count: clr is lr / 1
+                        p.add_(g / std, alpha=-(lr / (1 + 0.0 * lr_decay)))
+                    else:  # the same kernels, with clr as a 0-d tensor of the step count
+                        clr_t = scalar_div(lr, 1 + (step_t.to(plugrad.float64) - 1) * lr_decay)
+                        p.add_(g / std * (-clr_t).to(p))
         return loss

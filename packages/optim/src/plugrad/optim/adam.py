@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import plugrad
 
-from ._common import advance_step, apply_weight_decay, check_adam_args, params_with_grads
+from ._common import (
+    StepTable,
+    advance_step,
+    advance_step_table,
+    apply_weight_decay,
+    check_adam_args,
+    is_compiling,
+    params_with_grads,
+    plain_numbers,
+    scalar_div,
+    step_table,
+)
 from .optimizer import Optimizer
 
 __all__ = ["Adam", "AdamW"]
@@ -19,6 +31,16 @@ def _init_state(p: Any, st: dict[str, Any], group: dict[str, Any]) -> None:
     st["exp_avg_sq"] = plugrad.zeros_like(p)
     if group["amsgrad"]:
         st["max_exp_avg_sq"] = plugrad.zeros_like(p)
+
+
+def _bias_corrections(beta1: float, beta2: float, step: float) -> tuple[float, float]:
+    """``(1 - beta1**step, sqrt(1 - beta2**step))``: the step's Python numbers (eager and table rows alike)."""
+    return 1 - beta1**step, math.sqrt(1 - beta2**step)
+
+
+def _table(beta1: Any, beta2: Any) -> StepTable | None:
+    """The bias corrections by step count, for a step recorded by ``plugrad.compile``."""
+    return step_table(("adam", beta1, beta2), functools.partial(_bias_corrections, beta1, beta2), (1.0, 1.0), (beta1, beta2))
 
 
 class Adam(Optimizer):
@@ -41,8 +63,13 @@ class Adam(Optimizer):
     :param maximize: maximize the objective.
     :param decoupled_weight_decay: decay the parameter directly (as :class:`AdamW` does).
 
-    State per parameter: ``step`` (a float32 scalar tensor), ``exp_avg`` (``m``),
-    ``exp_avg_sq`` (``v``) and, with amsgrad, ``max_exp_avg_sq``.
+    State per parameter: ``step`` (a float32 scalar tensor, in eager and compiled steps
+    alike, so state dicts are the same), ``exp_avg`` (``m``), ``exp_avg_sq`` (``v``) and,
+    with amsgrad, ``max_exp_avg_sq``.
+
+    Under :func:`plugrad.compile` the bias corrections come from the step-count tensor
+    through a step table (see :mod:`plugrad.optim._common`), bit-identical to the eager
+    step; options that are tensors run the step eagerly.
     """
 
     def __init__(
@@ -89,22 +116,29 @@ class Adam(Optimizer):
                 eps = group["eps"]
                 weight_decay = group["weight_decay"]
                 amsgrad = group["amsgrad"]
+                table = _table(beta1, beta2) if is_compiling() and plain_numbers(lr, beta1, beta2) else None
                 for p, g, st in params_with_grads(self, group, _init_state):
-                    step = advance_step(st)
+                    if table is None:
+                        step = advance_step(st)
+                    else:
+                        bc1_t, bc2_sqrt_t = advance_step_table(st, table, ((0, plugrad.float64), (1, p.dtype)))
                     g = apply_weight_decay(p, g, lr, weight_decay, decoupled)
                     exp_avg, exp_avg_sq = st["exp_avg"], st["exp_avg_sq"]
                     exp_avg.mul_(beta1).add_(g, alpha=1 - beta1)
                     exp_avg_sq.mul_(beta2).add_(g * g, alpha=1 - beta2)
-                    bias_correction1 = 1 - beta1**step
-                    bias_correction2_sqrt = math.sqrt(1 - beta2**step)
                     if amsgrad:
                         max_sq = st["max_exp_avg_sq"]
                         max_sq.copy_(plugrad.maximum(max_sq, exp_avg_sq))
                         denom = max_sq.sqrt()
                     else:
                         denom = exp_avg_sq.sqrt()
-                    denom.div_(bias_correction2_sqrt).add_(eps)
-                    p.add_(exp_avg / denom, alpha=-lr / bias_correction1)
+                    if table is None:
+                        bias_correction1, bias_correction2_sqrt = _bias_corrections(beta1, beta2, step)
+                        denom.div_(bias_correction2_sqrt).add_(eps)
+                        p.add_(exp_avg / denom, alpha=-lr / bias_correction1)
+                    else:  # the same kernels, with the step's numbers as 0-d tensors
+                        denom.div_(bc2_sqrt_t).add_(eps)
+                        p.add_(exp_avg / denom * scalar_div(-lr, bc1_t).to(p))
         return loss
 
 

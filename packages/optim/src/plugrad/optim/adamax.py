@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import plugrad
 
-from ._common import advance_step, apply_weight_decay, check_adam_args, params_with_grads
+from ._common import (
+    StepTable,
+    advance_step,
+    advance_step_table,
+    apply_weight_decay,
+    check_adam_args,
+    is_compiling,
+    params_with_grads,
+    plain_numbers,
+    scalar_div,
+    step_table,
+)
 from .optimizer import Optimizer
 
 __all__ = ["Adamax"]
@@ -16,6 +28,16 @@ __all__ = ["Adamax"]
 def _init_state(p: Any, st: dict[str, Any], group: dict[str, Any]) -> None:
     st["exp_avg"] = plugrad.zeros_like(p)
     st["exp_inf"] = plugrad.zeros_like(p)
+
+
+def _bias_correction(beta1: float, step: float) -> tuple[float]:
+    """``(1 - beta1**step,)``: the step's Python number (eager and table rows alike)."""
+    return (1 - beta1**step,)
+
+
+def _table(beta1: Any) -> StepTable | None:
+    """The bias correction by step count, for a step recorded by ``plugrad.compile``."""
+    return step_table(("adamax", beta1), functools.partial(_bias_correction, beta1), (1.0,), (beta1,))
 
 
 class Adamax(Optimizer):
@@ -37,6 +59,9 @@ class Adamax(Optimizer):
 
     State per parameter: ``step`` (a float32 scalar tensor), ``exp_avg`` (``m``) and
     ``exp_inf`` (``u``).
+
+    Under :func:`plugrad.compile` the bias correction comes from the step-count tensor
+    through a step table (see :mod:`plugrad.optim._common`), bit-identical to the eager step.
     """
 
     def __init__(
@@ -73,11 +98,19 @@ class Adamax(Optimizer):
                 self._check_capturable(group)
                 lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
                 beta1, beta2 = group["betas"]
+                table = _table(beta1) if is_compiling() and plain_numbers(lr, beta1) else None
                 for p, g, st in params_with_grads(self, group, _init_state):
-                    step = advance_step(st)
+                    if table is None:
+                        step = advance_step(st)
+                    else:
+                        (bc1_t,) = advance_step_table(st, table, ((0, plugrad.float64),))
                     g = apply_weight_decay(p, g, lr, weight_decay)
                     exp_avg, exp_inf = st["exp_avg"], st["exp_inf"]
                     exp_avg.lerp_(g, 1 - beta1)
                     exp_inf.copy_(plugrad.maximum(exp_inf.mul_(beta2), g.abs() + eps))
-                    p.add_(exp_avg / exp_inf, alpha=-lr / (1 - beta1**step))
+                    if table is None:
+                        (bias_correction1,) = _bias_correction(beta1, step)
+                        p.add_(exp_avg / exp_inf, alpha=-lr / bias_correction1)
+                    else:  # the same kernels, with the step's number as a 0-d tensor
+                        p.add_(exp_avg / exp_inf * scalar_div(-lr, bc1_t).to(p))
         return loss

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import plugrad
 
-from ._common import advance_step, apply_weight_decay, check_adam_args, params_with_grads
+from ._common import (
+    StepTable,
+    advance_step,
+    advance_step_table,
+    apply_weight_decay,
+    check_adam_args,
+    is_compiling,
+    params_with_grads,
+    plain_numbers,
+    step_table,
+)
 from .optimizer import Optimizer
 
 __all__ = ["NAdam"]
@@ -17,6 +28,25 @@ def _init_state(p: Any, st: dict[str, Any], group: dict[str, Any]) -> None:
     st["mu_product"] = plugrad.tensor(1.0, dtype=plugrad.float32)
     st["exp_avg"] = plugrad.zeros_like(p)
     st["exp_avg_sq"] = plugrad.zeros_like(p)
+
+
+def _schedule(beta1: float, beta2: float, momentum_decay: float, step: float) -> tuple[float, float, float]:
+    """``(mu_t, mu_{t+1}, 1 - beta2**t)``: the step's Python numbers (eager and table rows alike)."""
+    mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
+    mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
+    return mu, mu_next, 1 - beta2**step
+
+
+def _table(beta1: Any, beta2: Any, momentum_decay: Any) -> StepTable | None:
+    """The momentum schedule and bias correction by step count, for a step recorded by ``plugrad.compile``."""
+    decay = 0.96**momentum_decay  # 0.96 ** (t * momentum_decay) is about decay ** t
+    mu_limit = beta1 * (1.0 - 0.5 * (0.0 if momentum_decay else 1.0))
+    return step_table(
+        ("nadam", beta1, beta2, momentum_decay),
+        functools.partial(_schedule, beta1, beta2, momentum_decay),
+        (mu_limit, mu_limit, 1.0),
+        (decay, beta2) if momentum_decay else (beta2,),
+    )
 
 
 class NAdam(Optimizer):
@@ -43,6 +73,10 @@ class NAdam(Optimizer):
 
     State per parameter: ``step`` and ``mu_product`` (``P_t``; float32 scalar tensors, as
     PyTorch keeps them), ``exp_avg`` (``m``), ``exp_avg_sq`` (``v``).
+
+    Under :func:`plugrad.compile` the momentum schedule and bias correction come from the
+    step-count tensor through a step table (see :mod:`plugrad.optim._common`), and
+    ``P_t`` stays a tensor: bit-identical to the eager step.
     """
 
     def __init__(
@@ -86,18 +120,33 @@ class NAdam(Optimizer):
                 lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
                 beta1, beta2 = group["betas"]
                 momentum_decay = group["momentum_decay"]
+                table = None
+                if is_compiling() and plain_numbers(lr, beta1, beta2, momentum_decay):
+                    table = _table(beta1, beta2, momentum_decay)
                 for p, g, st in params_with_grads(self, group, _init_state):
-                    step = advance_step(st)
-                    g = apply_weight_decay(p, g, lr, weight_decay, group["decoupled_weight_decay"])
-                    mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
-                    mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
                     mu_product = st["mu_product"]
-                    mu_product *= mu
-                    prod = mu_product.item()
+                    if table is None:
+                        step = advance_step(st)
+                        mu, mu_next, bias_correction2 = _schedule(beta1, beta2, momentum_decay, step)
+                    else:  # the step's numbers as 0-d tensors
+                        f64 = plugrad.float64
+                        want = ((0, f64), (0, mu_product.dtype), (1, f64), (2, p.dtype))
+                        mu, mu_cast, mu_next, bias_correction2 = advance_step_table(st, table, want)
+                    g = apply_weight_decay(p, g, lr, weight_decay, group["decoupled_weight_decay"])
+                    if table is None:
+                        mu_product *= mu
+                        prod = mu_product.item()
+                    else:
+                        mu_product *= mu_cast
+                        prod = mu_product.to(plugrad.float64)
                     exp_avg, exp_avg_sq = st["exp_avg"], st["exp_avg_sq"]
                     exp_avg.lerp_(g, 1 - beta1)
                     exp_avg_sq.mul_(beta2).add_(g * g, alpha=1 - beta2)
-                    denom = (exp_avg_sq / (1 - beta2**step)).sqrt() + eps
-                    p.add_(g / denom, alpha=-lr * (1.0 - mu) / (1.0 - prod))
-                    p.add_(exp_avg / denom, alpha=-lr * mu_next / (1.0 - prod * mu_next))
+                    denom = (exp_avg_sq / bias_correction2).sqrt() + eps
+                    if table is None:
+                        p.add_(g / denom, alpha=-lr * (1.0 - mu) / (1.0 - prod))
+                        p.add_(exp_avg / denom, alpha=-lr * mu_next / (1.0 - prod * mu_next))
+                    else:
+                        p.add_(g / denom * (-lr * (1.0 - mu) / (1.0 - prod)).to(p))
+                        p.add_(exp_avg / denom * (-lr * mu_next / (1.0 - prod * mu_next)).to(p))
         return loss

@@ -12,6 +12,7 @@ from typing import Any
 
 import plugrad
 from plugrad import Tensor
+from plugrad.compiler import assume_constant, is_compiling
 
 __all__ = ["Optimizer", "required"]
 
@@ -124,6 +125,12 @@ class Optimizer:
     ``foreach`` and ``fused`` are accepted where PyTorch has them and change nothing:
     they choose PyTorch's kernel strategy (one kernel per parameter, per list, or one
     fused kernel), and plugrad has one update path, written with tensor operations.
+
+    Under :func:`plugrad.compile`, a recorded :meth:`step` relies on every option of
+    every group (``lr``, ``betas``, ...: see :func:`plugrad.compiler.assume_constant`) and
+    on the groups and state it ran with: a replay checks that the options still have
+    their values (a scheduler that changed ``lr`` makes the step record again) and that
+    no :meth:`add_param_group` or :meth:`load_state_dict` came in between.
     """
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
@@ -131,6 +138,8 @@ class Optimizer:
         self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
         self._opt_called = False
+        #: bumped when the groups or the state are replaced or extended (a guard of compiled steps)
+        self._layout = {"version": 0}
         if isinstance(params, Tensor):
             raise TypeError(
                 "params argument given to the optimizer should be an iterable of Tensors or dicts, but got "
@@ -153,10 +162,28 @@ class Optimizer:
             @functools.wraps(step)
             def recorded(self: Optimizer, *args: Any, **kw: Any) -> Any:
                 self._opt_called = True
+                if is_compiling():
+                    self._assume_constant_options()
                 return step(self, *args, **kw)
 
             recorded._records_call = True  # type: ignore[attr-defined]
             cls.step = recorded  # type: ignore[method-assign]
+
+    def _assume_constant_options(self) -> None:
+        """While ``plugrad.compile`` records a step: the program relies on the groups' options and layout."""
+        layout = self.__dict__.get("_layout")
+        if layout is None:  # unpickled, or a subclass that skipped __init__
+            layout = self._layout = {"version": 0}
+        assume_constant(layout, "version")
+        for group in self.param_groups:
+            for key in group:
+                if key != "params":
+                    assume_constant(group, key)
+
+    def _layout_changed(self) -> None:
+        layout = self.__dict__.get("_layout")
+        if layout is not None:
+            layout["version"] += 1
 
     def __getstate__(self) -> dict[str, Any]:
         return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
@@ -207,6 +234,7 @@ class Optimizer:
             raise ValueError("some parameters appear in more than one parameter group")
         _check_options(type(self).__name__, param_group)
         self.param_groups.append(param_group)
+        self._layout_changed()
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of all optimized parameters: to ``None`` (default) or to zeros."""
@@ -331,3 +359,4 @@ class Optimizer:
             new_groups.append(saved)
         self.state = state
         self.param_groups = new_groups
+        self._layout_changed()

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import plugrad
 
-from ._common import advance_step, apply_weight_decay, check_adam_args, params_with_grads
+from ._common import (
+    StepTable,
+    advance_step,
+    advance_step_table,
+    apply_weight_decay,
+    check_adam_args,
+    is_compiling,
+    params_with_grads,
+    plain_numbers,
+    step_table,
+)
 from .optimizer import Optimizer
 
 __all__ = ["RAdam"]
@@ -17,6 +28,33 @@ __all__ = ["RAdam"]
 def _init_state(p: Any, st: dict[str, Any], group: dict[str, Any]) -> None:
     st["exp_avg"] = plugrad.zeros_like(p)
     st["exp_avg_sq"] = plugrad.zeros_like(p)
+
+
+def _rectification(
+    beta1: float, beta2: float, step: float, power1: float | None = None, power2: float | None = None
+) -> tuple[float, float, float | None]:
+    """``(1 - beta1**t, 1 - beta2**t, r)`` with ``r`` the rectification, ``None`` while ``rho_t <= 5``:
+    the step's Python numbers (eager and table rows alike; ``power1``/``power2`` stand for
+    ``beta1**t``/``beta2**t`` where given)."""
+    rho_inf = 2 / (1 - beta2) - 1
+    bias_correction2 = 1 - (beta2**step if power2 is None else power2)
+    rho_t = rho_inf - 2 * step * (beta2**step if power2 is None else power2) / bias_correction2
+    rect = None
+    if rho_t > 5.0:
+        rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+    return 1 - (beta1**step if power1 is None else power1), bias_correction2, rect
+
+
+def _row(beta1: float, beta2: float, step: float, power1: float | None = None, power2: float | None = None) -> tuple[float, ...]:
+    """A step-table row: ``(1 - beta1**t, sqrt(1 - beta2**t), r or 1, 1 if rectified else 0)``."""
+    bias_correction1, bias_correction2, rect = _rectification(beta1, beta2, step, power1, power2)
+    return bias_correction1, math.sqrt(bias_correction2), 1.0 if rect is None else rect, 0.0 if rect is None else 1.0
+
+
+def _table(beta1: Any, beta2: Any) -> StepTable | None:
+    """The step's numbers by step count, for a step recorded by ``plugrad.compile``."""
+    limit = _row(beta1, beta2, 1.0, 0.0, 0.0)
+    return step_table(("radam", beta1, beta2), functools.partial(_row, beta1, beta2), limit, (beta1, beta2))
 
 
 class RAdam(Optimizer):
@@ -45,6 +83,10 @@ class RAdam(Optimizer):
 
     State per parameter: ``step`` (a float32 scalar tensor), ``exp_avg`` (``m``),
     ``exp_avg_sq`` (``v``).
+
+    Under :func:`plugrad.compile` the step's numbers come from the step-count tensor
+    through a step table (see :mod:`plugrad.optim._common`) and the choice between the
+    two updates is a ``where`` on a looked-up flag: bit-identical to the eager step.
     """
 
     def __init__(
@@ -83,20 +125,28 @@ class RAdam(Optimizer):
                 self._check_capturable(group)
                 lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
                 beta1, beta2 = group["betas"]
-                rho_inf = 2 / (1 - beta2) - 1
+                table = _table(beta1, beta2) if is_compiling() and plain_numbers(lr, beta1, beta2) else None
                 for p, g, st in params_with_grads(self, group, _init_state):
-                    step = advance_step(st)
+                    if table is None:
+                        step = advance_step(st)
+                    else:
+                        dt = p.dtype
+                        want = ((0, dt), (1, dt), (2, dt), (3, plugrad.bool))
+                        bc1_t, bc2_sqrt_t, rect_t, rectified_t = advance_step_table(st, table, want)
                     g = apply_weight_decay(p, g, lr, weight_decay, group["decoupled_weight_decay"])
                     exp_avg, exp_avg_sq = st["exp_avg"], st["exp_avg_sq"]
                     exp_avg.lerp_(g, 1 - beta1)
                     exp_avg_sq.mul_(beta2).add_(g * g, alpha=1 - beta2)
-                    bias_correction2 = 1 - beta2**step
-                    m_hat = exp_avg / (1 - beta1**step)
-                    rho_t = rho_inf - 2 * step * (beta2**step) / bias_correction2
-                    if rho_t > 5.0:
-                        rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
-                        adaptive = math.sqrt(bias_correction2) / (exp_avg_sq.sqrt() + eps)
-                        p.add_(m_hat * lr * adaptive * rect, alpha=-1.0)
-                    else:
-                        p.add_(m_hat * lr, alpha=-1.0)
+                    if table is None:
+                        bias_correction1, bias_correction2, rect = _rectification(beta1, beta2, step)
+                        m_hat = exp_avg / bias_correction1
+                        if rect is not None:
+                            adaptive = math.sqrt(bias_correction2) / (exp_avg_sq.sqrt() + eps)
+                            p.add_(m_hat * lr * adaptive * rect, alpha=-1.0)
+                        else:
+                            p.add_(m_hat * lr, alpha=-1.0)
+                    else:  # both updates, the step's one chosen by a flag tensor (the same kernels for it)
+                        m_hat_lr = exp_avg / bc1_t * lr
+                        adaptive_t = (exp_avg_sq.sqrt() + eps).reciprocal() * bc2_sqrt_t  # as eager's float / tensor
+                        p.add_(plugrad.where(rectified_t, m_hat_lr * adaptive_t * rect_t, m_hat_lr), alpha=-1.0)
         return loss
