@@ -90,6 +90,7 @@ class Recording:
     value_guards: list[tuple[Any, Any, Any]]
     joint: _Joint | None = None
     deopts: int = 0
+    replay: Callable[[list[Tensor]], tuple[bool, Any]] = None  # type: ignore[assignment]
     runner: Callable[[list[Any]], None] | None = None
 
     def __repr__(self) -> str:
@@ -197,13 +198,20 @@ class CompiledFunction:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if _compile_state.ACTIVE[0] is not None or _compile_state.DISABLED[0]:
             return self._fn(*args, **kwargs)  # inside another recording: its calls are that program's
-        leaves: list[Any] = []
-        _flatten((args, kwargs), leaves)
+        if not kwargs and all(type(a) is Tensor for a in args):  # the common case, without the general walk
+            leaves: Any = args
+            leaf_keys: Any = tuple(
+                (a._data.shape, a._dtype, a._backend, a._requires_grad, a._grad_fn is None) for a in args
+            )
+        else:
+            leaves = []
+            _flatten((args, kwargs), leaves)
+            leaf_keys = tuple(_leaf_key(v) for v in leaves)
         key = (
-            tuple(_leaf_key(v) for v in leaves),
+            leaf_keys,
             _grad_state.enabled,
             _autocast_state.ACTIVE[0],
-            D.get_default_dtype(),
+            D._default.value,
             _fn._forward_ad_active[0],
         )
         entry = self._cache.get(key)
@@ -218,10 +226,10 @@ class CompiledFunction:
             entry = self._cache[key] = _Entry()
         elif entry.eager is not None:
             return self._fn(*args, **kwargs)
-        tensors = [v for v in leaves if isinstance(v, Tensor)]
+        tensors = leaves if type(leaves) is tuple else [v for v in leaves if isinstance(v, Tensor)]
         for rec in entry.programs:
             try:
-                ok, result = _replay(rec, tensors)
+                ok, result = rec.replay(tensors)
             except Deopt as exc:
                 return self._deopt(entry, rec, exc, args, kwargs)
             if ok:
@@ -304,6 +312,7 @@ class CompiledFunction:
                 recording.runner = self._compile(recording.program)
                 if recording.joint is not None:
                     recording.joint.runner = self._compile(recording.joint.program)
+                recording.replay = _build_replay(recording)
                 entry.programs.append(recording)
                 entry.pending = []
                 return result
@@ -548,16 +557,8 @@ def _replay(rec: Recording, tensors: list[Tensor]) -> tuple[bool, Any]:
         else:
             vc[0] += d
     made = [_make_out(o, env) for o in rec.outs]
-    joint = rec.joint
-    if joint is not None:
-        leaves = [objs[i] if i >= 0 else tensors[-1 - i] for i in joint.leaves]
-        from ._joint import CompiledFunction as _JointFunction
-        from ._joint import JointCall
-
-        state = JointCall(joint, env, [made[i] for i in joint.out_index])
-        with_graph = _JointFunction.apply(state, *leaves)
-        for i, t in zip(joint.out_index, with_graph if isinstance(with_graph, tuple) else (with_graph,)):
-            made[i] = t
+    if rec.joint is not None:
+        _joint_outputs(rec, env, objs, tensors, made)
     if rec.treedef is None:
         return True, made[0]
     return True, _unflatten(rec.treedef, iter(made))
@@ -650,3 +651,100 @@ def _probe_backward(rec: Recorder, tensors: list[Tensor], result: Any) -> _Joint
         leaf_grad_slots.append(slot)
     out_slots = [rec.slot(_DATA.__get__(t)) or -1 for t in outputs]
     return _Joint(split, out_index, out_slots, grad_slots, leaf_ids, leaf_grad_slots)
+
+
+def _build_replay(rec: Recording) -> Callable[[list[Tensor]], tuple[bool, Any]]:
+    """:func:`_replay` for one recording, generated as straight-line code (same steps, same order)."""
+    g: dict[str, Any] = {"_make": _make, "_same": _same, "_get_item": _get_item, "_unflatten": _unflatten}
+    names: dict[int, str] = {}
+
+    def ref(value: Any) -> str:
+        name = names.get(id(value))
+        if name is None:
+            name = names[id(value)] = f"g{len(names)}"
+            g[name] = value
+        return name
+
+    lines = ["def replay(tensors):"]
+    tests = []
+    for container, key, value in rec.value_guards:
+        item = f"{ref(container)}[{ref(key)}]"
+        t = type(value)
+        if isinstance(value, Tensor) or value is None or t is bool:
+            tests.append(f"{item} is not {ref(value)}")
+        elif t in (int, float, str) and value == value:
+            tests.append(f"type({item}) is not {t.__name__} or {item} != {ref(value)}")
+        else:
+            tests.append(f"not _same({item}, {ref(value)})")
+    if tests:
+        cond = "\n            or ".join(tests)
+        lines.append(
+            f"    try:\n        if ({cond}):\n            return False, None\n"
+            "    except (KeyError, IndexError, TypeError):\n        return False, None"
+        )
+    for info in rec.touched:
+        o = f"o{info.index}"
+        if info.arg is not None:
+            lines.append(f"    {o} = tensors[{info.arg}]")
+        elif info.parent is None:
+            lines.append(f"    {o} = {ref(info.tensor)}")
+        else:
+            lines.append(f"    {o} = o{info.parent}._grad\n    if {o} is None:\n        return False, None")
+        grad_test = "is None" if info.has_grad else "is not None"
+        lines.append(
+            f"    d = {o}._data\n"
+            f"    if {o}._grad {grad_test} or {o}._requires_grad is not {info.requires_grad} "
+            f"or d.shape != {ref(info.shape)} or (d.dtype is not {ref(info.dtype)} and d.dtype != {ref(info.dtype)}):\n"
+            "        return False, None"
+        )
+    lines.append(f"    env = [None] * {rec.program.n_slots}")
+    for pos, s in enumerate(rec.input_slots):
+        lines.append(f"    env[{s}] = tensors[{pos}]._data")
+    for i, s in rec.captures:
+        lines.append(f"    env[{s}] = o{i}._data")
+    for s, a in rec.constants:
+        lines.append(f"    env[{s}] = {ref(a)}")
+    lines.append(f"    {ref(rec.runner)}(env)")
+    for i, s, dt, be in rec.data_writes:
+        lines.append(f"    o{i}._data = env[{s}]\n    o{i}._dtype = {ref(dt)}\n    o{i}._backend = {ref(be)}")
+
+    def make(o: _Out) -> str:
+        if o.kind != "new":
+            return ref(o.value)
+        if o.requires_grad and o.node != "joint":
+            return f"_make_out({ref(o)}, env)"
+        return f"_make({ref(o.cls)}, env[{o.slot}], {ref(o.dtype)}, {ref(o.backend)})"
+
+    g["_make_out"] = _make_out
+    for i, o in rec.grad_writes:
+        lines.append(f"    o{i}._grad = {'None' if o is None else make(o)}")
+    for i, d in rec.version_deltas:
+        lines.append(f"    vc = o{i}._vc\n    if vc is None:\n        o{i}._vc = [{d}]\n    else:\n        vc[0] += {d}")
+    lines.append(f"    made = [{', '.join(make(o) for o in rec.outs)}]")
+    if rec.joint is not None:
+        g["_joint_outputs"] = _joint_outputs
+        objs = ", ".join(f"o{i.index}" for i in rec.touched)
+        lines.append(f"    _joint_outputs({ref(rec)}, env, [{objs}], tensors, made)")
+    if rec.treedef is None:
+        lines.append("    return True, made[0]")
+    else:
+        lines.append(f"    return True, _unflatten({ref(rec.treedef)}, iter(made))")
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, f"<plugrad.compile replay of {len(rec.program.calls)} calls>", "exec"), g)
+    fn: Callable[[list[Tensor]], tuple[bool, Any]] = g["replay"]
+    fn.__plugrad_source__ = source  # type: ignore[attr-defined]
+    return fn
+
+
+def _joint_outputs(rec: Recording, env: list[Any], objs: list[Any], tensors: list[Tensor], made: list[Any]) -> None:
+    """Give the results of a replayed call that require grad their ``CompiledFunctionBackward`` node."""
+    from ._joint import CompiledFunction as _JointFunction
+    from ._joint import JointCall
+
+    joint = rec.joint
+    assert joint is not None
+    leaves = [objs[i] if i >= 0 else tensors[-1 - i] for i in joint.leaves]
+    state = JointCall(joint, env, [made[i] for i in joint.out_index])
+    with_graph = _JointFunction.apply(state, *leaves)
+    for i, t in zip(joint.out_index, with_graph if isinstance(with_graph, tuple) else (with_graph,)):
+        made[i] = t
