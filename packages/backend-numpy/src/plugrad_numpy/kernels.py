@@ -158,8 +158,23 @@ def _int_accumulating(ufunc: np.ufunc) -> Callable[..., _Array]:
     return kernel
 
 
+_add_reduce = np.add.reduce
+_true_divide = np.true_divide
+_LEAN_MEAN = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def mean(x: _Array, axis: tuple[int, ...] | None = None, keepdims: bool = False) -> _Array:
-    return _arr(np.mean(x, axis=axis, keepdims=keepdims))
+    """``np.mean``'s result, bit for bit: for float32/float64 the same pairwise sum and one
+    division, without ``np.mean``'s Python layer (1,000 float32: about 3.9 us -> 1.7 us)."""
+    if x.dtype not in _LEAN_MEAN or x.size == 0:
+        return _arr(np.mean(x, axis=axis, keepdims=keepdims))
+    if axis is None:
+        n = x.size
+    else:
+        n = 1
+        for a in axis:
+            n *= x.shape[a]
+    return _arr(_true_divide(_add_reduce(x, axis=axis, keepdims=keepdims), n))
 
 
 def _arg(fn: Callable[..., Any]) -> Callable[..., _Array]:
@@ -331,7 +346,7 @@ KERNELS.update(
         "prod": _int_accumulating(np.multiply),
         "max": _reduction(np.maximum),
         "min": _reduction(np.minimum),
-        "mean": mean,
+        "mean": mean,  # np.add.reduce and one divide: 3900 -> 1700 on 1,000 float32
         "argmax": _arg(np.argmax),  # 8000 -> 1400
         "argmin": _arg(np.argmin),
         "all": _bool_reduction(np.all),
