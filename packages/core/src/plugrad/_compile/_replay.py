@@ -21,9 +21,9 @@ import linecache
 from typing import Any
 
 from ..backends._spec import KERNELS
-from .program import MUTATING_KERNELS, Call, Program, Ref, Runner
+from .program import ELEMENTWISE_KERNELS, MUTATING_KERNELS, Call, Program, Ref, Runner
 
-__all__ = ["compile_program", "live_calls"]
+__all__ = ["compile_program", "live_calls", "simplify"]
 
 _counter = itertools.count()
 
@@ -36,11 +36,11 @@ _PURE: frozenset[str] = frozenset(KERNELS) - MUTATING_KERNELS - {
 }
 
 
-def live_calls(program: Program) -> list[Call]:
-    """The calls of ``program`` that matter: every impure call, and pure ones whose results are read."""
+def live_calls(program: Program, calls: list[Call] | None = None) -> list[Call]:
+    """The calls of ``program`` (or ``calls``) that matter: every impure call, and pure ones whose results are read."""
     live = set(program.outputs)
     kept: list[Call] = []
-    for call in reversed(program.calls):
+    for call in reversed(program.calls if calls is None else calls):
         outs = call.out_slots()
         if call.name in _PURE and call.mutates is None and not any(s in live for s in outs):
             continue
@@ -50,9 +50,136 @@ def live_calls(program: Program) -> list[Call]:
     return kept
 
 
+#: Kernels whose result is a new array, never a view of an argument (what may read a folded constant).
+_FRESH: frozenset[str] = (ELEMENTWISE_KERNELS - {"astype"}) | {
+    "matmul", "sum", "mean", "prod", "max", "min", "copy", "concat", "stack", "cumulative_sum", "tensordot", "vecdot",
+}  # fmt: skip
+
+
+def _map_refs(value: Any, fn: Any) -> Any:
+    t = type(value)
+    if t is Ref:
+        return fn(value)
+    if t is tuple or t is list:
+        return t(_map_refs(v, fn) for v in value)
+    return value
+
+
+def simplify(program: Program) -> list[Call]:
+    """The live calls of ``program`` with two rewrites that keep every result bit for bit:
+
+    - **constant folding**: a pure kernel whose arguments are all constants (the ``ones``
+      that seeds a backward pass, and the scaling of it) runs once, here; its array becomes
+      a constant of the generated code. Only where nothing changes the array in place
+      later and only kernels that make new arrays read it, so the constant cannot change;
+    - **view round trips**: ``permute_dims`` of a ``permute_dims`` that puts the axes back,
+      and ``reshape`` to the shape the array already has, read the original array instead
+      (same memory, same values).
+    """
+    calls = live_calls(program)
+    outputs = set(program.outputs)
+    shapes = program.meta.get("shapes") or []
+    producer: dict[int, Call] = {}
+    for c in calls:
+        for s in c.out_slots():
+            producer[s] = c
+    # candidates for folding, then drop those read by a call that could alias or change them
+    candidates: set[int] = set()
+    for c in calls:
+        if (
+            c.name in _PURE
+            and c.mutates is None
+            and isinstance(c.out, int)
+            and c.out not in outputs
+            and all(r in candidates for r in c.refs())
+        ):
+            candidates.add(c.out)
+    changed = True
+    while changed:
+        changed = False
+        for c in calls:
+            for r in c.refs():
+                if r in candidates and not (c.name in _FRESH or (isinstance(c.out, int) and c.out in candidates)):
+                    candidates.discard(r)
+                    changed = True
+            if c.mutates is not None and c.mutates in candidates:
+                candidates.discard(c.mutates)
+                changed = True
+        # a folded call needs all its inputs folded
+        for c in calls:
+            if isinstance(c.out, int) and c.out in candidates and not all(r in candidates for r in c.refs()):
+                candidates.discard(c.out)
+                changed = True
+    values: dict[int, Any] = {}
+    alias: dict[int, int] = {}
+    out: list[Call] = []
+    for c in calls:
+        args = _map_refs(c.args, lambda r: Ref(alias.get(r.index, r.index)))
+        kwargs = {k: _map_refs(v, lambda r: Ref(alias.get(r.index, r.index))) for k, v in c.kwargs.items()}
+        if isinstance(c.out, int) and c.out in candidates:
+            try:
+                values[c.out] = c.fn(
+                    *_unwrap(_map_refs(args, lambda r: _Const(values[r.index]))),
+                    **{k: _unwrap(_map_refs(v, lambda r: _Const(values[r.index]))) for k, v in kwargs.items()},
+                )
+                continue
+            except Exception:  # folding is an optimisation: keep the call as it was
+                pass
+        src = args[0] if args else None
+        if isinstance(c.out, int) and c.out not in outputs and type(src) is Ref:
+            if c.name == "permute_dims" and len(args) > 1 and isinstance(args[1], tuple):
+                inner = producer.get(src.index)
+                if (
+                    inner is not None
+                    and inner.name == "permute_dims"
+                    and src.index not in outputs
+                    and len(inner.args) > 1
+                    and isinstance(inner.args[1], tuple)
+                    and type(inner.args[0]) is Ref
+                    and tuple(inner.args[1][i] for i in args[1]) == tuple(range(len(args[1])))
+                ):
+                    alias[c.out] = alias.get(inner.args[0].index, inner.args[0].index)
+                    continue
+            if (
+                c.name == "reshape"
+                and len(args) > 1
+                and src.index < len(shapes)
+                and c.out < len(shapes)
+                and shapes[src.index] is not None
+                and shapes[src.index] == shapes[c.out]
+                and tuple(args[1]) == shapes[c.out]
+                and not c.kwargs
+                and len(args) == 2
+            ):
+                alias[c.out] = src.index
+                continue
+        out.append(Call(c.fn, c.name, _unwrap(_map_refs(args, lambda r: _Const(values[r.index]) if r.index in values else r)),
+                        {k: _unwrap(_map_refs(v, lambda r: _Const(values[r.index]) if r.index in values else r)) for k, v in kwargs.items()},
+                        c.out, c.mutates, c.where))  # fmt: skip
+    return live_calls(program, out) if alias or values else out
+
+
+class _Const:
+    """A folded array standing where a :class:`Ref` was."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _unwrap(value: Any) -> Any:
+    t = type(value)
+    if t is _Const:
+        return value.value
+    if t is tuple or t is list:
+        return t(_unwrap(v) for v in value)
+    return value
+
+
 def compile_program(program: Program) -> Runner:
     """Generate, compile and return the runner of ``program`` (see the module's docs)."""
-    calls = live_calls(program)
+    calls = simplify(program)
     outputs = set(program.outputs)
     last_use: dict[int, int] = {}
     for i, call in enumerate(calls):
