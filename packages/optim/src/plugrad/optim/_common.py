@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import plugrad
-from plugrad.compiler import is_compiling
+from plugrad.compiler import is_compiling as is_compiling  # for the optimizers
 
 if TYPE_CHECKING:
     from plugrad import Tensor
@@ -189,4 +189,3 @@ def advance_step_table(state: dict[str, Any], table: StepTable, want: tuple[tupl
     step_t = state["step"]
     step_t += 1
     return table.lookup(step_t, want)
-

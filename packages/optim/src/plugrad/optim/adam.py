@@ -40,7 +40,9 @@ def _bias_corrections(beta1: float, beta2: float, step: float) -> tuple[float, f
 
 def _table(beta1: Any, beta2: Any) -> StepTable | None:
     """The bias corrections by step count, for a step recorded by ``plugrad.compile``."""
-    return step_table(("adam", beta1, beta2), functools.partial(_bias_corrections, beta1, beta2), (1.0, 1.0), (beta1, beta2))
+    return step_table(
+        ("adam", beta1, beta2), functools.partial(_bias_corrections, beta1, beta2), (1.0, 1.0), (beta1, beta2)
+    )
 
 
 class Adam(Optimizer):

@@ -125,6 +125,10 @@ class NAdam(Optimizer):
                     table = _table(beta1, beta2, momentum_decay)
                 for p, g, st in params_with_grads(self, group, _init_state):
                     mu_product = st["mu_product"]
+                    mu: Any  # Python floats in eager steps, 0-d tensors in recorded ones
+                    mu_next: Any
+                    bias_correction2: Any
+                    prod: Any
                     if table is None:
                         step = advance_step(st)
                         mu, mu_next, bias_correction2 = _schedule(beta1, beta2, momentum_decay, step)

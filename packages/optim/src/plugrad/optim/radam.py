@@ -45,7 +45,9 @@ def _rectification(
     return 1 - (beta1**step if power1 is None else power1), bias_correction2, rect
 
 
-def _row(beta1: float, beta2: float, step: float, power1: float | None = None, power2: float | None = None) -> tuple[float, ...]:
+def _row(
+    beta1: float, beta2: float, step: float, power1: float | None = None, power2: float | None = None
+) -> tuple[float, ...]:
     """A step-table row: ``(1 - beta1**t, sqrt(1 - beta2**t), r or 1, 1 if rectified else 0)``."""
     bias_correction1, bias_correction2, rect = _rectification(beta1, beta2, step, power1, power2)
     return bias_correction1, math.sqrt(bias_correction2), 1.0 if rect is None else rect, 0.0 if rect is None else 1.0
