@@ -91,13 +91,13 @@ def compile(
     name, compiler = resolve_compiler(backend)
     wrap = module_wrapper[0]
     if wrap is not None:
-        wrapped = wrap(model, lambda fn: _compiled(fn, fullgraph, compiler, name))
+        wrapped = wrap(model, lambda fn: _compile_callable(fn, fullgraph, compiler, name))
         if wrapped is not None:
             return wrapped
-    return _compiled(model, fullgraph, compiler, name)
+    return _compile_callable(model, fullgraph, compiler, name)
 
 
-def _compiled(fn: Callable[..., Any], fullgraph: bool, compiler: Callable[..., Any] | None, name: str) -> Any:
+def _compile_callable(fn: Callable[..., Any], fullgraph: bool, compiler: Callable[..., Any] | None, name: str) -> Any:
     if compiler is None:
         return fn
     return CompiledFunction(fn, fullgraph=fullgraph, compiler=compiler, compiler_name=name)

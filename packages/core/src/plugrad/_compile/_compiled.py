@@ -184,7 +184,7 @@ class CompiledFunction:
         self._compiler_name = compiler_name
         self._cache: dict[Any, _Entry] = {}
         self._warned: set[str] = set()
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     def __repr__(self) -> str:
         return f"<plugrad compiled {getattr(self._fn, '__qualname__', self._fn)!r} (compiler {self._compiler_name!r})>"
@@ -226,7 +226,7 @@ class CompiledFunction:
             entry = self._cache[key] = _Entry()
         elif entry.eager is not None:
             return self._fn(*args, **kwargs)
-        tensors = leaves if type(leaves) is tuple else [v for v in leaves if isinstance(v, Tensor)]
+        tensors: Any = leaves if type(leaves) is tuple else [v for v in leaves if isinstance(v, Tensor)]
         for rec in entry.programs:
             try:
                 ok, result = rec.replay(tensors)
@@ -716,8 +716,8 @@ def _build_replay(rec: Recording) -> Callable[[list[Tensor]], tuple[bool, Any]]:
         return f"_make({ref(o.cls)}, env[{o.slot}], {ref(o.dtype)}, {ref(o.backend)})"
 
     g["_make_out"] = _make_out
-    for i, o in rec.grad_writes:
-        lines.append(f"    o{i}._grad = {'None' if o is None else make(o)}")
+    for i, gw in rec.grad_writes:
+        lines.append(f"    o{i}._grad = {'None' if gw is None else make(gw)}")
     for i, d in rec.version_deltas:
         lines.append(f"    vc = o{i}._vc\n    if vc is None:\n        o{i}._vc = [{d}]\n    else:\n        vc[0] += {d}")
     lines.append(f"    made = [{', '.join(make(o) for o in rec.outs)}]")

@@ -55,6 +55,6 @@ class CompiledFunction(_fn.Function):
         assert joint.runner is not None
         joint.runner(env)
         result: list[Any] = [None]
-        for leaf, slot in zip(leaves, joint.leaf_grad_slots):
-            result.append(None if slot is None else _make(Tensor, env[slot], leaf._dtype, leaf._backend))
+        for leaf, gslot in zip(leaves, joint.leaf_grad_slots):
+            result.append(None if gslot is None else _make(Tensor, env[gslot], leaf._dtype, leaf._backend))
         return tuple(result)
