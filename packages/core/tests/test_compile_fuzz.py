@@ -833,3 +833,225 @@ def test_interpret_matches_replay_on_random_programs() -> None:
     """``plugrad.compiler.interpret`` (the reference runner) as a compiler gives replay's results."""
     for seed in range(400, 404):
         assert not eager_reasons(run_differential(Program(seed, n_ops=10), backend=compiler.interpret))
+
+
+# -- randomness --------------------------------------------------------------------------
+
+
+def _random_step(kind: str, gen: Any = None) -> tuple[Callable[..., Any], list[torch.Tensor]]:
+    w = torch.linspace(-1, 1, 12, dtype=torch.float32).reshape(4, 3).requires_grad_()
+
+    def step(x: torch.Tensor) -> Any:
+        w.grad = None
+        if kind == "dropout":
+            h = F.dropout(x * w, 0.5)
+        elif kind == "randn":
+            h = x * w + torch.randn(4, 3, generator=gen)
+        elif kind == "rand_like":
+            h = x * w * torch.rand_like(w)
+        elif kind == "randint":
+            h = x * w + torch.randint(0, 10, (4, 3), generator=gen)
+        else:  # normal_ in place on a fresh tensor
+            h = x * w + torch.empty(4, 3).normal_(generator=gen)
+        h.sum().backward()
+        return h * 1
+
+    return step, [w]
+
+
+@pytest.mark.parametrize("kind", ["dropout", "randn", "rand_like", "randint", "normal_"])
+@pytest.mark.parametrize("explicit", [False, True], ids=["default-generator", "explicit-generator"])
+def test_randomness_is_fresh_and_matches_eager(kind: str, explicit: bool) -> None:
+    if explicit and kind in ("dropout", "rand_like"):
+        pytest.skip("takes no generator")
+    ge = torch.Generator().manual_seed(11) if explicit else None
+    gc = torch.Generator().manual_seed(11) if explicit else None
+    step_e, pe = _random_step(kind, ge)
+    step_c_fn, pc = _random_step(kind, gc)
+    step_c = torch.compile(step_c_fn)
+    x = torch.ones(4, 3)
+    torch.manual_seed(5)
+    outs_e = [step_e(x) for _ in range(6)]
+    grads_e = pe[0].grad
+    torch.manual_seed(5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", compiler.CompileWarning)
+        outs_c = [step_c(x) for _ in range(6)]
+    for i, (a, b) in enumerate(zip(outs_e, outs_c)):
+        assert_same_value(a, b, f"{kind} call {i}")
+    assert_same_tensor(grads_e, pc[0].grad, "grad")
+    # fresh numbers on every replayed call
+    assert not torch.equal(outs_c[4], outs_c[5]) and not torch.equal(outs_c[3], outs_c[4])
+    assert replayed(step_c) == 1
+    # the generators are left in the same state
+    if explicit:
+        assert torch.equal(torch.randn(5, generator=ge), torch.randn(5, generator=gc))
+    else:
+        torch.manual_seed(5)
+        for _ in range(6):
+            step_e(x)
+        after_e = torch.rand(5)
+        torch.manual_seed(5)
+        for _ in range(6):
+            step_c(x)
+        assert torch.equal(after_e, torch.rand(5))
+
+
+def test_manual_seed_between_calls_replays_the_same_numbers() -> None:
+    step_c = torch.compile(lambda x: F.dropout(x, 0.5) + torch.randn(3))
+    outs = []
+    for _ in range(4):
+        torch.manual_seed(123)
+        outs.append(step_c(torch.ones(3)))
+    torch.manual_seed(123)
+    want = F.dropout(torch.ones(3), 0.5) + torch.randn(3)
+    for o in outs:
+        assert_same_value(o, want, "reseeded")
+    assert replayed(step_c) == 1
+
+
+def _module_step(mode_switch: bool) -> tuple[Any, Callable[..., Any], list[torch.Tensor]]:
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.ReLU(), torch.nn.Dropout(0.5), torch.nn.Linear(8, 1))
+    opt = torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> Any:
+        opt.zero_grad()
+        loss = F.mse_loss(m(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return m, step, list(m.parameters())
+
+
+@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #10", strict=True)
+def test_train_eval_switch_matches_eager() -> None:
+    me, se, pe = _module_step(True)
+    mc, sc, pc = _module_step(True)
+    cf = torch.compile(sc)
+    x, y = torch.ones(4, 3), torch.zeros(4, 1)
+    for i in range(8):
+        if i == 4:
+            me.eval()
+            mc.eval()
+        torch.manual_seed(i)
+        a = se(x, y)
+        torch.manual_seed(i)
+        b = cf(x, y)
+        assert_same_value(a, b, f"call {i}")
+        assert_same_params(pe, pc, f"call {i}")
+
+
+def test_batchnorm_running_stats_match_eager() -> None:
+    def make() -> tuple[Any, Callable[..., Any], list[torch.Tensor]]:
+        torch.manual_seed(0)
+        m = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+        opt = torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9)
+
+        def step(x: torch.Tensor, y: torch.Tensor) -> Any:
+            opt.zero_grad()
+            loss = F.mse_loss(m(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        return m, step, list(m.parameters())
+
+    me, se, pe = make()
+    mc, sc, pc = make()
+    cf = torch.compile(sc)
+    g = torch.Generator().manual_seed(1)
+    for i in range(8):
+        x, y = torch.randn(6, 3, generator=g), torch.randn(6, 1, generator=g)
+        assert_same_value(se(x, y), cf(x, y), f"call {i}")
+        assert_same_params(pe, pc, f"call {i}")
+        for name in ("running_mean", "running_var", "num_batches_tracked"):
+            a, b = getattr(me[1], name), getattr(mc[1], name)
+            assert_same_tensor(a, b, f"call {i} {name}")
+            assert a._version == b._version, name
+    assert replayed(cf) >= 1
+
+
+# -- 10,000 replays, flat memory ---------------------------------------------------------
+
+
+def test_ten_thousand_replays_with_flat_memory() -> None:
+    import gc
+    import tracemalloc
+
+    w = torch.ones(4, requires_grad=True)
+    opt = torch.optim.SGD([w], lr=1e-3, momentum=0.9)
+
+    @torch.compile
+    def step(x: torch.Tensor) -> torch.Tensor:
+        opt.zero_grad()
+        loss = (x * w).tanh().sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    x = torch.full((4,), 0.5)
+    for _ in range(10):
+        step(x)
+    assert replayed(step) == 1
+    tracemalloc.start()
+    try:
+        for _ in range(1_000):
+            step(x)
+        gc.collect()
+        after_1k = tracemalloc.get_traced_memory()[0]
+        for _ in range(9_000):
+            loss = step(x)
+        gc.collect()
+        after_10k = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert after_10k - after_1k < 64 * 1024, f"grew by {after_10k - after_1k} bytes over 9,000 replays"
+    assert recordings(step) <= 3 and not eager_reasons(step)
+    assert bool(loss.isfinite())
+
+
+# -- a compiled training loop converges exactly as the eager one ---------------------------
+
+
+@pytest.mark.parametrize("model", ["linear", "mlp"])
+def test_training_loop_is_bit_identical(model: str) -> None:
+    def make() -> tuple[Callable[..., Any], list[torch.Tensor], Any]:
+        torch.manual_seed(42)
+        if model == "linear":
+            m = torch.nn.Linear(1, 1)
+        else:
+            m = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+        opt = torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9)
+
+        def step(x: torch.Tensor, y: torch.Tensor) -> Any:
+            opt.zero_grad()
+            loss = F.mse_loss(m(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        return step, list(m.parameters()), opt
+
+    g = torch.Generator().manual_seed(0)
+    n_in = 1 if model == "linear" else 2
+    x = torch.randn(256, n_in, generator=g)
+    y = (x * 3.0 - 1.0).sum(1, keepdim=True).sin() + 0.1 * torch.randn(256, 1, generator=g)
+    step_e, pe, oe = make()
+    step_c_fn, pc, oc = make()
+    step_c = torch.compile(step_c_fn)
+    curve_e, curve_c = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", compiler.CompileWarning)
+        for i in range(50):
+            xb, yb = x[(i % 4) * 64 : (i % 4 + 1) * 64], y[(i % 4) * 64 : (i % 4 + 1) * 64]
+            curve_e.append(step_e(xb, yb))
+            curve_c.append(step_c(xb, yb))
+    for i, (a, b) in enumerate(zip(curve_e, curve_c)):
+        assert_same_tensor(a, b, f"loss at step {i}")
+    assert_same_params(pe, pc, "after training")
+    assert_same_opt(oe, oc, pe, pc, "after training")
+    first, last = sum(float(v) for v in curve_c[:4]), sum(float(v) for v in curve_c[-4:])
+    assert last < first, (first, last)  # it learns
+    assert recordings(step_c) <= 3 and replayed(step_c) == 1
