@@ -9,6 +9,7 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, SupportsIndex
 
+from . import _compile_state
 from . import _dtype as D
 from ._device import device as _device_cls
 from ._device import device_of_backend
@@ -376,12 +377,17 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __format__(self, spec: str) -> str:
+        if _compile_state.ACTIVE[0] is not None:
+            _compile_state.note("a tensor was formatted into a string (printing is a Python side effect)")
         if self._data.ndim == 0:
             return format(self.item(), spec)
         return format(repr(self), spec)
 
     def __repr__(self) -> str:
         from ._tensor_str import format_tensor
+
+        if _compile_state.ACTIVE[0] is not None:
+            _compile_state.note("a tensor was printed (printing is a Python side effect)")
 
         suffixes: list[str] = []
         dev = self.device

@@ -47,11 +47,12 @@ def _index_bounds(be: Any, idx: Any, size: int, dim: int, allow_negative: bool, 
     """Raise PyTorch's error when an index array has a value outside ``[-size, size)`` / ``[0, size)``."""
     if _numel(tuple(idx.shape)) == 0:
         return
+    # One yes/no read back (not the extremes themselves), so a compiled step replays for every in-bounds batch.
+    outside = be.logical_or(be.less(idx, -size if allow_negative else 0), be.greater_equal(idx, size))
+    if not be.tolist(be.any(outside, None, False)):
+        return
     lo = be.tolist(be.min(idx, None, False))
     hi = be.tolist(be.max(idx, None, False))
-    low_ok = lo >= (-size if allow_negative else 0)
-    if hi < size and low_ok:
-        return
     if msg is not None:
         raise IndexError(msg)
     bad = hi if hi >= size else lo

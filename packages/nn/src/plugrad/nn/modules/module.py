@@ -135,6 +135,8 @@ class Module:
 
     # ------------------------------------------------------------------ calling
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if _compile_state.ACTIVE[0] is not None:  # a recorded step relies on train()/eval() staying as it is
+            _assume_constant(self.__dict__, "training")
         if not (self._forward_hooks or self._forward_pre_hooks):
             return self.forward(*args, **kwargs)
         return self._call_with_hooks(args, kwargs)
