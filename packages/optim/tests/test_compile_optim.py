@@ -358,3 +358,27 @@ def test_nn_sequential_model_when_plugrad_nn_is_installed() -> None:
         runs.append((list(model.parameters()), opt, losses, fn))
     assert_identical(*runs)
     assert_replayed(runs[1][3])
+
+
+@pytest.mark.parametrize("change", ["clear", "replace-buffer", "replace-step", "add-group"])
+def test_state_replaced_between_compiled_calls_records_again(change: str) -> None:
+    # the replay must update the tensors the step would find now, not the recorded ones
+    def between(opt: optim.Optimizer, i: int) -> None:
+        if i != 3:
+            return
+        p = opt.param_groups[0]["params"][0]
+        if change == "clear":
+            opt.state.clear()
+        elif change == "replace-buffer":
+            opt.state[p]["exp_avg"] = plugrad.zeros_like(p)
+        elif change == "replace-step":
+            opt.state[p]["step"] = plugrad.tensor(1.0)
+        else:
+            opt.add_param_group({"params": [plugrad.zeros(2, requires_grad=True)]})
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileWarning)
+        eager, comp = run_both(CONVERTED["adam-wd-amsgrad"], steps=9, between=between)
+    assert_identical(eager, comp)
+    assert_replayed(comp[3])
+    assert len(next(iter(comp[3]._cache.values())).programs) == 2

@@ -24,6 +24,7 @@ compiled function runs eagerly, with a :class:`~plugrad.compiler.CompileWarning`
 
 from __future__ import annotations
 
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -113,7 +114,7 @@ class StepTable:
 
     def __init__(self, rows: list[tuple[float, ...]]) -> None:
         self.last = len(rows) - 1
-        self.columns = list(zip(*rows))
+        self.columns = [array("d", column) for column in zip(*rows)]
         self._tensors: dict[tuple[int, Any, Any], Tensor] = {}
 
     def column(self, j: int, dtype: Any, device: Any) -> Tensor:
@@ -121,7 +122,8 @@ class StepTable:
         key = (j, dtype, device)
         t = self._tensors.get(key)
         if t is None:
-            t = self._tensors[key] = plugrad.tensor(self.columns[j], dtype=plugrad.float64, device=device).to(dtype)
+            t = plugrad.tensor(self.columns[j].tolist(), dtype=plugrad.float64, device=device).to(dtype)
+            self._tensors[key] = t
         return t
 
     def lookup(self, step_t: Tensor, want: tuple[tuple[int, Any], ...]) -> list[Tensor]:

@@ -109,6 +109,37 @@ def _typename(obj: object) -> str:
     return name if module in ("builtins", None) else f"{module}.{name}"
 
 
+class _Layout:
+    """A guard of compiled steps: ``_Layout(opt)["ids"]`` is the identities of the optimizer's
+    ``param_groups`` list and dicts, its ``state`` dict, each parameter's state dict and every
+    value in it. A replay compares them with those of the recorded step, so one after
+    :meth:`Optimizer.add_param_group`, :meth:`Optimizer.load_state_dict`, ``opt.state.clear()``
+    or ``opt.state[p]["momentum_buffer"] = ...`` records again instead of updating the old
+    tensors. (The recorded program keeps the old tensors alive, so their ids are not reused.)
+    """
+
+    __slots__ = ("opt",)
+
+    def __init__(self, opt: Optimizer) -> None:
+        self.opt = opt
+
+    def __getitem__(self, key: str) -> tuple[int, ...]:
+        opt = self.opt
+        groups = opt.param_groups
+        state = opt.state
+        ids = [id(groups), id(state)]
+        for group in groups:
+            ids.append(id(group))
+            for p in group["params"]:
+                st = state.get(p)
+                if st is None:
+                    ids.append(0)
+                else:
+                    ids.append(id(st))
+                    ids.extend(map(id, st.values()))
+        return tuple(ids)
+
+
 class Optimizer:
     """Base class of all optimizers.
 
@@ -138,8 +169,6 @@ class Optimizer:
         self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
         self._opt_called = False
-        #: bumped when the groups or the state are replaced or extended (a guard of compiled steps)
-        self._layout = {"version": 0}
         if isinstance(params, Tensor):
             raise TypeError(
                 "params argument given to the optimizer should be an iterable of Tensors or dicts, but got "
@@ -170,20 +199,16 @@ class Optimizer:
             cls.step = recorded  # type: ignore[method-assign]
 
     def _assume_constant_options(self) -> None:
-        """While ``plugrad.compile`` records a step: the program relies on the groups' options and layout."""
+        """While ``plugrad.compile`` records a step: the program relies on the groups' options and on
+        finding the same groups, state dicts and state tensors where the step looks for them."""
         layout = self.__dict__.get("_layout")
-        if layout is None:  # unpickled, or a subclass that skipped __init__
-            layout = self._layout = {"version": 0}
-        assume_constant(layout, "version")
+        if layout is None:  # one per optimizer: a recording tells guards apart by their container
+            layout = self._layout = _Layout(self)
+        assume_constant(layout, "ids")
         for group in self.param_groups:
             for key in group:
                 if key != "params":
                     assume_constant(group, key)
-
-    def _layout_changed(self) -> None:
-        layout = self.__dict__.get("_layout")
-        if layout is not None:
-            layout["version"] += 1
 
     def __getstate__(self) -> dict[str, Any]:
         return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
@@ -234,7 +259,6 @@ class Optimizer:
             raise ValueError("some parameters appear in more than one parameter group")
         _check_options(type(self).__name__, param_group)
         self.param_groups.append(param_group)
-        self._layout_changed()
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of all optimized parameters: to ``None`` (default) or to zeros."""
@@ -359,4 +383,3 @@ class Optimizer:
             new_groups.append(saved)
         self.state = state
         self.param_groups = new_groups
-        self._layout_changed()
