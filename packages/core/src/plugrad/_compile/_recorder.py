@@ -34,7 +34,8 @@ from .. import _compile_state
 from .. import _generator as _gen
 from .. import _tensor as _tensor_mod
 from .._tensor import Tensor
-from .program import MUTATING_KERNELS, Call, Ref, make_check
+from ..backends._spec import KERNELS as _SPEC_KERNELS
+from .program import FRESH_KERNELS, MUTATING_KERNELS, Call, Ref, make_check
 
 __all__ = ["GraphBreak", "Recorder", "Touch"]
 
@@ -58,7 +59,8 @@ _IOPS: dict[Callable[..., Any], str] = {
     operator.itruediv: "itruediv",
 }
 
-_OWN_PREFIXES = ("plugrad", "plugrad_")
+#: Recorded names of calls without effects besides their result (what a check may be hoisted with).
+_PURE_NAMES: frozenset[str] = frozenset(_SPEC_KERNELS) - MUTATING_KERNELS - {"random_uniform", "random_normal", "random_seed", "random_generator"}
 
 
 class GraphBreak(Exception):
@@ -141,7 +143,11 @@ class Recorder:
         self.fullgraph = False
         self.backward_ran = False
         self.probing = False
-        self.mutated = False  # a recorded call changed an array in place (no checks after it)
+        self.roots: dict[int, frozenset[int]] = {}
+        self.mutated_roots: set[int] = set()
+        self.mutated_after_draw: set[int] = set()
+        self.mutated_outside = False  # a recorded call changed an outside array in place (no checks after it)
+        self.first_draw: int | None = None  # index of the first random draw among the calls
         self.checks = 0
         self.arg_pos: dict[int, int] = {}  # id(tensor argument) -> its position among the arguments
         self._saved = _State()
@@ -229,11 +235,38 @@ class Recorder:
         mutates = None
         if name in MUTATING_KERNELS and targs and type(targs[0]) is Ref:
             mutates = targs[0].index
-        if mutates is not None:
-            self.mutated = True
         out = None if mutates is not None else self.bind_result(result)
-        self.calls.append(Call(fn, name, targs, tkw, out, mutates, user_location(3)))
+        call = Call(fn, name, targs, tkw, out, mutates, user_location(3))
+        self.note_memory(call)
+        self.calls.append(call)
         return result
+
+    # -- what shares memory with what (for checks) ----------------------------------------
+    def roots_of(self, slot: int) -> frozenset[int]:
+        """The slots whose memory ``slot`` may share (an array is its own root; views add their bases')."""
+        r = self.roots.get(slot)
+        return frozenset((slot,)) if r is None else r
+
+    def note_memory(self, call: Call) -> None:
+        refs = call.refs()
+        if call.name.startswith("random."):
+            if self.first_draw is None:
+                self.first_draw = len(self.calls)
+        if call.mutates is not None:
+            hit = self.roots_of(call.mutates)
+            self.mutated_roots |= hit
+            if self.first_draw is not None:
+                self.mutated_after_draw |= hit
+            if not hit.isdisjoint(self.outside_roots()):
+                self.mutated_outside = True
+        if call.name not in FRESH_KERNELS and refs:
+            shared = frozenset().union(*(self.roots_of(r) for r in refs))
+            for s in call.out_slots():
+                self.roots[s] = shared | {s}
+
+    def outside_roots(self) -> set[int]:
+        """Slots of arrays that outlive the step: arguments, captured tensors' arrays, constants."""
+        return set(self.inputs) | {s for _, s in self.captures} | {s for s, _ in self.constants}
 
     def read_back(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """A value read into Python: recorded as a check while no array was changed in place yet."""
@@ -244,15 +277,57 @@ class Recorder:
             self.depth -= 1
         if self.broken is not None:
             return value
-        if self.mutated:
-            self.graph_break("a tensor's value was read into Python (.item(), .tolist(), bool(), printing) after the step changed a tensor in place")
+        if self.mutated_outside:
+            self.graph_break(
+                "a tensor's value was read into Python (.item(), .tolist(), bool()) after the step changed "
+                "a tensor that outlives it in place"
+            )
             return value
         where = user_location(3)
         targs = self.template(args)
         tkw = {k: self.template(v) for k, v in kwargs.items()} if kwargs else {}
-        self.calls.append(Call(make_check(fn, value, where), "check", targs, tkw, None, None, where))
+        check = Call(make_check(fn, value, where), "check", targs, tkw, None, None, where)
+        if self.first_draw is None:
+            self.calls.append(check)
+        elif not self.hoist(check):
+            self.graph_break(
+                "a tensor's value that depends on a random draw (or on what changed after one) was read into Python "
+                "(.item(), .tolist(), bool())"
+            )
+            return value
         self.checks += 1
         return value
+
+    def hoist(self, check: Call) -> bool:
+        """Put ``check`` and the pure calls it depends on before the step's first random draw, so a
+        replay whose check fails has drawn nothing yet (the eager rerun then draws what eager would)."""
+        producer: dict[int, int] = {}
+        for i, c in enumerate(self.calls):
+            for s in c.out_slots():
+                producer[s] = i
+        needed: set[int] = set()
+        stack = check.refs()
+        read: set[int] = set()
+        while stack:
+            s = stack.pop()
+            read.add(s)
+            i = producer.get(s)
+            if i is None or i in needed:
+                continue
+            c = self.calls[i]
+            if c.name not in _PURE_NAMES or c.mutates is not None:
+                return False
+            needed.add(i)
+            stack.extend(c.refs())
+        if any(not self.roots_of(s).isdisjoint(self.mutated_after_draw) for s in read):
+            return False
+        first = self.first_draw
+        assert first is not None
+        moved = [self.calls[i] for i in sorted(needed) if i >= first]
+        rest = [c for i, c in enumerate(self.calls[first:], first) if i not in needed]
+        self.calls[first:] = [*moved, check, *rest]
+        self.first_draw = first + len(moved) + 1
+        return True
 
     def touch(self, t: Tensor, data: Any) -> Touch:
         key = id(t)

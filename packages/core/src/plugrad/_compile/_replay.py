@@ -21,7 +21,7 @@ import linecache
 from typing import Any
 
 from ..backends._spec import KERNELS
-from .program import ELEMENTWISE_KERNELS, MUTATING_KERNELS, Call, Program, Ref, Runner
+from .program import FRESH_KERNELS, MUTATING_KERNELS, Call, Program, Ref, Runner
 
 __all__ = ["compile_program", "live_calls", "simplify"]
 
@@ -50,10 +50,8 @@ def live_calls(program: Program, calls: list[Call] | None = None) -> list[Call]:
     return kept
 
 
-#: Kernels whose result is a new array, never a view of an argument (what may read a folded constant).
-_FRESH: frozenset[str] = (ELEMENTWISE_KERNELS - {"astype"}) | {
-    "matmul", "sum", "mean", "prod", "max", "min", "copy", "concat", "stack", "cumulative_sum", "tensordot", "vecdot",
-}  # fmt: skip
+#: What may read a folded constant: kernels whose result is a new array, never a view of an argument.
+_FRESH = FRESH_KERNELS
 
 
 def _map_refs(value: Any, fn: Any) -> Any:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CompilerSpec", "Deopt", "Ref", "Call", "Program", "Runner", "interpret", "substitute", "ELEMENTWISE_KERNELS", "MUTATING_KERNELS"]
+__all__ = ["CompilerSpec", "Deopt", "Ref", "Call", "Program", "Runner", "interpret", "substitute", "ELEMENTWISE_KERNELS", "FRESH_KERNELS", "MUTATING_KERNELS"]
 
 
 class Deopt(Exception):
@@ -83,6 +83,13 @@ ELEMENTWISE_KERNELS: frozenset[str] = frozenset(
         "sigmoid", "relu", "reciprocal", "hypot", "copysign", "logaddexp", "erf", "erfc",
     }
 )  # fmt: skip
+
+
+#: Kernels whose result is a new array, never a view of an argument.
+FRESH_KERNELS: frozenset[str] = (ELEMENTWISE_KERNELS - {"astype"}) | {
+    "matmul", "sum", "mean", "prod", "max", "min", "copy", "concat", "stack", "cumulative_sum", "tensordot", "vecdot",
+    "zeros", "ones", "full", "empty", "arange", "linspace", "asarray", "argmax", "argmin", "all", "any",
+}  # fmt: skip
 
 
 @dataclass(slots=True)
