@@ -15,5 +15,6 @@ def note(reason: str) -> None:
     if rec is not None:
         rec.graph_break(reason)
 
+
 #: ``DISABLED[0]``: ``plugrad.compiler.disable`` is in effect on this thread (compiled functions run eagerly).
 DISABLED: list[bool] = [False]

@@ -15,7 +15,18 @@ from typing import Any, TypeVar
 from . import _compile_state
 from ._compile import CompileWarning, config
 from ._compile._recorder import GraphBreak
-from ._compile.program import ELEMENTWISE_KERNELS, CompilerSpec, Deopt, MUTATING_KERNELS, Call, Program, Ref, Runner, interpret, substitute
+from ._compile.program import (
+    ELEMENTWISE_KERNELS,
+    MUTATING_KERNELS,
+    Call,
+    CompilerSpec,
+    Deopt,
+    Program,
+    Ref,
+    Runner,
+    interpret,
+    substitute,
+)
 
 __all__ = [
     "is_compiling",

@@ -28,9 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import _compile_state
+from .. import _autocast_state, _compile_state
 from .. import _dtype as D
-from .. import _autocast_state
 from .._tensor import Tensor, _make
 from ..autograd import function as _fn
 from ..autograd.grad_mode import _state as _grad_state
@@ -350,8 +349,6 @@ def _out_of(rec: Recorder, t: Tensor) -> _Out:
     node = None
     if t._grad_fn is not None:
         node = t._grad_fn.name()
-    if t._base is not None:
-        raise GraphBreak("the result is a view of another tensor", "")
     return _Out("new", None, slot, t._dtype, t._backend, type(t), t._requires_grad, node)
 
 
@@ -361,7 +358,7 @@ def _finish(rec: Recorder, input_slots: list[int], result: Any, joint: _Joint | 
     treedef = _flatten(result, leaves)
     outs = [_out_of(rec, v) if isinstance(v, Tensor) else _Out("const", v) for v in leaves]
     if joint is not None:
-        for i, o in zip(joint.out_index, joint.out_slots):
+        for i in joint.out_index:
             outs[i].node = "joint"
     index = {id(i.tensor): i.index for i in rec.touched.values()}
     data_writes: list[tuple[int, int, Any, Any]] = []
@@ -441,7 +438,9 @@ def _finish(rec: Recorder, input_slots: list[int], result: Any, joint: _Joint | 
         tuple((t, None if o is None else (o.kind, o.slot, id(o.value))) for t, o in grad_writes),
         tuple(deltas),
         treedef,
-        tuple((o.kind, o.slot, o.dtype, o.requires_grad, o.node, id(o.value) if o.kind == "same" else None) for o in outs),
+        tuple(
+            (o.kind, o.slot, o.dtype, o.requires_grad, o.node, id(o.value) if o.kind == "same" else None) for o in outs
+        ),
         tuple(o.value for o in outs if o.kind == "const" and _hashable(o.value)),
         tuple((id(c), k, _freeze_value(v)) for c, k, v in rec.value_guards.values()),
         None if joint is None else joint.signature(),
@@ -589,7 +588,13 @@ class _Joint:
     runner: Callable[[list[Any]], None] | None = None
 
     def signature(self) -> tuple[Any, ...]:
-        return (self.split, tuple(self.out_index), tuple(self.grad_slots), tuple(self.leaves), tuple(self.leaf_grad_slots))
+        return (
+            self.split,
+            tuple(self.out_index),
+            tuple(self.grad_slots),
+            tuple(self.leaves),
+            tuple(self.leaf_grad_slots),
+        )
 
 
 def _needs_backward(rec: Recorder, result: Any) -> bool:
@@ -606,9 +611,7 @@ def _probe_backward(rec: Recorder, tensors: list[Tensor], result: Any) -> _Joint
     leaves_out: list[Any] = []
     _flatten(result, leaves_out)
     out_index = [
-        i
-        for i, v in enumerate(leaves_out)
-        if isinstance(v, Tensor) and id(v) in rec.temps and v._grad_fn is not None
+        i for i, v in enumerate(leaves_out) if isinstance(v, Tensor) and id(v) in rec.temps and v._grad_fn is not None
     ]
     outputs = [leaves_out[i] for i in out_index]
     leaf_ids: list[int] = []
@@ -626,7 +629,9 @@ def _probe_backward(rec: Recorder, tensors: list[Tensor], result: Any) -> _Joint
     placeholders = []
     for t in outputs:
         be = t._backend
-        placeholders.append(_make(Tensor, be.ones(tuple(_DATA.__get__(t).shape), be.dtype_to_native[t._dtype]), t._dtype, be))
+        placeholders.append(
+            _make(Tensor, be.ones(tuple(_DATA.__get__(t).shape), be.dtype_to_native[t._dtype]), t._dtype, be)
+        )
     split = len(rec.calls)
     grad_slots = [rec.add_input(_DATA.__get__(p)) for p in placeholders]
     rec.probing = True
@@ -719,7 +724,9 @@ def _build_replay(rec: Recording) -> Callable[[list[Tensor]], tuple[bool, Any]]:
     for i, gw in rec.grad_writes:
         lines.append(f"    o{i}._grad = {'None' if gw is None else make(gw)}")
     for i, d in rec.version_deltas:
-        lines.append(f"    vc = o{i}._vc\n    if vc is None:\n        o{i}._vc = [{d}]\n    else:\n        vc[0] += {d}")
+        lines.append(
+            f"    vc = o{i}._vc\n    if vc is None:\n        o{i}._vc = [{d}]\n    else:\n        vc[0] += {d}"
+        )
     lines.append(f"    made = [{', '.join(make(o) for o in rec.outs)}]")
     if rec.joint is not None:
         g["_joint_outputs"] = _joint_outputs

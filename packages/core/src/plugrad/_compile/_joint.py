@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._tensor import Tensor, _make
 from ..autograd import function as _fn
+from ..autograd.grad_mode import _state as _grad_state
 from ._recorder import _DATA
 
 if TYPE_CHECKING:
@@ -40,8 +41,13 @@ class CompiledFunction(_fn.Function):
         return outs[0] if len(outs) == 1 else tuple(outs)
 
     @staticmethod
-    @_fn.once_differentiable
     def backward(ctx: Any, *grads: Any) -> Any:
+        if _grad_state.enabled:
+            raise RuntimeError(
+                "plugrad.compile does not support double backward: a compiled function's backward was asked "
+                "for a graph (create_graph=True); for higher-order gradients call the function eagerly "
+                "(wrap it in plugrad.compiler.disable, or do not compile it)"
+            )
         leaves = ctx.saved_tensors
         state: JointCall = ctx.state
         joint = state.joint

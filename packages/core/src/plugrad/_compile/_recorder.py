@@ -60,7 +60,9 @@ _IOPS: dict[Callable[..., Any], str] = {
 }
 
 #: Recorded names of calls without effects besides their result (what a check may be hoisted with).
-_PURE_NAMES: frozenset[str] = frozenset(_SPEC_KERNELS) - MUTATING_KERNELS - {"random_uniform", "random_normal", "random_seed", "random_generator"}
+_PURE_NAMES: frozenset[str] = (
+    frozenset(_SPEC_KERNELS) - MUTATING_KERNELS - {"random_uniform", "random_normal", "random_seed", "random_generator"}
+)
 
 
 class GraphBreak(Exception):
@@ -87,7 +89,9 @@ def user_location(depth: int = 2) -> str:
 
 def _is_array(value: Any) -> bool:
     t = type(value)
-    return hasattr(t, "__array_namespace__") or (hasattr(t, "shape") and hasattr(t, "dtype") and hasattr(t, "__dlpack__"))
+    return hasattr(t, "__array_namespace__") or (
+        hasattr(t, "shape") and hasattr(t, "dtype") and hasattr(t, "__dlpack__")
+    )
 
 
 @dataclass(slots=True)
@@ -382,7 +386,7 @@ class Recorder:
                 return op(a, b)
             return rec.record(op, _IOPS.get(op, getattr(op, "__name__", "iop")), (a, b), {})
 
-        setattr(_tensor_mod, "_apply_iop", apply_iop)
+        _tensor_mod._apply_iop = apply_iop
         saved.members = {"_data": _DATA, "_grad": _GRAD}
         type.__setattr__(Tensor, "_data", _DataTap(self))
         type.__setattr__(Tensor, "_grad", _GradTap(self))

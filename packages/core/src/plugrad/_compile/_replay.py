@@ -28,12 +28,16 @@ __all__ = ["compile_program", "live_calls", "simplify"]
 _counter = itertools.count()
 
 #: Recorded names whose calls have no effect besides their result (so an unread one may go).
-_PURE: frozenset[str] = frozenset(KERNELS) - MUTATING_KERNELS - {
-    "random_uniform",
-    "random_normal",
-    "random_seed",
-    "random_generator",
-}
+_PURE: frozenset[str] = (
+    frozenset(KERNELS)
+    - MUTATING_KERNELS
+    - {
+        "random_uniform",
+        "random_normal",
+        "random_seed",
+        "random_generator",
+    }
+)
 
 
 def live_calls(program: Program, calls: list[Call] | None = None) -> list[Call]:

@@ -31,7 +31,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CompilerSpec", "Deopt", "Ref", "Call", "Program", "Runner", "interpret", "substitute", "ELEMENTWISE_KERNELS", "FRESH_KERNELS", "MUTATING_KERNELS"]
+__all__ = [
+    "CompilerSpec",
+    "Deopt",
+    "Ref",
+    "Call",
+    "Program",
+    "Runner",
+    "interpret",
+    "substitute",
+    "ELEMENTWISE_KERNELS",
+    "FRESH_KERNELS",
+    "MUTATING_KERNELS",
+]
 
 
 class Deopt(Exception):
@@ -196,7 +208,9 @@ class Program:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
-        lines = [f"Program(backend={getattr(self.backend, 'name', self.backend)!r}, inputs={self.inputs}, outputs={self.outputs})"]
+        lines = [
+            f"Program(backend={getattr(self.backend, 'name', self.backend)!r}, inputs={self.inputs}, outputs={self.outputs})"
+        ]
         lines += [f"  {c!r}" for c in self.calls]
         return "\n".join(lines)
 
