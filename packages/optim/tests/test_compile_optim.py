@@ -319,7 +319,7 @@ def test_step_tables_end_where_the_values_settle() -> None:
     assert _common.step_table(("test-raises",), lambda k: (1 / (k - k),), (0.0,), ()) is None
     # a step count past the table's end reads its last row
     step = plugrad.tensor(float(t.last + 12345))
-    (v,) = t.lookup(step, ((0, plugrad.float64),))
+    (v,) = t.lookup(step, ((0, plugrad.float64),), step.device)
     assert v.item() == 1.0
 
 

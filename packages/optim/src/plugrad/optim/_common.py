@@ -126,13 +126,13 @@ class StepTable:
             self._tensors[key] = t
         return t
 
-    def lookup(self, step_t: Tensor, want: tuple[tuple[int, Any], ...]) -> list[Tensor]:
+    def lookup(self, step_t: Tensor, want: tuple[tuple[int, Any], ...], device: Any) -> list[Tensor]:
         """The values of the count in ``step_t`` (a 0-d tensor) for each ``(column, dtype)`` of ``want``:
-        ``column[min(step, last)]`` as 0-d tensors of ``dtype`` (float64 holds the Python float exactly;
-        a narrower dtype holds it rounded as NumPy rounds a Python float that meets such an array)."""
-        idx = step_t.clamp(max=float(self.last)).to(plugrad.int64)
-        dev = step_t.device
-        return [self.column(j, dt, dev)[idx] for j, dt in want]
+        ``column[min(step, last)]`` as 0-d tensors of ``dtype`` on ``device`` (float64 holds the Python
+        float exactly; a narrower dtype holds it rounded as NumPy rounds a Python float that meets an
+        array of that dtype)."""
+        idx = step_t.clamp(max=float(self.last)).to(plugrad.int64).to(device=device)
+        return [self.column(j, dt, idx.device)[idx] for j, dt in want]
 
 
 def step_table(
@@ -185,9 +185,12 @@ def scalar_div(x: float, t: Tensor) -> Tensor:
     return plugrad.full((), x, dtype=t.dtype, device=t.device) / t
 
 
-def advance_step_table(state: dict[str, Any], table: StepTable, want: tuple[tuple[int, Any], ...]) -> list[Tensor]:
+def advance_step_table(
+    state: dict[str, Any], table: StepTable, want: tuple[tuple[int, Any], ...], device: Any
+) -> list[Tensor]:
     """Under ``plugrad.compile``: add one to the state's ``step`` tensor (in place, as
-    :func:`advance_step` does) and look its numbers up in ``table`` (no value read into Python)."""
+    :func:`advance_step` does) and look its numbers up in ``table`` (no value read into Python),
+    as 0-d tensors on ``device`` (the parameter's: the step count may live elsewhere)."""
     step_t = state["step"]
     step_t += 1
-    return table.lookup(step_t, want)
+    return table.lookup(step_t, want, device)

@@ -123,7 +123,9 @@ class Adam(Optimizer):
                     if table is None:
                         step = advance_step(st)
                     else:
-                        bc1_t, bc2_sqrt_t = advance_step_table(st, table, ((0, plugrad.float64), (1, p.dtype)))
+                        bc1_t, bc2_sqrt_t = advance_step_table(
+                            st, table, ((0, plugrad.float64), (1, p.dtype)), p.device
+                        )
                     g = apply_weight_decay(p, g, lr, weight_decay, decoupled)
                     exp_avg, exp_avg_sq = st["exp_avg"], st["exp_avg_sq"]
                     exp_avg.mul_(beta1).add_(g, alpha=1 - beta1)

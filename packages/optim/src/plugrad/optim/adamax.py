@@ -103,7 +103,7 @@ class Adamax(Optimizer):
                     if table is None:
                         step = advance_step(st)
                     else:
-                        (bc1_t,) = advance_step_table(st, table, ((0, plugrad.float64),))
+                        (bc1_t,) = advance_step_table(st, table, ((0, plugrad.float64),), p.device)
                     g = apply_weight_decay(p, g, lr, weight_decay)
                     exp_avg, exp_inf = st["exp_avg"], st["exp_inf"]
                     exp_avg.lerp_(g, 1 - beta1)

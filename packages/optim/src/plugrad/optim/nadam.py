@@ -135,14 +135,14 @@ class NAdam(Optimizer):
                     else:  # the step's numbers as 0-d tensors
                         f64 = plugrad.float64
                         want = ((0, f64), (0, mu_product.dtype), (1, f64), (2, p.dtype))
-                        mu, mu_cast, mu_next, bias_correction2 = advance_step_table(st, table, want)
+                        mu, mu_cast, mu_next, bias_correction2 = advance_step_table(st, table, want, p.device)
                     g = apply_weight_decay(p, g, lr, weight_decay, group["decoupled_weight_decay"])
                     if table is None:
                         mu_product *= mu
                         prod = mu_product.item()
                     else:
-                        mu_product *= mu_cast
-                        prod = mu_product.to(plugrad.float64)
+                        mu_product *= mu_cast.to(mu_product)  # (no kernel where they share a device)
+                        prod = mu_product.to(mu)  # float64 where mu is
                     exp_avg, exp_avg_sq = st["exp_avg"], st["exp_avg_sq"]
                     exp_avg.lerp_(g, 1 - beta1)
                     exp_avg_sq.mul_(beta2).add_(g * g, alpha=1 - beta2)

@@ -134,7 +134,7 @@ class RAdam(Optimizer):
                     else:
                         dt = p.dtype
                         want = ((0, dt), (1, dt), (2, dt), (3, plugrad.bool))
-                        bc1_t, bc2_sqrt_t, rect_t, rectified_t = advance_step_table(st, table, want)
+                        bc1_t, bc2_sqrt_t, rect_t, rectified_t = advance_step_table(st, table, want, p.device)
                     g = apply_weight_decay(p, g, lr, weight_decay, group["decoupled_weight_decay"])
                     exp_avg, exp_avg_sq = st["exp_avg"], st["exp_avg_sq"]
                     exp_avg.lerp_(g, 1 - beta1)
