@@ -317,6 +317,8 @@ class Optimizer:
 
         Parameters are replaced by their position in the order of ``param_groups``; the
         tensors in ``state`` are the optimizer's own (save them with :func:`plugrad.save`).
+        A parameter's ``step`` is a float32 0-d tensor (as PyTorch keeps it) whether the steps
+        ran eagerly or under :func:`plugrad.compile`, which advances the same tensor in place.
         """
         index: dict[int, int] = {}
         packed_groups = []
