@@ -39,6 +39,9 @@ def assert_same_tensor(a: Any, b: Any, what: str) -> None:
     assert a.dtype == b.dtype, f"{what}: dtype {a.dtype} vs {b.dtype}"
     assert tuple(a.shape) == tuple(b.shape), f"{what}: shape {tuple(a.shape)} vs {tuple(b.shape)}"
     assert a.requires_grad == b.requires_grad, f"{what}: requires_grad {a.requires_grad} vs {b.requires_grad}"
+    na = None if a.grad_fn is None else a.grad_fn.name()
+    nb = None if b.grad_fn is None else b.grad_fn.name()
+    assert na == nb, f"{what}: grad_fn {na} vs {nb}"
     x, y = _arr(a), _arr(b)
     assert x.dtype == y.dtype and x.tobytes() == y.tobytes(), f"{what}: values differ\n{x}\n{y}"
     if not np.isnan(x).any() if x.dtype.kind == "f" else True:
@@ -556,15 +559,7 @@ def test_random_program_same_inputs_every_call(seed: int) -> None:
     assert not eager_reasons(run_differential(prog, vary_inputs=False))
 
 
-@pytest.mark.parametrize(
-    "seed",
-    [
-        pytest.param(s, marks=pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #7", strict=True))
-        if s == 203
-        else s
-        for s in range(200, 208)
-    ],
-)
+@pytest.mark.parametrize("seed", range(200, 208))
 def test_random_program_with_cross_entropy_matches_eager(seed: int) -> None:
     """cross_entropy and gather check their indices' values (recorded as checks; a batch whose
     check differs runs eagerly, compile-bugs.md #6): results are eager's whatever happens."""
@@ -580,7 +575,6 @@ def test_cross_entropy_program_replays(seed: int) -> None:
     assert not eager_reasons(step_c)
 
 
-@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #5", strict=True)
 def test_check_after_inplace_on_temporary_replays() -> None:
     def make() -> tuple[Callable[..., Any], list[torch.Tensor]]:
         w = torch.Generator().manual_seed(3)
@@ -609,7 +603,6 @@ def test_check_after_inplace_on_temporary_replays() -> None:
     assert not eager_reasons(step_c) and replayed(step_c) == 1
 
 
-@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #7", strict=True)
 def test_deopt_after_random_draw_matches_eager() -> None:
     def f(x: torch.Tensor, idx: torch.Tensor) -> Any:
         n = torch.randn(4, 3)
@@ -634,7 +627,6 @@ def test_gather_with_new_index_values_replays_correctly() -> None:
         assert_same_value(f(x, idx), torch.gather(x, 1, idx) * 1, f"hi={hi}")
 
 
-@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #6", strict=True)
 def test_gather_with_new_index_values_replays() -> None:
     runs = [0]
 
@@ -772,15 +764,7 @@ def test_checked_index_op_matches_eager(name: str) -> None:
             assert_same_params([we], [wc], f"{name} call {call}")
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #5", strict=True))
-        if n == "index_add"
-        else n
-        for n in sorted(CHECKED_OPS)
-    ],
-)
+@pytest.mark.parametrize("name", sorted(CHECKED_OPS))
 def test_checked_index_op_replays(name: str) -> None:
     step_c_fn, _ = _checked_step(name)
     step_c = torch.compile(step_c_fn)
@@ -925,7 +909,6 @@ def _module_step(mode_switch: bool) -> tuple[Any, Callable[..., Any], list[torch
     return m, step, list(m.parameters())
 
 
-@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #10", strict=True)
 def test_train_eval_switch_matches_eager() -> None:
     me, se, pe = _module_step(True)
     mc, sc, pc = _module_step(True)
