@@ -382,3 +382,53 @@ def test_state_replaced_between_compiled_calls_records_again(change: str) -> Non
     assert_identical(eager, comp)
     assert_replayed(comp[3])
     assert len(next(iter(comp[3]._cache.values())).programs) == 2
+
+
+def test_steps_past_the_end_of_the_step_table() -> None:
+    # with small betas the table ends after about 80 counts: later steps read its last row
+    make = lambda ps: optim.Adam(ps, lr=0.01, betas=(0.5, 0.6))  # noqa: E731
+    from plugrad.optim.adam import _table
+
+    table = _table(0.5, 0.6)
+    assert table is not None and table.last < 100
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileWarning)
+        eager, comp = run_both(make, steps=table.last + 20)
+    assert_identical(eager, comp)
+    assert_replayed(comp[3])
+
+
+def _random_configs(n: int) -> list[tuple[str, Callable[[list[plugrad.Tensor]], optim.Optimizer]]]:
+    import random
+
+    rng = random.Random(12)
+    out: list[tuple[str, Callable[[list[plugrad.Tensor]], optim.Optimizer]]] = []
+    for _ in range(n):
+        kind = rng.choice(["Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Adagrad"])
+        kw: dict[str, Any] = {"lr": rng.choice([1e-3, 0.05, rng.random() * 0.1]), "maximize": rng.random() < 0.3}
+        kw["weight_decay"] = rng.choice([0, 0.01, rng.random() * 0.1])
+        if kind != "Adagrad":
+            kw["betas"] = (
+                rng.choice([0.0, 0.8, 0.9, rng.random() * 0.99]),
+                rng.choice([0.9, 0.999, rng.random() * 0.999]),
+            )
+        if kind in ("Adam", "AdamW"):
+            kw["amsgrad"] = rng.random() < 0.5
+        if kind in ("Adam", "NAdam", "RAdam"):
+            kw["decoupled_weight_decay"] = rng.random() < 0.5
+        if kind == "NAdam":
+            kw["momentum_decay"] = rng.choice([0.0, 4e-3, rng.random() * 0.05])
+        if kind == "Adagrad":
+            kw["lr_decay"] = rng.choice([0, 0.01, rng.random()])
+        cls = getattr(optim, kind)
+        out.append((f"{kind}({kw})", lambda ps, cls=cls, kw=kw: cls(ps, **kw)))
+    return out
+
+
+@pytest.mark.parametrize("config", _random_configs(10), ids=lambda c: c[0])
+def test_random_hyperparameters(config: tuple[str, Callable[[list[plugrad.Tensor]], optim.Optimizer]]) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileWarning)
+        eager, comp = run_both(config[1], steps=12)
+    assert_identical(eager, comp)
+    assert_replayed(comp[3])
