@@ -327,6 +327,46 @@ class Gen:
         else:
             self.add(f"%{a} * rand(shape)", lambda v, a=a: v[a] * torch.rand(*v[a].shape))
 
+    def misc(self) -> None:
+        """Joins, softmax, scans, sorting, statistics, einsum, dtype round trips, lerp, addmm."""
+        a = self.pick()
+        x = self.probe[a]
+        shape = tuple(x.shape)
+        kinds = ["softmax", "log_softmax", "cumsum", "std", "var", "norm", "double", "lerp", "cat", "stack"]
+        kinds += ["clamp_t", "logsumexp", "where_cmp", "prod"]
+        if len(shape) >= 1:
+            kinds += ["sort", "topk", "flip", "roll"]
+        if shape == (B, R):
+            kinds += ["einsum", "addmm", "argmax_gather"]
+        kind = self.rng.choice(kinds)
+        d = self.rng.randrange(len(shape)) if shape else 0
+        if not shape and kind in ("softmax", "log_softmax", "cumsum", "cat", "logsumexp", "std", "var"):
+            kind = "double"
+        fns: dict[str, Op] = {
+            "softmax": lambda v: torch.softmax(v[a], d),
+            "log_softmax": lambda v: torch.log_softmax(v[a], d),
+            "cumsum": lambda v: torch.cumsum(v[a], d),
+            "std": lambda v: v[a].std(d) if v[a].shape[d] > 1 else v[a].sum(d),
+            "var": lambda v: v[a].var(d, keepdim=True) if v[a].shape[d] > 1 else v[a],
+            "norm": lambda v: v[a].norm(),
+            "double": lambda v: (v[a].double() * 1.5).float(),
+            "lerp": lambda v: torch.lerp(v[a], v[a].tanh(), 0.25),
+            "cat": lambda v: torch.cat([v[a], v[a] * 2], d),
+            "stack": lambda v: torch.stack([v[a], -v[a]]),
+            "clamp_t": lambda v: torch.clamp(v[a], min=v[a].mean(), max=v[a].mean() + 0.5),
+            "logsumexp": lambda v: torch.logsumexp(v[a], d),
+            "where_cmp": lambda v: torch.where(v[a] > v[a].mean(), v[a] * 2, v[a].exp()),
+            "prod": lambda v: (v[a].tanh() + 1.5).prod(),
+            "sort": lambda v: torch.sort(v[a], d)[0],
+            "topk": lambda v: torch.topk(v[a], 1, d)[0],
+            "flip": lambda v: torch.flip(v[a], (d,)),
+            "roll": lambda v: torch.roll(v[a], 1, d),
+            "einsum": lambda v: torch.einsum("br,br->b", v[a], v[a].tanh()),
+            "addmm": lambda v: torch.addmm(v[a], v[a], torch.eye(R) * 0.5, beta=0.5),
+            "argmax_gather": lambda v: v[a] * (torch.arange(R) == v[a].argmax(1, keepdim=True)),
+        }
+        self.add(f"{kind}(%{a})", fns[kind])
+
     def index(self, idx_slot: int) -> None:
         a = self.pick()
         x = self.probe[a]
@@ -399,7 +439,7 @@ class Program:
         self.gen.floats = [0, 3, 4]
         g = self.gen
         g.ce = cross_entropy
-        choices = [g.unary, g.arith, g.arith, g.reduce, g.view, g.binary_catalogue, g.bool_unary, g.random]
+        choices = [g.unary, g.arith, g.arith, g.reduce, g.view, g.binary_catalogue, g.bool_unary, g.random, g.misc]
         if inplace:
             choices.append(g.inplace)
         for _ in range(n_ops):
@@ -1038,3 +1078,86 @@ def test_training_loop_is_bit_identical(model: str) -> None:
     first, last = sum(float(v) for v in curve_c[:4]), sum(float(v) for v in curve_c[-4:])
     assert last < first, (first, last)  # it learns
     assert recordings(step_c) <= 3 and replayed(step_c) == 1
+
+
+@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #14", strict=True)
+def test_check_after_zero_grad_in_place_replays() -> None:
+    def make() -> tuple[Callable[..., Any], list[torch.Tensor], Any]:
+        w = torch.linspace(-1, 1, R * C).reshape(R, C).requires_grad_()
+        opt = torch.optim.SGD([w], lr=0.1, momentum=0.9)
+        y = torch.tensor([0, 4, 1, 2])
+
+        def step(x: torch.Tensor) -> Any:
+            opt.zero_grad(set_to_none=False)
+            loss = F.cross_entropy(x @ w, y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        return step, [w], opt
+
+    step_e, pe, oe = make()
+    step_c_fn, pc, oc = make()
+    step_c = torch.compile(step_c_fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", compiler.CompileWarning)
+        for call in range(5):
+            x = torch.full((B, R), 0.5 + call)
+            assert_same_value(step_e(x), step_c(x), f"call {call}")
+            assert_same_params(pe, pc, f"call {call}")
+            assert_same_opt(oe, oc, pe, pc, f"call {call}")
+    assert not eager_reasons(step_c) and replayed(step_c) == 1
+
+
+# -- random programs with random events between calls --------------------------------------
+
+EVENTS = ["lr", "zero_none", "zero_zeros", "scale_param", "rebind_data", "grad_none", "clear_state", "reseed"]
+EVENTS += ["freeze_bias", "unfreeze_bias", "nothing", "nothing"]
+
+
+def _apply_event(event: str, params: list[torch.Tensor], opt: Any) -> None:
+    if event == "lr" and opt is not None:
+        opt.param_groups[0]["lr"] *= 0.5
+    elif event in ("zero_none", "zero_zeros") and opt is not None:
+        opt.zero_grad(set_to_none=event == "zero_none")
+    elif event == "scale_param":
+        with torch.no_grad():
+            params[0].mul_(0.9)
+    elif event == "rebind_data":
+        params[2].data = params[2].data.clone() * 1.25
+    elif event == "grad_none":
+        params[1].grad = None
+    elif event == "clear_state" and opt is not None:
+        opt.state.clear()
+    elif event == "freeze_bias":
+        params[1].requires_grad_(False)
+    elif event == "unfreeze_bias":
+        params[1].requires_grad_(True)
+
+
+@pytest.mark.parametrize("seed", range(500, 530))
+def test_random_program_with_events_between_calls(seed: int) -> None:
+    """The same random events happen to both copies between calls: guards must notice every one."""
+    prog = Program(seed, n_ops=10)
+    prog.backward = True
+    rng = random.Random(seed)
+    step_e, params_e, opt_e = prog.make_step()
+    step_c_fn, params_c, opt_c = prog.make_step()
+    step_c = torch.compile(step_c_fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", compiler.CompileWarning)
+        for call in range(10):
+            event = rng.choice(EVENTS) if call >= 2 else "nothing"
+            for params, opt in ((params_e, opt_e), (params_c, opt_c)):
+                _apply_event(event, params, opt)
+            if event == "reseed" or call == 0:
+                torch.manual_seed(seed)
+            state = torch.get_rng_state()
+            args = prog.inputs(call)
+            out_e = step_e(*args)
+            torch.set_rng_state(state)
+            out_c = step_c(*args)
+            what = f"seed {seed}, call {call} after {event}\n{prog.describe()}"
+            assert_same_value(out_e, out_c, what)
+            assert_same_params(params_e, params_c, what)
+            assert_same_opt(opt_e, opt_c, params_e, params_c, what)
