@@ -432,3 +432,15 @@ def test_random_hyperparameters(config: tuple[str, Callable[[list[plugrad.Tensor
         eager, comp = run_both(config[1], steps=12)
     assert_identical(eager, comp)
     assert_replayed(comp[3])
+
+
+@pytest.mark.parametrize(
+    "name", ["sgd-nesterov", "adamw-amsgrad", "adamax", "nadam", "radam", "rmsprop", "adagrad-decay"]
+)
+def test_fullgraph_records_without_a_break(name: str) -> None:
+    x, y = data()
+    params = make_model()
+    f = plugrad.compile(make_step(params, CONVERTED[name](params)), fullgraph=True)
+    for _ in range(4):
+        f(x, y)
+    assert_replayed(f)
