@@ -412,8 +412,8 @@ def _finish(rec: Recorder, input_slots: list[int], result: Any, joint: _Joint | 
         calls=calls,
         outputs=sorted(live),
         meta={
-            "shapes": [tuple(a.shape) if hasattr(a, "shape") else None for a in rec.arrays],
-            "dtypes": [getattr(a, "dtype", None) for a in rec.arrays],
+            "shapes": rec.shapes,
+            "dtypes": rec.dtypes,
         },
     )
     if joint is not None:

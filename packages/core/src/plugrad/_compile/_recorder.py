@@ -65,6 +65,22 @@ _PURE_NAMES: frozenset[str] = (
 )
 
 
+_LITERALS = frozenset({int, float, bool, str, type(None)})
+_NO_KWARGS: dict[str, Any] = {}
+
+
+class _Pinned:
+    """A strong reference with ``weakref.ref``'s call syntax (for arrays that take no weak references)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __call__(self) -> Any:
+        return self.obj
+
+
 class GraphBreak(Exception):
     """Something in the recorded call cannot be replayed (raised with ``fullgraph=True``)."""
 
@@ -130,7 +146,9 @@ class Recorder:
     def __init__(self) -> None:
         self.thread = threading.get_ident()
         self.slot_of: dict[int, int] = {}
-        self.arrays: list[Any] = []  # slot -> the array recorded there (keeps ids stable while recording)
+        self.arrays: list[Any] = []  # slot -> a (weak) reference to the array recorded there
+        self.shapes: list[Any] = []  # slot -> its array's shape as recorded
+        self.dtypes: list[Any] = []  # slot -> its array's native dtype as recorded
         self.inputs: list[int] = []
         self.captures: list[tuple[int, int]] = []  # (touch index, slot)
         self.grad_parent: dict[int, Tensor] = {}
@@ -155,17 +173,28 @@ class Recorder:
         self.checks = 0
         self.arg_pos: dict[int, int] = {}  # id(tensor argument) -> its position among the arguments
         self._saved = _State()
+        self._refs: list[Ref] = []
+        self._array_types: set[type] = set()
+        self._where: dict[str, str] = {}
 
     # -- slots -------------------------------------------------------------------------
     def new_slot(self, array: Any) -> int:
+        """A new slot for ``array``. The recorder keeps only a weak reference where the array type
+        allows one (so an intermediate is freed when eager frees it; a dead array's id, reused by
+        a later array, no longer matches), and notes the array's shape and dtype for compilers."""
         slot = len(self.arrays)
-        self.arrays.append(array)
+        try:
+            self.arrays.append(weakref.ref(array))
+        except TypeError:
+            self.arrays.append(_Pinned(array))
         self.slot_of[id(array)] = slot
+        self.shapes.append(tuple(array.shape) if hasattr(array, "shape") else None)
+        self.dtypes.append(getattr(array, "dtype", None))
         return slot
 
     def slot(self, array: Any) -> int | None:
         s = self.slot_of.get(id(array))
-        if s is not None and self.arrays[s] is array:
+        if s is not None and self.arrays[s]() is array:
             return s
         return None
 
@@ -174,19 +203,27 @@ class Recorder:
         self.inputs.append(s)
         return s
 
+    def ref(self, slot: int) -> Ref:
+        """The one :class:`Ref` of ``slot`` (shared by every call that reads it)."""
+        refs = self._refs
+        while len(refs) <= slot:
+            refs.append(Ref(len(refs)))
+        return refs[slot]
+
     def template(self, value: Any) -> Any:
         """``value`` with every array replaced by a :class:`Ref` (unknown arrays become constants)."""
         t = type(value)
-        if t in (int, float, bool, str, type(None)):
+        if t in _LITERALS:
             return value
         if t is tuple or t is list:
-            return t(self.template(v) for v in value)
-        if _is_array(value):
-            s = self.slot(value)
-            if s is None:
+            return t([self.template(v) for v in value])
+        if t in self._array_types or _is_array(value):
+            self._array_types.add(t)
+            s = self.slot_of.get(id(value))
+            if s is None or self.arrays[s]() is not value:
                 s = self.new_slot(value)
                 self.constants.append((s, value))
-            return Ref(s)
+            return self.ref(s)
         return value
 
     def bind_result(self, result: Any) -> int | tuple[int | None, ...] | None:
@@ -235,12 +272,13 @@ class Recorder:
         if self.broken is not None:
             return result
         targs = self.template(args)
-        tkw = {k: self.template(v) for k, v in kwargs.items()} if kwargs else {}
+        tkw = {k: self.template(v) for k, v in kwargs.items()} if kwargs else _NO_KWARGS
         mutates = None
         if name in MUTATING_KERNELS and targs and type(targs[0]) is Ref:
             mutates = targs[0].index
         out = None if mutates is not None else self.bind_result(result)
-        call = Call(fn, name, targs, tkw, out, mutates, user_location(3))
+        where = user_location(3)
+        call = Call(fn, name, targs, tkw, out, mutates, self._where.setdefault(where, where))
         self.note_memory(call)
         self.calls.append(call)
         return result

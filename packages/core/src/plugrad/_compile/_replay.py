@@ -7,8 +7,9 @@ For a program it
 2. writes the remaining calls out as straight-line Python, one statement per call, with
    every slot a local variable and every kernel and constant a global of the generated
    module, so a replayed kernel call costs what the kernel costs plus one Python call;
-3. deletes each local after its last use, so an intermediate array is freed as soon as
-   it is dead (the memory of a replay is that of the live values, not of the whole step).
+3. gives each value a local name from a pool, returned after the value's last use, so a
+   dead intermediate is freed when its name is taken again (the memory of a replay is about
+   that of the live values, not of the whole step).
 
 It works for any backend, since it only calls the recorded callables; the generated
 source is kept in :mod:`linecache`, so a traceback from a replayed kernel shows the line.
@@ -81,41 +82,56 @@ def simplify(program: Program) -> list[Call]:
     calls = live_calls(program)
     outputs = set(program.outputs)
     shapes = program.meta.get("shapes") or []
-    producer: dict[int, Call] = {}
-    for c in calls:
+    refs = [c.refs() for c in calls]
+    producer: dict[int, int] = {}
+    for i, c in enumerate(calls):
         for s in c.out_slots():
-            producer[s] = c
-    # candidates for folding, then drop those read by a call that could alias or change them
+            producer[s] = i
+    # candidates for folding: pure calls of constants (of folded slots)
     candidates: set[int] = set()
-    for c in calls:
+    for c, r in zip(calls, refs):
         if (
             c.name in _PURE
             and c.mutates is None
             and isinstance(c.out, int)
             and c.out not in outputs
-            and all(r in candidates for r in c.refs())
+            and all(x in candidates for x in r)
         ):
             candidates.add(c.out)
-    changed = True
-    while changed:
-        changed = False
-        for c in calls:
-            for r in c.refs():
-                if r in candidates and not (c.name in _FRESH or (isinstance(c.out, int) and c.out in candidates)):
-                    candidates.discard(r)
-                    changed = True
-            if c.mutates is not None and c.mutates in candidates:
-                candidates.discard(c.mutates)
-                changed = True
-        # a folded call needs all its inputs folded
-        for c in calls:
-            if isinstance(c.out, int) and c.out in candidates and not all(r in candidates for r in c.refs()):
-                candidates.discard(c.out)
-                changed = True
+    if candidates:
+        consumers: dict[int, list[int]] = {}
+        for i, r in enumerate(refs):
+            for x in r:
+                if x in candidates:
+                    consumers.setdefault(x, []).append(i)
+        # drop a candidate read by a call that could alias or change it, or whose own inputs are not all folded
+        work = [c.mutates for c in calls if c.mutates is not None and c.mutates in candidates]
+        for x, users in consumers.items():
+            for i in users:
+                c = calls[i]
+                if not (c.name in _FRESH or (isinstance(c.out, int) and c.out in candidates)):
+                    work.append(x)
+        while work:
+            x = work.pop()
+            if x not in candidates:
+                continue
+            candidates.discard(x)
+            for i in consumers.get(x, ()):  # calls reading x can no longer be folded
+                out = calls[i].out
+                if isinstance(out, int) and out in candidates:
+                    work.append(out)
+            i = producer.get(x)
+            if i is not None and calls[i].name not in _FRESH:  # x is now a live call that may alias its inputs
+                work.extend(r for r in refs[i] if r in candidates)
     values: dict[int, Any] = {}
     alias: dict[int, int] = {}
     out: list[Call] = []
-    for c in calls:
+    for c, r in zip(calls, refs):
+        if not any(x in alias or x in values or x in candidates for x in r) and not (
+            isinstance(c.out, int) and (c.out in candidates or c.name in ("permute_dims", "reshape"))
+        ):
+            out.append(c)
+            continue
         args = _map_refs(c.args, lambda r: Ref(alias.get(r.index, r.index)))
         kwargs = {k: _map_refs(v, lambda r: Ref(alias.get(r.index, r.index))) for k, v in c.kwargs.items()}
         if isinstance(c.out, int) and c.out in candidates:
@@ -130,7 +146,8 @@ def simplify(program: Program) -> list[Call]:
         src = args[0] if args else None
         if isinstance(c.out, int) and c.out not in outputs and type(src) is Ref:
             if c.name == "permute_dims" and len(args) > 1 and isinstance(args[1], tuple):
-                inner = producer.get(src.index)
+                inner_i = producer.get(src.index)
+                inner = None if inner_i is None else calls[inner_i]
                 if (
                     inner is not None
                     and inner.name == "permute_dims"
@@ -203,7 +220,7 @@ def compile_program(program: Program) -> Runner:
     def expr(value: Any) -> str:
         t = type(value)
         if t is Ref:
-            return f"s{value.index}"
+            return names[value.index]
         if value is None or t is bool:
             return repr(value)
         if t is int and -(2**31) < value < 2**31:
@@ -215,30 +232,50 @@ def compile_program(program: Program) -> Runner:
             return f"[{inner}]"
         return const(value)
 
+    # Locals are names from a pool, taken by a result and given back after the value's last use,
+    # so a dead value is freed when its name is next taken (no `del` lines: less to compile).
+    names: dict[int, str] = {}
+    free: list[str] = []
+    count = [0]
+
+    def take(slot: int) -> str:
+        name = free.pop() if free else f"v{next_name()}"
+        names[slot] = name
+        return name
+
+    def next_name() -> int:
+        count[0] += 1
+        return count[0]
+
+    fn_names: dict[int, str] = {}
     needed_inputs = sorted({s for c in calls for s in c.refs()} | outputs)
     produced = {s for c in calls for s in c.out_slots()}
     lines = ["def run(env):"]
     for s in needed_inputs:
         if s not in produced:
-            lines.append(f"    s{s} = env[{s}]")
+            lines.append(f"    {take(s)} = env[{s}]")
     for i, call in enumerate(calls):
-        fname = f"f{i}"
-        g[fname] = call.fn
+        fname = fn_names.get(id(call.fn))
+        if fname is None:
+            fname = fn_names[id(call.fn)] = f"f{len(fn_names)}"
+            g[fname] = call.fn
         args = [expr(a) for a in call.args] + [f"{k}={expr(v)}" for k, v in call.kwargs.items()]
         text = f"{fname}({', '.join(args)})"
+        for s in dict.fromkeys(call.refs()):
+            if last_use.get(s) == i and s not in outputs:
+                free.append(names[s])
         out = call.out
         if out is None:
             lines.append(f"    {text}")
-        elif isinstance(out, int):
-            lines.append(f"    s{out} = {text}")
+            continue
+        slots = (out,) if isinstance(out, int) else out
+        targets = ["_" if s is None or (last_use.get(s) == i and s not in outputs) else take(s) for s in slots]
+        if isinstance(out, int):
+            lines.append(f"    {targets[0]} = {text}")
         else:
-            names = ", ".join(f"s{s}" if s is not None else "_" for s in out)
-            lines.append(f"    {names}{',' if len(out) == 1 else ''} = {text}")
-        dead = [s for s in set(call.refs()) | set(call.out_slots()) if last_use.get(s) == i and s not in outputs]
-        if dead:
-            lines.append(f"    del {', '.join(f's{s}' for s in sorted(dead))}")
+            lines.append(f"    {', '.join(targets)}{',' if len(out) == 1 else ''} = {text}")
     for s in sorted(outputs):
-        lines.append(f"    env[{s}] = s{s}")
+        lines.append(f"    env[{s}] = {names[s]}")
     if len(lines) == 1:
         lines.append("    pass")
     source = "\n".join(lines) + "\n"

@@ -167,12 +167,14 @@ def _collect(values: Sequence[Any], found: list[int]) -> None:
 
 def _freeze(value: Any) -> Any:
     """A hashable, comparable stand-in for a recorded argument (lists become tuples, arrays and other
-    unhashable constants compare by identity)."""
+    unhashable constants compare by identity; ``1``, ``1.0`` and ``True`` stay apart)."""
     t = type(value)
-    if t is Ref or value is None or t in (bool, int, float, str, bytes, complex):
+    if t is Ref:
+        return value
+    if value is None or t in (bool, int, float, str, bytes, complex):
         return (t, value)
     if t in (tuple, list):
-        return (t, tuple(_freeze(v) for v in value))
+        return (t, tuple([v if type(v) is Ref else _freeze(v) for v in value]))
     if t is slice:
         return (t, _freeze(value.start), _freeze(value.stop), _freeze(value.step))
     try:
