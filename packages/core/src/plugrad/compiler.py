@@ -31,6 +31,7 @@ from ._compile.program import (
 __all__ = [
     "is_compiling",
     "assume_constant",
+    "scalar",
     "is_dynamo_compiling",
     "disable",
     "reset",
@@ -99,6 +100,32 @@ def assume_constant(container: Any, key: Any) -> None:
     rec = _compile_state.ACTIVE[0]
     if rec is not None:
         rec.assume_constant(container, key)
+
+
+def scalar(container: Any, key: Any, like: Any, dtype: Any = None) -> Any:
+    """``container[key]`` (a Python number) for use in a step: the number itself, or, while a step is
+    being recorded, a 0-d tensor on ``like``'s device (of ``dtype``, default float64) that a replay
+    makes afresh from ``container[key]`` as it is then.
+
+    For numbers a caller changes between steps without the step's kernels changing (a learning
+    rate a per-batch scheduler sets): :func:`assume_constant` would record again on every change,
+    ``scalar`` lets one program serve every value. Compute with the returned tensor in float64
+    and cast the result to the parameters' dtype where a Python float would meet them, and the
+    bits are those of eager's Python arithmetic (``+ - * /`` and ``sqrt`` round alike; ``**`` may
+    not).
+    """
+    rec = _compile_state.ACTIVE[0]
+    value = container[key]
+    if rec is None or rec.broken is not None:
+        return value
+    from ._dtype import float64
+    from ._tensor import Tensor
+
+    dt = float64 if dtype is None else dtype
+    be = like._backend
+    native = be.dtype_to_native[dt]
+    array = rec.scalar_input(container, key, be, native)
+    return Tensor._make(array, dt, be)
 
 
 def reset() -> None:

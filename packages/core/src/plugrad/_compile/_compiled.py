@@ -87,6 +87,7 @@ class Recording:
     treedef: Any
     outs: list[_Out]
     value_guards: list[tuple[Any, Any, Any]]
+    scalars: list[tuple[int, Any, Any, Any, Any, type]] = field(default_factory=list)
     joint: _Joint | None = None
     deopts: int = 0
     replay: Callable[[list[Tensor]], tuple[bool, Any]] = None  # type: ignore[assignment]
@@ -382,7 +383,7 @@ def _finish(rec: Recorder, input_slots: list[int], result: Any, joint: _Joint | 
     live = set(s for _, s, _, _ in data_writes)
     live.update(o.slot for o in outs if o.kind == "new")
     live.update(o.slot for _, o in grad_writes if o is not None and o.kind == "new")
-    inputs = input_slots + [s for _, s in rec.captures] + [s for s, _ in rec.constants]
+    inputs = input_slots + [s for _, s in rec.captures] + [s for s, _ in rec.constants] + [x[0] for x in rec.scalars]
     calls = rec.calls
     if joint is not None:
         calls, bw_calls = rec.calls[: joint.split], rec.calls[joint.split :]
@@ -443,6 +444,7 @@ def _finish(rec: Recorder, input_slots: list[int], result: Any, joint: _Joint | 
         ),
         tuple(o.value for o in outs if o.kind == "const" and _hashable(o.value)),
         tuple((id(c), k, _freeze_value(v)) for c, k, v in rec.value_guards.values()),
+        tuple((slot, id(c), k, native, t) for slot, c, k, _, native, t in rec.scalars),
         None if joint is None else joint.signature(),
     )
     return Recording(
@@ -458,6 +460,7 @@ def _finish(rec: Recorder, input_slots: list[int], result: Any, joint: _Joint | 
         treedef,
         outs,
         list(rec.value_guards.values()),
+        scalars=list(rec.scalars),
         joint=joint,
     )
 
@@ -539,6 +542,11 @@ def _replay(rec: Recording, tensors: list[Tensor]) -> tuple[bool, Any]:
         env[s] = get(objs[i])
     for s, a in rec.constants:
         env[s] = a
+    for s, container, key, be, native, typ in rec.scalars:
+        value = _get_item(container, key)
+        if type(value) is not typ:
+            return False, None
+        env[s] = be.asarray(value, native)
     assert rec.runner is not None
     rec.runner(env)
     for i, s, dt, be in rec.data_writes:
@@ -709,6 +717,12 @@ def _build_replay(rec: Recording) -> Callable[[list[Tensor]], tuple[bool, Any]]:
         lines.append(f"    env[{s}] = o{i}._data")
     for s, a in rec.constants:
         lines.append(f"    env[{s}] = {ref(a)}")
+    for s, container, key, be, native, typ in rec.scalars:
+        lines.append(
+            f"    try:\n        v = {ref(container)}[{ref(key)}]\n    except (KeyError, IndexError, TypeError):\n"
+            f"        return False, None\n    if type(v) is not {ref(typ)}:\n        return False, None\n"
+            f"    env[{s}] = {ref(be.asarray)}(v, {ref(native)})"
+        )
     lines.append(f"    {ref(rec.runner)}(env)")
     for i, s, dt, be in rec.data_writes:
         lines.append(f"    o{i}._data = env[{s}]\n    o{i}._dtype = {ref(dt)}\n    o{i}._backend = {ref(be)}")

@@ -153,6 +153,9 @@ class Recorder:
         self.captures: list[tuple[int, int]] = []  # (touch index, slot)
         self.grad_parent: dict[int, Tensor] = {}
         self.value_guards: dict[tuple[int, Any], tuple[Any, Any, Any]] = {}
+        #: numbers read through ``plugrad.compiler.scalar``: (slot, container, key, backend, native dtype, type)
+        self.scalars: list[tuple[int, Any, Any, Any, Any, type]] = []
+        self.scalar_keys: set[tuple[int, Any]] = set()
         self.backends: set[Any] = set()
         self.constants: list[tuple[int, Any]] = []
         self.calls: list[Call] = []
@@ -245,8 +248,23 @@ class Recorder:
 
     def assume_constant(self, container: Any, key: Any) -> None:
         """The program relies on ``container[key]`` keeping its current value."""
-        if self.broken is None:
+        if self.broken is None and (id(container), key) not in self.scalar_keys:
             self.value_guards.setdefault((id(container), key), (container, key, container[key]))
+
+    def scalar_input(self, container: Any, key: Any, backend: Any, native: Any) -> Any:
+        """An array of ``container[key]`` (a Python number) that a replay makes afresh from the value then."""
+        value = container[key]
+        self.depth += 1
+        try:
+            array = backend.asarray(value, native)
+        finally:
+            self.depth -= 1
+        if self.broken is None:
+            self.value_guards.pop((id(container), key), None)
+            self.scalar_keys.add((id(container), key))
+            slot = self.new_slot(array)
+            self.scalars.append((slot, container, key, backend, native, type(value)))
+        return array
 
     def note_backward(self, deps: dict[Any, int]) -> None:
         if not self.probing:
