@@ -22,6 +22,7 @@ tensors (new arrays, new gradients, version counters). A failed guard records ag
 from __future__ import annotations
 
 import functools
+import threading
 import warnings
 import weakref
 from collections.abc import Callable
@@ -164,6 +165,7 @@ def _freed_node(name: str) -> _fn.Node:
 
 
 _all: weakref.WeakSet[CompiledFunction] = weakref.WeakSet()
+_RECORDING = threading.Lock()
 
 
 def reset_all() -> None:
@@ -266,6 +268,16 @@ class CompiledFunction:
             warnings.warn(f"plugrad.compile({name}): {why}; running eagerly", CompileWarning, stacklevel=4)
 
     def _record(self, entry: _Entry, args: tuple[Any, ...], kwargs: dict[str, Any], tensors: list[Tensor]) -> Any:
+        # One recording at a time in the process: the recorder swaps process-wide tables (kernel slots,
+        # Tensor's attribute descriptors). Another thread that would record meanwhile runs eagerly.
+        if not _RECORDING.acquire(blocking=False):
+            return self._fn(*args, **kwargs)
+        try:
+            return self._record_locked(entry, args, kwargs, tensors)
+        finally:
+            _RECORDING.release()
+
+    def _record_locked(self, entry: _Entry, args: tuple[Any, ...], kwargs: dict[str, Any], tensors: list[Tensor]) -> Any:
         if entry.recordings >= config.recompile_limit:
             entry.eager = (
                 f"recompile limit ({config.recompile_limit}) reached: the recorded program changed on every call"
