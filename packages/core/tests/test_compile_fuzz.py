@@ -1161,3 +1161,116 @@ def test_random_program_with_events_between_calls(seed: int) -> None:
             assert_same_value(out_e, out_c, what)
             assert_same_params(params_e, params_c, what)
             assert_same_opt(opt_e, opt_c, params_e, params_c, what)
+
+
+# -- other shapes of a step ----------------------------------------------------------------
+
+
+def _step_autograd_grad() -> Callable[..., Any]:
+    w = torch.linspace(-1, 1, 3).requires_grad_()
+
+    def f(x: torch.Tensor) -> Any:
+        loss = (x * w).tanh().sum()
+        (g,) = torch.autograd.grad(loss, [w])
+        return g * 1, w.grad
+
+    return f
+
+
+def _step_double_backward() -> Callable[..., Any]:
+    w = torch.linspace(-1, 1, 3).requires_grad_()
+
+    def f(x: torch.Tensor) -> Any:
+        w.grad = None
+        loss = (x * w).tanh().sum()
+        (g,) = torch.autograd.grad(loss, [w], create_graph=True)
+        (g**2).sum().backward()
+        return w.grad * 1
+
+    return f
+
+
+def _step_autocast() -> Callable[..., Any]:
+    w = torch.linspace(-1, 1, 6).reshape(3, 2).requires_grad_()
+
+    def f(x: torch.Tensor) -> Any:
+        w.grad = None
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = x[:, :3] @ w
+        loss = y.float().sum()
+        loss.backward()
+        return loss, w.grad * 1, y.detach() * 1
+
+    return f
+
+
+def _step_new_leaf() -> Callable[..., Any]:
+    def f(x: torch.Tensor) -> Any:
+        t = torch.zeros(x.shape, requires_grad=True)
+        (t * x).sin().sum().backward()
+        return t.grad * 1
+
+    return f
+
+
+def _step_float16() -> Callable[..., Any]:
+    w = torch.linspace(-1, 1, 3, dtype=torch.float16).requires_grad_()
+
+    def f(x: torch.Tensor) -> Any:
+        w.grad = None
+        (x[0, :3].half() * w).exp().sum().backward()
+        return w.grad * 1
+
+    return f
+
+
+def _step_backward_with_gradient() -> Callable[..., Any]:
+    w = torch.linspace(-1, 1, 3).requires_grad_()
+
+    def f(x: torch.Tensor) -> Any:
+        w.grad = None
+        y = x[0, :3] * w
+        y.backward(torch.ones(3) * 2)
+        return w.grad * 1
+
+    return f
+
+
+def _step_integer_results() -> Callable[..., Any]:
+    def f(x: torch.Tensor) -> Any:
+        return x.argmax(), (x > 0).sum(), x.long() * 3, x.to(torch.int32) // 2, x > 0.5
+
+    return f
+
+
+def _step_no_grad_decorated() -> Callable[..., Any]:
+    w = torch.linspace(-1, 1, 3).requires_grad_()
+
+    @torch.no_grad()
+    def f(x: torch.Tensor) -> Any:
+        return (x[:, :3] * w).relu().sum(0)
+
+    return f
+
+
+OTHER_STEPS = {
+    "autograd.grad": _step_autograd_grad,
+    "double_backward": _step_double_backward,
+    "autocast": _step_autocast,
+    "new_leaf": _step_new_leaf,
+    "float16": _step_float16,
+    "backward_with_gradient": _step_backward_with_gradient,
+    "integer_results": _step_integer_results,
+    "no_grad_decorated": _step_no_grad_decorated,
+}
+
+
+@pytest.mark.parametrize("name", sorted(OTHER_STEPS))
+def test_other_steps_replay_as_eager(name: str) -> None:
+    fe, fc = OTHER_STEPS[name](), torch.compile(OTHER_STEPS[name]())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", compiler.CompileWarning)
+        for i in range(5):
+            x = torch.linspace(-1, 1, 12).reshape(4, 3) * (0.25 * i + 0.1)
+            assert_same_value(fe(x), fc(x), f"{name} call {i}")
+    assert replayed(fc) == 1
