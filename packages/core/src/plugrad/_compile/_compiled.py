@@ -22,6 +22,7 @@ tensors (new arrays, new gradients, version counters). A failed guard records ag
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 import warnings
 import weakref
@@ -265,7 +266,7 @@ class CompiledFunction:
         if why not in self._warned:
             self._warned.add(why)
             name = getattr(self._fn, "__qualname__", repr(self._fn))
-            warnings.warn(f"plugrad.compile({name}): {why}; running eagerly", CompileWarning, stacklevel=4)
+            warnings.warn(f"plugrad.compile({name}): {why}; running eagerly", CompileWarning, stacklevel=_caller_level())
 
     def _record(self, entry: _Entry, args: tuple[Any, ...], kwargs: dict[str, Any], tensors: list[Tensor]) -> Any:
         # One recording at a time in the process: the recorder swaps process-wide tables (kernel slots,
@@ -330,6 +331,16 @@ class CompiledFunction:
                 return result
         entry.pending = [*entry.pending[-(config.recompile_limit - 1) :], recording]
         return result
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of the first frame outside this package (the compiled function's caller)."""
+    frame: Any = sys._getframe(2)
+    level = 2
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("plugrad._compile"):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def _unsupported(exc: GraphBreak) -> Exception:
