@@ -22,6 +22,8 @@ import plugrad as torch
 import plugrad.compiler as compiler
 import plugrad.nn.functional as F
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from plugrad._ops.catalogue import BINARY, UNARY, Form, Policy
 
 N_CALLS = 6
@@ -367,6 +369,18 @@ class Gen:
         }
         self.add(f"{kind}(%{a})", fns[kind])
 
+    def python_read(self) -> None:
+        """A value read into Python that steers the program (a check, or a fallback)."""
+        a = self.pick()
+        kind = self.rng.choice(["item", "bool", "tolist", "max_item"])
+        fns: dict[str, Op] = {
+            "item": lambda v: v[a] * (1.0 if v[a].sum().item() > 0 else -1.0),
+            "bool": lambda v: v[a] * 2 if (v[a] > 0).any() else v[a] - 1,
+            "tolist": lambda v: v[a] + sum(1 for u in v[a].reshape(-1).tolist() if u > 0),
+            "max_item": lambda v: v[a] / (abs(v[a].abs().max().item()) + 1.0),
+        }
+        self.add(f"python_{kind}(%{a})", fns[kind])
+
     def index(self, idx_slot: int) -> None:
         a = self.pick()
         x = self.probe[a]
@@ -417,7 +431,13 @@ class Program:
     """A random training step: ``step(x, idx, labels) -> (loss, out)``."""
 
     def __init__(
-        self, seed: int, n_ops: int = 10, cross_entropy: bool = False, adam: bool = False, inplace: bool = True
+        self,
+        seed: int,
+        n_ops: int = 10,
+        cross_entropy: bool = False,
+        adam: bool = False,
+        inplace: bool = True,
+        python_reads: bool = False,
     ) -> None:
         self.seed = seed
         self.n_ops = n_ops
@@ -442,6 +462,8 @@ class Program:
         choices = [g.unary, g.arith, g.arith, g.reduce, g.view, g.binary_catalogue, g.bool_unary, g.random, g.misc]
         if inplace:
             choices.append(g.inplace)
+        if python_reads:
+            choices += [g.python_read, g.python_read]
         for _ in range(n_ops):
             r = rng.random()
             if r < 0.08:
@@ -547,6 +569,7 @@ def run_differential(
     vary_inputs: bool = True,
     backend: Any = "inductor",
     max_recordings: int | None = 3,
+    require_replay: bool = True,
 ) -> Any:
     """Run ``prog`` eagerly and compiled; compare after every call. Returns the compiled function."""
     step_e, params_e, opt_e = prog.make_step()
@@ -573,7 +596,8 @@ def run_differential(
             assert "running eagerly" in str(w.message)
     else:
         assert not compile_warnings, [str(w.message) for w in compile_warnings]
-        assert replayed(step_c) >= 1, f"seed {prog.seed}: never replayed\n{prog.describe()}"
+        if require_replay:
+            assert replayed(step_c) >= 1, f"seed {prog.seed}: never replayed\n{prog.describe()}"
         # recorded at most three times (a first step that makes optimizer state differs): the rest replayed
         if max_recordings is not None:
             n = recordings(step_c)
@@ -604,6 +628,14 @@ def test_random_program_with_cross_entropy_matches_eager(seed: int) -> None:
     """cross_entropy and gather check their indices' values (recorded as checks; a batch whose
     check differs runs eagerly, compile-bugs.md #6): results are eager's whatever happens."""
     run_differential(Program(seed, n_ops=12, cross_entropy=True), max_recordings=None)
+
+
+@pytest.mark.parametrize("seed", range(600, 616))
+def test_random_program_with_python_reads_matches_eager(seed: int) -> None:
+    """Values read into Python (item, bool, tolist) steer the program: each compiled call is eager's,
+    whether it replays (a check that holds), deopts (one that fails) or falls back with a warning."""
+    prog = Program(seed, n_ops=10, python_reads=True)
+    run_differential(prog, n_calls=8, max_recordings=None, require_replay=False)
 
 
 @pytest.mark.parametrize("seed", range(210, 214))
@@ -1274,3 +1306,53 @@ def test_other_steps_replay_as_eager(name: str) -> None:
             x = torch.linspace(-1, 1, 12).reshape(4, 3) * (0.25 * i + 0.1)
             assert_same_value(fe(x), fc(x), f"{name} call {i}")
     assert replayed(fc) == 1
+
+
+# -- broadcasting, with hypothesis ---------------------------------------------------------
+
+_BCAST_OPS = ["add", "sub", "mul", "maximum", "minimum", "xlogy", "hypot", "logaddexp", "copysign", "where"]
+
+
+@st.composite
+def _broadcast_case(draw: Any) -> tuple[tuple[int, ...], tuple[int, ...], str, int]:
+    ndim = draw(st.integers(0, 3))
+    full = tuple(draw(st.integers(1, 4)) for _ in range(ndim))
+    # the second operand: a suffix of the dims, some of them 1
+    k = draw(st.integers(0, ndim))
+    other = tuple(1 if draw(st.booleans()) else d for d in full[ndim - k :])
+    if draw(st.booleans()):
+        full, other = other, full
+    return full, other, draw(st.sampled_from(_BCAST_OPS)), draw(st.integers(0, 2**16))
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(_broadcast_case())
+def test_broadcasting_binary_ops_replay_as_eager(case: tuple[tuple[int, ...], tuple[int, ...], str, int]) -> None:
+    sa, sb, name, seed = case
+
+    def make() -> tuple[Callable[..., Any], list[torch.Tensor]]:
+        g = torch.Generator().manual_seed(seed)
+        a = torch.randn(*sa, generator=g).requires_grad_()
+        b = (torch.rand(*sb, generator=g) + 0.5).requires_grad_()
+
+        def step(x: torch.Tensor) -> Any:
+            a.grad = b.grad = None
+            if name == "where":
+                r = torch.where(a > 0, a * x, b)
+            else:
+                r = getattr(torch, name)(a * x, b)
+            r.sum().backward()
+            return r * 1
+
+        return step, [a, b]
+
+    step_e, pe = make()
+    step_c_fn, pc = make()
+    step_c = torch.compile(step_c_fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", compiler.CompileWarning)
+        for call in range(4):
+            x = torch.tensor(1.0 + 0.5 * call)
+            assert_same_value(step_e(x), step_c(x), f"{name} {sa} {sb} call {call}")
+            assert_same_params(pe, pc, f"{name} {sa} {sb} call {call}")
+    assert replayed(step_c) == 1
