@@ -266,7 +266,9 @@ class CompiledFunction:
         if why not in self._warned:
             self._warned.add(why)
             name = getattr(self._fn, "__qualname__", repr(self._fn))
-            warnings.warn(f"plugrad.compile({name}): {why}; running eagerly", CompileWarning, stacklevel=_caller_level())
+            warnings.warn(
+                f"plugrad.compile({name}): {why}; running eagerly", CompileWarning, stacklevel=_caller_level()
+            )
 
     def _record(self, entry: _Entry, args: tuple[Any, ...], kwargs: dict[str, Any], tensors: list[Tensor]) -> Any:
         # One recording at a time in the process: the recorder swaps process-wide tables (kernel slots,
@@ -278,7 +280,9 @@ class CompiledFunction:
         finally:
             _RECORDING.release()
 
-    def _record_locked(self, entry: _Entry, args: tuple[Any, ...], kwargs: dict[str, Any], tensors: list[Tensor]) -> Any:
+    def _record_locked(
+        self, entry: _Entry, args: tuple[Any, ...], kwargs: dict[str, Any], tensors: list[Tensor]
+    ) -> Any:
         if entry.recordings >= config.recompile_limit:
             entry.eager = (
                 f"recompile limit ({config.recompile_limit}) reached: the recorded program changed on every call"

@@ -171,8 +171,9 @@ class Recorder:
         self.roots: dict[int, frozenset[int]] = {}
         self.mutated_roots: set[int] = set()
         self.mutated_after_draw: set[int] = set()
-        self.mutated_outside = False  # a recorded call changed an outside array in place (no checks after it)
-        self.first_draw: int | None = None  # index of the first random draw among the calls
+        #: index of the barrier among the calls: the first random draw or change of an outside array
+        #: (a check after it moves before it, or the call is not recorded)
+        self.first_draw: int | None = None
         self.checks = 0
         self.arg_pos: dict[int, int] = {}  # id(tensor argument) -> its position among the arguments
         self._saved = _State()
@@ -309,16 +310,15 @@ class Recorder:
 
     def note_memory(self, call: Call) -> None:
         refs = call.refs()
-        if call.name.startswith("random."):
-            if self.first_draw is None:
-                self.first_draw = len(self.calls)
+        if call.name.startswith("random.") and self.first_draw is None:
+            self.first_draw = len(self.calls)  # the barrier: checks must come before it
         if call.mutates is not None:
             hit = self.roots_of(call.mutates)
             self.mutated_roots |= hit
+            if self.first_draw is None and not hit.isdisjoint(self.outside_roots()):
+                self.first_draw = len(self.calls)  # an outside array changed: also a barrier
             if self.first_draw is not None:
                 self.mutated_after_draw |= hit
-            if not hit.isdisjoint(self.outside_roots()):
-                self.mutated_outside = True
         if call.name not in FRESH_KERNELS and refs:
             shared = frozenset().union(*(self.roots_of(r) for r in refs))
             for s in call.out_slots():
@@ -337,12 +337,6 @@ class Recorder:
             self.depth -= 1
         if self.broken is not None:
             return value
-        if self.mutated_outside:
-            self.graph_break(
-                "a tensor's value was read into Python (.item(), .tolist(), bool()) after the step changed "
-                "a tensor that outlives it in place"
-            )
-            return value
         where = user_location(3)
         targs = self.template(args)
         tkw = {k: self.template(v) for k, v in kwargs.items()} if kwargs else {}
@@ -351,16 +345,18 @@ class Recorder:
             self.calls.append(check)
         elif not self.hoist(check):
             self.graph_break(
-                "a tensor's value that depends on a random draw (or on what changed after one) was read into Python "
-                "(.item(), .tolist(), bool())"
+                "a tensor's value was read into Python (.item(), .tolist(), bool()) that depends on a random draw "
+                "or on a tensor the step changed in place that outlives it"
             )
             return value
         self.checks += 1
         return value
 
     def hoist(self, check: Call) -> bool:
-        """Put ``check`` and the pure calls it depends on before the step's first random draw, so a
-        replay whose check fails has drawn nothing yet (the eager rerun then draws what eager would)."""
+        """Put ``check`` and the pure calls it depends on before the *barrier* (the step's first random
+        draw or first change of an array that outlives it), so a replay whose check fails has drawn and
+        changed nothing yet (the eager rerun then does what eager would); ``False`` where the check reads
+        what the barrier or a later change makes."""
         producer: dict[int, int] = {}
         for i, c in enumerate(self.calls):
             for s in c.out_slots():
