@@ -857,7 +857,6 @@ print("eager adds in main thread afterwards keep", b - a, "bytes alive")
 """
 
 
-@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #15", strict=True)
 def test_compiled_functions_in_threads() -> None:
     """Two threads recording at once (forced with events): every kernel is restored afterwards and
     eager code after it records nothing. In a subprocess: a failure leaves the process's kernels wrapped."""
