@@ -869,3 +869,45 @@ def test_compiled_functions_in_threads() -> None:
     assert "wrapped [] member_descriptor" in out.stdout, out.stdout
     kept = int(out.stdout.split("keep ")[1].split()[0])
     assert kept < 64 * 1024, out.stdout
+
+
+def _late_hook_step(kind: str) -> Callable[[], Any]:
+    class Step:
+        def __init__(self) -> None:
+            torch.manual_seed(0)
+            self.m = nn.Linear(3, 2)
+            self.params = list(self.m.parameters())
+            self.log: list[Any] = []
+
+        def add_hook(self) -> None:
+            if kind == "param_hook":
+                self.m.weight.register_hook(lambda g: g * 10)
+            elif kind == "param_hook_log":
+                self.m.weight.register_hook(lambda g: self.log.append(1))
+            elif kind == "forward_hook":
+                self.m.register_forward_hook(lambda mod, inp, out: out * 0)
+            elif kind == "forward_pre_hook":
+                self.m.register_forward_pre_hook(lambda mod, inp: (inp[0] * 2,))
+
+        def step(self, x: torch.Tensor) -> torch.Tensor:
+            self.m.zero_grad()
+            loss = self.m(x).pow(2).mean()
+            loss.backward()
+            return loss
+
+    return Step
+
+
+@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #16", strict=True)
+@pytest.mark.parametrize("kind", ["param_hook", "param_hook_log", "forward_hook", "forward_pre_hook"])
+def test_hook_registered_after_install(kind: str) -> None:
+    pair = Pair(_late_hook_step(kind))
+    with compile_warnings():
+        for i in range(3):
+            pair.call(torch.ones(5, 3), what=f"call {i}")
+        assert replayed(pair.cf) == 1
+        pair.e.add_hook()
+        pair.c.add_hook()
+        for i in range(3):
+            pair.call(torch.ones(5, 3), what=f"hooked {i}")
+    assert len(pair.e.log) == len(pair.c.log)
