@@ -300,7 +300,9 @@ def test_module_parameter_replaced() -> None:
         pair.call(torch.ones(2, 3), what=f"replaced {i}")
 
 
-@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #9", strict=True)
+@pytest.mark.xfail(
+    reason="not guarded, documented in docs/compile.md (Guards); see /work/coord/compile-bugs.md #9", strict=True
+)
 def test_parameter_replaced_in_a_list() -> None:
     class Step:
         def __init__(self) -> None:
@@ -778,7 +780,9 @@ def test_result_graph_is_freed_like_eager() -> None:
         loss.backward()
 
 
-@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #13", strict=True)
+@pytest.mark.xfail(
+    reason="not replayed, documented in docs/compile.md (Guards); see /work/coord/compile-bugs.md #13", strict=True
+)
 def test_python_side_effects_are_not_lost() -> None:
     log: list[int] = []
 
@@ -911,3 +915,73 @@ def test_hook_registered_after_install(kind: str) -> None:
         for i in range(3):
             pair.call(torch.ones(5, 3), what=f"hooked {i}")
     assert len(pair.e.log) == len(pair.c.log)
+
+
+def _scheduled(optname: str) -> Callable[[], Any]:
+    class Step:
+        def __init__(self) -> None:
+            self.w = torch.linspace(-1, 1, 3).requires_grad_()
+            self.params = [self.w]
+            kw: dict[str, Any] = {"lr": 0.1}
+            if optname == "SGD":
+                kw.update(momentum=0.9, weight_decay=0.01)
+            self.opt = getattr(torch.optim, optname)(self.params, **kw)
+            self.sched = torch.optim.lr_scheduler.ExponentialLR(self.opt, gamma=0.9)
+
+        def step(self, x: torch.Tensor) -> torch.Tensor:
+            self.opt.zero_grad()
+            loss = (x * self.w).tanh().sum()
+            loss.backward()
+            self.opt.step()
+            return loss
+
+    return Step
+
+
+@pytest.mark.parametrize("optname", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+def test_per_step_scheduler_matches_eager(optname: str) -> None:
+    pair = Pair(_scheduled(optname))
+    with compile_warnings():
+        for i in range(10):
+            pair.call(torch.full((3,), 0.5), what=f"call {i}")
+            pair.e.sched.step()
+            pair.c.sched.step()
+
+
+@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #17", strict=True)
+@pytest.mark.parametrize("optname", ["SGD", "Adam"])
+def test_per_step_scheduler_keeps_one_program(optname: str) -> None:
+    pair = Pair(_scheduled(optname))
+    with compile_warnings() as got:
+        for i in range(12):
+            pair.call(torch.full((3,), 0.5), what=f"call {i}")
+            pair.e.sched.step()
+            pair.c.sched.step()
+    assert not got and recordings(pair.cf) <= 3
+
+
+def test_compiler_scalar_serves_every_value() -> None:
+    """``plugrad.compiler.scalar(container, key, like)``: one program, the number read afresh on each replay."""
+
+    class Step:
+        def __init__(self) -> None:
+            self.w = torch.linspace(-1, 1, 3).requires_grad_()
+            self.params = [self.w]
+            self.cfg = {"scale": 0.1}
+
+        def step(self, x: torch.Tensor) -> torch.Tensor:
+            self.w.grad = None
+            loss = (x * self.w).tanh().sum()
+            loss.backward()
+            s = compiler.scalar(self.cfg, "scale", self.w)
+            with torch.no_grad():
+                self.w.sub_((self.w.grad * s).to(self.w.dtype))
+            return loss
+
+    pair = Pair(Step)
+    for i in range(10):
+        pair.call(torch.full((3,), 0.5), what=f"call {i}")
+        pair.e.cfg["scale"] *= 0.9
+        pair.c.cfg["scale"] *= 0.9
+    assert recordings(pair.cf) <= 3 and replayed(pair.cf) == 1
+    assert compiler.scalar({"a": 2.5}, "a", torch.ones(1)) == 2.5  # outside a recording: the number
