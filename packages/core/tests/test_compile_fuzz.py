@@ -1112,7 +1112,6 @@ def test_training_loop_is_bit_identical(model: str) -> None:
     assert recordings(step_c) <= 3 and replayed(step_c) == 1
 
 
-@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #14", strict=True)
 def test_check_after_zero_grad_in_place_replays() -> None:
     def make() -> tuple[Callable[..., Any], list[torch.Tensor], Any]:
         w = torch.linspace(-1, 1, R * C).reshape(R, C).requires_grad_()
