@@ -1355,3 +1355,46 @@ def test_broadcasting_binary_ops_replay_as_eager(case: tuple[tuple[int, ...], tu
             assert_same_value(step_e(x), step_c(x), f"{name} {sa} {sb} call {call}")
             assert_same_params(pe, pc, f"{name} {sa} {sb} call {call}")
     assert replayed(step_c) == 1
+
+
+def test_split_step_three_compiled_functions_share_a_model() -> None:
+    """Forward+backward (accumulating over two micro-batches), the optimizer step and an evaluation,
+    each compiled on its own, alternate over one model: every value is eager's."""
+
+    def make(compiled: bool) -> tuple[Any, Any, Any, list[torch.Tensor], Any]:
+        torch.manual_seed(0)
+        m = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+        opt = torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+
+        def fwd_bwd(x: torch.Tensor, y: torch.Tensor) -> Any:
+            loss = F.mse_loss(m(x), y)
+            loss.backward()
+            return loss.detach()
+
+        def opt_step() -> None:
+            opt.step()
+            opt.zero_grad()
+
+        def evaluate(x: torch.Tensor, y: torch.Tensor) -> Any:
+            with torch.no_grad():
+                return F.mse_loss(m(x), y)
+
+        c = torch.compile if compiled else (lambda f: f)
+        return c(fwd_bwd), c(opt_step), c(evaluate), list(m.parameters()), opt
+
+    fe, oe, ee, pe, opte = make(False)
+    fc, oc, ec, pc, optc = make(True)
+    g = torch.Generator().manual_seed(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", compiler.CompileWarning)
+        for i in range(10):
+            n = 4 if i % 5 else 3  # a smaller batch now and then: another key
+            x, y = torch.randn(n, 3, generator=g), torch.randn(n, 1, generator=g)
+            for micro in range(2):
+                assert_same_value(fe(x, y), fc(x, y), f"step {i} micro-batch {micro}")
+                assert_same_params(pe, pc, f"step {i} micro-batch {micro}")
+            assert oe() is None and oc() is None
+            assert_same_params(pe, pc, f"step {i} after the optimizer")
+            assert_same_opt(opte, optc, pe, pc, f"step {i}")
+            assert_same_value(ee(x, y), ec(x, y), f"step {i} evaluation")
+    assert replayed(fc) >= 1 and replayed(oc) == 1 and replayed(ec) >= 1
