@@ -1398,3 +1398,56 @@ def test_split_step_three_compiled_functions_share_a_model() -> None:
             assert_same_opt(opte, optc, pe, pc, f"step {i}")
             assert_same_value(ee(x, y), ec(x, y), f"step {i} evaluation")
     assert replayed(fc) >= 1 and replayed(oc) == 1 and replayed(ec) >= 1
+
+
+# -- the contract a compiler plugin relies on ----------------------------------------------
+
+
+class ContractCompiler:
+    """A compiler that checks each :class:`plugrad.compiler.Program` it receives against the documented
+    contract (slots read after they are written, outputs produced, ``meta`` shapes and dtypes true,
+    elementwise kernels of broadcast shape) and runs it with the reference ``interpret``."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.programs = 0
+
+    def __call__(self, program: compiler.Program) -> Any:
+        self.programs += 1
+        known = set(program.inputs)
+        for c in program.calls:
+            for r in c.refs():
+                if r not in known:
+                    self.problems.append(f"read before written: {c!r}")
+            if c.mutates is not None and c.mutates not in known:
+                self.problems.append(f"changes an unknown slot: {c!r}")
+            known.update(c.out_slots())
+        self.problems.extend(f"output {s} never written" for s in program.outputs if s not in known)
+        shapes, dtypes = program.meta["shapes"], program.meta["dtypes"]
+        if len(shapes) != program.n_slots or len(dtypes) != program.n_slots:
+            self.problems.append("meta does not cover every slot")
+        run = compiler.interpret(program)
+
+        def runner(env: list[Any]) -> None:
+            run(env)
+            for s, v in enumerate(env):
+                if (
+                    v is not None
+                    and hasattr(v, "shape")
+                    and (tuple(v.shape) != tuple(shapes[s]) or v.dtype != dtypes[s])
+                ):
+                    self.problems.append(f"slot {s} is {v.shape} {v.dtype}, meta says {shapes[s]} {dtypes[s]}")
+            for c in program.calls:
+                if c.name in compiler.ELEMENTWISE_KERNELS and c.name != "where" and isinstance(c.out, int):
+                    want = np.broadcast_shapes(*[tuple(shapes[r]) for r in c.refs()]) if c.refs() else None
+                    if want is not None and tuple(shapes[c.out]) != want:
+                        self.problems.append(f"elementwise result {shapes[c.out]}, inputs broadcast to {want}: {c!r}")
+
+        return runner
+
+
+@pytest.mark.parametrize("seed", range(700, 712))
+def test_programs_keep_the_compiler_contract(seed: int) -> None:
+    checker = ContractCompiler()
+    run_differential(Program(seed, n_ops=14), backend=checker)
+    assert checker.programs >= 1 and not checker.problems, checker.problems[:5]
