@@ -1451,3 +1451,40 @@ def test_programs_keep_the_compiler_contract(seed: int) -> None:
     checker = ContractCompiler()
     run_differential(Program(seed, n_ops=14), backend=checker)
     assert checker.programs >= 1 and not checker.problems, checker.problems[:5]
+
+
+@pytest.mark.parametrize("backward", [False, True])
+def test_replay_peak_memory_is_no_more_than_eager(backward: bool) -> None:
+    """Dead intermediates are freed during a replay: its peak is at most eager's (plus slack)."""
+    import tracemalloc
+
+    w = torch.ones(100_000, requires_grad=True)
+
+    def chain(x: torch.Tensor) -> torch.Tensor:
+        if not backward:
+            for _ in range(60):
+                x = (x * 1.001 + 0.5).tanh()
+            return x
+        w.grad = None
+        y = x * w
+        for _ in range(20):
+            y = (y * 1.001 + 0.5).tanh()
+        y.sum().backward()
+        return w.grad * 1
+
+    cf = torch.compile(chain)
+    x = torch.ones(100_000)
+    with torch.set_grad_enabled(backward):
+        for _ in range(3):
+            cf(x)
+        assert replayed(cf) == 1
+        tracemalloc.start()
+        try:
+            chain(x)
+            eager_peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.reset_peak()
+            cf(x)
+            replay_peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert replay_peak <= eager_peak * 1.1 + 64 * 1024, (eager_peak, replay_peak)
