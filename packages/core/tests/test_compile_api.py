@@ -366,3 +366,33 @@ def test_callable_backend() -> None:
     cf = plugrad.compile(step, backend=my_compiler)
     check_against_eager(cf, params)
     assert len(seen) == 1 and cf._compiler_name == "my_compiler"
+
+
+def _nothing_wrapped() -> bool:
+    from plugrad import _compile_state
+
+    bes = get_registry().backends.values()
+    return (
+        _compile_state.ACTIVE[0] is None
+        and not any(hasattr(getattr(be, n), "__wrapped__") for be in bes for n in ("add", "multiply"))
+        and type(torch.Tensor.__dict__["_data"]).__name__ == "member_descriptor"
+    )
+
+
+@pytest.mark.parametrize("exc", [ValueError, KeyboardInterrupt])
+def test_exception_while_recording_propagates_and_restores(exc: type[BaseException]) -> None:
+    @plugrad.compile
+    def f(x: torch.Tensor, bad: bool) -> torch.Tensor:
+        y = x * 2
+        if bad:
+            raise exc("boom")
+        return y + 1
+
+    with pytest.raises(exc):
+        f(X, True)
+    assert _nothing_wrapped()
+    for _ in range(3):
+        assert_same_value(f(X, False), X * 2 + 1, "after the exception")
+    with pytest.raises(RuntimeError):  # a kernel's own error while recording
+        plugrad.compile(lambda a, b: a + b)(torch.ones(3), torch.ones(4))
+    assert _nothing_wrapped()
