@@ -84,6 +84,8 @@ def assert_same_opt(oa: Any, ob: Any, pa: list[torch.Tensor], pb: list[torch.Ten
         assert sa.keys() == sb.keys(), f"{what}: optimizer state keys of param {i}"
         for k in sa:
             assert_same_value(sa[k], sb[k], f"{what}: optimizer state {k!r} of param {i}")
+            if isinstance(sa[k], torch.Tensor):
+                assert sa[k]._version == sb[k]._version, f"{what}: _version of optimizer state {k!r} of param {i}"
 
 
 def replayed(cf: Any) -> int:
