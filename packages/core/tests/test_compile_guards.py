@@ -985,3 +985,47 @@ def test_compiler_scalar_serves_every_value() -> None:
         pair.c.cfg["scale"] *= 0.9
     assert recordings(pair.cf) <= 3 and replayed(pair.cf) == 1
     assert compiler.scalar({"a": 2.5}, "a", torch.ones(1)) == 2.5  # outside a recording: the number
+
+
+def _kw_swap(cf: Any, f: Any) -> tuple[Any, Any]:
+    x, y = torch.ones(3), torch.full((3,), 5.0)
+    for _ in range(3):
+        cf(a=x, b=y)
+    return cf(b=y, a=x), f(b=y, a=x)
+
+
+def _kw_other_name(cf: Any, f: Any) -> tuple[Any, Any]:
+    x, y = torch.ones(3), torch.full((3,), 5.0)
+    for _ in range(3):
+        cf(x, b=y)
+    return cf(x, c=y), f(x, c=y)
+
+
+def _dict_order(cf: Any, f: Any) -> tuple[Any, Any]:
+    x, y = torch.ones(3), torch.full((3,), 5.0)
+    for _ in range(3):
+        cf({"a": x, "b": y})
+    return cf({"b": y, "a": x}), f({"b": y, "a": x})
+
+
+def _container_type(cf: Any, f: Any) -> tuple[Any, Any]:
+    x, y = torch.ones(3), torch.full((3,), 5.0)
+    for _ in range(3):
+        cf([x, y])
+    return cf((x, y)), f((x, y))
+
+
+STRUCTURES: dict[str, tuple[Any, Any]] = {
+    "keyword_order": (lambda a, b: a - b, _kw_swap),
+    "keyword_name": (lambda a, b=None, c=None: a - b if b is not None else a + c, _kw_other_name),
+    "dict_order": (lambda d: d["a"] - d["b"], _dict_order),
+    "container_type": (lambda p: p[0] - p[1] if isinstance(p, list) else p[0] + p[1], _container_type),
+}
+
+
+@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #18", strict=True)
+@pytest.mark.parametrize("name", sorted(STRUCTURES))
+def test_argument_structure_is_part_of_the_key(name: str) -> None:
+    f, run = STRUCTURES[name]
+    got, want = run(torch.compile(f), f)
+    assert_same_value(got, want, name)
