@@ -1029,3 +1029,21 @@ def test_argument_structure_is_part_of_the_key(name: str) -> None:
     f, run = STRUCTURES[name]
     got, want = run(torch.compile(f), f)
     assert_same_value(got, want, name)
+
+
+@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #19", strict=True)
+def test_signed_zero_argument() -> None:
+    def f(x: torch.Tensor, s: float) -> torch.Tensor:
+        return 1 / (x * s)
+
+    cf = torch.compile(f)
+    x = torch.ones(2)
+    for _ in range(3):
+        cf(x, 0.0)
+    assert_same_value(cf(x, -0.0), f(x, -0.0), "-0.0")
+
+
+def test_nan_argument_matches_eager() -> None:
+    f = torch.compile(lambda x, s: x * s + 1)
+    for _ in range(4):
+        assert_same_value(f(torch.ones(2), float("nan")), torch.ones(2) * float("nan") + 1, "nan")
