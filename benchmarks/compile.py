@@ -78,6 +78,7 @@ jax: Any = None
 jnp: Any = None
 torch: Any = None
 NOTES: list[str] = []  # what was skipped and why, printed at the top and the end
+T0 = [time.perf_counter()]
 
 
 # ----------------------------------------------------------------------------- comparators
@@ -135,6 +136,18 @@ def numba_available() -> str | None:
     return None
 
 
+def numba_summary(st: dict[str, float]) -> str:
+    """One line of what ``plugrad_numba.stats`` counted for one compiled function."""
+    parts = [f"numba compile {fmt_time(st.get('compile_seconds', 0.0))}"]
+    if st.get("cache_loads"):
+        parts.append(f"{st['cache_loads']:.0f} cache loads {fmt_time(st.get('cache_load_seconds', 0.0))}")
+    if "groups" in st:
+        parts.append(f"{st['groups']:.0f} fused groups of {st.get('fused_calls', 0):.0f} calls")
+    if st.get("fallbacks"):
+        parts.append(f"{st['fallbacks']:.0f} groups fell back to NumPy")
+    return ", ".join(parts)
+
+
 def numba_stats() -> dict[str, float] | None:
     """``plugrad_numba.stats`` now (numba's own compile time, cache loads, fused groups), if it keeps them."""
     try:
@@ -168,7 +181,7 @@ class Impl:
     seconds: float | None = None  # median per unit
 
 
-class _Timeout(Exception):
+class _Timeout(BaseException):  # not an Exception: code under the limit must not catch it and go on
     pass
 
 
@@ -229,15 +242,23 @@ def warm_plugrad(label: str, step: Step, backend: str | None, max_calls: int = 1
     return impl
 
 
-def plugrad_impls(make: Callable[[], Step], numba_off: str | None) -> dict[str, Impl]:
-    """plugrad eager, ``plugrad.compile`` (replay) and ``backend="numba"``, each on its own model."""
+def plugrad_impls(make: Callable[[], Step], numba_off: str | None, numba_limit: float = 120.0) -> dict[str, Impl]:
+    """plugrad eager, ``plugrad.compile`` (replay) and ``backend="numba"``, each on its own model.
+
+    numba's warm-up (recording, then its compile in the first replay) stops after ``numba_limit`` s.
+    """
     eager = make()
     eager()
     out = {"plugrad eager": Impl("plugrad eager", eager)}
     out["plugrad.compile"] = warm_plugrad("plugrad.compile", make(), None)
     if numba_off is None:
         try:
-            out["plugrad.compile numba"] = warm_plugrad("plugrad.compile numba", make(), "numba")
+            with time_limit(numba_limit):
+                out["plugrad.compile numba"] = warm_plugrad("plugrad.compile numba", make(), "numba")
+        except _Timeout:
+            note = f"skipped: recording and numba's compile took more than {numba_limit:.0f} s"
+            print(f"  note: plugrad.compile numba: {note}")
+            out["plugrad.compile numba"] = Impl("plugrad.compile numba", note=note)
         except Exception as exc:
             out["plugrad.compile numba"] = Impl("plugrad.compile numba", note=f"failed: {type(exc).__name__}: {exc}")
     else:
@@ -332,8 +353,8 @@ def table(title: str, impls: dict[str, Impl], per: int = 1, unit: str = "step") 
                 note = (note + "; " if note else "") + f"first calls (compile) {fmt_time(im.compile_s)}"
         if im.first_calls:
             fc = f"first {len(im.first_calls)} calls {fmt_time(sum(im.first_calls))}"
-            if im.numba_s is not None:
-                fc += f" (numba compile {fmt_time(im.numba_s)})"
+            if im.numba_stats:
+                fc += " (" + numba_summary(im.numba_stats) + ")"
             note = (note + "; " if note else "") + fc
         rows.append([name, fmt_time(t), *ratios, note])
     print(f"\n{title}  (medians of interleaved rounds)")
@@ -673,11 +694,13 @@ def deep_plugrad_step(length: int = DEEP_LEN) -> Step:
     return step
 
 
-def deep_chain(args: argparse.Namespace, numba_off: str | None) -> dict[str, Impl]:
-    impls = {"numpy": warm_plain("numpy", deep_np_step(), calls=1)}
+def deep_chain(args: argparse.Namespace, numba_off: str | None, length: int) -> dict[str, Impl]:
+    impls = {"numpy": warm_plain("numpy", deep_np_step(length), calls=1)}
     if jax is not None:
         impls["jax.jit"] = Impl("jax.jit", note="not run: compiling a 20,000-op chain takes ~17 GB (issue 12)")
-    impls.update(plugrad_impls(deep_plugrad_step, numba_off))
+    if args.quick and numba_off is None:
+        numba_off = "--quick (numba compiles a deep chain's fused loops for minutes the first time; run without it)"
+    impls.update(plugrad_impls(lambda: deep_plugrad_step(length), numba_off, args.numba_limit))
     return impls
 
 
@@ -722,7 +745,7 @@ def deep_memory(length: int = DEEP_LEN) -> dict[str, Any]:
 
 
 # -------------------------------------------------------------------------- 4. op chain
-QUICK_KINDS = ["add", "mul", "tanh", "sigmoid", "sum", "matmul"]
+QUICK_KINDS = ["add", "tanh", "sigmoid", "matmul"]
 
 
 def _jax_op(kind: str) -> Callable[[Any], Any]:
@@ -809,7 +832,7 @@ def op_chain(args: argparse.Namespace, numba_off: str | None, kinds: list[str]) 
         measure(impls, args.rounds, args.min_time / 2)
         out[kind] = impls
         line = "  ".join(f"{k} {fmt_time(v.seconds / work.per if v.seconds else None)}" for k, v in impls.items())
-        print(f"  {kind:8s} per op: {line}")
+        print(f"  [{time.perf_counter() - T0[0]:.0f} s] {kind:8s} per op: {line}")
     return out
 
 
@@ -884,8 +907,10 @@ def program_report(cf: Any, calls: int = 2000) -> list[str]:
     by_id = {id(c.fn): c.name for c in rec.program.calls}
     fnames = sorted(set(re.findall(r"\b(f\d+)\(", src)), key=lambda f: int(f[1:]))
     names = {f: by_id.get(id(g.get(f)), getattr(g.get(f), "__name__", "?")) for f in fnames}
-    counts = Counter(names.values())
-    lines.append(f"replayed calls: {len(fnames)} (" + ", ".join(f"{k} x{v}" for k, v in counts.most_common()) + ")")
+    counts = Counter(names[f] for f in re.findall(r"\b(f\d+)\(", src))
+    lines.append(
+        f"replayed calls: {sum(counts.values())} (" + ", ".join(f"{k} x{v}" for k, v in counts.most_common()) + ")"
+    )
     if not fnames or not all(f in g for f in fnames):
         lines.append("(not the replay compiler's generated runner: no per-kernel times)")
         return lines
@@ -933,8 +958,9 @@ def program_report(cf: Any, calls: int = 2000) -> list[str]:
     lines.append("cProfile of replays, top by own time (calls per replay, own µs per replay):")
     for (file, line, fn), (_cc, nc, tt, _ct, _callers) in top:
         lines.append(f"    {nc / calls:6.1f}  {tt / calls * 1e6:8.2f} µs  {fn} ({Path(file).name}:{line})")
-    lines.append("generated source:")
-    for ln in src.splitlines():
+    src_lines = src.splitlines()
+    lines.append("generated source" + (f" (first 80 of {len(src_lines)} lines):" if len(src_lines) > 80 else ":"))
+    for ln in src_lines[:80]:
         m = re.search(r"\b(f\d+)\(", ln)
         lines.append("    " + ln + (f"    # {names.get(m.group(1), '?')}" if m else ""))
     return lines
@@ -982,15 +1008,20 @@ def main(argv: list[str] | None = None) -> int:
     args.min_time = 0.02 if args.quick else 0.1
     args.torch_compile = not args.quick
     args.torch_compile_limit = 60.0
+    args.numba_limit = 30.0 if args.quick else 180.0  # numba's compile of the deep chain's fused loops
     md_path = args.md or args.json.with_suffix(".md")
-    t_start = time.perf_counter()
+    t_start = T0[0] = time.perf_counter()
 
     load_comparators(not args.no_jax, not args.no_torch)
     numba_off = numba_available()
     if numba_off:
         NOTES.append(f"plugrad.compile numba: skipped ({numba_off})")
     if args.quick:
-        NOTES.append("--quick: torch.compile not run, op chain on " + ", ".join(QUICK_KINDS) + " only, fewer rounds")
+        NOTES.append(
+            "--quick: torch.compile not run, deep chain of 5,000 ops (memory: 2,000) without numba, op chain on "
+            + ", ".join(QUICK_KINDS)
+            + " only, fewer rounds"
+        )
     blas = "unknown"
     with contextlib.suppress(Exception):
         cfg = np.show_config(mode="dicts")["Build Dependencies"]["blas"]  # type: ignore[index]
@@ -1052,7 +1083,7 @@ def main(argv: list[str] | None = None) -> int:
                     profiles[f"{title}, {k}"] = program_report(im.cf, 200 if "deep" in title else 2000)
 
     if want("regression step"):
-        print("\nregression step: setting up (compiling where needed) ...")
+        print(f"\n[{time.perf_counter() - t_start:.0f} s] regression step: setting up (compiling where needed) ...")
         impls = regression(args, numba_off)
         measure(impls, args.rounds, args.min_time)
         title = "regression step: Linear(1, 1), 1000 samples, MSE, SGD"
@@ -1065,7 +1096,7 @@ def main(argv: list[str] | None = None) -> int:
         if not want("mlp step"):
             break
         label = "SGD momentum 0.9" if optim == "sgd" else "Adam"
-        print(f"\nMLP step ({label}): setting up ...")
+        print(f"\n[{time.perf_counter() - t_start:.0f} s] MLP step ({label}): setting up ...")
         impls = mlp(args, numba_off, optim)
         measure(impls, args.rounds, args.min_time)
         title = f"MLP step: 32-64-64-10 (ReLU, Tanh), batch 64, cross-entropy, {label}"
@@ -1074,16 +1105,21 @@ def main(argv: list[str] | None = None) -> int:
             targets.append((f"MLP step ({label}), {c} <= 1.0x numpy", ratio(impls, c, "numpy"), 1.0))
         first_calls[f"MLP step ({label})"] = first_call_entry(impls)
     if want("deep chain"):
-        print("\ndeep chain: setting up (eager recording of 20,000 ops twice) ...")
-        impls = deep_chain(args, numba_off)
+        deep_len = DEEP_LEN // 4 if args.quick else DEEP_LEN
+        print(
+            f"\n[{time.perf_counter() - t_start:.0f} s] deep chain: setting up (eager recording of {deep_len:,} ops) ..."
+        )
+        impls = deep_chain(args, numba_off, deep_len)
         measure(impls, max(3, args.rounds // 2), args.min_time)
-        title = f"deep chain: {DEEP_LEN:,} elementwise ops on {DEEP_SIZE} elements, forward + backward"
+        title = f"deep chain: {deep_len:,} elementwise ops on {DEEP_SIZE} elements, forward + backward"
         record(title, impls)
         for c in ("plugrad.compile", "plugrad.compile numba"):
-            targets.append((f"deep chain, {c} <= 1.0x numpy", ratio(impls, c, "numpy"), 1.0))
-        first_calls["deep chain"] = first_call_entry(impls)
-        mem_len = DEEP_LEN // 4 if args.quick else DEEP_LEN  # tracing 20,000 ops' compile takes ~1 min
-        print(f"\ndeep chain: peak memory (tracemalloc) of a {mem_len:,}-op chain ...")
+            targets.append((f"deep chain ({deep_len:,} ops), {c} <= 1.0x numpy", ratio(impls, c, "numpy"), 1.0))
+        first_calls[f"deep chain ({deep_len:,} ops)"] = first_call_entry(impls)
+        mem_len = DEEP_LEN // 10 if args.quick else DEEP_LEN  # tracing 20,000 ops' compile takes ~1 min
+        print(
+            f"\n[{time.perf_counter() - t_start:.0f} s] deep chain: peak memory (tracemalloc) of a {mem_len:,}-op chain ..."
+        )
         mem = deep_memory(mem_len)
         results["deep chain memory"] = mem
         rec_peak = max(mem["recording calls"]) if mem["recording calls"] else None
@@ -1105,7 +1141,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if want("op chain"):
         kinds = QUICK_KINDS if args.quick else op_kinds.KINDS
-        print(f"\nop chain: {len(kinds)} kinds ...")
+        print(f"\n[{time.perf_counter() - t_start:.0f} s] op chain: {len(kinds)} kinds ...")
         res = op_chain(args, numba_off, kinds)
         lines, summary = op_chain_table(res)
         md += lines
@@ -1124,7 +1160,8 @@ def main(argv: list[str] | None = None) -> int:
         targets.append(("op chain, plugrad.compile <= 1.2x numpy (mean over kinds)", s and s["mean"], 1.2))
         targets.append(("op chain, plugrad.compile <= 1.2x numpy (worst kind)", s and s["worst_ratio"], 1.2))
         if args.profile:
-            for kind in ("tanh", "sum"):
+            worst = summary.get("replay/numpy", {}).get("worst")
+            for kind in dict.fromkeys([k for k in (worst, "tanh") if k]):
                 if (
                     kind in res
                     and res[kind]["plugrad.compile"].cf is not None
@@ -1155,7 +1192,7 @@ def main(argv: list[str] | None = None) -> int:
                     name,
                     " + ".join(fmt_time(t) for t in e["recording calls"]),
                     fmt_time(e["first replay"]),
-                    fmt_time(e["numba compile"]),
+                    numba_summary(e["numba stats"]) if e["numba stats"] else "-",
                     fmt_time(entry["eager step"]),
                     f"{r:.1f}x" if r else "-",
                 ]
