@@ -173,8 +173,8 @@ def test_many_steps_cross_the_early_steps_of_radam_and_keep_matching() -> None:
 
 
 def test_scheduler_between_compiled_calls_matches_eager() -> None:
-    # each new learning rate records the step again (twice, then it replays): two changes in
-    # 14 steps stay under the recompile limit
+    # the learning rate is a scalar input of the recorded step: a new rate replays the same
+    # program (test_compile_schedulers.py has per-batch schedules)
     def sched(opt: optim.Optimizer, i: int) -> None:
         s = opt.__dict__.setdefault("_test_sched", lr_scheduler.StepLR(opt, step_size=5, gamma=0.5))
         s.step()
@@ -190,8 +190,9 @@ def test_scheduler_between_compiled_calls_matches_eager() -> None:
             != CONVERTED[name]([plugrad.zeros(1)]).defaults["lr"]
         )
         assert_replayed(comp[3])
-        # one program per learning rate
-        assert len(next(iter(comp[3]._cache.values())).programs) == 3
+        # one program for every learning rate
+        entry = next(iter(comp[3]._cache.values()))
+        assert len(entry.programs) == 1 and entry.recordings <= 4
 
 
 def test_changed_betas_record_again() -> None:

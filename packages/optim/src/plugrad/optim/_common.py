@@ -20,16 +20,29 @@ Python floats (NumPy's SIMD ``power`` can differ from Python's ``**`` in the las
 When ``K`` would be above :data:`STEP_TABLE_LIMIT` (a beta within about 1e-4 of 1),
 there is no table and the step runs as in eager mode, which ends the recording (the
 compiled function runs eagerly, with a :class:`~plugrad.compiler.CompileWarning`).
+
+**Scheduled options**: the options a learning-rate scheduler changes between steps
+(``lr`` always; ``momentum`` and ``betas[0]`` when OneCycleLR cycles the momentum) are
+read through :func:`plugrad.compiler.scalar` while a step is recorded (see
+:class:`StepScalars`): 0-d float64 tensors that a replay makes afresh from the option's
+value then, so one program serves every learning rate. The step does eager's Python
+arithmetic with them in float64 (``+ - * /`` round as Python's floats do) and casts to
+the parameter's dtype where eager's Python float meets a parameter tensor (NumPy rounds
+a Python float to the array's dtype there, as ``.to(dtype)`` of the float64 value does).
+Every other option stays a guard (:func:`plugrad.compiler.assume_constant`).
 """
 
 from __future__ import annotations
 
+import weakref
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import plugrad
+from plugrad import _compile_state  # read only: which recording is active (see StepScalars)
+from plugrad.compiler import assume_constant, scalar
 from plugrad.compiler import is_compiling as is_compiling  # for the optimizers
 
 if TYPE_CHECKING:
@@ -61,7 +74,15 @@ def params_with_grads(
     and then whatever ``init_state(p, state, group)`` adds. ``g`` is ``-p.grad`` when the group
     maximizes.
     """
-    for p in group["params"]:
+    for _, p, g, st in indexed_params_with_grads(optimizer, group, init_state):
+        yield p, g, st
+
+
+def indexed_params_with_grads(
+    optimizer: Optimizer, group: dict[str, Any], init_state: Callable[[Tensor, dict[str, Any], dict[str, Any]], None]
+) -> Iterator[tuple[int, Tensor, Tensor, dict[str, Any]]]:
+    """:func:`params_with_grads` with each parameter's position in ``group["params"]``: ``(i, p, g, state)``."""
+    for i, p in enumerate(group["params"]):
         g = p.grad
         if g is None:
             continue
@@ -71,7 +92,7 @@ def params_with_grads(
             init_state(p, st, group)
         if group["maximize"]:
             g = -g
-        yield p, g, st
+        yield i, p, g, st
 
 
 def advance_step(state: dict[str, Any]) -> float:
@@ -81,12 +102,19 @@ def advance_step(state: dict[str, Any]) -> float:
     return step_t.item()
 
 
-def apply_weight_decay(p: Tensor, g: Tensor, lr: float, weight_decay: float, decoupled: bool = False) -> Tensor:
+def apply_weight_decay(
+    p: Tensor, g: Tensor, lr: float | Tensor, weight_decay: float, decoupled: bool = False
+) -> Tensor:
     """Weight decay: ``g + weight_decay * p`` (L2), or with ``decoupled`` shrink ``p`` in
-    place, ``p = p * (1 - lr * weight_decay)``, and return ``g`` unchanged."""
+    place, ``p = p * (1 - lr * weight_decay)``, and return ``g`` unchanged. ``lr`` is a Python
+    number, or (a recorded step) the float64 0-d tensor of :meth:`StepScalars.option`: the
+    factor is then computed in float64 and rounded to ``p``'s dtype, as NumPy rounds eager's float."""
     if weight_decay != 0:
         if decoupled:
-            p.mul_(1 - lr * weight_decay)
+            if isinstance(lr, plugrad.Tensor):
+                p.mul_((1 - lr * weight_decay).to(p))
+            else:
+                p.mul_(1 - lr * weight_decay)
         else:
             g = g.add(p, alpha=weight_decay)
     return g
@@ -194,3 +222,122 @@ def advance_step_table(
     step_t = state["step"]
     step_t += 1
     return table.lookup(step_t, want, device)
+
+
+# ---------------------------------------------------------------- scheduled options
+
+
+def beta1_scheduled(group: dict[str, Any]) -> bool:
+    """Whether a scheduler cycles the group's ``betas[0]`` from step to step: OneCycleLR with
+    ``cycle_momentum`` keeps ``max_momentum`` in the group and writes a new ``betas`` tuple on every
+    step. A recorded step then reads ``betas[0]`` through :meth:`StepScalars.beta1` and guards
+    only ``betas[1]``; otherwise ``betas`` is a guard, and changing it records the step again."""
+    betas = group.get("betas")
+    return (
+        "max_momentum" in group
+        and (type(betas) is tuple or type(betas) is list)
+        and len(betas) == 2
+        and plain_numbers(*betas)
+    )
+
+
+class OptionView:
+    """What recorded steps read from (and guard on) an optimizer's options beyond whole options,
+    addressed by ``(group index, what, argument)``; one per optimizer (:func:`option_view`), so
+    consecutive recordings name the same container:
+
+    - ``(i, "sign", name)``: ``(v > 0, v < 0)`` of option ``name``: a guard of a step whose kernels
+      depend on whether the momentum is zero, and that reads the momentum itself as a scalar;
+    - ``(i, "beta", k)``: ``betas[k]`` (``k = 0`` read as a scalar, ``k = 1`` a guard);
+    - ``(i, "bias_correction1", j)``: ``1 - betas[0] ** t`` with ``t`` the next step count of the
+      group's ``j``-th parameter (its ``step`` tensor plus one, in the tensor's dtype, as eager's
+      ``step += 1``): the eager step's Python float, for a ``betas[0]`` that changes on every step.
+      A replay reads it before its step advances the count (see :meth:`StepScalars.bias_correction1`).
+    """
+
+    __slots__ = ("opt",)
+
+    def __init__(self, opt: Optimizer) -> None:
+        self.opt = opt
+
+    def __getitem__(self, key: tuple[int, str, Any]) -> Any:
+        group = self.opt.param_groups[key[0]]
+        what, arg = key[1], key[2]
+        if what == "sign":
+            v = group[arg]
+            return (v > 0, v < 0)
+        if what == "beta":
+            return group["betas"][arg]
+        if what == "bias_correction1":
+            state = self.opt.state.get(group["params"][arg])
+            if state is None:
+                raise KeyError(key)
+            try:
+                step = float(state["step"]._data + 1)
+                return 1 - group["betas"][0] ** step
+            except (AttributeError, ArithmeticError, ValueError) as exc:
+                raise KeyError(key) from exc
+        raise KeyError(key)
+
+
+def option_view(opt: Optimizer) -> OptionView:
+    """The optimizer's :class:`OptionView` (made once)."""
+    view = opt.__dict__.get("_option_view")
+    if view is None:
+        view = opt._option_view = OptionView(opt)  # type: ignore[attr-defined]
+    return view
+
+
+class StepScalars:
+    """While ``plugrad.compile`` records an optimizer step: the options that schedulers change,
+    as float64 0-d tensors that a replay makes afresh from the options' values then
+    (:func:`plugrad.compiler.scalar`, which also drops their guards), made once per step and
+    device. Compute with them in float64 as eager computes with Python floats, and cast with
+    ``.to(p)`` where eager's float meets a parameter's tensor.
+    """
+
+    def __init__(self, opt: Optimizer) -> None:
+        self.opt = opt
+        self.view = option_view(opt)
+        self.made: dict[tuple[int, Any, Any], Tensor] = {}
+
+    def _get(self, container: Any, key: Any, like: Tensor) -> Tensor:
+        made_key = (id(container), key, like.device)
+        t = self.made.get(made_key)
+        if t is None:
+            v = scalar(container, key, like)
+            if not isinstance(v, plugrad.Tensor):  # the recording ended: the number itself, in float64
+                v = plugrad.tensor(float(v), dtype=plugrad.float64, device=like.device)
+            t = self.made[made_key] = v
+        return t
+
+    def option(self, group: dict[str, Any], key: str, like: Tensor) -> Tensor:
+        """``group[key]`` (a Python number: check with :func:`plain_numbers`) as a float64 0-d tensor on ``like``'s device."""
+        return self._get(group, key, like)
+
+    def nonzero_option(self, gi: int, group: dict[str, Any], key: str, like: Tensor) -> Tensor:
+        """:meth:`option` for an option whose being zero (or positive) shapes the step: that stays a guard."""
+        assume_constant(self.view, (gi, "sign", key))
+        return self._get(group, key, like)
+
+    def beta1(self, gi: int, like: Tensor) -> Tensor:
+        """``param_groups[gi]["betas"][0]`` (where :func:`beta1_scheduled`) as a float64 0-d tensor."""
+        return self._get(self.view, (gi, "beta", 0), like)
+
+    def bias_correction1(self, gi: int, j: int, state: dict[str, Any], like: Tensor) -> Tensor | None:
+        """``1 - beta1 ** t`` of the step about to be taken for the group's ``j``-th parameter (call it
+        before the step count advances), as a float64 0-d tensor a replay computes with Python's ``**``
+        from ``betas[0]`` and the step count as the call starts; ``None`` when this recording already
+        advanced that step count (a second ``step()`` in one compiled call: the count at the start of a
+        replay is not this step's, so the caller guards ``betas`` and uses its step table instead)."""
+        rec = _compile_state.ACTIVE[0]
+        if rec is None:
+            return None
+        seen = self.opt.__dict__.get("_advanced_in")
+        if seen is None or seen[0]() is not rec:
+            seen = self.opt._advanced_in = (weakref.ref(rec), set())  # type: ignore[attr-defined]
+        step_id = id(state["step"])
+        if step_id in seen[1]:
+            return None
+        seen[1].add(step_id)
+        return self._get(self.view, (gi, "bias_correction1", j), like)

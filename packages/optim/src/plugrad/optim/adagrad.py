@@ -7,7 +7,7 @@ from typing import Any
 
 import plugrad
 
-from ._common import is_compiling, plain_numbers, scalar_div
+from ._common import StepScalars, is_compiling, plain_numbers
 from .optimizer import Optimizer
 
 __all__ = ["Adagrad"]
@@ -33,7 +33,8 @@ class Adagrad(Optimizer):
     State (created at construction, as PyTorch does): ``step`` and ``sum`` (``s``).
 
     Under :func:`plugrad.compile` the step's learning rate ``clr`` is computed from the
-    step-count tensor with tensor ops (with ``lr_decay == 0`` it is ``lr`` itself),
+    step-count tensor with tensor ops (with ``lr_decay == 0`` it is ``lr`` itself), and
+    ``lr`` is a scalar input (a scheduler's new rates replay without recording again):
     bit-identical to the eager step.
     """
 
@@ -83,10 +84,11 @@ class Adagrad(Optimizer):
         """One Adagrad update of every parameter that has a gradient."""
         loss = self._closure_loss(closure)
         with self._step_grad_mode():
+            scalars = StepScalars(self) if is_compiling() else None
             for group in self.param_groups:
                 lr, lr_decay, eps = group["lr"], group["lr_decay"], group["eps"]
                 weight_decay, maximize = group["weight_decay"], group["maximize"]
-                compiling = is_compiling() and plain_numbers(lr, lr_decay)
+                compiling = scalars is not None and plain_numbers(lr, lr_decay)
                 for p in group["params"]:
                     g = p.grad
                     if g is None:
@@ -109,9 +111,13 @@ class Adagrad(Optimizer):
                     if not compiling:
                         clr = lr / (1 + (step - 1) * lr_decay)
                         p.add_(g / std, alpha=-clr)
-                    elif lr_decay == 0:  # (step - 1) * 0 is 0 for every count: clr is lr / 1
-                        p.add_(g / std, alpha=-(lr / (1 + 0.0 * lr_decay)))
-                    else:  # the same kernels, with clr as a 0-d tensor of the step count
-                        clr_t = scalar_div(lr, 1 + (step_t.to(plugrad.float64) - 1) * lr_decay)
-                        p.add_(g / std * (-clr_t).to(p))
+                        continue
+                    # recorded: the same kernels, with lr and clr as 0-d tensors
+                    assert scalars is not None
+                    lr_t = scalars.option(group, "lr", p)
+                    if lr_decay == 0:  # (step - 1) * 0 is 0 for every count: clr is lr / 1
+                        clr_t = lr_t / (1 + 0.0 * lr_decay)
+                    else:
+                        clr_t = lr_t / (1 + (step_t.to(plugrad.float64).to(p.device) - 1) * lr_decay)
+                    p.add_(g / std * (-clr_t).to(p))
         return loss

@@ -8,17 +8,19 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import plugrad
+from plugrad.compiler import assume_constant
 
 from ._common import (
+    StepScalars,
     StepTable,
     advance_step,
     advance_step_table,
     apply_weight_decay,
+    beta1_scheduled,
     check_adam_args,
+    indexed_params_with_grads,
     is_compiling,
-    params_with_grads,
     plain_numbers,
-    scalar_div,
     step_table,
 )
 from .optimizer import Optimizer
@@ -70,8 +72,10 @@ class Adam(Optimizer):
     with amsgrad, ``max_exp_avg_sq``.
 
     Under :func:`plugrad.compile` the bias corrections come from the step-count tensor
-    through a step table (see :mod:`plugrad.optim._common`), bit-identical to the eager
-    step; options that are tensors run the step eagerly.
+    through a step table (see :mod:`plugrad.optim._common`), and ``lr`` (and ``betas[0]``
+    where OneCycleLR cycles it) is a scalar input, so a scheduler's new values replay
+    without recording again: bit-identical to the eager step. Options that are tensors
+    run the step eagerly.
     """
 
     def __init__(
@@ -110,7 +114,8 @@ class Adam(Optimizer):
         """One Adam update of every parameter that has a gradient."""
         loss = self._closure_loss(closure)
         with self._step_grad_mode():
-            for group in self.param_groups:
+            scalars = StepScalars(self) if is_compiling() else None
+            for gi, group in enumerate(self.param_groups):
                 self._check_capturable(group)
                 decoupled = group["decoupled_weight_decay"]
                 lr = group["lr"]
@@ -118,32 +123,59 @@ class Adam(Optimizer):
                 eps = group["eps"]
                 weight_decay = group["weight_decay"]
                 amsgrad = group["amsgrad"]
-                table = _table(beta1, beta2) if is_compiling() and plain_numbers(lr, beta1, beta2) else None
-                for p, g, st in params_with_grads(self, group, _init_state):
-                    if table is None:
+                table = None
+                cycled = False  # betas[0] changes from step to step: read as a scalar, its powers in Python
+                if scalars is not None and plain_numbers(lr, beta1, beta2):
+                    cycled = beta1_scheduled(group)
+                    table = _table(0.0 if cycled else beta1, beta2)
+                for j, p, g, st in indexed_params_with_grads(self, group, _init_state):
+                    tab, bc1_t = table, None
+                    if cycled and table is not None:
+                        assert scalars is not None
+                        bc1_t = scalars.bias_correction1(gi, j, st, p)
+                        if bc1_t is None:  # a second step in one call: betas is a guard for it
+                            assume_constant(group, "betas")
+                            tab = _table(beta1, beta2)
+                    beta1_t = None if bc1_t is None else scalars.beta1(gi, p)  # type: ignore[union-attr]
+                    if tab is None:
                         step = advance_step(st)
-                    else:
-                        bc1_t, bc2_sqrt_t = advance_step_table(
-                            st, table, ((0, plugrad.float64), (1, p.dtype)), p.device
-                        )
-                    g = apply_weight_decay(p, g, lr, weight_decay, decoupled)
-                    exp_avg, exp_avg_sq = st["exp_avg"], st["exp_avg_sq"]
-                    exp_avg.mul_(beta1).add_(g, alpha=1 - beta1)
-                    exp_avg_sq.mul_(beta2).add_(g * g, alpha=1 - beta2)
-                    if amsgrad:
-                        max_sq = st["max_exp_avg_sq"]
-                        max_sq.copy_(plugrad.maximum(max_sq, exp_avg_sq))
-                        denom = max_sq.sqrt()
-                    else:
-                        denom = exp_avg_sq.sqrt()
-                    if table is None:
+                        g = apply_weight_decay(p, g, lr, weight_decay, decoupled)
+                        exp_avg, exp_avg_sq = st["exp_avg"], st["exp_avg_sq"]
+                        exp_avg.mul_(beta1).add_(g, alpha=1 - beta1)
+                        exp_avg_sq.mul_(beta2).add_(g * g, alpha=1 - beta2)
+                        denom = _denominator(st, amsgrad)
                         bias_correction1, bias_correction2_sqrt = _bias_corrections(beta1, beta2, step)
                         denom.div_(bias_correction2_sqrt).add_(eps)
                         p.add_(exp_avg / denom, alpha=-lr / bias_correction1)
-                    else:  # the same kernels, with the step's numbers as 0-d tensors
-                        denom.div_(bc2_sqrt_t).add_(eps)
-                        p.add_(exp_avg / denom * scalar_div(-lr, bc1_t).to(p))
+                        continue
+                    # recorded: the same kernels, with the step's numbers and lr (and beta1) as 0-d tensors
+                    assert scalars is not None
+                    if bc1_t is None:
+                        bc1_t, bc2_sqrt_t = advance_step_table(st, tab, ((0, plugrad.float64), (1, p.dtype)), p.device)
+                    else:
+                        (bc2_sqrt_t,) = advance_step_table(st, tab, ((1, p.dtype),), p.device)
+                    lr_t = scalars.option(group, "lr", p)
+                    g = apply_weight_decay(p, g, lr_t, weight_decay, decoupled)
+                    exp_avg, exp_avg_sq = st["exp_avg"], st["exp_avg_sq"]
+                    if beta1_t is not None:
+                        exp_avg.mul_(beta1_t.to(exp_avg)).add_(g * (1 - beta1_t).to(g))
+                    else:
+                        exp_avg.mul_(beta1).add_(g, alpha=1 - beta1)
+                    exp_avg_sq.mul_(beta2).add_(g * g, alpha=1 - beta2)
+                    denom = _denominator(st, amsgrad)
+                    denom.div_(bc2_sqrt_t).add_(eps)
+                    p.add_(exp_avg / denom * (-lr_t / bc1_t).to(p))
         return loss
+
+
+def _denominator(st: dict[str, Any], amsgrad: bool) -> Any:
+    """``sqrt(v)``, or with amsgrad ``sqrt(v_max)`` after ``v_max = max(v_max, v)`` (a new tensor)."""
+    exp_avg_sq = st["exp_avg_sq"]
+    if amsgrad:
+        max_sq = st["max_exp_avg_sq"]
+        max_sq.copy_(plugrad.maximum(max_sq, exp_avg_sq))
+        return max_sq.sqrt()
+    return exp_avg_sq.sqrt()
 
 
 class AdamW(Adam):

@@ -7,17 +7,19 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import plugrad
+from plugrad.compiler import assume_constant
 
 from ._common import (
+    StepScalars,
     StepTable,
     advance_step,
     advance_step_table,
     apply_weight_decay,
+    beta1_scheduled,
     check_adam_args,
+    indexed_params_with_grads,
     is_compiling,
-    params_with_grads,
     plain_numbers,
-    scalar_div,
     step_table,
 )
 from .optimizer import Optimizer
@@ -61,7 +63,8 @@ class Adamax(Optimizer):
     ``exp_inf`` (``u``).
 
     Under :func:`plugrad.compile` the bias correction comes from the step-count tensor
-    through a step table (see :mod:`plugrad.optim._common`), bit-identical to the eager step.
+    through a step table (see :mod:`plugrad.optim._common`), and ``lr`` (and ``betas[0]``
+    where OneCycleLR cycles it) is a scalar input: bit-identical to the eager step.
     """
 
     def __init__(
@@ -94,23 +97,45 @@ class Adamax(Optimizer):
         """One Adamax update of every parameter that has a gradient."""
         loss = self._closure_loss(closure)
         with self._step_grad_mode():
-            for group in self.param_groups:
+            scalars = StepScalars(self) if is_compiling() else None
+            for gi, group in enumerate(self.param_groups):
                 self._check_capturable(group)
                 lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
                 beta1, beta2 = group["betas"]
-                table = _table(beta1) if is_compiling() and plain_numbers(lr, beta1) else None
-                for p, g, st in params_with_grads(self, group, _init_state):
-                    if table is None:
+                compiled = scalars is not None and plain_numbers(lr, beta1)
+                cycled = compiled and beta1_scheduled(group)  # betas[0] changes from step to step
+                table = _table(beta1) if compiled and not cycled else None
+                for j, p, g, st in indexed_params_with_grads(self, group, _init_state):
+                    tab, bc1_t = table, None
+                    if cycled:
+                        assert scalars is not None
+                        bc1_t = scalars.bias_correction1(gi, j, st, p)
+                        if bc1_t is None:  # a second step in one call: betas is a guard for it
+                            assume_constant(group, "betas")
+                            tab = _table(beta1)
+                    if tab is None and bc1_t is None:
                         step = advance_step(st)
-                    else:
-                        (bc1_t,) = advance_step_table(st, table, ((0, plugrad.float64),), p.device)
-                    g = apply_weight_decay(p, g, lr, weight_decay)
-                    exp_avg, exp_inf = st["exp_avg"], st["exp_inf"]
-                    exp_avg.lerp_(g, 1 - beta1)
-                    exp_inf.copy_(plugrad.maximum(exp_inf.mul_(beta2), g.abs() + eps))
-                    if table is None:
+                        g = apply_weight_decay(p, g, lr, weight_decay)
+                        exp_avg, exp_inf = st["exp_avg"], st["exp_inf"]
+                        exp_avg.lerp_(g, 1 - beta1)
+                        exp_inf.copy_(plugrad.maximum(exp_inf.mul_(beta2), g.abs() + eps))
                         (bias_correction1,) = _bias_correction(beta1, step)
                         p.add_(exp_avg / exp_inf, alpha=-lr / bias_correction1)
-                    else:  # the same kernels, with the step's number as a 0-d tensor
-                        p.add_(exp_avg / exp_inf * scalar_div(-lr, bc1_t).to(p))
+                        continue
+                    # recorded: the same kernels, with the step's number and lr (and beta1) as 0-d tensors
+                    assert scalars is not None
+                    if bc1_t is None:
+                        assert tab is not None
+                        (bc1_t,) = advance_step_table(st, tab, ((0, plugrad.float64),), p.device)
+                        weight: Any = 1 - beta1
+                    else:
+                        step_t = st["step"]
+                        step_t += 1
+                        weight = (1 - scalars.beta1(gi, p)).to(g)
+                    lr_t = scalars.option(group, "lr", p)
+                    g = apply_weight_decay(p, g, lr_t, weight_decay)
+                    exp_avg, exp_inf = st["exp_avg"], st["exp_inf"]
+                    exp_avg.lerp_(g, weight)
+                    exp_inf.copy_(plugrad.maximum(exp_inf.mul_(beta2), g.abs() + eps))
+                    p.add_(exp_avg / exp_inf * (-lr_t / bc1_t).to(p))
         return loss

@@ -9,10 +9,12 @@ from typing import Any
 import plugrad
 
 from ._common import (
+    StepScalars,
     StepTable,
     advance_step,
     advance_step_table,
     apply_weight_decay,
+    beta1_scheduled,
     check_adam_args,
     is_compiling,
     params_with_grads,
@@ -75,8 +77,9 @@ class NAdam(Optimizer):
     PyTorch keeps them), ``exp_avg`` (``m``), ``exp_avg_sq`` (``v``).
 
     Under :func:`plugrad.compile` the momentum schedule and bias correction come from the
-    step-count tensor through a step table (see :mod:`plugrad.optim._common`), and
-    ``P_t`` stays a tensor: bit-identical to the eager step.
+    step-count tensor through a step table (see :mod:`plugrad.optim._common`), ``P_t``
+    stays a tensor, and ``lr`` (and ``betas[0]`` where OneCycleLR cycles it) is a scalar
+    input: bit-identical to the eager step.
     """
 
     def __init__(
@@ -115,14 +118,18 @@ class NAdam(Optimizer):
         """One NAdam update of every parameter that has a gradient."""
         loss = self._closure_loss(closure)
         with self._step_grad_mode():
-            for group in self.param_groups:
+            scalars = StepScalars(self) if is_compiling() else None
+            for gi, group in enumerate(self.param_groups):
                 self._check_capturable(group)
                 lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
                 beta1, beta2 = group["betas"]
                 momentum_decay = group["momentum_decay"]
                 table = None
-                if is_compiling() and plain_numbers(lr, beta1, beta2, momentum_decay):
-                    table = _table(beta1, beta2, momentum_decay)
+                cycled = False  # betas[0] changes from step to step: read as a scalar
+                if scalars is not None and plain_numbers(lr, beta1, beta2, momentum_decay):
+                    cycled = beta1_scheduled(group)
+                    # with beta1 = 1 the table holds 1 - 0.5 * 0.96 ** (t * momentum_decay) (times 1.0, exact)
+                    table = _table(1.0 if cycled else beta1, beta2, momentum_decay)
                 for p, g, st in params_with_grads(self, group, _init_state):
                     mu_product = st["mu_product"]
                     mu: Any  # Python floats in eager steps, 0-d tensors in recorded ones
@@ -132,25 +139,38 @@ class NAdam(Optimizer):
                     if table is None:
                         step = advance_step(st)
                         mu, mu_next, bias_correction2 = _schedule(beta1, beta2, momentum_decay, step)
-                    else:  # the step's numbers as 0-d tensors
-                        f64 = plugrad.float64
-                        want = ((0, f64), (0, mu_product.dtype), (1, f64), (2, p.dtype))
-                        mu, mu_cast, mu_next, bias_correction2 = advance_step_table(st, table, want, p.device)
-                    g = apply_weight_decay(p, g, lr, weight_decay, group["decoupled_weight_decay"])
-                    if table is None:
+                        g = apply_weight_decay(p, g, lr, weight_decay, group["decoupled_weight_decay"])
                         mu_product *= mu
                         prod = mu_product.item()
-                    else:
-                        mu_product *= mu_cast.to(mu_product)  # (no kernel where they share a device)
-                        prod = mu_product.to(mu)  # float64 where mu is
-                    exp_avg, exp_avg_sq = st["exp_avg"], st["exp_avg_sq"]
-                    exp_avg.lerp_(g, 1 - beta1)
-                    exp_avg_sq.mul_(beta2).add_(g * g, alpha=1 - beta2)
-                    denom = (exp_avg_sq / bias_correction2).sqrt() + eps
-                    if table is None:
+                        exp_avg, exp_avg_sq = st["exp_avg"], st["exp_avg_sq"]
+                        exp_avg.lerp_(g, 1 - beta1)
+                        exp_avg_sq.mul_(beta2).add_(g * g, alpha=1 - beta2)
+                        denom = (exp_avg_sq / bias_correction2).sqrt() + eps
                         p.add_(g / denom, alpha=-lr * (1.0 - mu) / (1.0 - prod))
                         p.add_(exp_avg / denom, alpha=-lr * mu_next / (1.0 - prod * mu_next))
+                        continue
+                    # recorded: the step's numbers, lr (and beta1) as 0-d tensors
+                    assert scalars is not None
+                    f64 = plugrad.float64
+                    if cycled:
+                        want = ((0, f64), (1, f64), (2, p.dtype))
+                        decay_t, decay_next_t, bias_correction2 = advance_step_table(st, table, want, p.device)
+                        beta1_t = scalars.beta1(gi, p)
+                        mu, mu_next = beta1_t * decay_t, beta1_t * decay_next_t
+                        mu_cast = mu
+                        weight: Any = (1 - beta1_t).to(p)
                     else:
-                        p.add_(g / denom * (-lr * (1.0 - mu) / (1.0 - prod)).to(p))
-                        p.add_(exp_avg / denom * (-lr * mu_next / (1.0 - prod * mu_next)).to(p))
+                        want = ((0, f64), (0, mu_product.dtype), (1, f64), (2, p.dtype))
+                        mu, mu_cast, mu_next, bias_correction2 = advance_step_table(st, table, want, p.device)
+                        weight = 1 - beta1
+                    lr_t = scalars.option(group, "lr", p)
+                    g = apply_weight_decay(p, g, lr_t, weight_decay, group["decoupled_weight_decay"])
+                    mu_product *= mu_cast.to(mu_product)  # (no kernel where they share a device)
+                    prod = mu_product.to(mu)  # float64 where mu is
+                    exp_avg, exp_avg_sq = st["exp_avg"], st["exp_avg_sq"]
+                    exp_avg.lerp_(g, weight)
+                    exp_avg_sq.mul_(beta2).add_(g * g, alpha=1 - beta2)
+                    denom = (exp_avg_sq / bias_correction2).sqrt() + eps
+                    p.add_(g / denom * (-lr_t * (1.0 - mu) / (1.0 - prod)).to(p))
+                    p.add_(exp_avg / denom * (-lr_t * mu_next / (1.0 - prod * mu_next)).to(p))
         return loss

@@ -14,6 +14,8 @@ import plugrad
 from plugrad import Tensor
 from plugrad.compiler import assume_constant, is_compiling
 
+from ._common import beta1_scheduled, option_view
+
 __all__ = ["Optimizer", "required"]
 
 
@@ -158,10 +160,14 @@ class Optimizer:
     fused kernel), and plugrad has one update path, written with tensor operations.
 
     Under :func:`plugrad.compile`, a recorded :meth:`step` relies on every option of
-    every group (``lr``, ``betas``, ...: see :func:`plugrad.compiler.assume_constant`) and
+    every group (``betas``, ``eps``, ...: see :func:`plugrad.compiler.assume_constant`) and
     on the groups and state it ran with: a replay checks that the options still have
-    their values (a scheduler that changed ``lr`` makes the step record again) and that
-    no :meth:`add_param_group` or :meth:`load_state_dict` came in between.
+    their values (changing ``eps`` makes the step record again) and that no
+    :meth:`add_param_group` or :meth:`load_state_dict` came in between. The options that
+    schedulers change from step to step are read as scalar inputs instead
+    (:func:`plugrad.compiler.scalar`), so one program serves every value: ``lr``, a nonzero
+    ``momentum`` (whether it is zero stays a guard) and, where OneCycleLR cycles it,
+    ``betas[0]`` (see :mod:`plugrad.optim._common`).
     """
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
@@ -205,9 +211,14 @@ class Optimizer:
         if layout is None:  # one per optimizer: a recording tells guards apart by their container
             layout = self._layout = _Layout(self)
         assume_constant(layout, "ids")
-        for group in self.param_groups:
+        for i, group in enumerate(self.param_groups):
+            cycled = beta1_scheduled(group)
             for key in group:
-                if key != "params":
+                if key == "params":
+                    continue
+                if key == "betas" and cycled:  # betas[0] is read as a scalar (see _common.StepScalars)
+                    assume_constant(option_view(self), (i, "beta", 1))
+                else:
                     assume_constant(group, key)
 
     def __getstate__(self) -> dict[str, Any]:

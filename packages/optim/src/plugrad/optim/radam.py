@@ -8,15 +8,18 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import plugrad
+from plugrad.compiler import assume_constant
 
 from ._common import (
+    StepScalars,
     StepTable,
     advance_step,
     advance_step_table,
     apply_weight_decay,
+    beta1_scheduled,
     check_adam_args,
+    indexed_params_with_grads,
     is_compiling,
-    params_with_grads,
     plain_numbers,
     step_table,
 )
@@ -88,7 +91,8 @@ class RAdam(Optimizer):
 
     Under :func:`plugrad.compile` the step's numbers come from the step-count tensor
     through a step table (see :mod:`plugrad.optim._common`) and the choice between the
-    two updates is a ``where`` on a looked-up flag: bit-identical to the eager step.
+    two updates is a ``where`` on a looked-up flag; ``lr`` (and ``betas[0]`` where OneCycleLR
+    cycles it) is a scalar input: bit-identical to the eager step.
     """
 
     def __init__(
@@ -123,23 +127,30 @@ class RAdam(Optimizer):
         """One RAdam update of every parameter that has a gradient."""
         loss = self._closure_loss(closure)
         with self._step_grad_mode():
-            for group in self.param_groups:
+            scalars = StepScalars(self) if is_compiling() else None
+            for gi, group in enumerate(self.param_groups):
                 self._check_capturable(group)
                 lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
                 beta1, beta2 = group["betas"]
-                table = _table(beta1, beta2) if is_compiling() and plain_numbers(lr, beta1, beta2) else None
-                for p, g, st in params_with_grads(self, group, _init_state):
-                    if table is None:
+                table = None
+                cycled = False  # betas[0] changes from step to step: read as a scalar, its powers in Python
+                if scalars is not None and plain_numbers(lr, beta1, beta2):
+                    cycled = beta1_scheduled(group)
+                    table = _table(0.0 if cycled else beta1, beta2)
+                for j, p, g, st in indexed_params_with_grads(self, group, _init_state):
+                    tab, bc1_t = table, None
+                    if cycled and table is not None:
+                        assert scalars is not None
+                        bc1_t = scalars.bias_correction1(gi, j, st, p)
+                        if bc1_t is None:  # a second step in one call: betas is a guard for it
+                            assume_constant(group, "betas")
+                            tab = _table(beta1, beta2)
+                    if tab is None:
                         step = advance_step(st)
-                    else:
-                        dt = p.dtype
-                        want = ((0, dt), (1, dt), (2, dt), (3, plugrad.bool))
-                        bc1_t, bc2_sqrt_t, rect_t, rectified_t = advance_step_table(st, table, want, p.device)
-                    g = apply_weight_decay(p, g, lr, weight_decay, group["decoupled_weight_decay"])
-                    exp_avg, exp_avg_sq = st["exp_avg"], st["exp_avg_sq"]
-                    exp_avg.lerp_(g, 1 - beta1)
-                    exp_avg_sq.mul_(beta2).add_(g * g, alpha=1 - beta2)
-                    if table is None:
+                        g = apply_weight_decay(p, g, lr, weight_decay, group["decoupled_weight_decay"])
+                        exp_avg, exp_avg_sq = st["exp_avg"], st["exp_avg_sq"]
+                        exp_avg.lerp_(g, 1 - beta1)
+                        exp_avg_sq.mul_(beta2).add_(g * g, alpha=1 - beta2)
                         bias_correction1, bias_correction2, rect = _rectification(beta1, beta2, step)
                         m_hat = exp_avg / bias_correction1
                         if rect is not None:
@@ -147,8 +158,26 @@ class RAdam(Optimizer):
                             p.add_(m_hat * lr * adaptive * rect, alpha=-1.0)
                         else:
                             p.add_(m_hat * lr, alpha=-1.0)
-                    else:  # both updates, the step's one chosen by a flag tensor (the same kernels for it)
-                        m_hat_lr = exp_avg / bc1_t * lr
-                        adaptive_t = (exp_avg_sq.sqrt() + eps).reciprocal() * bc2_sqrt_t  # as eager's float / tensor
-                        p.add_(plugrad.where(rectified_t, m_hat_lr * adaptive_t * rect_t, m_hat_lr), alpha=-1.0)
+                        continue
+                    # recorded: both updates, the step's one chosen by a flag tensor (the same kernels for
+                    # it), with the step's numbers and lr (and beta1) as 0-d tensors
+                    assert scalars is not None
+                    dt = p.dtype
+                    if bc1_t is None:
+                        want = ((0, dt), (1, dt), (2, dt), (3, plugrad.bool))
+                        bc1_t, bc2_sqrt_t, rect_t, rectified_t = advance_step_table(st, tab, want, p.device)
+                        weight: Any = 1 - beta1
+                    else:
+                        want = ((1, dt), (2, dt), (3, plugrad.bool))
+                        bc2_sqrt_t, rect_t, rectified_t = advance_step_table(st, tab, want, p.device)
+                        bc1_t = bc1_t.to(p)
+                        weight = (1 - scalars.beta1(gi, p)).to(p)
+                    lr_t = scalars.option(group, "lr", p)
+                    g = apply_weight_decay(p, g, lr_t, weight_decay, group["decoupled_weight_decay"])
+                    exp_avg, exp_avg_sq = st["exp_avg"], st["exp_avg_sq"]
+                    exp_avg.lerp_(g, weight)
+                    exp_avg_sq.mul_(beta2).add_(g * g, alpha=1 - beta2)
+                    m_hat_lr = exp_avg / bc1_t * lr_t.to(p)
+                    adaptive_t = (exp_avg_sq.sqrt() + eps).reciprocal() * bc2_sqrt_t  # as eager's float / tensor
+                    p.add_(plugrad.where(rectified_t, m_hat_lr * adaptive_t * rect_t, m_hat_lr), alpha=-1.0)
         return loss

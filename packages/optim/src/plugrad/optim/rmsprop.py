@@ -7,7 +7,7 @@ from typing import Any
 
 import plugrad
 
-from ._common import apply_weight_decay, params_with_grads
+from ._common import StepScalars, apply_weight_decay, is_compiling, params_with_grads, plain_numbers
 from .optimizer import Optimizer
 
 __all__ = ["RMSprop"]
@@ -43,6 +43,9 @@ class RMSprop(Optimizer):
 
     State: ``step``, ``square_avg`` (``v``), ``momentum_buffer`` (``b``, if momentum > 0),
     ``grad_avg`` (``gbar``, if centered).
+
+    Under :func:`plugrad.compile` ``lr`` and a nonzero ``momentum`` are scalar inputs (a
+    scheduler's new values replay without recording again), bit-identical to the eager step.
     """
 
     def __init__(
@@ -87,11 +90,13 @@ class RMSprop(Optimizer):
         """One RMSprop update of every parameter that has a gradient."""
         loss = self._closure_loss(closure)
         with self._step_grad_mode():
-            for group in self.param_groups:
+            scalars = StepScalars(self) if is_compiling() else None
+            for gi, group in enumerate(self.param_groups):
                 self._check_capturable(group)
                 lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
                 weight_decay, momentum = group["weight_decay"], group["momentum"]
                 centered = group["centered"]
+                compiled = scalars is not None and plain_numbers(lr, momentum)
                 for p, g, st in params_with_grads(self, group, _init_state):
                     st["step"] += 1
                     g = apply_weight_decay(p, g, lr, weight_decay)
@@ -104,10 +109,20 @@ class RMSprop(Optimizer):
                     else:
                         avg = square_avg.sqrt()
                     avg.add_(eps)
+                    if not compiled:
+                        if momentum > 0:
+                            buf = st["momentum_buffer"]
+                            buf.mul_(momentum).add_(g / avg)
+                            p.add_(buf, alpha=-lr)
+                        else:
+                            p.add_(g / avg, alpha=-lr)
+                        continue
+                    # recorded: lr and the momentum as 0-d tensors (whether the momentum is zero is a guard)
+                    assert scalars is not None
                     if momentum > 0:
                         buf = st["momentum_buffer"]
-                        buf.mul_(momentum).add_(g / avg)
-                        p.add_(buf, alpha=-lr)
+                        buf.mul_(scalars.nonzero_option(gi, group, "momentum", p).to(buf)).add_(g / avg)
                     else:
-                        p.add_(g / avg, alpha=-lr)
+                        buf = g / avg
+                    p.add_(buf * (-scalars.option(group, "lr", p)).to(buf))
         return loss

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ._common import StepScalars, is_compiling, plain_numbers
 from .optimizer import Optimizer
 
 __all__ = ["SGD"]
@@ -29,6 +30,9 @@ class SGD(Optimizer):
     :param maximize: maximize the objective instead of minimizing it.
 
     ``state[p]["momentum_buffer"]`` holds ``b`` when ``momentum != 0``.
+
+    Under :func:`plugrad.compile` ``lr`` and a nonzero ``momentum`` are read as scalar inputs
+    (a scheduler's new values replay without recording again), bit-identical to the eager step.
     """
 
     def __init__(
@@ -70,7 +74,9 @@ class SGD(Optimizer):
         """One SGD update of every parameter that has a gradient."""
         loss = self._closure_loss(closure)
         with self._step_grad_mode():
-            for group in self.param_groups:
+            # recorded by plugrad.compile: lr and momentum as scalar inputs (one program for every value)
+            scalars = StepScalars(self) if is_compiling() else None
+            for gi, group in enumerate(self.param_groups):
                 lr = group["lr"]
                 momentum = group["momentum"]
                 dampening = group["dampening"]
@@ -78,6 +84,7 @@ class SGD(Optimizer):
                 nesterov = group["nesterov"]
                 maximize = group["maximize"]
                 state = self.state
+                compiled = scalars is not None and plain_numbers(lr, momentum)
                 for p in group["params"]:
                     g = p.grad
                     if g is None:
@@ -89,10 +96,24 @@ class SGD(Optimizer):
                     if momentum != 0:
                         st = state[p]
                         buf = st.get("momentum_buffer")
+                        if compiled:
+                            assert scalars is not None
+                            momentum_t = scalars.nonzero_option(gi, group, "momentum", p)
                         if buf is None:
                             buf = st["momentum_buffer"] = g.clone().detach()
+                        elif compiled:
+                            buf.mul_(momentum_t.to(buf)).add_(g, alpha=1 - dampening)
                         else:
                             buf.mul_(momentum).add_(g, alpha=1 - dampening)
-                        g = g.add(buf, alpha=momentum) if nesterov else buf
-                    p.add_(g, alpha=-lr)
+                        if not nesterov:
+                            g = buf
+                        elif compiled:
+                            g = g + buf * momentum_t.to(buf)
+                        else:
+                            g = g.add(buf, alpha=momentum)
+                    if compiled:
+                        assert scalars is not None
+                        p.add_(g * (-scalars.option(group, "lr", p)).to(g))
+                    else:
+                        p.add_(g, alpha=-lr)
         return loss
