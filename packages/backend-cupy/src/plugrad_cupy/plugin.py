@@ -1,6 +1,7 @@
-"""Entry point ``cupy`` in the ``plugrad`` group: registers the CuPy backend (device type ``cuda``).
+"""Entry point ``cupy`` in the ``plugrad`` group: registers the CuPy backend (device type ``cuda``)
+and the ``"cupy_fuse"`` compiler of ``plugrad.compile`` (elementwise fusion through ``cupy.fuse``).
 
-Without CuPy, or without a usable CUDA device, the backend is still returned, with
+Without CuPy, or without a usable CUDA device, both are still returned, with
 ``unavailable_reason`` set, so ``python -m plugrad info`` says why and nothing else breaks.
 """
 
@@ -54,5 +55,32 @@ def plugrad_backends() -> Sequence[BackendSpec]:
             capabilities=frozenset({"dlpack", "views"}),
             priority=10,
             version=f"cupy {cp.__version__}",
+        )
+    ]
+
+
+COMPILER_DESCRIPTION = "fuses runs of elementwise kernels (forward and backward) into one cupy.fuse kernel each"
+
+
+@hookimpl
+def plugrad_compilers() -> Sequence[Any]:
+    from plugrad.compiler import CompilerSpec
+
+    cp, _, reason = probe()
+    if reason is not None:
+        return [
+            CompilerSpec(
+                name="cupy_fuse", backends=(NAME,), description=COMPILER_DESCRIPTION, unavailable_reason=reason
+            )
+        ]
+    from ._fusion import compile_program
+
+    return [
+        CompilerSpec(
+            name="cupy_fuse",
+            compile=compile_program,
+            backends=(NAME,),
+            version=getattr(cp, "__version__", "") or "",
+            description=COMPILER_DESCRIPTION,
         )
     ]
