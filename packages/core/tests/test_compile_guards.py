@@ -948,8 +948,7 @@ def test_per_step_scheduler_matches_eager(optname: str) -> None:
             pair.c.sched.step()
 
 
-@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #17", strict=True)
-@pytest.mark.parametrize("optname", ["SGD", "Adam"])
+@pytest.mark.parametrize("optname", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
 def test_per_step_scheduler_keeps_one_program(optname: str) -> None:
     pair = Pair(_scheduled(optname))
     with compile_warnings() as got:
