@@ -409,8 +409,48 @@ def test_identical_groups_share_one_fused_function() -> None:
     program = _numpy_program(calls, 7, [0, 1], [4, 6], [(3,), (3,), (3,), (3,), (), (3,), (3,)], [F32] * 7)
     rewritten, groups, sources = fuse_program(program, np, as_arrays)
     fused = [c for c in rewritten.calls if c.name == FUSED]
-    assert len(groups) == 2 and sources[0] == sources[1] and fused[0].fn is fused[1].fn
-    assert "xp.tanh(t0)" in sources[0] and "xp.multiply(a0, 2.0)" in sources[0]
+    assert len(groups) == 2 and sources[0] == sources[1] and fused[0].fn.fused is fused[1].fn.fused
+    assert "xp.tanh(t0)" in sources[0] and "xp.multiply(a0, xp.float32(2.0))" in sources[0]
+
+
+def _broken_fuse(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def run(*arrays: Any) -> Any:
+        raise NotImplementedError("no such function in this cupy.fuse")
+
+    return run
+
+
+def _float64_fuse(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def run(*arrays: Any) -> Any:  # a cupy.fuse promoting Python numbers to float64
+        r = fn(*arrays)
+        return tuple(np.asarray(v, np.float64) for v in r) if isinstance(r, tuple) else np.asarray(r, np.float64)
+
+    return run
+
+
+@pytest.mark.parametrize("fuse", [_broken_fuse, _float64_fuse])
+def test_a_kernel_that_fails_or_differs_on_its_first_call_runs_unfused(fuse: Callable[..., Any]) -> None:
+    calls = [
+        Call(_k("multiply"), "multiply", (Ref(0), 2.0), {}, 1),
+        Call(_k("tanh"), "tanh", (Ref(1),), {}, 2),
+        Call(_k("add"), "add", (Ref(2), Ref(1)), {}, 3),
+    ]
+    program = _numpy_program(calls, 4, [0], [1, 3], [(3,)] * 4, [F32] * 4)
+    run = make_compiler(np, fuse, backend="numpy")(program)
+    assert run is not None
+    x = np.linspace(-1, 1, 3, dtype=np.float32)
+    ref = [x, None, None, None]
+    interpret(program)(ref)
+    with pytest.warns(
+        plugrad.compiler.CompileWarning, match="cupy_fuse: the fused kernel of 3 calls .* running them unfused"
+    ):
+        env = [x, None, None, None]
+        run(env)
+    for _ in range(2):  # no more warnings: the group stays unfused
+        same(env[1], ref[1])
+        same(env[3], ref[3])
+        env = [x, None, None, None]
+        run(env)
 
 
 def test_folded_constants_become_arguments() -> None:

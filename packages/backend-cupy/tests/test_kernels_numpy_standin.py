@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import pytest
-from plugrad.backends import CONTRACT_VERSION, BackendSpec, get_registry, hookimpl
+from plugrad.plugins import CONTRACT_VERSION, BackendSpec, get_registry, hookimpl
 from plugrad.testing.conformance import BackendConformance
 
 np = pytest.importorskip("numpy")

@@ -51,11 +51,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from plugrad.compiler import ELEMENTWISE_KERNELS, Call, Program, Ref, Runner
+from plugrad.compiler import ELEMENTWISE_KERNELS, Call, Program, Ref, Runner, substitute
 
 __all__ = [
     "FUSED",
     "OPS",
+    "FusedCall",
     "Group",
     "Member",
     "compile_program",
@@ -148,7 +149,8 @@ _NEEDS_ALL = ("clip", "sigmoid", "relu")
 class Member:
     """One call of a group: ``out = op(*operands)``; an operand is a :class:`Ref`, a Python
     number, an array constant (folded by plugrad), ``None`` (a missing clip bound) or the
-    target dtype of ``astype``."""
+    target dtype of ``astype``. ``compute`` is the dtype the kernel computes in: its
+    Python numbers are written as scalars of that dtype."""
 
     call: Call
     op: Op
@@ -156,6 +158,7 @@ class Member:
     operands: list[Any]
     out: int
     dtype: np.dtype[Any]
+    compute: np.dtype[Any]
 
 
 @dataclass
@@ -304,7 +307,7 @@ def _member(call: Call, xp: Any, kernels: Mapping[str, Any], shapes: list[Any], 
         ok = dtype in FLOAT_DTYPES and array_dtypes[0] == dtype
     if not ok:
         return None
-    return Member(call, op, fn, operands, out, dtype)
+    return Member(call, op, fn, operands, out, dtype, promoted if kind in ("compare", "logic") else dtype)
 
 
 def _broadcasts(shape: tuple[int, ...], to: tuple[int, ...]) -> bool:
@@ -413,14 +416,23 @@ def _finish(program: Program, items: list[Call | Group], groups: list[Group], mi
 
 
 # ---------------------------------------------------------------------------- codegen
-def _literal(value: Any) -> str:
-    """A Python number as source (``cupy.fuse`` takes it as a weak scalar, as CuPy's ufuncs do)."""
+def _literal(value: Any, dtype: np.dtype[Any]) -> str:
+    """A Python number as a scalar of ``dtype``, in source.
+
+    The kernel's eager call converts a Python number to the dtype it computes in (NumPy's
+    and CuPy's weak scalars); a typed scalar does the same in ``cupy.fuse`` whichever way a
+    CuPy version promotes Python numbers inside a fused function (as weak scalars, or as
+    float64 and int64 by their type)."""
     if type(value) is float:
         if math.isnan(value):
-            return "float('nan')"
-        if math.isinf(value):
-            return "float('inf')" if value > 0 else "-float('inf')"
-    return repr(value)
+            text = "float('nan')"
+        elif math.isinf(value):
+            text = "float('inf')" if value > 0 else "-float('inf')"
+        else:
+            text = repr(value)
+    else:
+        text = repr(value)
+    return f"{_DTYPE_SOURCE[dtype]}({text})"
 
 
 def group_source(group: Group) -> str:
@@ -433,34 +445,36 @@ def group_source(group: Group) -> str:
     for k, v in enumerate(group.inputs):
         names[v if type(v) is int else ("const", id(v))] = f"a{k}"
 
-    def opnd(v: Any) -> str:
+    def opnd(v: Any, dtype: np.dtype[Any]) -> str:
         if type(v) is Ref:
             return names[v.index]
         if type(v) in _SCALARS:
-            return _literal(v)
+            return _literal(v, dtype)
         return names[("const", id(v))]
 
     lines = [f"def fused({', '.join(f'a{k}' for k in range(len(group.inputs)))}):"]
     for i, m in enumerate(group.members):
         t = f"t{i}"
-        kind, xs = m.op.kind, m.operands
-        if kind in ("math", "compare", "predicate", "logic", "where"):
-            rhs = f"xp.{m.fn}({', '.join(opnd(v) for v in xs)})"
+        kind, xs, c = m.op.kind, m.operands, m.compute
+        if kind in ("math", "compare", "predicate", "logic"):
+            rhs = f"xp.{m.fn}({', '.join(opnd(v, c) for v in xs)})"
+        elif kind == "where":
+            rhs = f"xp.where({opnd(xs[0], _BOOL)}, {opnd(xs[1], c)}, {opnd(xs[2], c)})"
         elif kind == "clip":
-            rhs = opnd(xs[0])
+            rhs = opnd(xs[0], c)
             if xs[1] is not None:
-                rhs = f"xp.maximum({rhs}, {opnd(xs[1])})"
+                rhs = f"xp.maximum({rhs}, {opnd(xs[1], c)})"
             if xs[2] is not None:
-                rhs = f"xp.minimum({rhs}, {opnd(xs[2])})"
+                rhs = f"xp.minimum({rhs}, {opnd(xs[2], c)})"
         elif kind == "astype":
-            rhs = f"{opnd(xs[0])}.astype({_DTYPE_SOURCE[xs[1]]})"
+            rhs = f"{opnd(xs[0], c)}.astype({_DTYPE_SOURCE[xs[1]]})"
         elif kind == "sigmoid":  # the backend's kernel: x >= 0 ? 1 / (1 + e) : e / (1 + e), e = exp(-|x|)
-            x = opnd(xs[0])
+            x, zero, one = opnd(xs[0], c), _literal(0, c), _literal(1, c)
             lines.append(f"    e{i} = xp.exp(xp.negative(xp.absolute({x})))")
-            lines.append(f"    d{i} = xp.add(1, e{i})")
-            rhs = f"xp.where(xp.greater_equal({x}, 0), xp.true_divide(1, d{i}), xp.true_divide(e{i}, d{i}))"
+            lines.append(f"    d{i} = xp.add({one}, e{i})")
+            rhs = f"xp.where(xp.greater_equal({x}, {zero}), xp.true_divide({one}, d{i}), xp.true_divide(e{i}, d{i}))"
         else:  # relu
-            rhs = f"xp.maximum({opnd(xs[0])}, 0)"
+            rhs = f"xp.maximum({opnd(xs[0], c)}, {_literal(0, c)})"
         lines.append(f"    {t} = {rhs}")
         names[m.out] = t
     results = [names[s] for s in group.outputs]
@@ -472,6 +486,74 @@ def _build(source: str, xp: Any, fuse: Callable[[Callable[..., Any]], Any]) -> A
     namespace: dict[str, Any] = {"xp": xp}
     exec(compile(source, "<plugrad_cupy fused group>", "exec"), namespace)
     return fuse(namespace["fused"])
+
+
+def _unfused(group: Group) -> Callable[..., Any]:
+    """The group computed by its original kernel calls."""
+    calls = [m.call for m in group.members]
+    slots = [v if type(v) is int else None for v in group.inputs]  # array constants are in the calls' arguments
+    outputs = list(group.outputs)
+
+    def run(*arrays: Any) -> Any:
+        env: Any = {s: a for s, a in zip(slots, arrays) if s is not None}  # substitute() only indexes it by slot
+        for c in calls:
+            env[c.out] = c.fn(*substitute(c.args, env), **{k: substitute(v, env) for k, v in c.kwargs.items()})
+        return env[outputs[0]] if len(outputs) == 1 else tuple(env[s] for s in outputs)
+
+    return run
+
+
+class FusedCall:
+    """A fused group's callable in a rewritten program: the fused kernel, checked on its first call.
+
+    The first call compares what the kernel returns with the shapes and dtypes recorded for
+    the group's results; when they differ, or when tracing or compiling the kernel raises
+    (a CuPy version whose ``cupy.fuse`` lacks a function), it warns once
+    (:class:`plugrad.compiler.CompileWarning`) and from then on runs the group's calls
+    unfused, as eager does.
+    """
+
+    __slots__ = ("fn", "fused", "unfused", "expected", "where", "calls")
+
+    def __init__(self, fused: Any, group: Group, shapes: list[Any], dtypes: list[Any], where: str) -> None:
+        self.fused = fused
+        self.unfused = _unfused(group)
+        self.expected = [(tuple(shapes[s]), dtypes[s]) for s in group.outputs]
+        self.where = where
+        self.calls = len(group.members)
+        self.fn: Callable[..., Any] = self._first
+
+    def __call__(self, *arrays: Any) -> Any:
+        return self.fn(*arrays)
+
+    def _first(self, *arrays: Any) -> Any:
+        try:
+            out = self.fused(*arrays)
+        except Exception as exc:
+            return self._give_up(f"{type(exc).__name__}: {exc}", arrays)
+        got = [
+            (tuple(getattr(r, "shape", ())), getattr(r, "dtype", type(r)))
+            for r in (out if isinstance(out, tuple) else (out,))
+        ]
+        if got != self.expected:
+            return self._give_up(f"it returned {got}, not the recorded {self.expected}", arrays)
+        self.fn = self.fused
+        return out
+
+    def _give_up(self, why: str, arrays: tuple[Any, ...]) -> Any:
+        import warnings
+
+        from plugrad.compiler import CompileWarning
+
+        at = f" at {self.where}" if self.where else ""
+        warnings.warn(
+            CompileWarning(
+                f"cupy_fuse: the fused kernel of {self.calls} calls{at} cannot run ({why}); running them unfused"
+            ),
+            stacklevel=2,
+        )
+        self.fn = self.unfused
+        return self.unfused(*arrays)
 
 
 def fuse_program(
@@ -515,7 +597,8 @@ def fuse_program(
         where = next((m.call.where for m in item.members if m.call.where), "")
         args = tuple(Ref(v) if type(v) is int else v for v in item.inputs)
         out: int | tuple[int | None, ...] = item.outputs[0] if len(item.outputs) == 1 else tuple(item.outputs)
-        new_calls.append(Call(fn, FUSED, args, {}, out, None, where))
+        guarded = FusedCall(fn, item, program.meta["shapes"], program.meta["dtypes"], where)
+        new_calls.append(Call(guarded, FUSED, args, {}, out, None, where))
     rewritten = Program(
         program.backend, program.n_slots, list(program.inputs), new_calls, list(program.outputs), dict(program.meta)
     )
