@@ -16,6 +16,7 @@ import plugrad
 import pytest
 from plugrad.compiler import Call, Program, Ref, interpret
 from plugrad.plugins import get_registry
+from plugrad_cupy._fusion import FusedCall
 
 
 def _no_gpu_reason() -> str | None:
@@ -33,7 +34,11 @@ def _no_gpu_reason() -> str | None:
 
 
 REASON = _no_gpu_reason()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
+pytestmark = [
+    pytest.mark.skipif(REASON is not None, reason=REASON or ""),
+    # a fused kernel that cannot run warns and runs unfused: here that is a failure
+    pytest.mark.filterwarnings("error::plugrad.compiler.CompileWarning"),
+]
 
 TOL = {np.dtype(np.float32): {"rtol": 1e-5, "atol": 1e-6}, np.dtype(np.float64): {"rtol": 1e-12, "atol": 1e-13}}
 
@@ -90,8 +95,9 @@ def test_fused_functions_are_cupy_fusions() -> None:
     close(out, plugrad.tanh(x * 0.5 + y) * 2.0 - 1.0)
     [run] = [r for r in rec.runners if r is not None]
     assert run.__plugrad_cupy__["groups"] == 1 and run.__plugrad_cupy__["fused_calls"] == 4
-    fused = [v for v in run.__globals__.values() if type(v).__name__ == "Fusion"]
-    assert fused and isinstance(out._data if hasattr(out, "_data") else out, cupy.ndarray)
+    [call] = [v for v in run.__globals__.values() if isinstance(v, FusedCall)]
+    assert type(call.fused).__name__ == "Fusion" and call.fn is call.fused  # the kernel ran, not the fallback
+    assert isinstance(out._data, cupy.ndarray)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

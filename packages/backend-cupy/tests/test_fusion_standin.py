@@ -35,6 +35,9 @@ from test_kernels_numpy_standin import _Cupyx, _NumpyAsCupy
 
 STANDIN = "cupy_fuse_standin"
 
+# a fused group that cannot run warns and runs unfused: here that is a failure
+pytestmark = pytest.mark.filterwarnings("error::plugrad.compiler.CompileWarning")
+
 
 def checked_kernels() -> bool:
     from plugrad.backends._checked import enabled
