@@ -252,3 +252,40 @@ def test_eager_steps_with_a_scheduler_do_not_touch_the_compile_machinery() -> No
         sched.step()
     assert "_option_view" not in opt.__dict__ and "_advanced_in" not in opt.__dict__
     assert math.isfinite(opt.param_groups[0]["lr"])
+
+
+@pytest.mark.parametrize(
+    "make_opt",
+    [
+        lambda groups: optim.SGD(groups, lr=0.1, momentum=0.9),
+        lambda groups: optim.Adam(groups, lr=0.01),
+        lambda groups: optim.RAdam(groups, lr=0.01, weight_decay=0.01, decoupled_weight_decay=True),
+        lambda groups: optim.NAdam(groups, lr=0.01),
+        lambda groups: optim.RMSprop(groups, lr=0.01, momentum=0.3),
+    ],
+    ids=["sgd", "adam", "radam", "nadam", "rmsprop"],
+)
+def test_param_groups_with_their_own_schedules(make_opt: Callable[[Any], optim.Optimizer]) -> None:
+    # two groups, each with its own max_lr (and momentum cycle); a parameter without a gradient
+    x, y = data()
+    results = []
+    for compiled in (False, True):
+        params = make_model()
+        frozen = plugrad.zeros(3, requires_grad=True)  # never gets a gradient
+        groups = [{"params": params[:2]}, {"params": [frozen, *params[2:]], "lr": 0.02}]
+        opt = make_opt(groups)
+        sched = lr_scheduler.OneCycleLR(opt, max_lr=[0.05, 0.01], total_steps=CALLS)
+        fn = make_step(params, opt)
+        if compiled:
+            fn = plugrad.compile(fn)
+        losses = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CompileWarning)
+            for _ in range(CALLS - 1):
+                losses.append(fn(x, y))
+                sched.step()
+        results.append((params, opt, losses, fn))
+    assert_identical(results[0], results[1])
+    assert_one_program(results[1][3])
+    g0, g1 = results[1][1].param_groups
+    assert g0["lr"] != g1["lr"]
