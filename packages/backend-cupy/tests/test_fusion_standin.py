@@ -692,3 +692,95 @@ def test_the_compiler_is_registered_with_its_reason() -> None:
         import cupy
 
         assert spec.compile is _fusion.compile_program and spec.version == cupy.__version__
+
+
+# ----------------------------------------------------------------- random programs vs interpret
+def _random_program(seed: int) -> tuple[Program, list[Any], Callable[[], None]]:
+    """A random straight-line program over the NumPy backend's kernels: elementwise calls of
+    broadcasting shapes, reductions, in-place adds, checks and random draws; its inputs, and
+    a function resetting its random draws."""
+    rng = np.random.default_rng(seed)
+    k = _backend("numpy").spec.kernels
+    shapes = [(4, 3), (3,), (4, 1), ()]
+    arrays: list[Any] = [rng.standard_normal(shapes[rng.integers(4)]).astype(np.float32) for _ in range(3)]
+    arrays.append(rng.standard_normal((4, 3)) > 0)
+    slot_shape = [a.shape for a in arrays]
+    slot_dtype = [a.dtype for a in arrays]
+    draws = [0]
+
+    def draw(shape: Any, dtype: Any) -> Any:
+        draws[0] += 1
+        return np.full(shape, draws[0] * 0.25, dtype)
+
+    def reset() -> None:
+        draws[0] = 0
+
+    def check(x: Any) -> None:
+        float(np.sum(x))
+
+    calls: list[Call] = []
+
+    def new(shape: tuple[int, ...], dtype: Any) -> int:
+        slot_shape.append(shape)
+        slot_dtype.append(np.dtype(dtype))
+        return len(slot_shape) - 1
+
+    def pick(dtype: Any) -> int:
+        return int(rng.choice([s for s, d in enumerate(slot_dtype) if d == np.dtype(dtype)]))
+
+    for _ in range(int(rng.integers(4, 16))):
+        r = rng.uniform()
+        a = pick(np.float32)
+        if r < 0.25:
+            name = str(rng.choice(["tanh", "exp", "negative", "abs", "sin", "sqrt", "log1p"]))
+            calls.append(Call(k[name], name, (Ref(a),), {}, new(slot_shape[a], np.float32)))
+        elif r < 0.55:
+            name = str(rng.choice(["add", "subtract", "multiply", "maximum", "minimum", "divide"]))
+            other: Any = Ref(pick(np.float32)) if rng.uniform() < 0.7 else float(rng.integers(-3, 4)) / 2
+            shape = np.broadcast_shapes(slot_shape[a], slot_shape[other.index] if type(other) is Ref else ())
+            calls.append(Call(k[name], name, (Ref(a), other), {}, new(shape, np.float32)))
+        elif r < 0.62:
+            calls.append(Call(k["greater"], "greater", (Ref(a), 0.1), {}, new(slot_shape[a], np.bool_)))
+        elif r < 0.7:
+            c, b = pick(np.bool_), pick(np.float32)
+            shape = np.broadcast_shapes(slot_shape[c], slot_shape[a], slot_shape[b])
+            calls.append(Call(k["where"], "where", (Ref(c), Ref(a), Ref(b)), {}, new(shape, np.float32)))
+        elif r < 0.78:
+            calls.append(Call(k["sum"], "sum", (Ref(a), None, False), {}, new((), np.float32)))
+        elif r < 0.88:
+            b = pick(np.float32)
+            if np.broadcast_shapes(slot_shape[a], slot_shape[b]) == slot_shape[a]:
+                calls.append(Call(_iadd, "iadd", (Ref(a), Ref(b)), {}, None, mutates=a))
+        elif r < 0.94:
+            calls.append(Call(check, "check", (Ref(a),), {}, None))
+        else:
+            shape = shapes[int(rng.integers(4))]
+            calls.append(Call(draw, "random.uniform", (shape, np.dtype(np.float32)), {}, new(shape, np.float32)))
+    n = len(slot_shape)
+    produced = list(range(4, n))
+    outputs = sorted(
+        set(produced[-2:]) | {int(s) for s in rng.choice(produced, min(2, len(produced)))} if produced else set()
+    )
+    meta = {"shapes": slot_shape, "dtypes": slot_dtype}
+    return Program(_backend("numpy"), n, [0, 1, 2, 3], calls, outputs, meta), arrays, reset
+
+
+def test_random_programs_give_the_reference_runners_results() -> None:
+    compile_fn = make_compiler(np, as_arrays, backend="numpy")
+    fused_programs = 0
+    for seed in range(300):
+        program, arrays, reset = _random_program(seed)
+        run = compile_fn(program)
+        if run is None:
+            continue
+        fused_programs += 1
+        env = [a.copy() for a in arrays] + [None] * (program.n_slots - 4)
+        ref = [a.copy() for a in arrays] + [None] * (program.n_slots - 4)
+        with np.errstate(all="ignore"):
+            reset()
+            interpret(program)(ref)
+            reset()
+            run(env)
+        for s in [*program.outputs, 0, 1, 2, 3]:  # results, and the inputs written in place
+            same(env[s], ref[s])
+    assert fused_programs > 100
