@@ -311,9 +311,26 @@ class StepScalars:
             t = self.made[made_key] = v
         return t
 
-    def option(self, group: dict[str, Any], key: str, like: Tensor) -> Tensor:
-        """``group[key]`` (a Python number: check with :func:`plain_numbers`) as a float64 0-d tensor on ``like``'s device."""
-        return self._get(group, key, like)
+    def option(self, group: dict[str, Any], key: str, like: Tensor, cast: bool = False) -> Tensor:
+        """``group[key]`` (a Python number: check with :func:`plain_numbers`) as a float64 0-d tensor on
+        ``like``'s device, or with ``cast`` rounded to ``like``'s dtype (made once per dtype)."""
+        if not cast:
+            return self._get(group, key, like)
+        made_key = (id(group), ("as", key, like.dtype), like.device)
+        t = self.made.get(made_key)
+        if t is None:
+            t = self.made[made_key] = self._get(group, key, like).to(like)
+        return t
+
+    def negated_option(self, group: dict[str, Any], key: str, like: Tensor, cast: bool = False) -> Tensor:
+        """``-group[key]`` (eager's ``alpha=-lr``) as a float64 0-d tensor, or with ``cast`` rounded to
+        ``like``'s dtype; made once per step, device and dtype (fewer kernels in the replay)."""
+        made_key = (id(group), ("-", key, like.dtype if cast else None), like.device)
+        t = self.made.get(made_key)
+        if t is None:
+            t = self.negated_option(group, key, like).to(like) if cast else -self.option(group, key, like)
+            self.made[made_key] = t
+        return t
 
     def nonzero_option(self, gi: int, group: dict[str, Any], key: str, like: Tensor) -> Tensor:
         """:meth:`option` for an option whose being zero (or positive) shapes the step: that stays a guard."""
@@ -333,7 +350,7 @@ class StepScalars:
         rec = _compile_state.ACTIVE[0]
         if rec is None:
             return None
-        seen = self.opt.__dict__.get("_advanced_in")
+        seen: tuple[Any, set[int]] | None = self.opt.__dict__.get("_advanced_in")
         if seen is None or seen[0]() is not rec:
             seen = self.opt._advanced_in = (weakref.ref(rec), set())  # type: ignore[attr-defined]
         step_id = id(state["step"])

@@ -164,7 +164,7 @@ class Adam(Optimizer):
                     exp_avg_sq.mul_(beta2).add_(g * g, alpha=1 - beta2)
                     denom = _denominator(st, amsgrad)
                     denom.div_(bc2_sqrt_t).add_(eps)
-                    p.add_(exp_avg / denom * (-lr_t / bc1_t).to(p))
+                    p.add_(exp_avg / denom * (scalars.negated_option(group, "lr", p) / bc1_t).to(p))
         return loss
 
 

@@ -137,5 +137,5 @@ class Adamax(Optimizer):
                     exp_avg, exp_inf = st["exp_avg"], st["exp_inf"]
                     exp_avg.lerp_(g, weight)
                     exp_inf.copy_(plugrad.maximum(exp_inf.mul_(beta2), g.abs() + eps))
-                    p.add_(exp_avg / exp_inf * (-lr_t / bc1_t).to(p))
+                    p.add_(exp_avg / exp_inf * (scalars.negated_option(group, "lr", p) / bc1_t).to(p))
         return loss

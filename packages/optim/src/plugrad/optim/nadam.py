@@ -153,7 +153,7 @@ class NAdam(Optimizer):
                     assert scalars is not None
                     f64 = plugrad.float64
                     if cycled:
-                        want = ((0, f64), (1, f64), (2, p.dtype))
+                        want: tuple[tuple[int, Any], ...] = ((0, f64), (1, f64), (2, p.dtype))
                         decay_t, decay_next_t, bias_correction2 = advance_step_table(st, table, want, p.device)
                         beta1_t = scalars.beta1(gi, p)
                         mu, mu_next = beta1_t * decay_t, beta1_t * decay_next_t
@@ -171,6 +171,7 @@ class NAdam(Optimizer):
                     exp_avg.lerp_(g, weight)
                     exp_avg_sq.mul_(beta2).add_(g * g, alpha=1 - beta2)
                     denom = (exp_avg_sq / bias_correction2).sqrt() + eps
-                    p.add_(g / denom * (-lr_t * (1.0 - mu) / (1.0 - prod)).to(p))
-                    p.add_(exp_avg / denom * (-lr_t * mu_next / (1.0 - prod * mu_next)).to(p))
+                    neg_lr_t = scalars.negated_option(group, "lr", p)
+                    p.add_(g / denom * (neg_lr_t * (1.0 - mu) / (1.0 - prod)).to(p))
+                    p.add_(exp_avg / denom * (neg_lr_t * mu_next / (1.0 - prod * mu_next)).to(p))
         return loss

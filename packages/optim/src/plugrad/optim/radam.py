@@ -164,7 +164,7 @@ class RAdam(Optimizer):
                     assert scalars is not None
                     dt = p.dtype
                     if bc1_t is None:
-                        want = ((0, dt), (1, dt), (2, dt), (3, plugrad.bool))
+                        want: tuple[tuple[int, Any], ...] = ((0, dt), (1, dt), (2, dt), (3, plugrad.bool))
                         bc1_t, bc2_sqrt_t, rect_t, rectified_t = advance_step_table(st, tab, want, p.device)
                         weight: Any = 1 - beta1
                     else:
@@ -177,7 +177,7 @@ class RAdam(Optimizer):
                     exp_avg, exp_avg_sq = st["exp_avg"], st["exp_avg_sq"]
                     exp_avg.lerp_(g, weight)
                     exp_avg_sq.mul_(beta2).add_(g * g, alpha=1 - beta2)
-                    m_hat_lr = exp_avg / bc1_t * lr_t.to(p)
+                    m_hat_lr = exp_avg / bc1_t * scalars.option(group, "lr", p, cast=True)
                     adaptive_t = (exp_avg_sq.sqrt() + eps).reciprocal() * bc2_sqrt_t  # as eager's float / tensor
                     p.add_(plugrad.where(rectified_t, m_hat_lr * adaptive_t * rect_t, m_hat_lr), alpha=-1.0)
         return loss

@@ -124,5 +124,5 @@ class RMSprop(Optimizer):
                         buf.mul_(scalars.nonzero_option(gi, group, "momentum", p).to(buf)).add_(g / avg)
                     else:
                         buf = g / avg
-                    p.add_(buf * (-scalars.option(group, "lr", p)).to(buf))
+                    p.add_(buf * scalars.negated_option(group, "lr", buf, cast=True))
         return loss

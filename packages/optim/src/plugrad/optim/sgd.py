@@ -113,7 +113,7 @@ class SGD(Optimizer):
                             g = g.add(buf, alpha=momentum)
                     if compiled:
                         assert scalars is not None
-                        p.add_(g * (-scalars.option(group, "lr", p)).to(g))
+                        p.add_(g * scalars.negated_option(group, "lr", g, cast=True))
                     else:
                         p.add_(g, alpha=-lr)
         return loss
