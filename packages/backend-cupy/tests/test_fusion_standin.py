@@ -456,6 +456,26 @@ def test_a_kernel_that_fails_or_differs_on_its_first_call_runs_unfused(fuse: Cal
         run(env)
 
 
+def test_a_deep_chain_is_cut_into_groups_of_at_most_max_group_size() -> None:
+    calls = [
+        Call(
+            _k("multiply" if i % 2 else "sin"), "multiply" if i % 2 else "sin", (Ref(i), 0.999)[: 1 + i % 2], {}, i + 1
+        )
+        for i in range(600)
+    ]
+    program = _numpy_program(calls, 601, [0], [600], [(4,)] * 601, [F32] * 601)
+    rewritten, groups, _ = fuse_program(program, np, as_arrays, max_group_size=256)
+    assert [len(g.members) for g in groups] == [256, 256, 88]
+    assert [g.outputs for g in groups] == [[256], [512], [600]]
+    env, ref = (
+        [np.linspace(-1, 1, 4, dtype=np.float32)] + [None] * 600,
+        [np.linspace(-1, 1, 4, dtype=np.float32)] + [None] * 600,
+    )
+    make_compiler(np, as_arrays, backend="numpy", max_group_size=256)(program)(env)
+    interpret(program)(ref)
+    same(env[600], ref[600])
+
+
 def test_folded_constants_become_arguments() -> None:
     """plugrad folds pure calls of constants (the ``ones`` seeding a backward pass) into arrays;
     a group reading one takes it as an argument."""

@@ -69,6 +69,9 @@ __all__ = [
 #: the name of a fused group's call in a rewritten program
 FUSED = "cupy.fused"
 
+#: the most calls fused into one kernel by default
+MAX_GROUP_SIZE = 256
+
 _F32, _F64, _BOOL = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.bool_)
 FLOAT_DTYPES = (_F32, _F64)
 _ALLOWED = (_F32, _F64, _BOOL)
@@ -333,11 +336,15 @@ def plan(
     kernels: Mapping[str, Any] | None = None,
     *,
     min_group_size: int = 2,
+    max_group_size: int = MAX_GROUP_SIZE,
 ) -> Plan:
     """Split ``calls`` (the program's live calls, in order) into kept calls and groups (module docs).
 
     :param kernels: the backend's own kernel table (default: that of ``program.backend``'s
         plugin); a call fuses only when its callable is the table's.
+    :param min_group_size: the fewest calls worth one kernel.
+    :param max_group_size: the most calls in one kernel (a full group closes: bounds the CUDA
+        source, and so the compile time, of a deep chain).
     """
     if kernels is None:
         spec = getattr(program.backend, "spec", None)
@@ -365,6 +372,9 @@ def plan(
                 if g is not None and g.shape != shape and open_groups.get(g.shape) is g:
                     close(g)
             g = open_groups.get(shape)
+            if g is not None and len(g.members) >= max_group_size:
+                close(g)
+                g = None
             if g is None:
                 g = open_groups[shape] = Group(shape)
                 groups.append(g)
@@ -564,6 +574,7 @@ def fuse_program(
     kernels: Mapping[str, Any] | None = None,
     cache: dict[str, Any] | None = None,
     min_group_size: int = 2,
+    max_group_size: int = MAX_GROUP_SIZE,
 ) -> tuple[Program, list[Group], list[str]]:
     """``program`` with each fused group replaced by one ``"cupy.fused"`` call.
 
@@ -578,7 +589,7 @@ def fuse_program(
     from plugrad._compile._replay import simplify
 
     calls = simplify(program)
-    p = plan(program, calls, xp, kernels, min_group_size=min_group_size)
+    p = plan(program, calls, xp, kernels, min_group_size=min_group_size, max_group_size=max_group_size)
     new_calls: list[Call] = []
     sources: list[str] = []
     cache = {} if cache is None else cache
@@ -612,6 +623,7 @@ def make_compiler(
     backend: str | None = "cupy",
     kernels: Mapping[str, Any] | None = None,
     min_group_size: int = 2,
+    max_group_size: int = MAX_GROUP_SIZE,
 ) -> Callable[[Program], Runner | None]:
     """A ``compile(program)`` fusing over ``xp`` with ``fuse``, for programs of ``backend``
     (``None``: any). It declines (``None``) another backend's program and a program with
@@ -626,7 +638,13 @@ def make_compiler(
         from plugrad._compile._replay import compile_program as replay
 
         rewritten, groups, sources = fuse_program(
-            program, xp, fuse, kernels=kernels, cache=cache, min_group_size=min_group_size
+            program,
+            xp,
+            fuse,
+            kernels=kernels,
+            cache=cache,
+            min_group_size=min_group_size,
+            max_group_size=max_group_size,
         )
         if not groups:
             return None
