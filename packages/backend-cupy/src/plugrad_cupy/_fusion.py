@@ -19,13 +19,13 @@ kernels (``call.fn`` is the kernel of the backend's plugin, not an override), it
 in :data:`OPS` (an elementwise kernel with a counterpart in ``xp``), it writes nothing in
 place, every array it reads and makes is float32, float64 or bool with a recorded shape
 that broadcasts to its result's, NumPy's promotion of its operands (Python numbers weak)
-gives its recorded dtype, and its constants are Python numbers (which ``cupy.fuse``
-treats as weak scalars, as CuPy's ufuncs do).
+gives its recorded dtype, and its constants are Python numbers (written as scalars of the
+dtype the kernel computes in, as its eager call converts them) or arrays plugrad folded.
 
 **Where a group runs.** Calls are scanned in order. A candidate joins the open group of
 its result's shape (one open group per shape). A group *closes* -- and runs at that
-point, as one call -- when a later call outside it reads one of its results, and before
-any call that is not a known pure kernel (an in-place write, a ``"check"``, a random
+point, as one call -- when a later call outside it reads one of its results, when it is
+full (``max_group_size`` members), and before any call that is not a known pure kernel (an in-place write, a ``"check"``, a random
 draw, any other callable: they may change what a member reads, even through a view).
 Members move later only past pure calls that read none of their results, so every member
 still reads the values it read when recorded.
@@ -41,6 +41,10 @@ with the same operands, so each element goes through the same operations; ``clip
 backend's two-branch formula (``1 / (1 + e)`` or ``e / (1 + e)`` with ``e = exp(-|x|)``).
 The CUDA compiler may contract a multiply and an add of one kernel into one fused
 multiply-add, so results agree with eager within a rounding, not always bit for bit.
+Each fused call checks its first results' shapes and dtypes against the recording and
+falls back to the unfused calls, with a warning, if they differ or the kernel cannot be
+built (:class:`FusedCall`). With ``PLUGRAD_CHECK_KERNELS`` set every kernel is a checking
+wrapper, not the backend's own function, so nothing fuses.
 """
 
 from __future__ import annotations
