@@ -1046,3 +1046,41 @@ def test_nan_argument_matches_eager() -> None:
     f = torch.compile(lambda x, s: x * s + 1)
     for _ in range(4):
         assert_same_value(f(torch.ones(2), float("nan")), torch.ones(2) * float("nan") + 1, "nan")
+
+
+def _autocast_case(name: str) -> tuple[Any, Any]:
+    w = torch.linspace(-1, 1, 6).reshape(3, 2)
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        return x @ w
+
+    cf = torch.compile(f)
+    x = torch.ones(4, 3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        for _ in range(3):
+            cf(x)
+    if name == "other_dtype":
+        with torch.autocast("cpu", dtype=torch.float16):
+            return cf(x), f(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16), torch.autocast("cpu", enabled=False):
+        return cf(x), f(x)
+
+
+def test_autocast_enter_exit_records_again() -> None:
+    w = torch.linspace(-1, 1, 6).reshape(3, 2)
+    cf = torch.compile(lambda x: x @ w)
+    x = torch.ones(4, 3)
+    for i in range(6):
+        if i % 2:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                assert_same_value(cf(x), x @ w, f"autocast {i}")
+        else:
+            assert_same_value(cf(x), x @ w, f"plain {i}")
+    assert len(cf._cache) == 2
+
+
+@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #20", strict=True)
+@pytest.mark.parametrize("name", ["other_dtype", "nested_disabled"])
+def test_autocast_state_is_part_of_the_key(name: str) -> None:
+    got, want = _autocast_case(name)
+    assert_same_value(got, want, name)
