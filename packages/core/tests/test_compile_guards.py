@@ -1084,3 +1084,22 @@ def test_autocast_enter_exit_records_again() -> None:
 def test_autocast_state_is_part_of_the_key(name: str) -> None:
     got, want = _autocast_case(name)
     assert_same_value(got, want, name)
+
+
+def test_anomaly_mode_after_install_still_raises() -> None:
+    w = torch.ones(3, requires_grad=True)
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        w.grad = None
+        (x * w).sqrt().sum().backward()
+        return w.grad * 1
+
+    cf = torch.compile(f)
+    for _ in range(3):
+        cf(torch.ones(3))
+    assert replayed(cf) == 1
+    with torch.autograd.detect_anomaly(), compile_warnings():
+        with pytest.raises(RuntimeError, match="returned nan values"):
+            f(torch.zeros(3))
+        with pytest.raises(RuntimeError, match="returned nan values"):
+            cf(torch.zeros(3))
