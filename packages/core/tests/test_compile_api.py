@@ -396,3 +396,15 @@ def test_exception_while_recording_propagates_and_restores(exc: type[BaseExcepti
     with pytest.raises(RuntimeError):  # a kernel's own error while recording
         plugrad.compile(lambda a, b: a + b)(torch.ones(3), torch.ones(4))
     assert _nothing_wrapped()
+
+
+@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #21", strict=True)
+def test_config_stable_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(compiler.config, "stable_after", 4)
+    f = plugrad.compile(lambda x: x * 2)
+    for i in range(3):
+        assert_same_value(f(X), X * 2, f"call {i}")
+        assert replayed(f) == 0, f"installed after {i + 1} recordings"
+    for i in range(3):
+        assert_same_value(f(X), X * 2, f"call {i + 3}")
+    assert replayed(f) == 1 and recordings(f) == 4
