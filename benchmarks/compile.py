@@ -745,7 +745,7 @@ def deep_memory(length: int = DEEP_LEN) -> dict[str, Any]:
 
 
 # -------------------------------------------------------------------------- 4. op chain
-QUICK_KINDS = ["add", "tanh", "sigmoid", "matmul"]
+QUICK_KINDS = ["add", "tanh", "matmul"]
 
 
 def _jax_op(kind: str) -> Callable[[Any], Any]:
@@ -828,7 +828,7 @@ def op_chain(args: argparse.Namespace, numba_off: str | None, kinds: list[str]) 
             impls["jax.jit"] = warm_plain("jax.jit", jax_chain(kind, work.length))
         if torch is not None:
             impls["torch eager"] = warm_plain("torch eager", op_kind_step(kind, torch))
-        impls.update(plugrad_impls(lambda kind=kind: op_kind_step(kind, plugrad), numba_off))
+        impls.update(plugrad_impls(lambda kind=kind: op_kind_step(kind, plugrad), numba_off, args.numba_limit))
         measure(impls, args.rounds, args.min_time / 2)
         out[kind] = impls
         line = "  ".join(f"{k} {fmt_time(v.seconds / work.per if v.seconds else None)}" for k, v in impls.items())
@@ -1005,10 +1005,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-torch", action="store_true")
     args = p.parse_args(argv)
     args.rounds = 5 if args.quick else 11
-    args.min_time = 0.02 if args.quick else 0.1
+    args.min_time = 0.01 if args.quick else 0.1
     args.torch_compile = not args.quick
     args.torch_compile_limit = 60.0
-    args.numba_limit = 30.0 if args.quick else 180.0  # numba's compile of the deep chain's fused loops
+    args.numba_limit = 20.0 if args.quick else 180.0  # numba compiles long fused chains for minutes
     md_path = args.md or args.json.with_suffix(".md")
     t_start = T0[0] = time.perf_counter()
 
@@ -1018,7 +1018,7 @@ def main(argv: list[str] | None = None) -> int:
         NOTES.append(f"plugrad.compile numba: skipped ({numba_off})")
     if args.quick:
         NOTES.append(
-            "--quick: torch.compile not run, deep chain of 5,000 ops (memory: 2,000) without numba, op chain on "
+            "--quick: torch.compile not run, deep chain of 2,000 ops without numba, numba's compile limited to 20 s, op chain on "
             + ", ".join(QUICK_KINDS)
             + " only, fewer rounds"
         )
@@ -1105,7 +1105,7 @@ def main(argv: list[str] | None = None) -> int:
             targets.append((f"MLP step ({label}), {c} <= 1.0x numpy", ratio(impls, c, "numpy"), 1.0))
         first_calls[f"MLP step ({label})"] = first_call_entry(impls)
     if want("deep chain"):
-        deep_len = DEEP_LEN // 4 if args.quick else DEEP_LEN
+        deep_len = DEEP_LEN // 10 if args.quick else DEEP_LEN
         print(
             f"\n[{time.perf_counter() - t_start:.0f} s] deep chain: setting up (eager recording of {deep_len:,} ops) ..."
         )
