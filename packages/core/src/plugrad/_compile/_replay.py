@@ -22,7 +22,7 @@ import linecache
 from typing import Any
 
 from ..backends._spec import KERNELS
-from .program import FRESH_KERNELS, MUTATING_KERNELS, Call, Program, Ref, Runner
+from .program import FRESH_KERNELS, MUTATING_KERNELS, Call, Program, Ref, Runner, _freeze
 
 __all__ = ["compile_program", "live_calls", "simplify"]
 
@@ -175,7 +175,77 @@ def simplify(program: Program) -> list[Call]:
         out.append(Call(c.fn, c.name, _unwrap(_map_refs(args, lambda r: _Const(values[r.index]) if r.index in values else r)),
                         {k: _unwrap(_map_refs(v, lambda r: _Const(values[r.index]) if r.index in values else r)) for k, v in kwargs.items()},
                         c.out, c.mutates, c.where))  # fmt: skip
-    return live_calls(program, out) if alias or values else out
+    out, merged = _common_subexpressions(out, outputs)
+    return live_calls(program, out) if alias or values or merged else out
+
+
+def _common_subexpressions(calls: list[Call], outputs: set[int]) -> tuple[list[Call], bool]:
+    """Calls of the same pure kernel on the same arguments computed once (the parameters' dtype
+    cast of one learning rate, say), where nothing in the program changes the arrays involved in
+    place (neither the arguments nor either result, nor what they are views of), so the one
+    result stands for both."""
+    roots: dict[int, frozenset[int]] = {}
+
+    def roots_of(slot: int) -> frozenset[int]:
+        r = roots.get(slot)
+        return frozenset((slot,)) if r is None else r
+
+    for c in calls:
+        refs = c.refs()
+        if c.name not in _FRESH and refs:
+            shared = frozenset().union(*(roots_of(r) for r in refs))
+            for slot in c.out_slots():
+                roots[slot] = shared | {slot}
+    changed: set[int] = set()
+    for c in calls:
+        if c.mutates is not None:
+            changed |= roots_of(c.mutates)
+    if not any(c.name in _PURE for c in calls):
+        return calls, False
+    seen: dict[Any, int] = {}
+    alias: dict[int, int] = {}
+    out: list[Call] = []
+    for c in calls:
+        if alias:
+            args = _map_refs(c.args, lambda r: Ref(alias.get(r.index, r.index)))
+            kwargs = {k: _map_refs(v, lambda r: Ref(alias.get(r.index, r.index))) for k, v in c.kwargs.items()}
+            if any(r.index in alias for r in _refs_in((c.args, tuple(c.kwargs.values())))):
+                c = Call(c.fn, c.name, args, kwargs, c.out, c.mutates, c.where)
+        slot = c.out
+        if (
+            c.name in _PURE
+            and c.mutates is None
+            and isinstance(slot, int)
+            and slot not in outputs
+            and roots_of(slot).isdisjoint(changed)
+            and all(roots_of(r).isdisjoint(changed) for r in c.refs())
+        ):
+            try:
+                key = (id(c.fn), c.name, _freeze(c.args), _freeze(tuple(sorted(c.kwargs.items()))))
+                hash(key)
+            except TypeError:
+                key = None
+            if key is not None:
+                first = seen.get(key)
+                if first is not None:
+                    alias[slot] = first
+                    continue
+                seen[key] = slot
+        out.append(c)
+    return out, bool(alias)
+
+
+def _refs_in(value: Any) -> list[Ref]:
+    found: list[Ref] = []
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        t = type(v)
+        if t is Ref:
+            found.append(v)
+        elif t is tuple or t is list:
+            stack.extend(v)
+    return found
 
 
 class _Const:
