@@ -1490,3 +1490,47 @@ def test_replay_peak_memory_is_no_more_than_eager(backward: bool) -> None:
         finally:
             tracemalloc.stop()
     assert replay_peak <= eager_peak * 1.1 + 64 * 1024, (eager_peak, replay_peak)
+
+
+@pytest.mark.parametrize("kind", ["clip_norm", "clip_value", "grad_scaler"])
+def test_common_training_step_patterns(kind: str) -> None:
+    """A classifier step with gradient clipping, or with a GradScaler (its inf check and scale update)."""
+
+    def make() -> tuple[Callable[..., Any], list[torch.Tensor], Any]:
+        torch.manual_seed(0)
+        m = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+        opt = torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+        scaler = torch.amp.GradScaler("cpu", init_scale=2.0**4) if kind == "grad_scaler" else None
+
+        def step(x: torch.Tensor, y: torch.Tensor) -> Any:
+            opt.zero_grad()
+            loss = F.cross_entropy(m(x), y)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+                return loss
+            loss.backward()
+            if kind == "clip_norm":
+                torch.nn.utils.clip_grad_norm_(m.parameters(), 0.5)
+            else:
+                torch.nn.utils.clip_grad_value_(m.parameters(), 0.1)
+            opt.step()
+            return loss
+
+        return step, list(m.parameters()), opt
+
+    se, pe, oe = make()
+    sc, pc, oc = make()
+    cf = torch.compile(sc)
+    g = torch.Generator().manual_seed(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", compiler.CompileWarning)
+        for i in range(8):
+            x, y = torch.randn(4, 3, generator=g), torch.randint(0, 2, (4,), generator=g)
+            if i in (5, 6):  # an overflow: the scaler skips the step and halves its scale
+                x[0, 0] = float("inf")
+            assert_same_value(se(x, y), cf(x, y), f"{kind} step {i}")
+            assert_same_params(pe, pc, f"{kind} step {i}")
+            assert_same_opt(oe, oc, pe, pc, f"{kind} step {i}")
+    assert replayed(cf) == 1
