@@ -337,9 +337,23 @@ class StepScalars:
         assume_constant(self.view, (gi, "sign", key))
         return self._get(group, key, like)
 
-    def beta1(self, gi: int, like: Tensor) -> Tensor:
-        """``param_groups[gi]["betas"][0]`` (where :func:`beta1_scheduled`) as a float64 0-d tensor."""
-        return self._get(self.view, (gi, "beta", 0), like)
+    def beta1(self, gi: int, like: Tensor, cast: bool = False) -> Tensor:
+        """``param_groups[gi]["betas"][0]`` (where :func:`beta1_scheduled`) as a float64 0-d tensor, or
+        with ``cast`` rounded to ``like``'s dtype (made once per dtype)."""
+        if not cast:
+            return self._get(self.view, (gi, "beta", 0), like)
+        return self._derived((gi, "beta1 as", like.dtype), like, lambda: self.beta1(gi, like).to(like))
+
+    def one_minus_beta1(self, gi: int, like: Tensor) -> Tensor:
+        """``1 - betas[0]`` (eager's ``alpha=1 - beta1`` or lerp weight), rounded to ``like``'s dtype (made once per dtype)."""
+        return self._derived((gi, "1 - beta1 as", like.dtype), like, lambda: (1 - self.beta1(gi, like)).to(like))
+
+    def _derived(self, key: Any, like: Tensor, make: Callable[[], Tensor]) -> Tensor:
+        made_key = (id(self), key, like.device)
+        t = self.made.get(made_key)
+        if t is None:
+            t = self.made[made_key] = make()
+        return t
 
     def bias_correction1(self, gi: int, j: int, state: dict[str, Any], like: Tensor) -> Tensor | None:
         """``1 - beta1 ** t`` of the step about to be taken for the group's ``j``-th parameter (call it

@@ -136,7 +136,7 @@ class Adam(Optimizer):
                         if bc1_t is None:  # a second step in one call: betas is a guard for it
                             assume_constant(group, "betas")
                             tab = _table(beta1, beta2)
-                    beta1_t = None if bc1_t is None else scalars.beta1(gi, p)  # type: ignore[union-attr]
+                    beta1_read = bc1_t is not None  # (else betas is a guard)
                     if tab is None:
                         step = advance_step(st)
                         g = apply_weight_decay(p, g, lr, weight_decay, decoupled)
@@ -157,8 +157,8 @@ class Adam(Optimizer):
                     lr_t = scalars.option(group, "lr", p)
                     g = apply_weight_decay(p, g, lr_t, weight_decay, decoupled)
                     exp_avg, exp_avg_sq = st["exp_avg"], st["exp_avg_sq"]
-                    if beta1_t is not None:
-                        exp_avg.mul_(beta1_t.to(exp_avg)).add_(g * (1 - beta1_t).to(g))
+                    if beta1_read:
+                        exp_avg.mul_(scalars.beta1(gi, exp_avg, cast=True)).add_(g * scalars.one_minus_beta1(gi, g))
                     else:
                         exp_avg.mul_(beta1).add_(g, alpha=1 - beta1)
                     exp_avg_sq.mul_(beta2).add_(g * g, alpha=1 - beta2)

@@ -131,7 +131,7 @@ class Adamax(Optimizer):
                     else:
                         step_t = st["step"]
                         step_t += 1
-                        weight = (1 - scalars.beta1(gi, p)).to(g)
+                        weight = scalars.one_minus_beta1(gi, g)
                     lr_t = scalars.option(group, "lr", p)
                     g = apply_weight_decay(p, g, lr_t, weight_decay)
                     exp_avg, exp_inf = st["exp_avg"], st["exp_inf"]

@@ -158,7 +158,7 @@ class NAdam(Optimizer):
                         beta1_t = scalars.beta1(gi, p)
                         mu, mu_next = beta1_t * decay_t, beta1_t * decay_next_t
                         mu_cast = mu
-                        weight: Any = (1 - beta1_t).to(p)
+                        weight: Any = scalars.one_minus_beta1(gi, p)
                     else:
                         want = ((0, f64), (0, mu_product.dtype), (1, f64), (2, p.dtype))
                         mu, mu_cast, mu_next, bias_correction2 = advance_step_table(st, table, want, p.device)

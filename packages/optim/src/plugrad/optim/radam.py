@@ -171,7 +171,7 @@ class RAdam(Optimizer):
                         want = ((1, dt), (2, dt), (3, plugrad.bool))
                         bc2_sqrt_t, rect_t, rectified_t = advance_step_table(st, tab, want, p.device)
                         bc1_t = bc1_t.to(p)
-                        weight = (1 - scalars.beta1(gi, p)).to(p)
+                        weight = scalars.one_minus_beta1(gi, p)
                     lr_t = scalars.option(group, "lr", p)
                     g = apply_weight_decay(p, g, lr_t, weight_decay, group["decoupled_weight_decay"])
                     exp_avg, exp_avg_sq = st["exp_avg"], st["exp_avg_sq"]
