@@ -102,7 +102,7 @@ def eager_reasons(cf: Any) -> list[str]:
 B, R, C = 4, 3, 5  # batch, features, classes
 
 #: catalogue unary rows that take one float tensor (differentiable or not)
-#: (digamma's backward falls back: /work/coord/compile-bugs.md #3; test_catalogue_row_replays covers it)
+#: (digamma falls back, documented: compile-bugs.md #3 (tests engineer); test_catalogue_row_replays covers it)
 UNARY_OPS = sorted(
     n
     for n, row in UNARY.items()
@@ -445,7 +445,7 @@ class Program:
         self.n_ops = n_ops
         rng = random.Random(seed)
         self.use_opt = rng.random() < 0.85
-        self.opt_kind = "adam" if adam else "sgd"  # Adam falls back: compile-bugs.md #4
+        self.opt_kind = "adam" if adam else "sgd"
         self.momentum = rng.choice([0.0, 0.9])
         self.nesterov = self.momentum > 0 and rng.random() < 0.3
         self.weight_decay = rng.choice([0.0, 0.01])
@@ -744,7 +744,11 @@ def _row_params() -> list[Any]:
     for name in sorted(UNARY) + sorted(BINARY):
         marks = []
         if name in _ROW_BUGS:
-            marks.append(pytest.mark.xfail(reason=f"see /work/coord/compile-bugs.md {_ROW_BUGS[name]}", strict=True))
+            marks.append(
+                pytest.mark.xfail(
+                    reason=f"see /work/coord/compile-bugs.md {_ROW_BUGS[name]} (tests engineer)", strict=True
+                )
+            )
         out.append(pytest.param(name, marks=marks, id=name))
     return out
 

@@ -301,7 +301,8 @@ def test_module_parameter_replaced() -> None:
 
 
 @pytest.mark.xfail(
-    reason="not guarded, documented in docs/compile.md (Guards); see /work/coord/compile-bugs.md #9", strict=True
+    reason="not guarded, documented in docs/compile.md (Guards); see /work/coord/compile-bugs.md #9 (tests engineer)",
+    strict=True,
 )
 def test_parameter_replaced_in_a_list() -> None:
     class Step:
@@ -647,7 +648,7 @@ def test_disabled_function_inside_is_a_graph_break() -> None:
 # -- arguments and results -----------------------------------------------------------------
 
 
-@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #12", strict=True)
+@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #12 (tests engineer)", strict=True)
 def test_returning_an_argument() -> None:
     @torch.compile
     def f(x: torch.Tensor) -> torch.Tensor:
@@ -660,7 +661,7 @@ def test_returning_an_argument() -> None:
     assert f(b) is b
 
 
-@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #12", strict=True)
+@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #12 (tests engineer)", strict=True)
 def test_inplace_on_argument_bumps_its_version() -> None:
     def g(x: torch.Tensor, y: torch.Tensor) -> Any:
         y.add_(1)
@@ -781,7 +782,8 @@ def test_result_graph_is_freed_like_eager() -> None:
 
 
 @pytest.mark.xfail(
-    reason="not replayed, documented in docs/compile.md (Guards); see /work/coord/compile-bugs.md #13", strict=True
+    reason="not replayed, documented in docs/compile.md (Guards); see /work/coord/compile-bugs.md #13 (tests engineer)",
+    strict=True,
 )
 def test_python_side_effects_are_not_lost() -> None:
     log: list[int] = []
@@ -902,7 +904,7 @@ def _late_hook_step(kind: str) -> Callable[[], Any]:
     return Step
 
 
-@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #16", strict=True)
+@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #16 (tests engineer)", strict=True)
 @pytest.mark.parametrize("kind", ["param_hook", "param_hook_log", "forward_hook", "forward_pre_hook"])
 def test_hook_registered_after_install(kind: str) -> None:
     pair = Pair(_late_hook_step(kind))
@@ -1022,7 +1024,7 @@ STRUCTURES: dict[str, tuple[Any, Any]] = {
 }
 
 
-@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #18", strict=True)
+@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #18 (tests engineer)", strict=True)
 @pytest.mark.parametrize("name", sorted(STRUCTURES))
 def test_argument_structure_is_part_of_the_key(name: str) -> None:
     f, run = STRUCTURES[name]
@@ -1030,7 +1032,7 @@ def test_argument_structure_is_part_of_the_key(name: str) -> None:
     assert_same_value(got, want, name)
 
 
-@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #19", strict=True)
+@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #19 (tests engineer)", strict=True)
 def test_signed_zero_argument() -> None:
     def f(x: torch.Tensor, s: float) -> torch.Tensor:
         return 1 / (x * s)
@@ -1079,7 +1081,7 @@ def test_autocast_enter_exit_records_again() -> None:
     assert len(cf._cache) == 2
 
 
-@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #20", strict=True)
+@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #20 (tests engineer)", strict=True)
 @pytest.mark.parametrize("name", ["other_dtype", "nested_disabled"])
 def test_autocast_state_is_part_of_the_key(name: str) -> None:
     got, want = _autocast_case(name)
