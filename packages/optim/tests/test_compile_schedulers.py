@@ -289,3 +289,46 @@ def test_param_groups_with_their_own_schedules(make_opt: Callable[[Any], optim.O
     assert_one_program(results[1][3])
     g0, g1 = results[1][1].param_groups
     assert g0["lr"] != g1["lr"]
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_random_values_between_calls(name: str) -> None:
+    # arbitrary rates (tiny ones that round to subnormals or zero in float32, large ones), momenta and
+    # cycled beta1 values set by hand between calls: every replay bit-identical to eager
+    import random
+
+    seed = list(OPTIMIZERS).index(name)
+    rng = random.Random(seed)
+    values = []
+    for _ in range(16):
+        lr = rng.choice([rng.uniform(0, 0.1), 10 ** rng.uniform(-45, -30), rng.uniform(0.5, 3.0), 0.0, 1e-3])
+        values.append((lr, rng.uniform(0.0, 0.99), rng.uniform(0.5, 0.99)))
+
+    def change(opt: optim.Optimizer, i: int) -> None:
+        lr, momentum, beta1 = values[i]
+        for group in opt.param_groups:
+            group["lr"] = lr
+            if group.get("momentum"):
+                group["momentum"] = momentum or 0.5
+            if "betas" in group:
+                group["max_momentum"] = 0.99  # marks betas[0] as cycled, as OneCycleLR does
+                group["betas"] = (beta1, group["betas"][1])
+
+    x, y = data()
+    results = []
+    for compiled in (False, True):
+        params = make_model(seed)
+        opt = OPTIMIZERS[name](params)
+        fn = make_step(params, opt)
+        if compiled:
+            fn = plugrad.compile(fn)
+        losses = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CompileWarning)
+            warnings.filterwarnings("ignore", category=RuntimeWarning)  # overflow in a large step
+            for i in range(len(values)):
+                losses.append(fn(x, y))
+                change(opt, i)
+        results.append((params, opt, losses, fn))
+    assert_identical(results[0], results[1])
+    assert_one_program(results[1][3], max_recordings=5)
