@@ -371,6 +371,32 @@ class Gen:
         }
         self.add(f"{kind}(%{a})", fns[kind])
 
+    def repeat(self) -> None:
+        """The same pure expression twice around an in-place write through a view of its input
+        (a common subexpression that must not be merged), on a copy outside the graph."""
+        a = self.pick()
+        kind = self.rng.choice(["view_add", "setitem", "zero_slice", "expand_read"])
+
+        def f(v: list[Any], a: int = a, kind: str = kind) -> Any:
+            d = v[a].detach() * 1
+            flat = d.reshape(-1)
+            e1 = (d * 2 + 1).tanh().sum()
+            if kind == "view_add":
+                flat[0:1].add_(1.5)
+            elif kind == "setitem":
+                flat[-1] = 3.0
+            elif kind == "zero_slice":
+                flat[: max(1, flat.shape[0] // 2)].zero_()
+            else:
+                e = flat.unsqueeze(0).expand(2, flat.shape[0])
+                e1 = e1 + e.sum()
+                flat.mul_(-1)
+                e1 = e1 + e.sum()
+            e2 = (d * 2 + 1).tanh().sum()
+            return v[a] + e1 - e2 * 0.5
+
+        self.add(f"repeat_{kind}(%{a})", f)
+
     def python_read(self) -> None:
         """A value read into Python that steers the program (a check, or a fallback)."""
         a = self.pick()
@@ -462,6 +488,7 @@ class Program:
         g = self.gen
         g.ce = cross_entropy
         choices = [g.unary, g.arith, g.arith, g.reduce, g.view, g.binary_catalogue, g.bool_unary, g.random, g.misc]
+        choices.append(g.repeat)
         if inplace:
             choices.append(g.inplace)
         if python_reads:
