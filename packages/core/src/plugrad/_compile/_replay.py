@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import linecache
+import math
 from typing import Any
 
 from ..backends._spec import KERNELS
@@ -266,6 +267,69 @@ def _unwrap(value: Any) -> Any:
     return value
 
 
+#: Arrays smaller than this many elements are left to the allocator (``out=`` saves nothing there).
+INTO_MIN_ELEMENTS = 256
+
+
+def plan_buffers(program: Program, calls: list[Call], last_use: dict[int, int]) -> dict[int, int]:
+    """Which intermediates a kernel writes ``into`` a reused buffer: ``{slot: buffer number}``.
+
+    A kernel that offers ``__plugrad_into__`` (the same computation writing into ``out=``; the
+    NumPy backend's ufunc kernels do) may fill a buffer of its result's recorded shape and dtype
+    that an earlier intermediate, dead by then, used, when its result is not one of the
+    program's outputs and no output is a view of it. A buffer is free again after the last use
+    of its slot and of every view of it. The buffers are made once and kept between replays.
+    """
+    if program.backend is None or not hasattr(program.backend, "empty"):
+        return {}
+    outputs = set(program.outputs)
+    shapes = program.meta.get("shapes") or []
+    dtypes = program.meta.get("dtypes") or []
+    roots: dict[int, frozenset[int]] = {}
+    for c in calls:
+        refs = c.refs()
+        if c.name not in _FRESH and refs:
+            shared = frozenset().union(*(roots.get(r, frozenset((r,))) for r in refs))
+            for slot in c.out_slots():
+                roots[slot] = shared | {slot}
+    end = dict(last_use)  # a value's memory is in use until its views' last use too
+    escaping: set[int] = set()
+    for slot, rs in roots.items():
+        for r in rs:
+            if r != slot:
+                end[r] = max(end.get(r, -1), last_use.get(slot, -1))
+                if slot in outputs:
+                    escaping.add(r)
+    free: dict[tuple[Any, Any], list[int]] = {}
+    releases: dict[int, list[tuple[tuple[Any, Any], int]]] = {}
+    plan: dict[int, int] = {}
+    count = 0
+    for i, c in enumerate(calls):
+        slot = c.out
+        if (
+            isinstance(slot, int)
+            and slot not in outputs
+            and slot not in escaping
+            and getattr(c.fn, "__plugrad_into__", None) is not None
+            and slot < len(shapes)
+            and shapes[slot] is not None
+            and dtypes[slot] is not None
+            and math.prod(shapes[slot]) >= INTO_MIN_ELEMENTS
+        ):
+            key = (shapes[slot], dtypes[slot])
+            pool = free.setdefault(key, [])
+            if pool:
+                buf = pool.pop()
+            else:
+                buf = count
+                count += 1
+            plan[slot] = buf
+            releases.setdefault(max(end.get(slot, i), i), []).append((key, buf))
+        for key, buf in releases.pop(i, ()):
+            free.setdefault(key, []).append(buf)
+    return plan
+
+
 def compile_program(program: Program) -> Runner:
     """Generate, compile and return the runner of ``program`` (see the module's docs)."""
     calls = simplify(program)
@@ -276,6 +340,7 @@ def compile_program(program: Program) -> Runner:
             last_use[s] = i
         for s in call.out_slots():
             last_use.setdefault(s, i)
+    buffers = plan_buffers(program, calls, last_use)
     g: dict[str, Any] = {}
     consts: dict[int, str] = {}
 
@@ -321,6 +386,18 @@ def compile_program(program: Program) -> Runner:
     needed_inputs = sorted({s for c in calls for s in c.refs()} | outputs)
     produced = {s for c in calls for s in c.out_slots()}
     lines = ["def run(env):"]
+    if buffers:
+        # the buffers of one run, kept for the next (a run on another thread meanwhile makes its own)
+        specs: dict[int, tuple[Any, Any]] = {}
+        shapes = program.meta["shapes"]
+        dtypes = program.meta["dtypes"]
+        for slot, buf in buffers.items():
+            specs.setdefault(buf, (shapes[slot], dtypes[slot]))
+        backend = program.backend
+        g["_pool"] = []
+        g["_make_buffers"] = lambda: tuple(backend.empty(*specs[b]) for b in range(len(specs)))
+        lines.append("    bufs = _pool.pop() if _pool else _make_buffers()")
+        lines.append(f"    {', '.join(f'b{b}' for b in range(len(specs)))}{',' if len(specs) == 1 else ''} = bufs")
     for s in needed_inputs:
         if s not in produced:
             lines.append(f"    {take(s)} = env[{s}]")
@@ -330,6 +407,12 @@ def compile_program(program: Program) -> Runner:
             fname = fn_names[id(call.fn)] = f"f{len(fn_names)}"
             g[fname] = call.fn
         args = [expr(a) for a in call.args] + [f"{k}={expr(v)}" for k, v in call.kwargs.items()]
+        if isinstance(call.out, int) and call.out in buffers:
+            fname = fn_names.get(-id(call.fn))
+            if fname is None:
+                fname = fn_names[-id(call.fn)] = f"i{len(fn_names)}"
+                g[fname] = call.fn.__plugrad_into__
+            args.append(f"out=b{buffers[call.out]}")
         text = f"{fname}({', '.join(args)})"
         for s in dict.fromkeys(call.refs()):
             if last_use.get(s) == i and s not in outputs:
@@ -346,6 +429,8 @@ def compile_program(program: Program) -> Runner:
             lines.append(f"    {', '.join(targets)}{',' if len(out) == 1 else ''} = {text}")
     for s in sorted(outputs):
         lines.append(f"    env[{s}] = {names[s]}")
+    if buffers:
+        lines.append("    _pool.append(bufs)")
     if len(lines) == 1:
         lines.append("    pass")
     source = "\n".join(lines) + "\n"
