@@ -1105,3 +1105,30 @@ def test_anomaly_mode_after_install_still_raises() -> None:
             f(torch.zeros(3))
         with pytest.raises(RuntimeError, match="returned nan values"):
             cf(torch.zeros(3))
+
+
+def test_gradients_as_views_of_a_flat_buffer() -> None:
+    """Gradients that are views of one flat buffer (bucketing): accumulation lands in the buffer."""
+
+    class Step:
+        def __init__(self) -> None:
+            self.w = torch.ones(3, requires_grad=True)
+            self.b = torch.ones(2, requires_grad=True)
+            self.params = [self.w, self.b]
+            self.flat = torch.zeros(5)
+            self.w.grad, self.b.grad = self.flat[0:3], self.flat[3:5]
+
+        def step(self, x: torch.Tensor) -> torch.Tensor:
+            loss = (x[:3] * self.w).sum() + (x[3:] * self.b).pow(2).sum()
+            loss.backward()
+            return loss
+
+    pair = Pair(Step)
+    for i in range(6):
+        pair.call(torch.arange(5.0) + i, what=f"call {i}")
+        assert_same_value(pair.e.flat, pair.c.flat, f"call {i} flat buffer")
+        assert pair.c.w.grad._base is pair.c.flat
+        if i == 2:
+            pair.e.flat.zero_()
+            pair.c.flat.zero_()
+    assert replayed(pair.cf) == 1
