@@ -1132,3 +1132,24 @@ def test_gradients_as_views_of_a_flat_buffer() -> None:
             pair.e.flat.zero_()
             pair.c.flat.zero_()
     assert replayed(pair.cf) == 1
+
+
+@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #22 (tests engineer)", strict=True)
+def test_view_results_share_base_and_version() -> None:
+    class Step:
+        def __init__(self) -> None:
+            self.w = torch.arange(4.0)
+            self.params = [self.w]
+
+        def step(self, x: torch.Tensor) -> Any:
+            return self.w[0:2], (x * 2).view(2, 2)
+
+    pair = Pair(Step)
+    for i in range(5):
+        a = pair.e.step(torch.ones(4) * i)
+        b = pair.cf(torch.ones(4) * i)
+        with torch.no_grad():
+            a[0].add_(10)
+            b[0].add_(10)
+        assert_same_params(pair.e.params, pair.c.params, f"call {i}")
+        assert b[0]._base is pair.c.w and b[1]._base is not None, f"call {i}"
