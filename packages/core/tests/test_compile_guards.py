@@ -419,6 +419,11 @@ def test_recompile_limit_warns_then_runs_eagerly(monkeypatch: pytest.MonkeyPatch
     assert len(got) == 1 and "recompile limit (3)" in str(got[0].message)
     assert "running eagerly" in str(got[0].message)
     assert pair.entries == 3
+    # the keys recorded before the limit still replay
+    before = recordings(pair.cf)
+    for i in range(4):
+        pair.call(*data(2, seed=2), what=f"n=2 again {i}")
+    assert recordings(pair.cf) <= before + 2 and replayed(pair.cf) >= 1
 
 
 def test_recompile_limit_for_a_program_that_never_settles(monkeypatch: pytest.MonkeyPatch) -> None:
