@@ -359,10 +359,16 @@ def _first_difference(recordings: list[Recording]) -> str:
     a, b = recordings[-2].program.calls, recordings[-1].program.calls
     for x, y in zip(a, b):
         if x.signature() != y.signature():
-            return f" (first difference: {x!r} became {y!r} at {y.where})"
+            return f" (first difference: {_short(x)} became {_short(y)} at {y.where})"
     if len(a) != len(b):
         return f" (the number of kernel calls changed from {len(a)} to {len(b)})"
     return " (the tensors it reads or changes differ)"
+
+
+def _short(value: Any, limit: int = 160) -> str:
+    """``repr(value)`` cut to ``limit`` characters (a recorded constant may be a long list)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _out_of(rec: Recorder, t: Tensor) -> _Out:
