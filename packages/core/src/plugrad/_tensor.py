@@ -665,6 +665,8 @@ class Tensor:
         self._bump()
 
     def _inplace_binary(self, name: str, iop: Callable[[Any, Any], Any], other: Any, alpha: Any = None) -> Tensor:
+        if isinstance(alpha, Tensor):  # a one-element tensor stands for its number, as PyTorch's Scalar arguments do
+            alpha = alpha.item()
         # Fast path (optimizer steps, no_grad updates): another tensor of the same dtype,
         # backend and shape, and no autograd involved -- one in-place kernel call.
         if (

@@ -418,7 +418,10 @@ def _check_alpha(input: Any, other: Any, alpha: Any, op: str) -> None:
 def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     """``input + alpha * other``, broadcasting, with PyTorch's type promotion."""
     if type(alpha) is not int:
-        _check_alpha(input, other, alpha, "add")
+        if isinstance(alpha, Tensor):  # a one-element tensor stands for its number (PyTorch's Scalar arguments)
+            alpha = alpha.item()
+        if type(alpha) is not int:
+            _check_alpha(input, other, alpha, "add")
     if alpha != 1:
         other = other * alpha
     return Add.apply(input, other)
@@ -427,7 +430,10 @@ def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
 def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     """``input - alpha * other``."""
     if type(alpha) is not int:
-        _check_alpha(input, other, alpha, "sub")
+        if isinstance(alpha, Tensor):  # a one-element tensor stands for its number (PyTorch's Scalar arguments)
+            alpha = alpha.item()
+        if type(alpha) is not int:
+            _check_alpha(input, other, alpha, "sub")
     if alpha != 1:
         other = other * alpha
     if not isinstance(input, Tensor):
