@@ -26,6 +26,18 @@ from ._compiler import FUSED, compile_program, fuse
 from ._fusion import Config, config
 from ._jit import Stats, cache_dir, compile_seconds, reset_stats, stats
 
-__all__ = ["compile_program", "fuse", "FUSED", "Config", "config", "Stats", "stats", "compile_seconds", "reset_stats", "cache_dir", "__version__"]
+__all__ = [
+    "compile_program",
+    "fuse",
+    "FUSED",
+    "Config",
+    "config",
+    "Stats",
+    "stats",
+    "compile_seconds",
+    "reset_stats",
+    "cache_dir",
+    "__version__",
+]
 
 __version__ = "0.1.0"

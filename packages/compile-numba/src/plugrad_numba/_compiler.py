@@ -70,7 +70,9 @@ def fuse(
         wrappers.append(wrapper)
         out: int | tuple[int | None, ...] = item.outputs[0] if len(item.outputs) == 1 else tuple(item.outputs)
         new_calls.append(Call(wrapper, FUSED, tuple(Ref(s) for s in item.inputs), {}, out, None, where))
-    rewritten = Program(program.backend, program.n_slots, list(program.inputs), new_calls, list(program.outputs), dict(program.meta))
+    rewritten = Program(
+        program.backend, program.n_slots, list(program.inputs), new_calls, list(program.outputs), dict(program.meta)
+    )
     return rewritten, plan.groups, wrappers, sources
 
 

@@ -199,7 +199,7 @@ def _member(call: Call, kernels: dict[str, Any], shapes: list[Any], dtypes: list
             return None
         compute = array_dtypes[0]
     elif kind == "where":
-        cond, x1, x2 = operands
+        _cond, x1, x2 = operands
         try:
             if np.result_type(_proxy(x1, dtypes), _proxy(x2, dtypes)) != dtype:
                 return None
@@ -328,8 +328,8 @@ def _worth(g: Group, cfg: Config) -> bool:
 
 # ---------------------------------------------------------------------------- codegen
 def _header() -> str:
-    from pathlib import Path
     import hashlib
+    from pathlib import Path
 
     vmath = Path(__file__).with_name("_vmath.py").read_bytes()
     # numba's cache of a kernel does not notice a change of the functions it calls: the
@@ -471,7 +471,7 @@ def kernel_source(group: Group, shapes: list[Any], dtypes: list[Any], cfg: Confi
     body: list[str] = []
     inputs = {s: f"a{k}[{index(shapes[s])}]" for k, s in enumerate(group.inputs)}
     ind = "    " * (len(loops) + 1 if vec is not None else 1)
-    for r, run in enumerate(runs):
+    for run in runs:
         first = group.members[run[0]]
         if _row_kernel(first):
             m, i = first, run[0]
@@ -526,7 +526,9 @@ def _row_kernel(m: Member) -> bool:
     return m.op.kind == "math" and bool(m.op.float32) and m.compute == FLOAT_DTYPES[0]
 
 
-def _names(inputs: dict[int, str], row_of: dict[int, int], scratch: dict[Any, str], dtypes: list[Any]) -> dict[int, str]:
+def _names(
+    inputs: dict[int, str], row_of: dict[int, int], scratch: dict[Any, str], dtypes: list[Any]
+) -> dict[int, str]:
     """Slot -> the expression of its element: an input's, or a scratch row's."""
     names = dict(inputs)
     for s, row in row_of.items():
@@ -535,7 +537,13 @@ def _names(inputs: dict[int, str], row_of: dict[int, int], scratch: dict[Any, st
 
 
 def _free_dead(
-    m: Member, i: int, group: Group, last_use: dict[int, int], row_of: dict[int, int], free: dict[Any, list[int]], dtypes: list[Any]
+    m: Member,
+    i: int,
+    group: Group,
+    last_use: dict[int, int],
+    row_of: dict[int, int],
+    free: dict[Any, list[int]],
+    dtypes: list[Any],
 ) -> None:
     """Give back the rows of values member ``i`` reads for the last time."""
     for s in dict.fromkeys(m.call.refs()):

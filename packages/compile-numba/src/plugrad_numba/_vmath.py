@@ -63,10 +63,11 @@ _SQRT2 = 1.4142135623730951
 @njit(**_OPTS)
 def exp_f64(x: float) -> float:
     """``exp(x)`` for ``x`` a float32 value (as float64): exact to about 1e-16 relative on
-    [-150, 100], saturated beyond (the float32 result is 0 or inf there anyway); NaN stays NaN."""
+    [-150, 200], saturated beyond (the float32 result is 0 or inf there, and so are
+    ``1 / (1 + exp(x))`` and friends); NaN stays NaN."""
     x = np.float64(x)
     x = -150.0 if x < -150.0 else x
-    x = 100.0 if x > 100.0 else x
+    x = 200.0 if x > 200.0 else x
     k = np.floor(x * _INV_LN2 + 0.5)
     k = k if k == k else 0.0  # NaN: any exponent (the polynomial is NaN), but no undefined conversion
     r = (x - k * _LN2_HI) - k * _LN2_LO  # |r| <= ln(2)/2
@@ -133,7 +134,7 @@ def tanh_f64(x: float) -> float:
     p = -(p * z) + 17.0 / 315.0
     p = -(p * z) + 2.0 / 15.0
     p = -(p * z) + 1.0 / 3.0
-    small = x - x * z * p
+    small = x * (1.0 - z * p)  # not x - x * z * p: that makes -0.0 into +0.0
     c = 20.0 if a > 20.0 else a  # tanh(20) rounds to 1 in float64
     t = 1.0 - 2.0 / (exp_f64(2.0 * c) + 1.0)
     big = t if x >= 0.0 else -t
