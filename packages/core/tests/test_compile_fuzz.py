@@ -277,7 +277,10 @@ class Gen:
         a = self.pick()
         x = self.probe[a]
         shape = tuple(x.shape)
-        kind = self.rng.choice(["add_", "mul_", "clamp_", "setitem", "view_mul_", "sub_scalar"])
+        kind = self.rng.choice(["add_", "mul_", "clamp_", "setitem", "view_mul_", "sub_scalar", "indexed"])
+        if kind == "indexed":
+            self._indexed_inplace(a)
+            return
         if kind == "add_":
             b = self._broadcast_partner(shape)
 
@@ -408,6 +411,34 @@ class Gen:
             "max_item": lambda v: v[a] / (abs(v[a].abs().max().item()) + 1.0),
         }
         self.add(f"python_{kind}(%{a})", fns[kind])
+
+    def _indexed_inplace(self, a: int) -> None:
+        """In-place writes at indices (duplicates included) or under a mask, on a flat copy."""
+        kind = self.rng.choice(
+            ["masked_fill_", "index_add_", "scatter_add_", "adv_setitem", "bool_setitem", "index_fill_"]
+        )
+
+        def f(v: list[Any], a: int = a, kind: str = kind) -> Any:
+            t = v[a].clone()
+            flat = t.reshape(-1)
+            n = flat.shape[0]
+            idx = torch.tensor([0, n - 1, n // 2, 0])
+            src = flat[idx.flip(0)] * 0.5
+            if kind == "masked_fill_":
+                t.masked_fill_(t > 0.25, -0.5)
+            elif kind == "index_add_":
+                flat.index_add_(0, idx, src)
+            elif kind == "scatter_add_":
+                flat.scatter_add_(0, idx, src)
+            elif kind == "adv_setitem":
+                flat[idx] = src
+            elif kind == "bool_setitem":
+                t[t < 0] = 0.125
+            else:
+                flat.index_fill_(0, idx, 2.0)
+            return t
+
+        self.add(f"{kind}(%{a})", f)
 
     def index(self, idx_slot: int) -> None:
         a = self.pick()
@@ -597,7 +628,7 @@ def run_differential(
     n_calls: int = N_CALLS,
     vary_inputs: bool = True,
     backend: Any = "inductor",
-    max_recordings: int | None = 3,
+    max_recordings: int | None = 4,
     require_replay: bool = True,
 ) -> Any:
     """Run ``prog`` eagerly and compiled; compare after every call. Returns the compiled function."""
@@ -627,7 +658,8 @@ def run_differential(
         assert not compile_warnings, [str(w.message) for w in compile_warnings]
         if require_replay:
             assert replayed(step_c) >= 1, f"seed {prog.seed}: never replayed\n{prog.describe()}"
-        # recorded at most three times (a first step that makes optimizer state differs): the rest replayed
+        # recorded at most three times (a first step that makes optimizer state differs), four where the
+        # engine's copy-or-steal choice of a gradient happens to differ (compile-bugs.md #23 (tests engineer))
         if max_recordings is not None:
             n = recordings(step_c)
             assert n <= max_recordings, f"seed {prog.seed}: recorded {n} times of {n_calls}\n{prog.describe()}"
