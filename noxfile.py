@@ -25,6 +25,7 @@ nox.options.sessions = [
     "backend_cupy",
     "matrix_nn",
     "matrix_optim",
+    "compile_numba",
     "examples",
     "third_party",
     "scaffold",
@@ -41,6 +42,7 @@ CUPY = "packages/backend-cupy"
 NN = "packages/nn"
 OPTIM = "packages/optim"
 DIST = "packages/distributed"
+NUMBA = "packages/compile-numba"
 TEST_DEPS = ["pytest>=7", "hypothesis>=6"]
 PYTEST = ["pytest", "-q", "-p", "no:cacheprovider"]
 
@@ -191,6 +193,13 @@ def optim(session: nox.Session) -> None:
     """plugrad-optim (optimizers, schedulers) on the NumPy backend, without plugrad-nn."""
     _install(session, CORE, NUMPY, OPTIM)
     session.run(*PYTEST, f"{OPTIM}/tests", *session.posargs)
+
+
+@nox.session
+def compile_numba(session: nox.Session) -> None:
+    """plugrad-compile-numba (the fusion compiler, ``backend="numba"``) with nn and optim for its training test."""
+    _install(session, CORE, NUMPY, NN, OPTIM, NUMBA)
+    session.run(*PYTEST, f"{NUMBA}/tests", *session.posargs)
 
 
 @nox.session
