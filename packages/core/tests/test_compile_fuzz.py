@@ -1597,3 +1597,42 @@ def test_common_training_step_patterns(kind: str) -> None:
             assert_same_params(pe, pc, f"{kind} step {i}")
             assert_same_opt(oe, oc, pe, pc, f"{kind} step {i}")
     assert replayed(cf) == 1
+
+
+def test_truncated_bptt_carries_hidden_state_between_calls() -> None:
+    """An RNN cell trained step by step, the detached hidden state passed from one call to the next."""
+
+    def make() -> tuple[Callable[..., Any], list[torch.Tensor], Any]:
+        torch.manual_seed(0)
+        cell = torch.nn.RNNCell(3, 4)
+        head = torch.nn.Linear(4, 1)
+        params = [*cell.parameters(), *head.parameters()]
+        opt = torch.optim.SGD(params, lr=0.05, momentum=0.9)
+
+        def step(xs: torch.Tensor, ys: torch.Tensor, h: torch.Tensor) -> Any:
+            opt.zero_grad()
+            loss = F.mse_loss(head(h), ys[0]) * 0
+            for t in range(xs.shape[0]):
+                h = cell(xs[t], h)
+                loss = loss + F.mse_loss(head(h), ys[t])
+            loss.backward()
+            opt.step()
+            return loss.detach(), h.detach()
+
+        return step, params, opt
+
+    se, pe, oe = make()
+    sc, pc, oc = make()
+    cf = torch.compile(sc)
+    g = torch.Generator().manual_seed(0)
+    he = hc = torch.zeros(2, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", compiler.CompileWarning)
+        for i in range(8):
+            xs, ys = torch.randn(5, 2, 3, generator=g), torch.randn(5, 2, 1, generator=g)
+            le, he = se(xs, ys, he)
+            lc, hc = cf(xs, ys, hc)
+            assert_same_value((le, he), (lc, hc), f"step {i}")
+            assert_same_params(pe, pc, f"step {i}")
+            assert_same_opt(oe, oc, pe, pc, f"step {i}")
+    assert replayed(cf) == 1
