@@ -1636,3 +1636,54 @@ def test_truncated_bptt_carries_hidden_state_between_calls() -> None:
             assert_same_params(pe, pc, f"step {i}")
             assert_same_opt(oe, oc, pe, pc, f"step {i}")
     assert replayed(cf) == 1
+
+
+def _embedding_step() -> tuple[Callable[..., Any], list[torch.Tensor], Any]:
+    torch.manual_seed(0)
+    m = torch.nn.Embedding(1000, 4)
+    opt = torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+
+    def step(i: torch.Tensor) -> Any:
+        opt.zero_grad()
+        loss = m(i).pow(2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step, list(m.parameters()), opt
+
+
+def test_embedding_step_over_shuffled_batches_matches_eager() -> None:
+    se, pe, oe = _embedding_step()
+    sc, pc, oc = _embedding_step()
+    cf = torch.compile(sc)
+    g = torch.Generator().manual_seed(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", compiler.CompileWarning)
+        for k in range(12):
+            i = torch.randint(0, 1000, (8, 5), generator=g)
+            assert_same_value(se(i), cf(i), f"batch {k}")
+            assert_same_params(pe, pc, f"batch {k}")
+
+
+@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #24 (tests engineer)", strict=True)
+def test_embedding_step_replays_over_shuffled_batches() -> None:
+    runs = [0]
+
+    def counting(program: compiler.Program) -> Any:
+        run = compiler.interpret(program)
+
+        def runner(env: list[Any]) -> None:
+            run(env)
+            runs[0] += 1
+
+        return runner
+
+    step, _, _ = _embedding_step()
+    cf = torch.compile(step, backend=counting)
+    g = torch.Generator().manual_seed(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", compiler.CompileWarning)
+        for _ in range(12):
+            cf(torch.randint(0, 1000, (8, 5), generator=g))
+    assert runs[0] >= 8
