@@ -1687,3 +1687,32 @@ def test_embedding_step_replays_over_shuffled_batches() -> None:
         for _ in range(12):
             cf(torch.randint(0, 1000, (8, 5), generator=g))
     assert runs[0] >= 8
+
+
+RANDOM_OPS: dict[str, Callable[[torch.Tensor], Any]] = {
+    "randperm": lambda x: x[torch.randperm(4)],
+    "multinomial": lambda x: torch.multinomial(x.abs() + 0.1, 2),
+    "multinomial_replacement": lambda x: torch.multinomial(x.abs() + 0.1, 6, replacement=True),
+    "bernoulli": lambda x: torch.bernoulli(torch.sigmoid(x)),
+    "normal_tensor_mean": lambda x: torch.normal(x, 0.5),
+    "uniform_": lambda x: x.clone().uniform_(-1, 1),
+    "randint_like": lambda x: torch.randint_like(x, 0, 5),
+    "exponential_": lambda x: x.clone().exponential_(),
+    "poisson": lambda x: torch.poisson(x.abs() * 3),
+    "gather_randperm": lambda x: torch.gather(x, 0, torch.randperm(4)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RANDOM_OPS))
+def test_random_ops_match_eager_with_the_same_seed(name: str) -> None:
+    fn = RANDOM_OPS[name]
+    cf = torch.compile(fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", compiler.CompileWarning)
+        for i in range(6):
+            x = torch.linspace(-1, 1, 4) * (i + 1)
+            torch.manual_seed(i)
+            want = fn(x)
+            torch.manual_seed(i)
+            assert_same_value(cf(x), want, f"{name} call {i}")
+    assert replayed(cf) == 1 or eager_reasons(cf)
