@@ -1349,7 +1349,51 @@ def _step_no_grad_decorated() -> Callable[..., Any]:
     return f
 
 
+class _StraightThrough(torch.autograd.Function):
+    """A user-defined Function (saved tensors, a Python attribute on ctx, a None gradient)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.scale = scale
+        return x.round()
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> Any:
+        (x,) = ctx.saved_tensors
+        return g * (x.abs() < 1) * ctx.scale, None
+
+
+def _step_custom_function() -> Callable[..., Any]:
+    w = torch.linspace(-2, 2, 3).requires_grad_()
+    opt = torch.optim.SGD([w], lr=0.1, momentum=0.9)
+
+    def f(x: torch.Tensor) -> Any:
+        opt.zero_grad()
+        loss = (_StraightThrough.apply(w * x[0], 2.0) * w).sum()
+        loss.backward()
+        opt.step()
+        return loss, w * 1
+
+    return f
+
+
+def _step_func_transforms() -> Callable[..., Any]:
+    from plugrad import func
+
+    w = torch.linspace(-1, 1, 3)
+
+    def f(x: torch.Tensor) -> Any:
+        g = func.grad(lambda v: (v * w).sin().sum())(x[0])
+        b = func.vmap(lambda r: (r * w).sum())(x)
+        return g, b
+
+    return f
+
+
 OTHER_STEPS = {
+    "custom_function": _step_custom_function,
+    "func_transforms": _step_func_transforms,
     "autograd.grad": _step_autograd_grad,
     "double_backward": _step_double_backward,
     "autocast": _step_autocast,
