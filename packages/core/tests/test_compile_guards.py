@@ -1158,3 +1158,20 @@ def test_view_results_share_base_and_version() -> None:
             b[0].add_(10)
         assert_same_params(pair.e.params, pair.c.params, f"call {i}")
         assert b[0]._base is pair.c.w and b[1]._base is not None, f"call {i}"
+
+
+def test_fallback_warning_points_at_the_caller_of_a_compiled_method() -> None:
+    class Model:
+        def __init__(self) -> None:
+            self.w = torch.ones(3)
+
+        @torch.compile
+        def step(self, x: torch.Tensor) -> float:
+            return float((x * self.w).numpy().sum())  # <method-numpy>
+
+    m = Model()
+    with compile_warnings() as got:
+        m.step(torch.ones(3))  # <method-call>
+    assert len(got) == 1
+    assert got[0].filename == __file__ and f"{__file__}:{got[0].lineno}" == line_of("method-call")
+    assert line_of("method-numpy") in str(got[0].message)
