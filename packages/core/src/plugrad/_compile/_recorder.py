@@ -367,13 +367,13 @@ class Recorder:
         while stack:
             s = stack.pop()
             read.add(s)
-            i = producer.get(s)
-            if i is None or i in needed:
+            made_by = producer.get(s)
+            if made_by is None or made_by in needed:
                 continue
-            c = self.calls[i]
+            c = self.calls[made_by]
             if c.name not in _PURE_NAMES or c.mutates is not None:
                 return False
-            needed.add(i)
+            needed.add(made_by)
             stack.extend(c.refs())
         if any(not self.roots_of(s).isdisjoint(self.mutated_after_draw) for s in read):
             return False

@@ -118,12 +118,12 @@ def simplify(program: Program) -> list[Call]:
                 continue
             candidates.discard(x)
             for i in consumers.get(x, ()):  # calls reading x can no longer be folded
-                out = calls[i].out
-                if isinstance(out, int) and out in candidates:
-                    work.append(out)
-            i = producer.get(x)
-            if i is not None and calls[i].name not in _FRESH:  # x is now a live call that may alias its inputs
-                work.extend(r for r in refs[i] if r in candidates)
+                result = calls[i].out
+                if isinstance(result, int) and result in candidates:
+                    work.append(result)
+            made_by = producer.get(x)
+            if made_by is not None and calls[made_by].name not in _FRESH:  # a live call that may alias its inputs
+                work.extend(r for r in refs[made_by] if r in candidates)
     values: dict[int, Any] = {}
     alias: dict[int, int] = {}
     out: list[Call] = []
@@ -212,13 +212,13 @@ def _common_subexpressions(calls: list[Call], outputs: set[int]) -> tuple[list[C
             kwargs = {k: _map_refs(v, lambda r: Ref(alias.get(r.index, r.index))) for k, v in c.kwargs.items()}
             if any(r.index in alias for r in _refs_in((c.args, tuple(c.kwargs.values())))):
                 c = Call(c.fn, c.name, args, kwargs, c.out, c.mutates, c.where)
-        slot = c.out
+        result = c.out
         if (
             c.name in _PURE
             and c.mutates is None
-            and isinstance(slot, int)
-            and slot not in outputs
-            and roots_of(slot).isdisjoint(changed)
+            and isinstance(result, int)
+            and result not in outputs
+            and roots_of(result).isdisjoint(changed)
             and all(roots_of(r).isdisjoint(changed) for r in c.refs())
         ):
             try:
@@ -229,9 +229,9 @@ def _common_subexpressions(calls: list[Call], outputs: set[int]) -> tuple[list[C
             if key is not None:
                 first = seen.get(key)
                 if first is not None:
-                    alias[slot] = first
+                    alias[result] = first
                     continue
-                seen[key] = slot
+                seen[key] = result
         out.append(c)
     return out, bool(alias)
 
@@ -305,26 +305,26 @@ def plan_buffers(program: Program, calls: list[Call], last_use: dict[int, int]) 
     plan: dict[int, int] = {}
     count = 0
     for i, c in enumerate(calls):
-        slot = c.out
+        target = c.out
         if (
-            isinstance(slot, int)
-            and slot not in outputs
-            and slot not in escaping
+            isinstance(target, int)
+            and target not in outputs
+            and target not in escaping
             and getattr(c.fn, "__plugrad_into__", None) is not None
-            and slot < len(shapes)
-            and shapes[slot] is not None
-            and dtypes[slot] is not None
-            and math.prod(shapes[slot]) >= INTO_MIN_ELEMENTS
+            and target < len(shapes)
+            and shapes[target] is not None
+            and dtypes[target] is not None
+            and math.prod(shapes[target]) >= INTO_MIN_ELEMENTS
         ):
-            key = (shapes[slot], dtypes[slot])
+            key = (shapes[target], dtypes[target])
             pool = free.setdefault(key, [])
             if pool:
                 buf = pool.pop()
             else:
                 buf = count
                 count += 1
-            plan[slot] = buf
-            releases.setdefault(max(end.get(slot, i), i), []).append((key, buf))
+            plan[target] = buf
+            releases.setdefault(max(end.get(target, i), i), []).append((key, buf))
         for key, buf in releases.pop(i, ()):
             free.setdefault(key, []).append(buf)
     return plan
@@ -411,7 +411,7 @@ def compile_program(program: Program) -> Runner:
             fname = fn_names.get(-id(call.fn))
             if fname is None:
                 fname = fn_names[-id(call.fn)] = f"i{len(fn_names)}"
-                g[fname] = call.fn.__plugrad_into__
+                g[fname] = call.fn.__plugrad_into__  # type: ignore[attr-defined]
             args.append(f"out=b{buffers[call.out]}")
         text = f"{fname}({', '.join(args)})"
         for s in dict.fromkeys(call.refs()):
