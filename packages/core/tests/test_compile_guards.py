@@ -1175,3 +1175,20 @@ def test_fallback_warning_points_at_the_caller_of_a_compiled_method() -> None:
     assert len(got) == 1
     assert got[0].filename == __file__ and f"{__file__}:{got[0].lineno}" == line_of("method-call")
     assert line_of("method-numpy") in str(got[0].message)
+
+
+CONTIGUITY: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "contiguous_view": lambda x: x.contiguous().view(-1) * 2,
+    "is_contiguous_branch": lambda x: x.view(-1) * 2 if x.is_contiguous() else x.reshape(-1) * 3,
+}
+
+
+@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #25 (tests engineer)", strict=True)
+@pytest.mark.parametrize("name", sorted(CONTIGUITY))
+def test_non_contiguous_argument_after_contiguous_recordings(name: str) -> None:
+    f = CONTIGUITY[name]
+    cf = torch.compile(f)
+    for _ in range(3):
+        cf(torch.ones(2, 3))
+    y = torch.arange(6.0).reshape(3, 2).t()
+    assert_same_value(cf(y), f(y), name)
