@@ -1180,6 +1180,7 @@ def test_fallback_warning_points_at_the_caller_of_a_compiled_method() -> None:
 CONTIGUITY: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "contiguous_view": lambda x: x.contiguous().view(-1) * 2,
     "is_contiguous_branch": lambda x: x.view(-1) * 2 if x.is_contiguous() else x.reshape(-1) * 3,
+    "is_contiguous_values": lambda x: x * 2 if x.is_contiguous() else x * 3,  # silently wrong
 }
 
 
