@@ -1193,3 +1193,20 @@ def test_non_contiguous_argument_after_contiguous_recordings(name: str) -> None:
         cf(torch.ones(2, 3))
     y = torch.arange(6.0).reshape(3, 2).t()
     assert_same_value(cf(y), f(y), name)
+
+
+@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #26 (tests engineer)", strict=True)
+def test_requires_grad_toggled_inside_the_step() -> None:
+    class Step:
+        def __init__(self) -> None:
+            self.w = torch.ones(2, 2, requires_grad=True)
+            self.params = [self.w]
+
+        def step(self, x: torch.Tensor) -> bool:
+            self.w.requires_grad_(not self.w.requires_grad)
+            return self.w.requires_grad
+
+    pair = Pair(Step)
+    with compile_warnings():
+        for i in range(5):
+            pair.call(torch.ones(2), what=f"call {i}")
