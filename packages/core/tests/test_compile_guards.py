@@ -1210,3 +1210,38 @@ def test_requires_grad_toggled_inside_the_step() -> None:
     with compile_warnings():
         for i in range(5):
             pair.call(torch.ones(2), what=f"call {i}")
+
+
+def test_module_load_state_dict_and_dtype_change_between_calls() -> None:
+    import copy
+
+    class Step:
+        def __init__(self) -> None:
+            torch.manual_seed(0)
+            self.m = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
+            self.opt = torch.optim.SGD(self.m.parameters(), lr=0.1, momentum=0.9)
+            self.params = list(self.m.parameters())
+            self.saved: Any = None
+
+        def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            self.opt.zero_grad()
+            loss = F.mse_loss(self.m(x), y)
+            loss.backward()
+            self.opt.step()
+            return loss
+
+    pair = Pair(Step)
+    g = torch.Generator().manual_seed(0)
+    for i in range(12):
+        x, y = torch.randn(4, 3, generator=g), torch.randn(4, 1, generator=g)
+        for s in (pair.e, pair.c):
+            if i == 4:
+                s.saved = copy.deepcopy(s.m.state_dict())
+            if i == 7:
+                s.m.load_state_dict(s.saved)
+            if i == 9:
+                s.m.double()
+        if i >= 9:
+            x, y = x.double(), y.double()
+        pair.call(x, y, what=f"call {i}")
+    assert len(pair.cf._cache) == 2
