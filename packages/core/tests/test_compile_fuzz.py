@@ -1391,7 +1391,26 @@ def _step_func_transforms() -> Callable[..., Any]:
     return f
 
 
+def _step_gradient_penalty() -> Callable[..., Any]:
+    torch.manual_seed(0)
+    d = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    opt = torch.optim.Adam(d.parameters(), lr=1e-3)
+
+    def f(real: torch.Tensor) -> Any:
+        opt.zero_grad()
+        x = real.clone().requires_grad_(True)
+        out = d(x)
+        (g,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+        loss = out.mean() + 10 * ((g.norm(dim=1) - 1) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss.detach(), [p * 1 for p in d.parameters()]
+
+    return f
+
+
 OTHER_STEPS = {
+    "gradient_penalty": _step_gradient_penalty,
     "custom_function": _step_custom_function,
     "func_transforms": _step_func_transforms,
     "autograd.grad": _step_autograd_grad,
