@@ -1245,3 +1245,36 @@ def test_module_load_state_dict_and_dtype_change_between_calls() -> None:
             x, y = x.double(), y.double()
         pair.call(x, y, what=f"call {i}")
     assert len(pair.cf._cache) == 2
+
+
+def _counter_trainer(base: type) -> Callable[[], Any]:
+    class Trainer(base):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.lin = nn.Linear(3, 1)
+            self.opt = torch.optim.SGD(self.lin.parameters(), lr=0.1)
+            self.params = list(self.lin.parameters())
+            self.i = 0
+
+        def step(self, x: torch.Tensor) -> torch.Tensor:
+            loss = self.lin(x).pow(2).mean() / 2
+            loss.backward()
+            self.i += 1
+            if self.i % 2 == 0:
+                self.opt.step()
+                self.opt.zero_grad()
+            return loss
+
+    return Trainer
+
+
+@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #27 (tests engineer)", strict=True)
+@pytest.mark.parametrize("base", [nn.Module, object], ids=["module", "plain"])
+def test_counter_in_the_step(base: type) -> None:
+    """Gradient accumulation: the optimizer steps every second call, by a counter the step keeps."""
+    pair = Pair(_counter_trainer(base))
+    with compile_warnings():
+        for k in range(8):
+            pair.call(torch.ones(2, 3) * k, what=f"call {k}")
+    assert pair.e.i == pair.c.i
