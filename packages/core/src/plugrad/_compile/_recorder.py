@@ -362,7 +362,7 @@ class Recorder:
             for s in c.out_slots():
                 producer[s] = i
         needed: set[int] = set()
-        stack = check.refs()
+        stack = list(check.refs())
         read: set[int] = set()
         while stack:
             s = stack.pop()

@@ -330,6 +330,11 @@ def plan_buffers(program: Program, calls: list[Call], last_use: dict[int, int]) 
     return plan
 
 
+def _shape_of(program: Program, slot: int) -> tuple[int, ...] | None:
+    shapes = program.meta.get("shapes") or []
+    return shapes[slot] if slot < len(shapes) else None
+
+
 def compile_program(program: Program) -> Runner:
     """Generate, compile and return the runner of ``program`` (see the module's docs)."""
     calls = simplify(program)
@@ -407,12 +412,16 @@ def compile_program(program: Program) -> Runner:
             fname = fn_names[id(call.fn)] = f"f{len(fn_names)}"
             g[fname] = call.fn
         args = [expr(a) for a in call.args] + [f"{k}={expr(v)}" for k, v in call.kwargs.items()]
-        if isinstance(call.out, int) and call.out in buffers:
+        into = getattr(call.fn, "__plugrad_into__", None)
+        if into is not None and isinstance(call.out, int) and (call.out in buffers or _shape_of(program, call.out)):
+            # the kernel's own computation called directly: into a buffer, or where the result has at
+            # least one dimension (the kernel's wrapper only turns a 0-d result into an array)
             fname = fn_names.get(-id(call.fn))
             if fname is None:
                 fname = fn_names[-id(call.fn)] = f"i{len(fn_names)}"
-                g[fname] = call.fn.__plugrad_into__  # type: ignore[attr-defined]
-            args.append(f"out=b{buffers[call.out]}")
+                g[fname] = into
+            if call.out in buffers:
+                args.append(f"out=b{buffers[call.out]}")
         text = f"{fname}({', '.join(args)})"
         for s in dict.fromkeys(call.refs()):
             if last_use.get(s) == i and s not in outputs:

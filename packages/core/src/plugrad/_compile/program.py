@@ -128,13 +128,19 @@ class Call:
     out: int | tuple[int | None, ...] | None
     mutates: int | None = None
     where: str = ""
+    _refs: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
 
-    def refs(self) -> list[int]:
-        """The slots this call reads, in argument order (repeats kept)."""
-        found: list[int] = []
-        _collect(self.args, found)
-        _collect(tuple(self.kwargs.values()), found)
-        return found
+    def refs(self) -> tuple[int, ...]:
+        """The slots this call reads, in argument order (repeats kept). Computed once: a call is
+        not changed after it is made (rewrites make new calls)."""
+        cached = self._refs
+        if cached is None:
+            found: list[int] = []
+            _collect(self.args, found)
+            if self.kwargs:
+                _collect(tuple(self.kwargs.values()), found)
+            cached = self._refs = tuple(found)
+        return cached
 
     def out_slots(self) -> tuple[int, ...]:
         """The slots this call writes a fresh result to."""
@@ -159,9 +165,10 @@ class Call:
 
 def _collect(values: Sequence[Any], found: list[int]) -> None:
     for v in values:
-        if type(v) is Ref:
+        t = type(v)
+        if t is Ref:
             found.append(v.index)
-        elif type(v) in (tuple, list):
+        elif t is tuple or t is list:
             _collect(v, found)
 
 
