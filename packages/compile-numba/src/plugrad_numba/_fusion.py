@@ -342,7 +342,7 @@ import math
 import numpy as np
 from numba import njit
 
-from plugrad_numba._vmath import exp_rows, log_rows, sigmoid_rows, tanh_rows  # _vmath.py {tag}
+from plugrad_numba._vmath import exp_rows, fmax, fmin, log_rows, select, sigmoid_rows, tanh_rows  # _vmath.py {tag}
 
 '''
 
@@ -475,12 +475,18 @@ def kernel_source(group: Group, shapes: list[Any], dtypes: list[Any], cfg: Confi
         first = group.members[run[0]]
         if _row_kernel(first):
             m, i = first, run[0]
-            value = _operand(m.operands[0], m.compute, _names(inputs, row_of, scratch, dtypes), dtypes)
+            x = m.operands[0]
+            value = _operand(x, m.compute, _names(inputs, row_of, scratch, dtypes), dtypes)
+            src = None
+            if type(x) is Ref and x.index in row_of and dtypes[x.index] == m.compute:
+                src = f"{scratch[dtypes[x.index]]}[{row_of[x.index]}]"  # a float32 row already
             _free_dead(m, i, group, last_use, row_of, free, dtypes)
             cell = take(m.out)
-            if value != cell:
+            dst = f"{scratch[dtypes[m.out]]}[{row_of[m.out]}]"
+            if src is None:
                 body += [f"{ind}for j in range(m):", f"{ind}    {cell} = {value}"]
-            body.append(f"{ind}{m.op.float32}({scratch[dtypes[m.out]]}[{row_of[m.out]}], m)")
+                src = dst
+            body.append(f"{ind}{m.op.float32}({src}, {dst}, m)")
             if m.out in store:
                 body += [f"{ind}for j in range(m):", f"{ind}    {store[m.out]} = {cell}"]
             if m.out not in last_use:
@@ -595,7 +601,7 @@ def _expr(m: Member, names: dict[int, str], dtypes: list[Any]) -> str:
         return op.formula.format(x=xs[0], y=xs[1] if len(xs) > 1 else "")
     elif kind == "where":
         cond, x1, x2 = m.operands
-        body = f"({opnd(x1, d)} if {opnd(cond, _BOOL)} else {opnd(x2, d)})"
+        body = f"select({opnd(cond, _BOOL)}, {opnd(x1, d)}, {opnd(x2, d)})"
     elif kind == "clip":
         x, lo, hi = m.operands
         body = opnd(x, d)

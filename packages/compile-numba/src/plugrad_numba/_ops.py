@@ -41,8 +41,8 @@ class Op:
     float32: str = ""
 
 
-_MAX = "({x} if ({x} > {y} or {x} != {x}) else {y})"  # NaN from either side, as np.maximum
-_MIN = "({x} if ({x} < {y} or {x} != {x}) else {y})"
+_MAX = "fmax({x}, {y})"  # NaN from either side, as np.maximum (see ._vmath)
+_MIN = "fmin({x}, {y})"
 
 OPS: dict[str, Op] = {
     # arithmetic and binary math: float results

@@ -1,3 +1,5 @@
+# numba jits these functions: its decorators and intrinsics have no types for mypy to check
+# mypy: disable-error-code="untyped-decorator,call-arg,var-annotated,no-any-return,import-untyped"
 """``exp``, ``log``, ``tanh`` and ``sigmoid`` of float32 values, as arithmetic a loop can vectorize.
 
 Numba calls the C library for ``np.exp`` and friends, one element at a time: that call
@@ -7,10 +9,10 @@ costs about 10 ns per element and op. These functions are plain float64 arithmet
 and no branch, so LLVM inlines them and runs a loop over float32 arrays 8 or 16
 elements at a time.
 
-They compute in float64 for a float32 result: each is within a few float64 ulps
-(relative error below 1e-14) before the final rounding to float32, so the float32 result
-is the correctly rounded value except within 1e-14 of a rounding boundary -- as close to
-the exact value as NumPy's own float32 functions, or closer. Infinities, NaN, zeros and
+They compute in float64 for a float32 result, within about 3e-10 relative before the final
+rounding to float32, so the float32 result is at most one ulp from the exact value (and
+is the correctly rounded one except within 3e-10 of a rounding boundary) -- as close as
+NumPy's own float32 functions, or closer. Infinities, NaN, zeros and
 the saturating ranges give what NumPy gives. Fused loops use them for float32 values only
 (float64 keeps the C library's functions).
 """
@@ -24,7 +26,19 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-__all__ = ["exp_f64", "log_f64", "tanh_f64", "sigmoid_f64", "exp_rows", "log_rows", "tanh_rows", "sigmoid_rows"]
+__all__ = [
+    "select",
+    "fmax",
+    "fmin",
+    "exp_f64",
+    "log_f64",
+    "tanh_f64",
+    "sigmoid_f64",
+    "exp_rows",
+    "log_rows",
+    "tanh_rows",
+    "sigmoid_rows",
+]
 
 _OPTS: dict[str, Any] = {"cache": True, "error_model": "numpy", "fastmath": False}
 
@@ -62,8 +76,9 @@ _SQRT2 = 1.4142135623730951
 
 @njit(**_OPTS)
 def exp_f64(x: float) -> float:
-    """``exp(x)`` for ``x`` a float32 value (as float64): exact to about 1e-16 relative on
-    [-150, 200], saturated beyond (the float32 result is 0 or inf there, and so are
+    """``exp(x)`` for ``x`` a float32 value (as float64): within 3e-10 relative on [-150, 200]
+    (a float32 result is then at most one ulp off, and correctly rounded but within 3e-10 of a
+    rounding boundary), saturated beyond (the float32 result is 0 or inf there, and so are
     ``1 / (1 + exp(x))`` and friends); NaN stays NaN."""
     x = np.float64(x)
     x = -150.0 if x < -150.0 else x
@@ -71,28 +86,22 @@ def exp_f64(x: float) -> float:
     k = np.floor(x * _INV_LN2 + 0.5)
     k = k if k == k else 0.0  # NaN: any exponent (the polynomial is NaN), but no undefined conversion
     r = (x - k * _LN2_HI) - k * _LN2_LO  # |r| <= ln(2)/2
-    # Taylor to degree 13: the remainder is below 1e-17 relative for |r| <= 0.347
-    p = 1.0 / 6227020800.0
-    p = p * r + 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r + 1.0
-    p = p * r + 1.0
+    # Taylor to degree 8 (the remainder is below 3e-10 relative for |r| <= 0.347), evaluated
+    # by Estrin's scheme: a shorter chain of dependent operations than Horner's
+    r2 = r * r
+    r4 = r2 * r2
+    q01 = 1.0 + r
+    q23 = 0.5 + r * (1.0 / 6.0)
+    q45 = (1.0 / 24.0) + r * (1.0 / 120.0)
+    q67 = (1.0 / 720.0) + r * (1.0 / 5040.0)
+    p = (q01 + q23 * r2) + ((q45 + q67 * r2) + r4 * (1.0 / 40320.0)) * r4
     return p * _float((np.int64(k) + 1023) << 52)
 
 
 @njit(**_OPTS)
 def log_f64(x: float) -> float:
     """``log(x)`` for ``x`` a float32 value (as float64; float32 subnormals are normal there):
-    about 1e-16 relative; ``log(0) = -inf``, negative or NaN gives NaN, ``log(inf) = inf``."""
+    within 1e-10 relative; ``log(0) = -inf``, negative or NaN gives NaN, ``log(inf) = inf``."""
     x = np.float64(x)
     pos = x if x > 0.0 else 1.0
     b = _bits(pos)
@@ -102,19 +111,10 @@ def log_f64(x: float) -> float:
     m = m * 0.5 if big else m
     e = e + 1.0 if big else e
     f = m - 1.0  # in [-0.293, 0.415]
-    s = f / (2.0 + f)  # |s| <= 0.172; log(1 + f) = 2 atanh(s)
-    z = s * s
-    p = 1.0 / 23.0
-    p = p * z + 1.0 / 21.0
-    p = p * z + 1.0 / 19.0
-    p = p * z + 1.0 / 17.0
-    p = p * z + 1.0 / 15.0
-    p = p * z + 1.0 / 13.0
-    p = p * z + 1.0 / 11.0
-    p = p * z + 1.0 / 9.0
-    p = p * z + 1.0 / 7.0
-    p = p * z + 1.0 / 5.0
-    p = p * z + 1.0 / 3.0
+    s = f / (2.0 + f)  # |s| <= 0.172; log(1 + f) = 2 atanh(s) = 2 (s + s**3/3 + s**5/5 + ...)
+    z = s * s  # <= 0.0295: terms to z**5 leave below 1e-10 relative
+    z2 = z * z
+    p = ((1.0 / 3.0) + z * (1.0 / 5.0)) + z2 * (((1.0 / 7.0) + z * (1.0 / 9.0)) + z2 * (1.0 / 11.0))
     r = e * _LN2_HI + (e * _LN2_LO + 2.0 * s * (1.0 + z * p))
     r = r if x > 0.0 else (-np.inf if x == 0.0 else np.nan)
     return x if x == np.inf else r
@@ -127,13 +127,8 @@ def tanh_f64(x: float) -> float:
     x = np.float64(x)
     a = abs(x)
     z = x * x
-    # |x| < 1/16: Taylor to x**13 (the next term is below 1e-17 relative)
-    p = 21844.0 / 6081075.0
-    p = -p * z + 1382.0 / 155925.0
-    p = -(p * z) + 62.0 / 2835.0
-    p = -(p * z) + 17.0 / 315.0
-    p = -(p * z) + 2.0 / 15.0
-    p = -(p * z) + 1.0 / 3.0
+    # |x| < 1/16: Taylor to x**9 (the next term is below 1e-14 relative)
+    p = ((1.0 / 3.0) - z * (2.0 / 15.0)) + (z * z) * ((17.0 / 315.0) - z * (62.0 / 2835.0))
     small = x * (1.0 - z * p)  # not x - x * z * p: that makes -0.0 into +0.0
     c = 20.0 if a > 20.0 else a  # tanh(20) rounds to 1 in float64
     t = 1.0 - 2.0 / (exp_f64(2.0 * c) + 1.0)
@@ -148,28 +143,49 @@ def sigmoid_f64(x: float) -> float:
     return 1.0 / (1.0 + exp_f64(-np.float64(x)))
 
 
-# Row kernels: ``row[:m] = f(row[:m])`` on a float32 row of a fused loop's scratch. One
+# Branches as functions: ``x if c else y`` written into a fused loop makes blocks for numba's
+# front end, whose time grows faster than linearly with them (a 400-member chain of where
+# took 40 s to compile); as a call it is one statement, and LLVM inlines it as a select.
+@njit(**_OPTS)
+def select(c: Any, x: Any, y: Any) -> Any:
+    """``x if c else y``."""
+    return x if c else y
+
+
+@njit(**_OPTS)
+def fmax(x: Any, y: Any) -> Any:
+    """``np.maximum`` of two scalars of one type: NaN from either side."""
+    return x if (x > y or x != x) else y
+
+
+@njit(**_OPTS)
+def fmin(x: Any, y: Any) -> Any:
+    """``np.minimum`` of two scalars of one type: NaN from either side."""
+    return x if (x < y or x != x) else y
+
+
+# Row kernels: ``dst[:m] = f(src[:m])`` on float32 rows of a fused loop's scratch (may be one row). One
 # call per row keeps each loop small, so LLVM inlines the function and vectorizes it,
 # however long the fused group is (inlined into one long loop, it stops doing either).
 @njit(**_OPTS)
-def exp_rows(row: Any, m: int) -> None:
+def exp_rows(src: Any, dst: Any, m: int) -> None:
     for j in range(m):
-        row[j] = np.float32(exp_f64(row[j]))
+        dst[j] = np.float32(exp_f64(src[j]))
 
 
 @njit(**_OPTS)
-def log_rows(row: Any, m: int) -> None:
+def log_rows(src: Any, dst: Any, m: int) -> None:
     for j in range(m):
-        row[j] = np.float32(log_f64(row[j]))
+        dst[j] = np.float32(log_f64(src[j]))
 
 
 @njit(**_OPTS)
-def tanh_rows(row: Any, m: int) -> None:
+def tanh_rows(src: Any, dst: Any, m: int) -> None:
     for j in range(m):
-        row[j] = np.float32(tanh_f64(row[j]))
+        dst[j] = np.float32(tanh_f64(src[j]))
 
 
 @njit(**_OPTS)
-def sigmoid_rows(row: Any, m: int) -> None:
+def sigmoid_rows(src: Any, dst: Any, m: int) -> None:
     for j in range(m):
-        row[j] = np.float32(sigmoid_f64(row[j]))
+        dst[j] = np.float32(sigmoid_f64(src[j]))
