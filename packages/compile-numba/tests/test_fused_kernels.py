@@ -298,3 +298,15 @@ def test_dead_calls_are_dropped_and_intermediates_not_written() -> None:
     assert [c.name for c in rewritten.calls] == [plugrad_numba.FUSED]
     assert groups[0].outputs == [c.index] and len(groups[0].members) == 2
     assert rewritten.calls[0].args == (Ref(x.index),)
+
+
+def test_a_program_fuses_at_most_max_program_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    b = Builder()
+    x = b.input(np.linspace(-1, 1, 8).astype(np.float32))
+    a = b("tanh", b("multiply", x, 2.0))
+    s1 = b("sum", a, None, False)
+    c = b("exp", b("multiply", a, 3.0))
+    program = b.program(s1, c)
+    monkeypatch.setattr(plugrad_numba.config, "max_program_calls", 3)
+    rewritten, groups, _, _ = plugrad_numba.fuse(program)
+    assert len(groups) == 1 and [c.name for c in rewritten.calls] == [plugrad_numba.FUSED, "sum", "multiply", "exp"]

@@ -53,12 +53,16 @@ class Config:
         argument and 0.3 µs per returned array) is cheaper than its NumPy calls (about 0.25 µs
         each); arrays of ``large`` elements or more always fuse. ``False``: fuse every group.
     :ivar large: see ``cost_model``.
+    :ivar max_program_calls: the most calls fused in one program (in running order; the rest
+        run as NumPy calls): numba compiles about a thousand calls a second, so a program of
+        tens of thousands of elementwise calls would take minutes to compile the first time.
     """
 
     min_group_size: int = 2
     max_group_size: int = 1024
     cost_model: bool = True
     large: int = 4096
+    max_program_calls: int = 4096
 
 
 config = Config()
@@ -313,6 +317,11 @@ def _finish(program: Program, items: list[Call | Group], groups: list[Group], cf
                     g.inputs.append(s)
         g.outputs = [m.out for m in g.members if m.out in outside]
         g.fused = bool(g.outputs) and _worth(g, cfg)
+    budget = cfg.max_program_calls
+    for item in items:
+        if isinstance(item, Group) and item.fused:
+            item.fused = len(item.members) <= budget
+            budget -= len(item.members) if item.fused else 0
 
 
 def _worth(g: Group, cfg: Config) -> bool:
