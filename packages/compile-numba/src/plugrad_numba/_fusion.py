@@ -351,7 +351,7 @@ import math
 import numpy as np
 from numba import njit
 
-from plugrad_numba._vmath import exp_rows, fmax, fmin, log_rows, select, sigmoid_rows, tanh_rows  # _vmath.py {tag}
+from plugrad_numba._vmath import exp_rows, log_rows, select, sigmoid_rows, tanh_rows  # _vmath.py {tag}
 
 '''
 
@@ -478,6 +478,7 @@ def kernel_source(group: Group, shapes: list[Any], dtypes: list[Any], cfg: Confi
         return f"{scratch[dt]}[{row}, j]"
 
     body: list[str] = []
+    ternary = sum(m.op.kind == "where" for m in group.members) <= MAX_BRANCHES
     inputs = {s: f"a{k}[{index(shapes[s])}]" for k, s in enumerate(group.inputs)}
     ind = "    " * (len(loops) + 1 if vec is not None else 1)
     for run in runs:
@@ -506,7 +507,7 @@ def kernel_source(group: Group, shapes: list[Any], dtypes: list[Any], cfg: Confi
         for i in run:
             m = group.members[i]
             names = {**_names(inputs, row_of, scratch, dtypes), **local}
-            body.append(f"{ind}    t{i} = {_expr(m, names, dtypes)}")
+            body.append(f"{ind}    t{i} = {_expr(m, names, dtypes, ternary)}")
             local[m.out] = f"t{i}"
             _free_dead(m, i, group, last_use, row_of, free, dtypes)
             if m.out in in_row:
@@ -595,7 +596,13 @@ def _operand(value: Any, to: np.dtype[Any], names: dict[int, str], dtypes: list[
     return _literal(value, to)
 
 
-def _expr(m: Member, names: dict[int, str], dtypes: list[Any]) -> str:
+#: groups with more ``where`` members than this call ``_vmath.select`` instead of writing ``x if c
+#: else y``: numba's front end takes time superlinear in the branches (40 s for 400), while LLVM
+#: stops inlining the calls in a long loop (about 2x slower to run)
+MAX_BRANCHES = 64
+
+
+def _expr(m: Member, names: dict[int, str], dtypes: list[Any], ternary: bool = True) -> str:
     """The right-hand side computing member ``m`` (cast to its recorded dtype)."""
     op, kind, d = m.op, m.op.kind, m.dtype
 
@@ -610,7 +617,8 @@ def _expr(m: Member, names: dict[int, str], dtypes: list[Any]) -> str:
         return op.formula.format(x=xs[0], y=xs[1] if len(xs) > 1 else "")
     elif kind == "where":
         cond, x1, x2 = m.operands
-        body = f"select({opnd(cond, _BOOL)}, {opnd(x1, d)}, {opnd(x2, d)})"
+        c, a, b = opnd(cond, _BOOL), opnd(x1, d), opnd(x2, d)
+        body = f"({a} if {c} else {b})" if ternary else f"select({c}, {a}, {b})"
     elif kind == "clip":
         x, lo, hi = m.operands
         body = opnd(x, d)

@@ -41,8 +41,11 @@ class Op:
     float32: str = ""
 
 
-_MAX = "fmax({x}, {y})"  # NaN from either side, as np.maximum (see ._vmath)
-_MIN = "fmin({x}, {y})"
+# numba lowers np.maximum/np.minimum of scalars to selects (no branch for its front end, no call
+# for LLVM): NaN from either side; with the operands swapped, a tie gives ``y`` as NumPy does
+# (maximum(-0.0, 0.0) is 0.0)
+_MAX = "np.maximum({y}, {x})"
+_MIN = "np.minimum({y}, {x})"
 
 OPS: dict[str, Op] = {
     # arithmetic and binary math: float results

@@ -28,8 +28,6 @@ from numba.extending import intrinsic
 
 __all__ = [
     "select",
-    "fmax",
-    "fmin",
     "exp_f64",
     "log_f64",
     "tanh_f64",
@@ -145,23 +143,12 @@ def sigmoid_f64(x: float) -> float:
 
 # Branches as functions: ``x if c else y`` written into a fused loop makes blocks for numba's
 # front end, whose time grows faster than linearly with them (a 400-member chain of where
-# took 40 s to compile); as a call it is one statement, and LLVM inlines it as a select.
+# took 40 s to compile); as a call it is one statement (which LLVM inlines as a select in
+# short loops; fused loops use it past _fusion.MAX_BRANCHES where members).
 @njit(**_OPTS)
 def select(c: Any, x: Any, y: Any) -> Any:
     """``x if c else y``."""
     return x if c else y
-
-
-@njit(**_OPTS)
-def fmax(x: Any, y: Any) -> Any:
-    """``np.maximum`` of two scalars of one type: NaN from either side."""
-    return x if (x > y or x != x) else y
-
-
-@njit(**_OPTS)
-def fmin(x: Any, y: Any) -> Any:
-    """``np.minimum`` of two scalars of one type: NaN from either side."""
-    return x if (x < y or x != x) else y
 
 
 # Row kernels: ``dst[:m] = f(src[:m])`` on float32 rows of a fused loop's scratch (may be one row). One
