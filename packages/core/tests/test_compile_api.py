@@ -356,7 +356,6 @@ def test_plugin_compiler_listed_by_plugrad_info() -> None:
     assert "test_interp" in text and "replay" in text
 
 
-@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #11 (tests engineer)", strict=True)
 def test_removed_plugin_compiler_is_gone() -> None:
     try:
         with plugin(forget=False):
@@ -411,7 +410,6 @@ def test_exception_while_recording_propagates_and_restores(exc: type[BaseExcepti
     assert _nothing_wrapped()
 
 
-@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #21 (tests engineer)", strict=True)
 def test_config_stable_after(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(compiler.config, "stable_after", 4)
     f = plugrad.compile(lambda x: x * 2)

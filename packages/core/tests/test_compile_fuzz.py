@@ -1729,7 +1729,6 @@ def test_embedding_step_over_shuffled_batches_matches_eager() -> None:
             assert_same_params(pe, pc, f"batch {k}")
 
 
-@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #24 (tests engineer)", strict=True)
 def test_embedding_step_replays_over_shuffled_batches() -> None:
     runs = [0]
 

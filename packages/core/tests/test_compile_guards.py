@@ -184,7 +184,7 @@ def test_grad_mode_change_records_again() -> None:
     for i, grad in enumerate([True, True, True, False, False, False, True]):
         with torch.set_grad_enabled(grad):
             pair.call(x, what=f"call {i} grad={grad}")
-    assert pair.entries == 2 and replayed(pair.cf) == 2
+    assert pair.entries == 2 and replayed(pair.cf) >= 2
 
 
 def test_python_scalar_argument_change_records_again() -> None:
@@ -653,7 +653,6 @@ def test_disabled_function_inside_is_a_graph_break() -> None:
 # -- arguments and results -----------------------------------------------------------------
 
 
-@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #12 (tests engineer)", strict=True)
 def test_returning_an_argument() -> None:
     @torch.compile
     def f(x: torch.Tensor) -> torch.Tensor:
@@ -666,7 +665,6 @@ def test_returning_an_argument() -> None:
     assert f(b) is b
 
 
-@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #12 (tests engineer)", strict=True)
 def test_inplace_on_argument_bumps_its_version() -> None:
     def g(x: torch.Tensor, y: torch.Tensor) -> Any:
         y.add_(1)
@@ -909,7 +907,6 @@ def _late_hook_step(kind: str) -> Callable[[], Any]:
     return Step
 
 
-@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #16 (tests engineer)", strict=True)
 @pytest.mark.parametrize("kind", ["param_hook", "param_hook_log", "forward_hook", "forward_pre_hook"])
 def test_hook_registered_after_install(kind: str) -> None:
     pair = Pair(_late_hook_step(kind))
@@ -1029,7 +1026,6 @@ STRUCTURES: dict[str, tuple[Any, Any]] = {
 }
 
 
-@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #18 (tests engineer)", strict=True)
 @pytest.mark.parametrize("name", sorted(STRUCTURES))
 def test_argument_structure_is_part_of_the_key(name: str) -> None:
     f, run = STRUCTURES[name]
@@ -1037,7 +1033,6 @@ def test_argument_structure_is_part_of_the_key(name: str) -> None:
     assert_same_value(got, want, name)
 
 
-@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #19 (tests engineer)", strict=True)
 def test_signed_zero_argument() -> None:
     def f(x: torch.Tensor, s: float) -> torch.Tensor:
         return 1 / (x * s)
@@ -1086,7 +1081,6 @@ def test_autocast_enter_exit_records_again() -> None:
     assert len(cf._cache) == 2
 
 
-@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #20 (tests engineer)", strict=True)
 @pytest.mark.parametrize("name", ["other_dtype", "nested_disabled"])
 def test_autocast_state_is_part_of_the_key(name: str) -> None:
     got, want = _autocast_case(name)
@@ -1184,7 +1178,6 @@ CONTIGUITY: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
-@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #25 (tests engineer)", strict=True)
 @pytest.mark.parametrize("name", sorted(CONTIGUITY))
 def test_non_contiguous_argument_after_contiguous_recordings(name: str) -> None:
     f = CONTIGUITY[name]
@@ -1195,7 +1188,6 @@ def test_non_contiguous_argument_after_contiguous_recordings(name: str) -> None:
     assert_same_value(cf(y), f(y), name)
 
 
-@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #26 (tests engineer)", strict=True)
 def test_requires_grad_toggled_inside_the_step() -> None:
     class Step:
         def __init__(self) -> None:
@@ -1269,7 +1261,6 @@ def _counter_trainer(base: type) -> Callable[[], Any]:
     return Trainer
 
 
-@pytest.mark.xfail(reason="see /work/coord/compile-bugs.md #27 (tests engineer)", strict=True)
 @pytest.mark.parametrize("base", [nn.Module, object], ids=["module", "plain"])
 def test_counter_in_the_step(base: type) -> None:
     """Gradient accumulation: the optimizer steps every second call, by a counter the step keeps."""

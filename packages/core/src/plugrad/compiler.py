@@ -31,6 +31,8 @@ from ._compile.program import (
 __all__ = [
     "is_compiling",
     "assume_constant",
+    "assume_attributes",
+    "assume_true",
     "scalar",
     "is_dynamo_compiling",
     "disable",
@@ -100,6 +102,35 @@ def assume_constant(container: Any, key: Any) -> None:
     rec = _compile_state.ACTIVE[0]
     if rec is not None:
         rec.assume_constant(container, key)
+
+
+_PLAIN = (int, float, bool, str, type(None))
+
+
+def assume_attributes(obj: Any) -> None:
+    """Say that the step being recorded relies on ``obj``'s plain attributes (numbers, strings,
+    booleans, ``None`` in its ``__dict__``) keeping their values: a replay checks them and records
+    again when one changed (``dropout.p = 0.2``); a step that changes one itself (a counter,
+    ``self.i += 1``) records on every call and so runs eagerly after the recompile limit.
+    Modules call it for themselves, and a compiled bound method for its object."""
+    rec = _compile_state.ACTIVE[0]
+    if rec is None or rec.broken is not None:
+        return
+    attrs = getattr(obj, "__dict__", None)
+    if type(attrs) is not dict:
+        return
+    for key, value in attrs.items():
+        if type(value) in _PLAIN:
+            rec.assume_constant(attrs, key)
+
+
+def assume_true(predicate: Callable[[], bool], what: str) -> None:
+    """Say that the step being recorded relies on ``predicate()`` staying true (``what`` names it,
+    e.g. ``"Linear has no forward hooks"``): a replay calls ``predicate`` first and records again
+    when it is false. Outside a recording this does nothing."""
+    rec = _compile_state.ACTIVE[0]
+    if rec is not None and rec.broken is None:
+        rec.predicates.append((predicate, what))
 
 
 def scalar(container: Any, key: Any, like: Any, dtype: Any = None) -> Any:

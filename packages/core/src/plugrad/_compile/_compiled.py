@@ -52,7 +52,8 @@ class _Config:
     #: how many times one static key may be recorded, and how many static keys one function may
     #: have, before it runs eagerly (PyTorch's ``recompile_limit``)
     recompile_limit: int = 8
-    #: consecutive identical recordings needed before a program replays
+    #: identical recordings in a row needed before a program replays (a program that alternates
+    #: between two forms, say with a Python counter, never installs)
     stable_after: int = 2
 
 
@@ -90,13 +91,32 @@ class Recording:
     outs: list[_Out]
     value_guards: list[tuple[Any, Any, Any]]
     scalars: list[tuple[int, Any, Any, Any, Any, type]] = field(default_factory=list)
+    req_writes: list[tuple[int, bool]] = field(default_factory=list)
+    predicates: list[Callable[[], bool]] = field(default_factory=list)
     joint: _Joint | None = None
     deopts: int = 0
+    _guard_key: Any = None
     replay: Callable[[list[Tensor]], tuple[bool, Any]] = None  # type: ignore[assignment]
     runner: Callable[[list[Any]], None] | None = None
 
     def __repr__(self) -> str:
         return f"<Recording of {len(self.program.calls)} calls, {len(self.touched)} outside tensors>"
+
+    def guards(self) -> dict[Any, Any]:
+        """What a replay of this recording checks, by what it checks (for telling programs apart)."""
+        found: dict[Any, Any] = {}
+        for i in self.touched:
+            where = ("arg", i.arg) if i.arg is not None else id(i.tensor) if i.parent is None else ("grad", i.parent)
+            found[("tensor", where)] = (i.has_grad, i.requires_grad, i.shape, i.dtype, i.strides)
+        for container, key, value in self.value_guards:
+            found[("item", id(container), key)] = _freeze_value(value)
+        return found
+
+    def guard_key(self) -> Any:
+        cached = self._guard_key
+        if cached is None:
+            cached = self._guard_key = tuple(sorted(self.guards().items(), key=repr))
+        return cached
 
 
 @dataclass
@@ -105,6 +125,7 @@ class _Entry:
     programs: list[Recording] = field(default_factory=list)
     recordings: int = 0
     eager: str | None = None  # why this key runs eagerly
+    retry_reason: str = ""  # why the last recording could not be kept (the step changed guarded state)
 
 
 # -- flattening arguments and results ------------------------------------------------------
@@ -134,12 +155,23 @@ def _unflatten(treedef: Any, leaves: Any) -> Any:
     return t(*items)
 
 
+def _autocast_key() -> Any:
+    """This thread's autocast state (enabled devices and their dtypes), while some region is open."""
+    from ..amp import autocast_mode
+
+    st = autocast_mode._STATE
+    return (tuple(sorted(st.enabled.items())), tuple(sorted((k, v) for k, v in st.dtype.items())), st.cache_enabled)
+
+
 def _leaf_key(v: Any) -> Any:
     if isinstance(v, Tensor):
         data = _DATA.__get__(v)
-        return (type(v), tuple(data.shape), v._dtype, v._backend, v._requires_grad, v._grad_fn is None)
+        strides = getattr(data, "strides", None)
+        return (type(v), tuple(data.shape), strides, v._dtype, v._backend, v._requires_grad, v._grad_fn is None)
     t = type(v)
-    if v is None or t in (bool, int, float, str, bytes, complex):
+    if t is float or t is complex:
+        return (t, repr(v))  # -0.0 apart from 0.0, and a NaN equal to itself
+    if v is None or t in (bool, int, str, bytes):
         return (t, v)
     try:
         hash(v)
@@ -204,16 +236,24 @@ class CompiledFunction:
         if not kwargs and all(type(a) is Tensor for a in args):  # the common case, without the general walk
             leaves: Any = args
             leaf_keys: Any = tuple(
-                (a._data.shape, a._dtype, a._backend, a._requires_grad, a._grad_fn is None) for a in args
+                (
+                    a._data.shape,
+                    getattr(a._data, "strides", None),
+                    a._dtype,
+                    a._backend,
+                    a._requires_grad,
+                    a._grad_fn is None,
+                )
+                for a in args
             )
         else:
             leaves = []
-            _flatten((args, kwargs), leaves)
-            leaf_keys = tuple(_leaf_key(v) for v in leaves)
+            treedef = _flatten((args, kwargs), leaves)  # keyword names, dict keys and container types count
+            leaf_keys = (treedef, tuple(_leaf_key(v) for v in leaves))
         key = (
             leaf_keys,
             _grad_state.enabled,
-            _autocast_state.ACTIVE[0],
+            _autocast_key() if _autocast_state.ACTIVE[0] else None,
             D._default.value,
             _fn._forward_ad_active[0],
         )
@@ -286,7 +326,7 @@ class CompiledFunction:
         if entry.recordings >= config.recompile_limit:
             entry.eager = (
                 f"recompile limit ({config.recompile_limit}) reached: the recorded program changed on every call"
-                + _first_difference(entry.pending)
+                + (f" ({entry.retry_reason})" if entry.retry_reason else _first_difference(entry.pending))
             )
             self._warn(entry.eager)
             return self._fn(*args, **kwargs)
@@ -297,7 +337,16 @@ class CompiledFunction:
 
         input_slots = [rec.add_input(_DATA.__get__(t)) for t in tensors]
         rec.arg_pos = {id(t): i for i, t in enumerate(tensors)}
+        for (
+            t
+        ) in tensors:  # so effects on an argument (a new .grad, its version, requires_grad) replay on the one passed
+            rec.touch(t, _DATA.__get__(t))
         rec.start_watching(list(get_registry().backends.values()))
+        owner = getattr(self._fn, "__self__", None)
+        if owner is not None:  # a compiled bound method: its object's plain attributes are guarded
+            from ..compiler import assume_attributes
+
+            assume_attributes(owner)
         try:
             result = self._fn(*args, **kwargs)
         except GraphBreak as exc:
@@ -318,21 +367,31 @@ class CompiledFunction:
             recording = _finish(rec, input_slots, result, joint)
         except GraphBreak as exc:
             if exc.retry:  # this call changed state the next one will find as it is: record again then
+                entry.retry_reason = exc.reason
                 return result
             if self._fullgraph:
                 raise _unsupported(exc) from None
             entry.eager = f"{exc.reason}" + (f" at {exc.where}" if exc.where else "")
             self._warn(entry.eager)
             return result
-        for other in entry.pending:
-            if other.signature == recording.signature:
-                recording.runner = self._compile(recording.program)
-                if recording.joint is not None:
-                    recording.joint.runner = self._compile(recording.joint.program)
-                recording.replay = _build_replay(recording)
-                entry.programs.append(recording)
-                entry.pending = []
-                return result
+        # A program installs once `stable_after` recordings in a row *under the same guards* are the same
+        # program, so programs under different guards (a gradient present or not) each install, while
+        # programs that alternate under the same guards (state no guard sees) never do.
+        gkey = recording.guard_key()
+        streak = [r for r in entry.pending if r.guard_key() == gkey]
+        same = 0
+        for other in reversed(streak):
+            if other.signature != recording.signature:
+                break
+            same += 1
+        if same + 1 >= max(1, config.stable_after):
+            recording.runner = self._compile(recording.program)
+            if recording.joint is not None:
+                recording.joint.runner = self._compile(recording.joint.program)
+            recording.replay = _build_replay(recording)
+            entry.programs.append(recording)
+            entry.pending = [r for r in entry.pending if r.guard_key() != gkey]
+            return result
         entry.pending = [*entry.pending[-(config.recompile_limit - 1) :], recording]
         return result
 
@@ -365,6 +424,12 @@ def _first_difference(recordings: list[Recording]) -> str:
     return " (the tensors it reads or changes differ)"
 
 
+def _has_hooks(t: Tensor) -> bool:
+    """Whether a hook was registered on the leaf ``t`` (its gradient accumulator holds them)."""
+    acc = t._extra.get("accumulator") if t._extra else None
+    return acc is not None and bool(acc._tensor_pre_hooks or acc._post_hooks or acc._pre_hooks or acc._hooks)
+
+
 def _short(value: Any, limit: int = 160) -> str:
     """``repr(value)`` cut to ``limit`` characters (a recorded constant may be a long list)."""
     text = repr(value)
@@ -373,6 +438,9 @@ def _short(value: Any, limit: int = 160) -> str:
 
 def _out_of(rec: Recorder, t: Tensor) -> _Out:
     """How a replay makes the tensor ``t`` (a result or a new gradient)."""
+    info = rec.touched.get(id(t))
+    if info is not None:  # an argument or an outside tensor, found where the replay finds it
+        return _Out("touched", slot=info.index)
     if id(t) not in rec.temps:
         return _Out("same", t)
     data = _DATA.__get__(t)
@@ -408,11 +476,14 @@ def _finish(rec: Recorder, input_slots: list[int], result: Any, joint: _Joint | 
         g = _GRAD.__get__(t)
         grad_writes.append((index[id(t)], None if g is None else _out_of(rec, g)))
     deltas = []
+    req_writes = []
     for info in rec.touched.values():
         vc = info.tensor._vc
         now = vc[0] if vc else 0
         if now != info.version:
             deltas.append((info.index, now - info.version))
+        if info.tensor._requires_grad is not info.requires_grad:
+            req_writes.append((info.index, info.tensor._requires_grad))
     live = set(s for _, s, _, _ in data_writes)
     live.update(o.slot for o in outs if o.kind == "new")
     live.update(o.slot for _, o in grad_writes if o is not None and o.kind == "new")
@@ -435,7 +506,7 @@ def _finish(rec: Recorder, input_slots: list[int], result: Any, joint: _Joint | 
     for container, key, value in rec.value_guards.values():
         if not _same(_get_item(container, key), value):
             raise GraphBreak(
-                f"the step itself changes {type(container).__name__}[{key!r}], Python state a replay would not change",
+                f"the step itself changes {_describe(container, key)}, Python state a replay would not change",
                 "",
                 retry=True,
             )
@@ -471,6 +542,8 @@ def _finish(rec: Recorder, input_slots: list[int], result: Any, joint: _Joint | 
         tuple((t, s, dt) for t, s, dt, _ in data_writes),
         tuple((t, None if o is None else (o.kind, o.slot, id(o.value))) for t, o in grad_writes),
         tuple(deltas),
+        tuple(req_writes),
+        tuple(what for _, what in rec.predicates),
         treedef,
         tuple(
             (o.kind, o.slot, o.dtype, o.requires_grad, o.node, id(o.value) if o.kind == "same" else None) for o in outs
@@ -494,6 +567,8 @@ def _finish(rec: Recorder, input_slots: list[int], result: Any, joint: _Joint | 
         outs,
         list(rec.value_guards.values()),
         scalars=list(rec.scalars),
+        req_writes=req_writes,
+        predicates=[p for p, _ in rec.predicates],
         joint=joint,
     )
 
@@ -508,7 +583,20 @@ def _get_item(container: Any, key: Any) -> Any:
         return _MISSING
 
 
+def _describe(container: Any, key: Any) -> str:
+    """``Trainer.i`` for an attribute in an object's ``__dict__``, ``dict['lr']`` otherwise."""
+    import gc
+
+    if type(container) is dict:
+        for owner in gc.get_referrers(container):
+            if getattr(owner, "__dict__", None) is container:
+                return f"{type(owner).__name__}.{key}"
+    return f"{type(container).__name__}[{key!r}]"
+
+
 def _freeze_value(v: Any) -> Any:
+    if isinstance(v, Tensor):
+        return ("tensor", id(v))
     return v if _hashable(v) else ("id", id(v))
 
 
@@ -550,6 +638,9 @@ def _replay(rec: Recording, tensors: list[Tensor]) -> tuple[bool, Any]:
     for container, key, value in rec.value_guards:
         if not _same(_get_item(container, key), value):
             return False, None
+    for predicate in rec.predicates:
+        if not predicate():
+            return False, None
     get = _DATA.__get__
     objs: list[Any] = []
     for info in rec.touched:
@@ -565,6 +656,8 @@ def _replay(rec: Recording, tensors: list[Tensor]) -> tuple[bool, Any]:
             or t._requires_grad is not info.requires_grad
             or t._data.shape != info.shape
             or t._data.dtype != info.dtype
+            or getattr(t._data, "strides", None) != info.strides
+            or (t._extra is not None and _has_hooks(t))
         ):
             return False, None
         objs.append(t)
@@ -588,7 +681,7 @@ def _replay(rec: Recording, tensors: list[Tensor]) -> tuple[bool, Any]:
         t._dtype = dt
         t._backend = be
     for i, o in rec.grad_writes:
-        objs[i]._grad = None if o is None else _make_out(o, env)
+        objs[i]._grad = None if o is None else objs[o.slot] if o.kind == "touched" else _make_out(o, env)
     for i, d in rec.version_deltas:
         t = objs[i]
         vc = t._vc
@@ -596,7 +689,9 @@ def _replay(rec: Recording, tensors: list[Tensor]) -> tuple[bool, Any]:
             t._vc = [d]
         else:
             vc[0] += d
-    made = [_make_out(o, env) for o in rec.outs]
+    for i, req in rec.req_writes:
+        objs[i]._requires_grad = req
+    made = [objs[o.slot] if o.kind == "touched" else _make_out(o, env) for o in rec.outs]
     if rec.joint is not None:
         _joint_outputs(rec, env, objs, tensors, made)
     if rec.treedef is None:
@@ -728,6 +823,10 @@ def _build_replay(rec: Recording) -> Callable[[list[Tensor]], tuple[bool, Any]]:
             f"    try:\n        if ({cond}):\n            return False, None\n"
             "    except (KeyError, IndexError, TypeError):\n        return False, None"
         )
+    for n, predicate in enumerate(rec.predicates):
+        g[f"p{n}"] = predicate
+        lines.append(f"    if not p{n}():\n        return False, None")
+    g["_has_hooks"] = _has_hooks
     for info in rec.touched:
         o = f"o{info.index}"
         if info.arg is not None:
@@ -740,7 +839,9 @@ def _build_replay(rec: Recording) -> Callable[[list[Tensor]], tuple[bool, Any]]:
         lines.append(
             f"    d = {o}._data\n"
             f"    if {o}._grad {grad_test} or {o}._requires_grad is not {info.requires_grad} "
-            f"or d.shape != {ref(info.shape)} or (d.dtype is not {ref(info.dtype)} and d.dtype != {ref(info.dtype)}):\n"
+            f"or d.shape != {ref(info.shape)} or (d.dtype is not {ref(info.dtype)} and d.dtype != {ref(info.dtype)})"
+            + (f" or d.strides != {ref(info.strides)}" if info.strides is not None else "")
+            + f" or ({o}._extra is not None and _has_hooks({o})):\n"
             "        return False, None"
         )
     lines.append(f"    env = [None] * {rec.program.n_slots}")
@@ -761,6 +862,8 @@ def _build_replay(rec: Recording) -> Callable[[list[Tensor]], tuple[bool, Any]]:
         lines.append(f"    o{i}._data = env[{s}]\n    o{i}._dtype = {ref(dt)}\n    o{i}._backend = {ref(be)}")
 
     def make(o: _Out) -> str:
+        if o.kind == "touched":
+            return f"o{o.slot}"
         if o.kind != "new":
             return ref(o.value)
         if o.requires_grad and o.node != "joint":
@@ -774,6 +877,8 @@ def _build_replay(rec: Recording) -> Callable[[list[Tensor]], tuple[bool, Any]]:
         lines.append(
             f"    vc = o{i}._vc\n    if vc is None:\n        o{i}._vc = [{d}]\n    else:\n        vc[0] += {d}"
         )
+    for i, req in rec.req_writes:
+        lines.append(f"    o{i}._requires_grad = {req}")
     lines.append(f"    made = [{', '.join(make(o) for o in rec.outs)}]")
     if rec.joint is not None:
         g["_joint_outputs"] = _joint_outputs

@@ -130,6 +130,7 @@ class Touch:
     shape: tuple[int, ...]
     dtype: Any
     index: int = 0
+    strides: Any = None
 
 
 @dataclass(slots=True)
@@ -156,6 +157,8 @@ class Recorder:
         #: numbers read through ``plugrad.compiler.scalar``: (slot, container, key, backend, native dtype, type)
         self.scalars: list[tuple[int, Any, Any, Any, Any, type]] = []
         self.scalar_keys: set[tuple[int, Any]] = set()
+        #: predicates the program relies on staying true (``plugrad.compiler.assume_true``)
+        self.predicates: list[tuple[Callable[[], bool], str]] = []
         self.backends: set[Any] = set()
         self.constants: list[tuple[int, Any]] = []
         self.calls: list[Call] = []
@@ -401,6 +404,7 @@ class Recorder:
                 tuple(data.shape),
                 data.dtype,
                 len(self.touched),
+                getattr(data, "strides", None),
             )
         return info
 

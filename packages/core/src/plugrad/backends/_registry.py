@@ -684,6 +684,8 @@ class Registry:
             self._warned_conflicts &= set(self.conflicts)  # a tie that comes back is warned again
             self._apply_updates(updates)
             self.generation += 1
+            self._compilers_collected = False  # collected again, without the plugin's, on next use
+            self.compilers = {}
 
     def _apply_updates(self, updates: list[Any]) -> None:
         self.overrides = [o for o in self.overrides if o.backend not in {u[0].name for u in updates}]

@@ -17,7 +17,9 @@ from typing import Any, NamedTuple
 
 import plugrad
 from plugrad import Tensor, _compile_state
+from plugrad.compiler import assume_attributes as _assume_attributes
 from plugrad.compiler import assume_constant as _assume_constant
+from plugrad.compiler import assume_true as _assume_true
 
 from ..parameter import Parameter
 
@@ -135,15 +137,21 @@ class Module:
 
     # ------------------------------------------------------------------ calling
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if _compile_state.ACTIVE[0] is not None:  # a recorded step relies on train()/eval() staying as it is
-            _assume_constant(self.__dict__, "training")
+        if _compile_state.ACTIVE[0] is not None:  # a recorded step relies on train()/eval() and no hooks
+            _assume_attributes(self)  # training, and plain attributes such as Dropout's p
+            _assume_true(
+                lambda m=self: not (m._forward_hooks or m._forward_pre_hooks),
+                f"{type(self).__name__} has no forward hooks",
+            )
         if not (self._forward_hooks or self._forward_pre_hooks):
             return self.forward(*args, **kwargs)
         return self._call_with_hooks(args, kwargs)
 
     def _call_with_hooks(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if _compile_state.ACTIVE[0] is not None:
-            _compile_state.note(f"a forward hook of {type(self).__name__} ran (its Python side effects cannot be replayed)")
+            _compile_state.note(
+                f"a forward hook of {type(self).__name__} ran (its Python side effects cannot be replayed)"
+            )
         for hook_id, hook in list(self._forward_pre_hooks.items()):
             if self._forward_pre_hooks_with_kwargs.get(hook_id):
                 res = hook(self, args, kwargs)
