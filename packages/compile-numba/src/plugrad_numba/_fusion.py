@@ -20,7 +20,7 @@ results, so every member still reads the values it read when recorded.
 
 **What a group returns.** A member's result is materialized (written to an array) only
 when something outside the group reads it or it is one of the program's outputs; the
-others live in registers of the loop.
+others live in locals of the loop (or, across a row kernel, in a scratch row of one block).
 """
 
 from __future__ import annotations
@@ -368,12 +368,12 @@ def kernel_source(group: Group, shapes: list[Any], dtypes: list[Any], cfg: Confi
     what the rewritten program calls.
 
     The loop runs over the group's shape, the last dimension longer than 1 in blocks of
-    :data:`BLOCK` elements; within a block each member is one short loop writing a row of
-    a scratch array (rows are reused once their value is dead), so that LLVM vectorizes
-    every member, and the float32 ``exp``/``log``/``tanh``/``sigmoid`` are row kernels of
-    :mod:`._vmath` (one long loop body with everything inline is neither inlined nor
-    vectorized by LLVM past a few dozen members). Results are copied out of the scratch
-    right after they are computed.
+    :data:`BLOCK` elements. Within a block, the members run in *runs*: a float32
+    ``exp``/``log``/``tanh``/``sigmoid`` is a row kernel of :mod:`._vmath` (vectorized
+    float64 arithmetic instead of a call to the C library per element), and the members
+    between two of them are one loop over the block with their values in locals (LLVM
+    vectorizes it). A value read by a later run lives in a row of a scratch array, reused
+    once the value is dead. Results are stored as soon as they are computed.
 
     Small results (fewer than ``large`` elements, at least one dimension) of one dtype are
     rows of one buffer ``(k, *shape)`` that the replay unpacks (one array made by numba
@@ -382,9 +382,9 @@ def kernel_source(group: Group, shapes: list[Any], dtypes: list[Any], cfg: Confi
     the rows. When the results have several dtypes, ``entry`` is a Python function
     that flattens the buffers; otherwise it is ``kernel`` itself.
 
-    Names depend only on positions (inputs ``a0..``, scratch ``s0..`` per dtype, results
-    ``o0..``/``b0..``), so identical groups give identical source and share one compiled
-    kernel (and one file of numba's cache)."""
+    Names depend only on positions (inputs ``a0..``, locals ``t0..``, scratch ``s0..`` per
+    dtype, results ``o0..``/``b0..``), so identical groups give identical source and share
+    one compiled kernel (and one file of numba's cache)."""
     cfg = cfg or config
     shape = group.shape
     nd = len(shape)
@@ -489,14 +489,14 @@ def kernel_source(group: Group, shapes: list[Any], dtypes: list[Any], cfg: Confi
             value = _operand(x, m.compute, _names(inputs, row_of, scratch, dtypes), dtypes)
             src = None
             if type(x) is Ref and x.index in row_of and dtypes[x.index] == m.compute:
-                src = f"{scratch[dtypes[x.index]]}[{row_of[x.index]}]"  # a float32 row already
+                src = row_of[x.index]  # a row of the float32 scratch already
             _free_dead(m, i, group, last_use, row_of, free, dtypes)
             cell = take(m.out)
-            dst = f"{scratch[dtypes[m.out]]}[{row_of[m.out]}]"
+            dst = row_of[m.out]
             if src is None:
                 body += [f"{ind}for j in range(m):", f"{ind}    {cell} = {value}"]
                 src = dst
-            body.append(f"{ind}{m.op.float32}({src}, {dst}, m)")
+            body.append(f"{ind}{m.op.float32}({scratch[m.compute]}, {src}, {dst}, m)")
             if m.out in store:
                 body += [f"{ind}for j in range(m):", f"{ind}    {store[m.out]} = {cell}"]
             if m.out not in last_use:

@@ -151,28 +151,30 @@ def select(c: Any, x: Any, y: Any) -> Any:
     return x if c else y
 
 
-# Row kernels: ``dst[:m] = f(src[:m])`` on float32 rows of a fused loop's scratch (may be one row). One
+# Row kernels: ``s[dst, :m] = f(s[src, :m])`` on float32 rows of a fused loop's scratch ``s``
+# (``src`` may be ``dst``); the scratch and row numbers, not row views, are passed: a view
+# costs two atomic reference-count updates, as much as the row's arithmetic on 16 elements. One
 # call per row keeps each loop small, so LLVM inlines the function and vectorizes it,
 # however long the fused group is (inlined into one long loop, it stops doing either).
 @njit(**_OPTS)
-def exp_rows(src: Any, dst: Any, m: int) -> None:
+def exp_rows(s: Any, src: int, dst: int, m: int) -> None:
     for j in range(m):
-        dst[j] = np.float32(exp_f64(src[j]))
+        s[dst, j] = np.float32(exp_f64(s[src, j]))
 
 
 @njit(**_OPTS)
-def log_rows(src: Any, dst: Any, m: int) -> None:
+def log_rows(s: Any, src: int, dst: int, m: int) -> None:
     for j in range(m):
-        dst[j] = np.float32(log_f64(src[j]))
+        s[dst, j] = np.float32(log_f64(s[src, j]))
 
 
 @njit(**_OPTS)
-def tanh_rows(src: Any, dst: Any, m: int) -> None:
+def tanh_rows(s: Any, src: int, dst: int, m: int) -> None:
     for j in range(m):
-        dst[j] = np.float32(tanh_f64(src[j]))
+        s[dst, j] = np.float32(tanh_f64(s[src, j]))
 
 
 @njit(**_OPTS)
-def sigmoid_rows(src: Any, dst: Any, m: int) -> None:
+def sigmoid_rows(s: Any, src: int, dst: int, m: int) -> None:
     for j in range(m):
-        dst[j] = np.float32(sigmoid_f64(src[j]))
+        s[dst, j] = np.float32(sigmoid_f64(s[src, j]))
