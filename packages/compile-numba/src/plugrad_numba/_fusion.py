@@ -487,16 +487,16 @@ def kernel_source(group: Group, shapes: list[Any], dtypes: list[Any], cfg: Confi
             m, i = first, run[0]
             x = m.operands[0]
             value = _operand(x, m.compute, _names(inputs, row_of, scratch, dtypes), dtypes)
-            src = None
+            src_row: int | None = None
             if type(x) is Ref and x.index in row_of and dtypes[x.index] == m.compute:
-                src = row_of[x.index]  # a row of the float32 scratch already
+                src_row = row_of[x.index]  # a row of the float32 scratch already
             _free_dead(m, i, group, last_use, row_of, free, dtypes)
             cell = take(m.out)
-            dst = row_of[m.out]
-            if src is None:
+            dst_row = row_of[m.out]
+            if src_row is None:
                 body += [f"{ind}for j in range(m):", f"{ind}    {cell} = {value}"]
-                src = dst
-            body.append(f"{ind}{m.op.float32}({scratch[m.compute]}, {src}, {dst}, m)")
+                src_row = dst_row
+            body.append(f"{ind}{m.op.float32}({scratch[m.compute]}, {src_row}, {dst_row}, m)")
             if m.out in store:
                 body += [f"{ind}for j in range(m):", f"{ind}    {store[m.out]} = {cell}"]
             if m.out not in last_use:
