@@ -130,7 +130,9 @@ def load_kernel(source: str) -> tuple[Callable[..., Any], Any]:
             tmp = folder / f".fused_{digest}.{os.getpid()}.{threading.get_ident()}.tmp"
             tmp.write_text(source)
             os.replace(tmp, path)
-        name = f"plugrad_numba._kernels.fused_{digest}"
+        # a top-level name in sys.modules: numba's cache finds the module of a cached kernel's
+        # environment by importing its name (a dotted one would need its parent package to exist)
+        name = f"_plugrad_numba_fused_{digest}"
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:  # pragma: no cover - a .py path always has a loader
             raise ImportError(f"cannot load the fused kernel {path}")
