@@ -7,6 +7,7 @@ admit; ``nox -s matrix_core-3.10`` or ``nox -t matrix`` pick parts), ``lint``,
 ``typecheck`` and the rest of the list below. ``nox -s core`` (and ``backend_numpy``,
 ``nn``, ``optim``) is the quick one-Python run for daily work. Optional sessions run by
 name: ``nox -s oracle`` (compare with PyTorch), ``nox -s bench`` (benchmarks),
+``nox -s bench_compile`` (``plugrad.compile`` against NumPy, ``jax.jit``, ``torch.compile``),
 ``nox -s attack`` (the full attack suite, docs/reliability.md).
 """
 
