@@ -517,8 +517,9 @@ def kernel_source(group: Group, shapes: list[Any], dtypes: list[Any], cfg: Confi
     # one block of a known length (the recorded one) where the dimension fits in a block: the
     # loops then have a constant trip count, which LLVM vectorizes without a scalar remainder
     # loop (with a variable one, 16 elements all ran in the remainder loop, one at a time)
-    short = vec is not None and shape[vec] <= BLOCK
-    width = str(shape[vec]) if short else f"min({BLOCK}, n{vec})" if vec is not None else "1"
+    length = shape[vec] if vec is not None else 1
+    short = vec is not None and length <= BLOCK
+    width = str(length) if short else f"min({BLOCK}, n{vec})" if vec is not None else "1"
     for dt, name in scratch.items():
         lines.append(f"    {name} = np.empty(({size[dt]}, {width}), {_DT_NAME[dt]})")
     indent = "    "
@@ -527,7 +528,7 @@ def kernel_source(group: Group, shapes: list[Any], dtypes: list[Any], cfg: Confi
         indent += "    "
     if short:
         lines.append(f"{indent}for st in range(0, 1):")
-        lines.append(f"{indent}    m = {shape[vec]}")
+        lines.append(f"{indent}    m = {length}")
     elif vec is not None:
         lines.append(f"{indent}for st in range(0, n{vec}, {BLOCK}):")
         lines.append(f"{indent}    m = min({BLOCK}, n{vec} - st)")

@@ -104,6 +104,9 @@ def cache_dir() -> Path:
     return fallback
 
 
+#: changes when what numba's cache keeps for a kernel would no longer load (the module's name)
+_FORMAT = "2"
+
 _lock = threading.Lock()
 #: source -> dispatcher, so equal groups share one kernel within the process
 _kernels: dict[str, tuple[Callable[..., Any], Any]] = {}
@@ -118,7 +121,7 @@ def load_kernel(source: str) -> tuple[Callable[..., Any], Any]:
             return kernel
         import numba
 
-        digest = hashlib.sha256(f"{numba.__version__}\n{source}".encode()).hexdigest()[:24]
+        digest = hashlib.sha256(f"{numba.__version__}\n{_FORMAT}\n{source}".encode()).hexdigest()[:24]
         folder = cache_dir()
         path = folder / f"fused_{digest}.py"
         try:
