@@ -198,6 +198,7 @@ def _freed_node(name: str) -> _fn.Node:
 
 
 _all: weakref.WeakSet[CompiledFunction] = weakref.WeakSet()
+_CHUNK_CALLS = 2000
 _RECORDING = threading.Lock()
 
 
@@ -389,6 +390,10 @@ class CompiledFunction:
             if recording.joint is not None:
                 recording.joint.runner = self._compile(recording.joint.program)
             recording.replay = _build_replay(recording)
+            if len(recording.program.calls) > _CHUNK_CALLS:  # a big program: keep what replays need, not the record
+                recording.signature = ()
+                recording.program.calls = []
+                recording.program.meta = {}
             entry.programs.append(recording)
             entry.pending = [r for r in entry.pending if r.guard_key() != gkey]
             return result

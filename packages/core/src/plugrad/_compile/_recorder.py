@@ -428,12 +428,12 @@ class Recorder:
             for name in be.kernel_sources:
                 fn = getattr(be, name)
                 saved.kernels.append((be, name, fn))
-                object.__setattr__(be, name, self._kernel_wrapper(name, fn, be))
+                object.__setattr__(be, name, _kernel_wrapper(name, fn, be))
         rec = self
         for mod, attr in ((_gen, "uniform"), (_gen, "normal")):
             orig = getattr(mod, attr)
             saved.kernels.append((mod, attr, orig))
-            setattr(mod, attr, self._kernel_wrapper(f"random.{attr}", orig, None))
+            setattr(mod, attr, _kernel_wrapper(f"random.{attr}", orig, None))
         orig_iop = _tensor_mod._apply_iop
         saved.kernels.append((_tensor_mod, "_apply_iop", orig_iop))
 
@@ -462,27 +462,40 @@ class Recorder:
                 object.__setattr__(owner, name, fn)
         saved.kernels = []
 
-    def _kernel_wrapper(self, name: str, fn: Callable[..., Any], backend: Any) -> Callable[..., Any]:
-        rec = self
-        reason = _BREAK_KERNELS.get(name)
 
-        def kernel(*args: Any, **kwargs: Any) -> Any:
-            if rec.depth or threading.get_ident() != rec.thread:
-                return fn(*args, **kwargs)
-            if backend is not None:
-                rec.backends.add(backend)
-            if reason is not None:
-                rec.graph_break(reason)
-                return fn(*args, **kwargs)
-            if name == "tolist":
-                return rec.read_back(fn, args, kwargs)
-            if name == "getitem" and _has_mask(args[1] if len(args) > 1 else kwargs.get("key")):
-                rec.graph_break("an op whose output shape depends on the values (indexing with a boolean mask)")
-                return fn(*args, **kwargs)
-            return rec.record(fn, name, args, kwargs)
+_WRAPPERS: dict[tuple[int, str, int], Callable[..., Any]] = {}
 
-        kernel.__wrapped__ = fn  # type: ignore[attr-defined]
-        return kernel
+
+def _kernel_wrapper(name: str, fn: Callable[..., Any], backend: Any) -> Callable[..., Any]:
+    """The recording stand-in of kernel ``fn`` (made once per kernel, reused by every recording: it
+    records into whichever recorder is active on the calling thread)."""
+    key = (id(backend), name, id(fn))
+    wrapper = _WRAPPERS.get(key)
+    if wrapper is not None and wrapper.__wrapped__ is fn:  # type: ignore[attr-defined]
+        return wrapper
+    reason = _BREAK_KERNELS.get(name)
+    active = _compile_state.ACTIVE
+    get_ident = threading.get_ident
+
+    def kernel(*args: Any, **kwargs: Any) -> Any:
+        rec = active[0]
+        if rec is None or rec.depth or get_ident() != rec.thread:
+            return fn(*args, **kwargs)
+        if backend is not None:
+            rec.backends.add(backend)
+        if reason is not None:
+            rec.graph_break(reason)
+            return fn(*args, **kwargs)
+        if name == "tolist":
+            return rec.read_back(fn, args, kwargs)
+        if name == "getitem" and _has_mask(args[1] if len(args) > 1 else kwargs.get("key")):
+            rec.graph_break("an op whose output shape depends on the values (indexing with a boolean mask)")
+            return fn(*args, **kwargs)
+        return rec.record(fn, name, args, kwargs)
+
+    kernel.__wrapped__ = fn  # type: ignore[attr-defined]
+    _WRAPPERS[key] = kernel
+    return kernel
 
 
 def _has_mask(key: Any) -> bool:

@@ -335,17 +335,48 @@ def _shape_of(program: Program, slot: int) -> tuple[int, ...] | None:
     return shapes[slot] if slot < len(shapes) else None
 
 
+#: Programs longer than this many calls are generated as one function per this many calls (values
+#: crossing a boundary pass through ``env``): Python's compiler needs memory and time in proportion to
+#: one function's size, so a 55,000-call program compiles in pieces.
+CHUNK_CALLS = 2000
+
+
 def compile_program(program: Program) -> Runner:
     """Generate, compile and return the runner of ``program`` (see the module's docs)."""
     calls = simplify(program)
     outputs = set(program.outputs)
+    if len(calls) <= CHUNK_CALLS:
+        return _generate(program, calls, outputs, use_buffers=True)
+    chunks = [calls[i : i + CHUNK_CALLS] for i in range(0, len(calls), CHUNK_CALLS)]
+    read_later: list[set[int]] = []
+    seen: set[int] = set(outputs)
+    for chunk in reversed(chunks):  # what each chunk must leave in env: read by a later chunk, or an output
+        read_later.append(set(seen))
+        for c in chunk:
+            seen.update(c.refs())
+    read_later.reverse()
+    runners = [
+        _generate(program, chunk, {s for c in chunk for s in c.out_slots()} & later, use_buffers=False)
+        for chunk, later in zip(chunks, read_later)
+    ]
+
+    def run(env: list[Any]) -> None:
+        for part in runners:
+            part(env)
+
+    run.__plugrad_source__ = "\n".join(getattr(r, "__plugrad_source__", "") for r in runners)  # type: ignore[attr-defined]
+    return run
+
+
+def _generate(program: Program, calls: list[Call], outputs: set[int], use_buffers: bool) -> Runner:
+    """One generated function running ``calls`` and leaving the slots ``outputs`` in ``env``."""
     last_use: dict[int, int] = {}
     for i, call in enumerate(calls):
         for s in call.refs():
             last_use[s] = i
         for s in call.out_slots():
             last_use.setdefault(s, i)
-    buffers = plan_buffers(program, calls, last_use)
+    buffers = plan_buffers(program, calls, last_use) if use_buffers else {}
     g: dict[str, Any] = {}
     consts: dict[int, str] = {}
 
@@ -444,7 +475,8 @@ def compile_program(program: Program) -> Runner:
         lines.append("    pass")
     source = "\n".join(lines) + "\n"
     filename = f"<plugrad.compile program {next(_counter)}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    if len(source) < 200_000:  # tracebacks show the replayed line (not kept for huge programs)
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), g)
     run: Runner = g["run"]
     run.__plugrad_source__ = source  # type: ignore[attr-defined]
