@@ -46,3 +46,21 @@ def test_within_one_ulp_of_the_exact_value(name: str) -> None:
         z = np.array([[-0.0, 0.0]], np.float32)
         _vmath.tanh_rows(z, 0, 0, 2)
         assert np.signbit(z[0]).tolist() == [True, False]
+
+
+@pytest.mark.parametrize("y", [1.0001, 0.0001, -0.7, 2.5, -3.3, 1e-30])
+def test_pow_with_a_constant_exponent_within_one_ulp(y: float) -> None:
+    x = np.abs(_values())
+    x = np.concatenate([x, -x[:50], np.array([0.0, -0.0, np.inf, -np.inf, np.nan], np.float32)])
+    rows = np.stack([x, np.zeros_like(x)])
+    yf = float(np.float32(y))  # what NumPy raises a float32 array to
+    _vmath.pow_rows(rows, 0, 1, x.shape[0], yf)
+    with np.errstate(all="ignore"):
+        want = np.power(x, np.float32(y))  # NumPy's float32 kernel
+        exact = np.power(x.astype(np.float64), yf).astype(np.float32)
+    got = rows[1]
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    assert np.array_equal(got[np.isinf(want)], want[np.isinf(want)])
+    finite = np.isfinite(exact) & np.isfinite(got)
+    ulps = np.abs(got[finite].view(np.int32).astype(np.int64) - exact[finite].view(np.int32).astype(np.int64))
+    assert ulps.max() <= 1

@@ -351,7 +351,7 @@ import math
 import numpy as np
 from numba import njit
 
-from plugrad_numba._vmath import exp_rows, log_rows, select, sigmoid_rows, tanh_rows  # _vmath.py {tag}
+from plugrad_numba._vmath import exp_rows, log_rows, pow_rows, select, sigmoid_rows, tanh_rows  # _vmath.py {tag}
 
 '''
 
@@ -496,7 +496,11 @@ def kernel_source(group: Group, shapes: list[Any], dtypes: list[Any], cfg: Confi
             if src_row is None:
                 body += [f"{ind}for j in range(m):", f"{ind}    {cell} = {value}"]
                 src_row = dst_row
-            body.append(f"{ind}{m.op.float32}({scratch[m.compute]}, {src_row}, {dst_row}, m)")
+            if m.call.name == "pow":  # the exponent: NumPy's float32 of the constant, as float64
+                exponent = repr(float(np.float32(m.operands[1])))
+                body.append(f"{ind}pow_rows({scratch[m.compute]}, {src_row}, {dst_row}, m, {exponent})")
+            else:
+                body.append(f"{ind}{m.op.float32}({scratch[m.compute]}, {src_row}, {dst_row}, m)")
             if m.out in store:
                 body += [f"{ind}for j in range(m):", f"{ind}    {store[m.out]} = {cell}"]
             if m.out not in last_use:
@@ -546,8 +550,21 @@ def kernel_source(group: Group, shapes: list[Any], dtypes: list[Any], cfg: Confi
 
 
 def _row_kernel(m: Member) -> bool:
-    """Whether ``m`` runs as a row kernel of :mod:`._vmath` (a float32 exp, log, tanh, sigmoid)."""
-    return m.op.kind == "math" and bool(m.op.float32) and m.compute == FLOAT_DTYPES[0]
+    """Whether ``m`` runs as a row kernel of :mod:`._vmath`: a float32 exp, log, tanh, sigmoid,
+    or power with a constant exponent that is not a whole number (nor 0.5)."""
+    if m.op.kind != "math" or m.compute != FLOAT_DTYPES[0]:
+        return False
+    if m.call.name == "pow":
+        y = m.operands[1]
+        # not 0.5: NumPy's float32 power takes the square root there (NaN at -inf, C's pow gives inf)
+        return (
+            type(m.operands[0]) is Ref
+            and type(y) is not Ref
+            and math.isfinite(float(y))
+            and float(y) != int(float(y))
+            and float(y) != 0.5
+        )
+    return bool(m.op.float32)
 
 
 def _names(

@@ -36,6 +36,7 @@ __all__ = [
     "log_rows",
     "tanh_rows",
     "sigmoid_rows",
+    "pow_rows",
 ]
 
 _OPTS: dict[str, Any] = {"cache": True, "error_model": "numpy", "fastmath": False}
@@ -178,3 +179,14 @@ def tanh_rows(s: Any, src: int, dst: int, m: int) -> None:
 def sigmoid_rows(s: Any, src: int, dst: int, m: int) -> None:
     for j in range(m):
         s[dst, j] = np.float32(sigmoid_f64(s[src, j]))
+
+
+@njit(**_OPTS)
+def pow_rows(s: Any, src: int, dst: int, m: int, y: float) -> None:
+    """``s[dst] = s[src] ** y`` for a constant exponent ``y`` that is neither 0 nor a whole number:
+    ``exp(y * log(x))``, which also gives NumPy's NaN for a negative ``x``, 0 or inf for a zero
+    one, and inf or 0 for an infinite one (``-inf`` counts as ``inf``, as in C's ``pow``)."""
+    for j in range(m):
+        x = np.float64(s[src, j])
+        a = np.inf if x == -np.inf else x
+        s[dst, j] = np.float32(exp_f64(y * log_f64(a)))
