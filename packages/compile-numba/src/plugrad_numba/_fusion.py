@@ -479,6 +479,14 @@ def kernel_source(group: Group, shapes: list[Any], dtypes: list[Any], cfg: Confi
 
     body: list[str] = []
     ternary = sum(m.op.kind == "where" for m in group.members) <= MAX_BRANCHES
+    # one block of a known length (the recorded one) where the dimension fits in a block: the
+    # loops then have a constant trip count, which LLVM vectorizes without a scalar remainder
+    # loop (with a variable one, 16 elements all ran in the remainder loop, one at a time).
+    # Row kernels get the length from the array's shape instead: with a constant one LLVM
+    # inlines and unrolls them, and the tanh chain ran 2.5x slower.
+    length = shape[vec] if vec is not None else 1
+    short = vec is not None and length <= BLOCK
+    rows_m = f"n{vec}" if short else "m"
     inputs = {s: f"a{k}[{index(shapes[s])}]" for k, s in enumerate(group.inputs)}
     ind = "    " * (len(loops) + 1 if vec is not None else 1)
     for run in runs:
@@ -498,9 +506,9 @@ def kernel_source(group: Group, shapes: list[Any], dtypes: list[Any], cfg: Confi
                 src_row = dst_row
             if m.call.name == "pow":  # the exponent: NumPy's float32 of the constant, as float64
                 exponent = repr(float(np.float32(m.operands[1])))
-                body.append(f"{ind}pow_rows({scratch[m.compute]}, {src_row}, {dst_row}, m, {exponent})")
+                body.append(f"{ind}pow_rows({scratch[m.compute]}, {src_row}, {dst_row}, {rows_m}, {exponent})")
             else:
-                body.append(f"{ind}{m.op.float32}({scratch[m.compute]}, {src_row}, {dst_row}, m)")
+                body.append(f"{ind}{m.op.float32}({scratch[m.compute]}, {src_row}, {dst_row}, {rows_m})")
             if m.out in store:
                 body += [f"{ind}for j in range(m):", f"{ind}    {store[m.out]} = {cell}"]
             if m.out not in last_use:
@@ -518,11 +526,6 @@ def kernel_source(group: Group, shapes: list[Any], dtypes: list[Any], cfg: Confi
                 body.append(f"{ind}    {take(m.out)} = t{i}")
             if m.out in store:
                 body.append(f"{ind}    {store[m.out]} = t{i}")
-    # one block of a known length (the recorded one) where the dimension fits in a block: the
-    # loops then have a constant trip count, which LLVM vectorizes without a scalar remainder
-    # loop (with a variable one, 16 elements all ran in the remainder loop, one at a time)
-    length = shape[vec] if vec is not None else 1
-    short = vec is not None and length <= BLOCK
     width = str(length) if short else f"min({BLOCK}, n{vec})" if vec is not None else "1"
     for dt, name in scratch.items():
         lines.append(f"    {name} = np.empty(({size[dt]}, {width}), {_DT_NAME[dt]})")
