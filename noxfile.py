@@ -26,6 +26,7 @@ nox.options.sessions = [
     "backend_cupy",
     "matrix_nn",
     "matrix_optim",
+    "compile",
     "compile_numba",
     "examples",
     "third_party",
@@ -194,6 +195,18 @@ def optim(session: nox.Session) -> None:
     """plugrad-optim (optimizers, schedulers) on the NumPy backend, without plugrad-nn."""
     _install(session, CORE, NUMPY, OPTIM)
     session.run(*PYTEST, f"{OPTIM}/tests", *session.posargs)
+
+
+@nox.session
+def compile(session: nox.Session) -> None:
+    """``plugrad.compile``'s suite (core's recorder, guards and fuzz, compiled modules, compiled optimizers),
+    with nn and optim installed; a missing one is an error here (``PLUGRAD_COMPILE_SUITE=1``), not a skip."""
+    _install(session, CORE, NUMPY, NN, OPTIM)
+    tests = [f"{CORE}/tests/test_compile_api.py", f"{CORE}/tests/test_compile_fuzz.py"]
+    tests += [f"{CORE}/tests/test_compile_guards.py", f"{CORE}/tests/test_compile_replay.py"]
+    tests += [f"{NN}/tests/test_compile_modules.py", f"{OPTIM}/tests/test_compile_optim.py"]
+    tests += [f"{OPTIM}/tests/test_compile_schedulers.py"]
+    session.run(*PYTEST, *tests, *session.posargs, env={"PLUGRAD_COMPILE_SUITE": "1"})
 
 
 @nox.session

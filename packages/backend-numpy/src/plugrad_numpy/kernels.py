@@ -163,7 +163,7 @@ def _int_accumulating(ufunc: np.ufunc) -> Callable[..., _Array]:
     return kernel
 
 
-_add_reduce = np.add.reduce
+_add_reduce: Callable[..., Any] = np.add.reduce
 _true_divide = np.true_divide
 _LEAN_MEAN = (np.dtype(np.float32), np.dtype(np.float64))
 

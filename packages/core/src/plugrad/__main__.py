@@ -246,7 +246,9 @@ def format_info(data: dict[str, Any], *, kernels: bool = False) -> str:
         for c in data["compilers"]:
             avail = "yes" if c["available"] else f"no: {c['reason']}"
             plugin = c["plugin"] + (f" ({c['distribution']})" if c["distribution"] else "")
-            rows.append([c["name"], ",".join(c["backends"]) or "any", avail, c["version"] or "-", plugin, c["description"]])
+            rows.append(
+                [c["name"], ",".join(c["backends"]) or "any", avail, c["version"] or "-", plugin, c["description"]]
+            )
         out.extend(_table(rows))
     for c in data.get("override_conflicts", []):
         out.append(f"  conflict: {c}")

@@ -139,13 +139,13 @@ class Module:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if _compile_state.ACTIVE[0] is not None:  # a recorded step relies on train()/eval() and no hooks
             _assume_attributes(self)  # training, and plain attributes such as Dropout's p
-            _assume_true(
-                lambda m=self: not (m._forward_hooks or m._forward_pre_hooks),
-                f"{type(self).__name__} has no forward hooks",
-            )
+            _assume_true(self._has_no_forward_hooks, f"{type(self).__name__} has no forward hooks")
         if not (self._forward_hooks or self._forward_pre_hooks):
             return self.forward(*args, **kwargs)
         return self._call_with_hooks(args, kwargs)
+
+    def _has_no_forward_hooks(self) -> bool:
+        return not (self._forward_hooks or self._forward_pre_hooks)
 
     def _call_with_hooks(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if _compile_state.ACTIVE[0] is not None:
