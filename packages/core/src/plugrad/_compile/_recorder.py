@@ -414,6 +414,27 @@ class Recorder:
         info = self.touch(t, data)
         self.captures.append((info.index, self.new_slot(data)))
 
+    def on_data_write(self, t: Tensor) -> None:
+        """``t._data`` is about to be set: a tensor being made, or an outside tensor given a new array."""
+        try:
+            old = _DATA.__get__(t, type(t))
+        except AttributeError:  # a tensor being made
+            self.temps.add(id(t))
+            return
+        if id(t) not in self.temps:
+            self.touch(t, old)
+            self.data_writes[id(t)] = t
+
+    def on_grad_write(self, t: Tensor) -> None:
+        """``t._grad`` is about to be set: remembered for outside tensors (a replay sets it too)."""
+        try:
+            data = _DATA.__get__(t, type(t))
+        except AttributeError:  # a tensor being made
+            return
+        if id(t) not in self.temps:
+            self.touch(t, data)
+            self.grad_writes[id(t)] = t
+
     def on_grad_read(self, t: Tensor, grad: Tensor | None) -> None:
         if id(t) in self.temps:
             return
@@ -444,8 +465,8 @@ class Recorder:
 
         _tensor_mod._apply_iop = apply_iop
         saved.members = {"_data": _DATA, "_grad": _GRAD}
-        type.__setattr__(Tensor, "_data", _DataTap(self))
-        type.__setattr__(Tensor, "_grad", _GradTap(self))
+        type.__setattr__(Tensor, "_data", _Tap(self, _DATA, self.on_read, self.on_data_write))
+        type.__setattr__(Tensor, "_grad", _Tap(self, _GRAD, self.on_grad_read, self.on_grad_write))
         _compile_state.ACTIVE[0] = self
 
     def stop_watching(self) -> None:
@@ -513,65 +534,32 @@ _DATA: Any = Tensor.__dict__["_data"]
 _GRAD: Any = Tensor.__dict__["_grad"]
 
 
-class _DataTap:
-    """``Tensor._data`` while recording: notices reads of outside arrays and rebinding of outside tensors."""
+class _Tap:
+    """A slot of ``Tensor`` (``_data``, ``_grad``) while recording: a read or write on the recording
+    thread is shown to the recorder first (``on_get(tensor, value)``, ``on_set(tensor)``)."""
 
-    __slots__ = ("rec",)
+    __slots__ = ("rec", "member", "on_get", "on_set")
 
-    def __init__(self, rec: Recorder) -> None:
+    def __init__(self, rec: Recorder, member: Any, on_get: Callable[..., None], on_set: Callable[..., None]) -> None:
         self.rec = rec
+        self.member = member
+        self.on_get = on_get
+        self.on_set = on_set
 
     def __get__(self, obj: Any, typ: Any = None) -> Any:
         if obj is None:
             return self
-        data = _DATA.__get__(obj, typ)
+        value = self.member.__get__(obj, typ)
         rec = self.rec
         if rec.broken is None and threading.get_ident() == rec.thread:
-            rec.on_read(obj, data)
-        return data
+            self.on_get(obj, value)
+        return value
 
     def __set__(self, obj: Any, value: Any) -> None:
         rec = self.rec
         if rec.broken is None and threading.get_ident() == rec.thread:
-            try:
-                old = _DATA.__get__(obj, type(obj))
-            except AttributeError:  # a tensor being made
-                rec.temps.add(id(obj))
-            else:
-                if id(obj) not in rec.temps:
-                    rec.touch(obj, old)
-                    rec.data_writes[id(obj)] = obj
-        _DATA.__set__(obj, value)
-
-
-class _GradTap:
-    """``Tensor._grad`` while recording: notices a new gradient set on an outside tensor."""
-
-    __slots__ = ("rec",)
-
-    def __init__(self, rec: Recorder) -> None:
-        self.rec = rec
-
-    def __get__(self, obj: Any, typ: Any = None) -> Any:
-        if obj is None:
-            return self
-        grad = _GRAD.__get__(obj, typ)
-        rec = self.rec
-        if rec.broken is None and threading.get_ident() == rec.thread:
-            rec.on_grad_read(obj, grad)
-        return grad
-
-    def __set__(self, obj: Any, value: Any) -> None:
-        rec = self.rec
-        if rec.broken is None and threading.get_ident() == rec.thread:
-            try:
-                data = _DATA.__get__(obj, type(obj))
-            except AttributeError:
-                data = None
-            if data is not None and id(obj) not in rec.temps:
-                rec.touch(obj, data)
-                rec.grad_writes[id(obj)] = obj
-        _GRAD.__set__(obj, value)
+            self.on_set(obj)
+        self.member.__set__(obj, value)
 
 
 def weak_or_strong(obj: Any) -> Callable[[], Any]:
