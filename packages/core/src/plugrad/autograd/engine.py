@@ -12,6 +12,7 @@ No recursion anywhere: a chain of a million nodes needs no more stack than one n
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -89,10 +90,12 @@ def run_backward(
     # -- 2. execute -----------------------------------------------------------------
     buffers: dict[Node, list[Any]] = {}
     ready: list[Node] = []
-    root_grads: set[int] = set()
+    # gradients that are not the engine's alone (passed in, or sent along two edges): id -> a weak
+    # reference, so a later gradient that reuses a dead one's id is not taken for it
+    root_grads: dict[int, Any] = {}
     for node, nr, grad in roots:
         if not fresh_roots:  # a gradient the caller passed in may be referenced elsewhere
-            root_grads.add(id(grad))
+            root_grads[id(grad)] = weakref.ref(grad)
         buf = buffers.get(node)
         if buf is None:
             buf = buffers[node] = [None] * node._num_outputs
@@ -126,7 +129,8 @@ def run_backward(
                 g = grads[0]
                 if g is not None and accumulate and (needed is None or node in needed):
                     # fresh: the engine made g and hands it to this leaf alone (see _accumulate)
-                    node._accumulate(g, fresh=id(g) not in root_grads)
+                    shared = root_grads.get(id(g))
+                    node._accumulate(g, fresh=shared is None or shared() is not g)
                     if node._hooks is not None:
                         for hook in node._hooks:
                             hook((), (g,))
@@ -163,7 +167,7 @@ def run_backward(
                             seen = set()
                         gid = id(g)
                         if gid in seen:
-                            root_grads.add(gid)
+                            root_grads[gid] = weakref.ref(g)
                         seen.add(gid)
                     nr = edges[k + 1]
                     buf = buffers.get(nxt)
