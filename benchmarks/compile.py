@@ -242,10 +242,38 @@ def warm_plugrad(label: str, step: Step, backend: str | None, max_calls: int = 1
     return impl
 
 
-def plugrad_impls(make: Callable[[], Step], numba_off: str | None, numba_limit: float = 120.0) -> dict[str, Impl]:
+def numba_precompile(spec: str, limit: float) -> str | None:
+    """Warm ``backend="numba"`` for ``spec`` in a child process killed after ``limit`` s; why not, or ``None``.
+
+    numba compiles a long fused chain for minutes, and stopping it inside the process (an exception
+    out of LLVM) can crash the process later, so the first compile happens in a child: once it has
+    finished, numba's disk cache holds the kernels and this process loads them in a moment.
+    """
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--numba-warm", spec]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=limit)
+    except subprocess.TimeoutExpired:
+        return f"skipped: recording and numba's first compile took more than {limit:.0f} s (in a child process)"
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
+        return f"skipped: numba's warm-up failed ({tail[0][:160]})"
+    return None
+
+
+def _numba_warm_child(spec: str) -> int:
+    kind, _, arg = spec.partition(":")
+    make = (lambda: deep_plugrad_step(int(arg))) if kind == "deep" else (lambda: op_kind_step(arg, plugrad))
+    impl = warm_plugrad("plugrad.compile numba", make(), "numba")
+    return 0 if impl.cf is not None and _replaying(impl.cf) else 1
+
+
+def plugrad_impls(
+    make: Callable[[], Step], numba_off: str | None, numba_limit: float = 120.0, numba_spec: str | None = None
+) -> dict[str, Impl]:
     """plugrad eager, ``plugrad.compile`` (replay) and ``backend="numba"``, each on its own model.
 
-    numba's warm-up (recording, then its compile in the first replay) stops after ``numba_limit`` s.
+    With ``numba_spec`` (how ``--numba-warm`` rebuilds the step), numba's first compile runs in a child
+    process first, given ``numba_limit`` seconds (see :func:`numba_precompile`).
     """
     eager = make()
     t0 = time.perf_counter()
@@ -258,14 +286,14 @@ def plugrad_impls(make: Callable[[], Step], numba_off: str | None, numba_limit: 
                 throwaway()
     out = {"plugrad eager": Impl("plugrad eager", eager)}
     out["plugrad.compile"] = warm_plugrad("plugrad.compile", make(), None)
+    if numba_off is None and numba_spec is not None:
+        numba_off = numba_precompile(numba_spec, numba_limit)
+        if numba_off is not None:
+            print(f"  note: plugrad.compile numba: {numba_off}")
+            return {**out, "plugrad.compile numba": Impl("plugrad.compile numba", note=numba_off)}
     if numba_off is None:
         try:
-            with time_limit(numba_limit):
-                out["plugrad.compile numba"] = warm_plugrad("plugrad.compile numba", make(), "numba")
-        except _Timeout:
-            note = f"skipped: recording and numba's compile took more than {numba_limit:.0f} s"
-            print(f"  note: plugrad.compile numba: {note}")
-            out["plugrad.compile numba"] = Impl("plugrad.compile numba", note=note)
+            out["plugrad.compile numba"] = warm_plugrad("plugrad.compile numba", make(), "numba")
         except Exception as exc:
             out["plugrad.compile numba"] = Impl("plugrad.compile numba", note=f"failed: {type(exc).__name__}: {exc}")
     else:
@@ -707,7 +735,7 @@ def deep_chain(args: argparse.Namespace, numba_off: str | None, length: int) -> 
         impls["jax.jit"] = Impl("jax.jit", note="not run: compiling a 20,000-op chain takes ~17 GB (issue 12)")
     if args.quick and numba_off is None:
         numba_off = "--quick (numba compiles a deep chain's fused loops for minutes the first time; run without it)"
-    impls.update(plugrad_impls(lambda: deep_plugrad_step(length), numba_off, args.numba_limit))
+    impls.update(plugrad_impls(lambda: deep_plugrad_step(length), numba_off, args.numba_limit, f"deep:{length}"))
     return impls
 
 
@@ -835,7 +863,11 @@ def op_chain(args: argparse.Namespace, numba_off: str | None, kinds: list[str]) 
             impls["jax.jit"] = warm_plain("jax.jit", jax_chain(kind, work.length))
         if torch is not None:
             impls["torch eager"] = warm_plain("torch eager", op_kind_step(kind, torch))
-        impls.update(plugrad_impls(lambda kind=kind: op_kind_step(kind, plugrad), numba_off, args.numba_kind_limit))
+        impls.update(
+            plugrad_impls(
+                lambda kind=kind: op_kind_step(kind, plugrad), numba_off, args.numba_kind_limit, f"kind:{kind}"
+            )
+        )
         measure(impls, args.rounds, args.min_time / 2)
         out[kind] = impls
         line = "  ".join(f"{k} {fmt_time(v.seconds / work.per if v.seconds else None)}" for k, v in impls.items())
@@ -1010,9 +1042,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--md", type=Path, default=None, help="markdown tables (default: the --json path with .md)")
     p.add_argument("--profile", action="store_true", help="print what each replayed program spends its time on")
     p.add_argument("--kinds", help="op chain: these kinds only (comma-separated, e.g. add,tanh,exp/log)")
+    p.add_argument("--numba-warm", help=argparse.SUPPRESS)  # child process of numba_precompile
     p.add_argument("--no-jax", action="store_true")
     p.add_argument("--no-torch", action="store_true")
     args = p.parse_args(argv)
+    if args.numba_warm:
+        return _numba_warm_child(args.numba_warm)
     args.rounds = 5 if args.quick else 11
     args.min_time = 0.01 if args.quick else 0.1
     args.torch_compile = not args.quick
