@@ -638,72 +638,6 @@ def _make_out(o: _Out, env: list[Any]) -> Any:
     return t
 
 
-def _replay(rec: Recording, tensors: list[Tensor]) -> tuple[bool, Any]:
-    """Run ``rec``'s program for ``tensors``; ``(False, None)`` when a dynamic guard fails."""
-    for container, key, value in rec.value_guards:
-        if not _same(_get_item(container, key), value):
-            return False, None
-    for predicate in rec.predicates:
-        if not predicate():
-            return False, None
-    get = _DATA.__get__
-    objs: list[Any] = []
-    for info in rec.touched:
-        if info.arg is not None:
-            t = tensors[info.arg]
-        elif info.parent is None:
-            t = info.tensor
-        else:
-            t = objs[info.parent]._grad
-        if (
-            t is None
-            or (t._grad is None) is info.has_grad
-            or t._requires_grad is not info.requires_grad
-            or t._data.shape != info.shape
-            or t._data.dtype != info.dtype
-            or getattr(t._data, "strides", None) != info.strides
-            or (t._extra is not None and _has_hooks(t))
-        ):
-            return False, None
-        objs.append(t)
-    env: list[Any] = [None] * rec.program.n_slots
-    for s, t in zip(rec.input_slots, tensors):
-        env[s] = get(t)
-    for i, s in rec.captures:
-        env[s] = get(objs[i])
-    for s, a in rec.constants:
-        env[s] = a
-    for s, container, key, be, native, typ in rec.scalars:
-        value = _get_item(container, key)
-        if type(value) is not typ:
-            return False, None
-        env[s] = be.asarray(value, native)
-    assert rec.runner is not None
-    rec.runner(env)
-    for i, s, dt, be in rec.data_writes:
-        t = objs[i]
-        t._data = env[s]
-        t._dtype = dt
-        t._backend = be
-    for i, o in rec.grad_writes:
-        objs[i]._grad = None if o is None else objs[o.slot] if o.kind == "touched" else _make_out(o, env)
-    for i, d in rec.version_deltas:
-        t = objs[i]
-        vc = t._vc
-        if vc is None:
-            t._vc = [d]
-        else:
-            vc[0] += d
-    for i, req in rec.req_writes:
-        objs[i]._requires_grad = req
-    made = [objs[o.slot] if o.kind == "touched" else _make_out(o, env) for o in rec.outs]
-    if rec.joint is not None:
-        _joint_outputs(rec, env, objs, tensors, made)
-    if rec.treedef is None:
-        return True, made[0]
-    return True, _unflatten(rec.treedef, iter(made))
-
-
 # -- compiled functions whose results the caller differentiates ------------------------------
 
 
@@ -800,7 +734,11 @@ def _probe_backward(rec: Recorder, tensors: list[Tensor], result: Any) -> _Joint
 
 
 def _build_replay(rec: Recording) -> Callable[[list[Tensor]], tuple[bool, Any]]:
-    """:func:`_replay` for one recording, generated as straight-line code (same steps, same order)."""
+    """The replay function of one recording, generated as straight-line code: it checks the value
+    guards, predicates and touched tensors (returning ``(False, None)`` when one fails), binds the
+    arrays of arguments, captured tensors, constants and scalars, runs the runner, makes the
+    recorded changes (new arrays, gradients, version counters, ``requires_grad``) and returns
+    ``(True, result)``."""
     g: dict[str, Any] = {"_make": _make, "_same": _same, "_get_item": _get_item, "_unflatten": _unflatten}
     names: dict[int, str] = {}
 

@@ -172,7 +172,6 @@ class Recorder:
         self.backward_ran = False
         self.probing = False
         self.roots: dict[int, frozenset[int]] = {}
-        self.mutated_roots: set[int] = set()
         self.mutated_after_draw: set[int] = set()
         #: index of the barrier among the calls: the first random draw or change of an outside array
         #: (a check after it moves before it, or the call is not recorded)
@@ -317,7 +316,6 @@ class Recorder:
             self.first_draw = len(self.calls)  # the barrier: checks must come before it
         if call.mutates is not None:
             hit = self.roots_of(call.mutates)
-            self.mutated_roots |= hit
             if self.first_draw is None and not hit.isdisjoint(self.outside_roots()):
                 self.first_draw = len(self.calls)  # an outside array changed: also a barrier
             if self.first_draw is not None:
@@ -560,11 +558,3 @@ class _Tap:
         if rec.broken is None and threading.get_ident() == rec.thread:
             self.on_set(obj)
         self.member.__set__(obj, value)
-
-
-def weak_or_strong(obj: Any) -> Callable[[], Any]:
-    """A weak reference to ``obj`` where it allows one, else a strong one."""
-    try:
-        return weakref.ref(obj)
-    except TypeError:
-        return lambda: obj
