@@ -227,6 +227,28 @@ def advance_step_table(
 # ---------------------------------------------------------------- scheduled options
 
 
+def cycled_beta1(
+    scalars: Any,
+    group: dict[str, Any],
+    gi: int,
+    j: int,
+    st: Any,
+    p: Any,
+    table: Any,
+    make_table: Callable[..., Any],
+    betas: tuple[float, ...],
+) -> tuple[Any, Any]:
+    """``(table, bias_correction1)`` for parameter ``j`` of group ``gi`` in a recorded step whose
+    ``betas[0]`` a scheduler cycles: the bias correction as a tensor made afresh by each replay
+    (:meth:`StepScalars.bias_correction1`), or, for a second step of the same parameters in one
+    call, ``betas`` guarded and the step table ``make_table(*betas)`` of the current betas."""
+    bc1_t = scalars.bias_correction1(gi, j, st, p)
+    if bc1_t is None:  # a second step in one call: betas is a guard for it
+        assume_constant(group, "betas")
+        return make_table(*betas), None
+    return table, bc1_t
+
+
 def beta1_scheduled(group: dict[str, Any]) -> bool:
     """Whether a scheduler cycles the group's ``betas[0]`` from step to step: OneCycleLR with
     ``cycle_momentum`` keeps ``max_momentum`` in the group and writes a new ``betas`` tuple on every

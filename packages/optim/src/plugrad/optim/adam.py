@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import plugrad
-from plugrad.compiler import assume_constant
 
 from ._common import (
     StepScalars,
@@ -18,6 +17,7 @@ from ._common import (
     apply_weight_decay,
     beta1_scheduled,
     check_adam_args,
+    cycled_beta1,
     indexed_params_with_grads,
     is_compiling,
     plain_numbers,
@@ -131,11 +131,7 @@ class Adam(Optimizer):
                 for j, p, g, st in indexed_params_with_grads(self, group, _init_state):
                     tab, bc1_t = table, None
                     if cycled and table is not None:
-                        assert scalars is not None
-                        bc1_t = scalars.bias_correction1(gi, j, st, p)
-                        if bc1_t is None:  # a second step in one call: betas is a guard for it
-                            assume_constant(group, "betas")
-                            tab = _table(beta1, beta2)
+                        tab, bc1_t = cycled_beta1(scalars, group, gi, j, st, p, table, _table, (beta1, beta2))
                     beta1_read = bc1_t is not None  # (else betas is a guard)
                     if tab is None:
                         step = advance_step(st)
