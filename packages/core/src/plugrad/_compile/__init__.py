@@ -20,7 +20,7 @@ __all__ = ["compile", "CompileWarning", "config", "resolve_compiler"]
 #: ``torch.compile`` backend names that mean "plugrad's default compiler" (replay), or no compiler.
 _ALIASES = {"inductor": "replay", "aot_eager": "replay", "cudagraphs": "replay", "default": "replay"}
 _EAGER = {"eager"}
-_MODES = {None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"}
+_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")  # PyTorch's order
 
 #: set by ``plugrad.nn``: ``wrap(model, compile_fn)`` returns the compiled stand-in of an ``nn.Module``
 #: (``OptimizedModule``), or ``None`` for anything else

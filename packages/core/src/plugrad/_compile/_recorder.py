@@ -519,13 +519,7 @@ def _kernel_wrapper(name: str, fn: Callable[..., Any], backend: Any) -> Callable
 
 def _has_mask(key: Any) -> bool:
     keys = key if type(key) is tuple else (key,)
-    for k in keys:
-        if _is_array(k) and getattr(k.dtype, "kind", None) == "b":
-            return True
-        dt = getattr(k, "dtype", None)
-        if _is_array(k) and str(dt) == "bool":
-            return True
-    return False
+    return any(_is_array(k) and str(k.dtype) == "bool" for k in keys)
 
 
 _DATA: Any = Tensor.__dict__["_data"]
